@@ -1,0 +1,60 @@
+"""The protocols executors and the main loop program against, so real and simulated venues swap."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Protocol
+
+from src.models import FeedSnapshot, Fill, Market, Order, OrderBook, Position, Settlement, Side
+
+
+class MarketData(Protocol):
+    """Read-only market data: the Kalshi client and the simulated exchange both provide it."""
+
+    async def get_market(self, ticker: str) -> Market: ...
+
+    async def get_current_market(self, now: float) -> Market | None: ...
+
+    async def get_orderbook(self, ticker: str) -> OrderBook: ...
+
+
+class OrderVenue(Protocol):
+    """What live execution needs from a venue (only the real Kalshi client provides it)."""
+
+    async def place_order(
+        self,
+        ticker: str,
+        side: Side,
+        count: Decimal,
+        price: Decimal,
+        client_order_id: str,
+        time_in_force: str = "fill_or_kill",
+    ) -> Order: ...
+
+    async def get_order_by_client_id(self, client_order_id: str) -> Order | None: ...
+
+    async def cancel_order(self, order_id: str) -> None: ...
+
+    async def cancel_all_orders(self) -> int: ...
+
+    async def get_orders(self, status: str | None = None) -> list[Order]: ...
+
+    async def get_fills(self, ticker: str | None = None) -> list[Fill]: ...
+
+    async def get_positions(self) -> list[Position]: ...
+
+    async def get_settlements(self) -> list[Settlement]: ...
+
+    async def get_balance(self) -> Decimal: ...
+
+
+class PriceFeed(Protocol):
+    """A BTC price source: live websocket, or replay. The strategy only ever sees snapshots."""
+
+    source: str
+
+    async def run(self) -> None: ...
+
+    def snapshot(self) -> FeedSnapshot: ...
+
+    def stop(self) -> None: ...

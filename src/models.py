@@ -1,0 +1,231 @@
+"""Value types that cross module boundaries (frozen dataclasses, Decimal money)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from decimal import Decimal
+from enum import Enum
+
+# A clock returns the current time as UNIX epoch seconds. Injected everywhere time matters
+# so that tests (and the simulator) never sleep for real.
+Clock = Callable[[], float]
+
+ONE = Decimal("1")
+ZERO = Decimal("0")
+CENT = Decimal("0.01")
+
+
+class Side(str, Enum):
+    """Which outcome a contract pays on."""
+
+    YES = "yes"
+    NO = "no"
+
+    @property
+    def other(self) -> Side:
+        return Side.NO if self is Side.YES else Side.YES
+
+
+class Mode(str, Enum):
+    """How the daemon executes: each mode has its own database and bankroll."""
+
+    PAPER = "paper"
+    LIVE = "live"
+    SIM = "sim"
+
+
+@dataclass(frozen=True, slots=True)
+class BookLevel:
+    """One price level: `count` contracts resting at `price` dollars."""
+
+    price: Decimal
+    count: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class OrderBook:
+    """Kalshi order book: bids only, per side, ascending by price (best bid LAST), as Kalshi sends."""
+
+    ticker: str
+    yes_bids: tuple[BookLevel, ...]
+    no_bids: tuple[BookLevel, ...]
+    fetched_at: float = 0.0
+
+    def best_bid(self, side: Side) -> Decimal | None:
+        levels = self.yes_bids if side is Side.YES else self.no_bids
+        return levels[-1].price if levels else None
+
+    def best_ask(self, side: Side) -> Decimal | None:
+        """Cheapest price at which `side` can be bought now: 1 - best bid of the other side."""
+        other = self.best_bid(side.other)
+        return None if other is None else ONE - other
+
+    def asks(self, side: Side) -> tuple[BookLevel, ...]:
+        """Levels at which `side` can be bought, cheapest first (a YES ask is a NO bid at 1 - p)."""
+        levels = self.no_bids if side is Side.YES else self.yes_bids
+        return tuple(BookLevel(ONE - lvl.price, lvl.count) for lvl in reversed(levels))
+
+
+@dataclass(frozen=True, slots=True)
+class Market:
+    """One Kalshi market as the bot needs it; prices in dollars, counts in contracts."""
+
+    ticker: str
+    event_ticker: str
+    status: str  # "initialized" | "active"/"open" | "closed" | "settled" | "determined" ...
+    open_time: datetime
+    close_time: datetime
+    floor_strike: Decimal | None  # None until Kalshi publishes the opening average
+    result: str = ""  # "yes" | "no" | "" while unsettled
+    expiration_value: Decimal | None = None
+    yes_bid: Decimal | None = None
+    yes_ask: Decimal | None = None
+    no_bid: Decimal | None = None
+    no_ask: Decimal | None = None
+    last_price: Decimal | None = None
+    volume: Decimal = ZERO
+    strike_type: str = "greater_or_equal"
+
+    def seconds_to_close(self, now: float) -> float:
+        return self.close_time.timestamp() - now
+
+
+@dataclass(frozen=True, slots=True)
+class FeedSnapshot:
+    """What the strategy may know about BTC at one instant (floats: it feeds the probability model)."""
+
+    source: str
+    price: float  # last trade price, USD
+    last_trade_ts: float  # exchange trade time of the last tick, epoch seconds
+    window_start_price: float  # first price inside the rolling window
+    move_pct: float  # (price / window_start_price - 1) * 100
+    volatility: float  # realised stdev of log price per sqrt(second)
+    age_s: float  # seconds since the last tick, by the injected clock
+    stale: bool  # True when age_s > stale_after_s, or nothing received yet
+    gap_in_window: bool  # True if a reconnect gap lies inside the window
+    ticks_in_window: int
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """A strategy's recommendation to buy one side of one market at or below `limit_price`."""
+
+    ticker: str
+    side: Side
+    fair_prob: float  # model probability that `side` wins
+    limit_price: Decimal  # most the strategy would pay per contract, dollars
+    edge: Decimal  # expected profit per dollar staked after fees
+    confidence: float  # 0..1
+    reason: str
+    created_at: float  # epoch seconds
+    strategy: str = "btc_lag"
+
+
+@dataclass(frozen=True, slots=True)
+class NoSignal:
+    """Why a strategy produced no signal: a stable reason code plus a human detail."""
+
+    code: str
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OrderIntent:
+    """A sized order about to be checked by the kill switch and handed to an executor."""
+
+    ticker: str
+    side: Side
+    count: Decimal  # whole contracts
+    limit_price: Decimal  # dollars per contract
+    client_order_id: str
+    strategy: str = "btc_lag"
+    fair_prob: float = 0.0
+    edge: Decimal = ZERO
+
+    @property
+    def max_cost(self) -> Decimal:
+        """Most this order can spend on contracts (fees excluded)."""
+        return self.count * self.limit_price
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The kill switch's answer for one order: allowed, or refused with a reason code."""
+
+    allowed: bool
+    reason: str = "ok"
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """Contracts that changed hands for one order."""
+
+    order_id: str
+    ticker: str
+    side: Side
+    count: Decimal
+    price: Decimal  # dollars per contract paid for `side`
+    fee: Decimal
+    ts: float
+    fill_id: str = ""
+    is_taker: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """An order as the venue (or the paper executor) reports it."""
+
+    order_id: str
+    client_order_id: str
+    ticker: str
+    side: Side
+    count: Decimal
+    limit_price: Decimal
+    status: str  # "resting" | "executed" | "canceled" | "pending"
+    filled_count: Decimal = ZERO
+    remaining_count: Decimal = ZERO
+    fees: Decimal = ZERO
+    avg_fill_price: Decimal | None = None
+    created_ts: float = 0.0
+    fills: tuple[Fill, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Contracts held in one market."""
+
+    ticker: str
+    side: Side
+    count: Decimal
+    cost: Decimal  # dollars paid for the contracts, fees excluded
+    fees: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """How a market paid out on the account's position."""
+
+    ticker: str
+    result: str  # "yes" | "no"
+    revenue: Decimal  # dollars paid out
+    settled_ts: float
+    yes_count: Decimal = ZERO
+    no_count: Decimal = ZERO
+    cost: Decimal = ZERO
+    fees: Decimal = ZERO
+
+
+@dataclass(frozen=True, slots=True)
+class TradeResult:
+    """A settled position as the kill switch sees it: P&L after fees."""
+
+    ticker: str
+    pnl: Decimal
+    settled_ts: float
+
+
+def utc_from_ts(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, tz=timezone.utc)

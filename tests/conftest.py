@@ -1,0 +1,65 @@
+"""Shared pytest fixtures: a manual clock, throwaway RSA keys and an isolated project directory."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+class ManualClock:
+    """A clock tests move by hand: never sleep for real to test time."""
+
+    def __init__(self, start: float = 1_780_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture(scope="session")
+def rsa_private_key() -> rsa.RSAPrivateKey:
+    # Generated at test time so no key material is ever committed.
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@pytest.fixture
+def rsa_key_file(tmp_path: Path, rsa_private_key: rsa.RSAPrivateKey) -> Path:
+    path = tmp_path / "kalshi.pem"
+    path.write_bytes(
+        rsa_private_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+    )
+    path.chmod(0o600)
+    return path
+
+
+@pytest.fixture
+def project_dir(tmp_path: Path) -> Iterator[Path]:
+    """A copy of the repo's config files in a temp dir, for code that reads/writes under a root."""
+    root = tmp_path / "proj"
+    root.mkdir()
+    for name in ("config.yaml", "USER_CONFIG.json"):
+        shutil.copy(REPO / name, root / name)
+    (root / "logs" / "trades").mkdir(parents=True)
+    (root / "logs" / "errors").mkdir(parents=True)
+    (root / "data").mkdir()
+    yield root
