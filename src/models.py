@@ -227,5 +227,15 @@ class TradeResult:
     settled_ts: float
 
 
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """One line of `--verify`: a named check, whether it passed, and a hint when it did not."""
+
+    name: str
+    ok: bool
+    detail: str = ""
+    hint: str = ""
+
+
 def utc_from_ts(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, tz=timezone.utc)
