@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Protocol
 
-from src.models import FeedSnapshot, Fill, Market, Order, OrderBook, Position, Settlement, Side
+from src.models import FeedSnapshot, Fill, Market, Order, OrderBook, OrderIntent, Position, Settlement, Side
 
 
 class MarketData(Protocol):
@@ -58,3 +58,11 @@ class PriceFeed(Protocol):
     def snapshot(self) -> FeedSnapshot: ...
 
     def stop(self) -> None: ...
+
+
+class Executor(Protocol):
+    """Turns an approved OrderIntent into an order and records it; paper and live implement it."""
+
+    async def execute(self, intent: OrderIntent) -> Order: ...
+
+    async def cancel_all(self) -> int: ...

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 SERIES = "KXBTC15M"
@@ -23,13 +23,13 @@ def window_close(ts: float) -> float:
 
 def event_ticker(close_ts: float, series: str = SERIES) -> str:
     """Kalshi names the event by its close time in US Eastern: KXBTC15M-26APR271445."""
-    et = datetime.fromtimestamp(close_ts, tz=timezone.utc).astimezone(_ET)
+    et = datetime.fromtimestamp(close_ts, tz=UTC).astimezone(_ET)
     return f"{series}-{et:%y}{_MONTHS[et.month - 1]}{et:%d%H%M}"
 
 
 def market_ticker(close_ts: float, series: str = SERIES) -> str:
     """The single market of a KXBTC15M event carries the close minute as suffix: ...-45."""
-    et = datetime.fromtimestamp(close_ts, tz=timezone.utc).astimezone(_ET)
+    et = datetime.fromtimestamp(close_ts, tz=UTC).astimezone(_ET)
     return f"{event_ticker(close_ts, series)}-{et:%M}"
 
 
@@ -48,7 +48,7 @@ def close_from_event_ticker(ticker: str) -> float:
 
 
 def utc(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, tz=timezone.utc)
+    return datetime.fromtimestamp(ts, tz=UTC)
 
 
 def next_windows(ts: float, n: int) -> list[tuple[float, float]]:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
-from enum import Enum
+from enum import StrEnum
 
 # A clock returns the current time as UNIX epoch seconds. Injected everywhere time matters
 # so that tests (and the simulator) never sleep for real.
@@ -17,7 +17,7 @@ ZERO = Decimal("0")
 CENT = Decimal("0.01")
 
 
-class Side(str, Enum):
+class Side(StrEnum):
     """Which outcome a contract pays on."""
 
     YES = "yes"
@@ -28,7 +28,7 @@ class Side(str, Enum):
         return Side.NO if self is Side.YES else Side.YES
 
 
-class Mode(str, Enum):
+class Mode(StrEnum):
     """How the daemon executes: each mode has its own database and bankroll."""
 
     PAPER = "paper"
@@ -238,4 +238,4 @@ class CheckResult:
 
 
 def utc_from_ts(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, tz=timezone.utc)
+    return datetime.fromtimestamp(ts, tz=UTC)

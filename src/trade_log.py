@@ -1,0 +1,57 @@
+"""Append one JSON object per trade event to logs/trades/YYYY-MM-DD.jsonl (UTC dates)."""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from src.log_setup import redact
+
+
+class TradeLogError(Exception):
+    """The trade log could not be written (read-only or full disk): trading must not go on blind."""
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if hasattr(value, "value"):
+        return value.value
+    raise TypeError(f"cannot log {type(value).__name__}")
+
+
+class TradeLog:
+    """Each event is one line, written and flushed before the call returns, so nothing is lost silently."""
+
+    def __init__(self, directory: Path, clock: Any = time.time) -> None:
+        self.directory = directory
+        self._clock = clock
+
+    def path_for(self, ts: float) -> Path:
+        day = datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d")
+        return self.directory / f"{day}.jsonl"
+
+    def write(self, event: str, **fields: Any) -> Path:
+        ts = float(fields.pop("ts", self._clock()))
+        record = {"ts": ts, "time": datetime.fromtimestamp(ts, tz=UTC).isoformat(), "event": event, **fields}
+        line = redact(orjson.dumps(record, default=_default).decode(), uuids=False) + "\n"
+        path = self.path_for(ts)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            try:
+                data = line.encode()
+                written = os.write(fd, data)
+                if written != len(data):
+                    raise OSError(28, "short write")
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise TradeLogError(f"cannot write trade log {path}: {exc.strerror or exc}") from None
+        return path
