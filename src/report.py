@@ -1,0 +1,82 @@
+"""Compute one UTC day's trading summary for `--report` from a mode's database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+from src.db import Database, KillEventRow, TradeRow
+
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class DayReport:
+    mode: str
+    day: str
+    settled: tuple[TradeRow, ...]
+    opened_still_open: tuple[TradeRow, ...]
+    wins: int
+    losses: int
+    win_rate: Decimal | None  # None when nothing settled
+    gross_pnl: Decimal  # payout - cost, before fees
+    fees: Decimal
+    net_pnl: Decimal
+    bankroll_start: Decimal
+    bankroll_end: Decimal
+    max_drawdown: Decimal  # dollars, peak to trough within the day
+    max_drawdown_pct: Decimal
+    kill_events: tuple[KillEventRow, ...]
+
+
+def day_bounds(day: date) -> tuple[float, float]:
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    return start.timestamp(), (start + timedelta(days=1)).timestamp()
+
+
+def max_drawdown(start: Decimal, pnls: list[Decimal]) -> tuple[Decimal, Decimal]:
+    """Largest peak-to-trough fall of the bankroll path start, start+p1, ...: (dollars, fraction of peak)."""
+    peak = balance = start
+    worst = ZERO
+    worst_pct = ZERO
+    for pnl in pnls:
+        balance += pnl
+        if balance > peak:
+            peak = balance
+        drop = peak - balance
+        if drop > worst:
+            worst = drop
+            worst_pct = (drop / peak) if peak > 0 else ZERO
+    return worst, worst_pct
+
+
+def build_day_report(db: Database, mode: str, day: date, starting_bankroll: Decimal) -> DayReport:
+    start_ts, end_ts = day_bounds(day)
+    settled = db.settled_trades(start_ts, end_ts)
+    before = db.realized_pnl(until_ts=start_ts)
+    pnls = [t.pnl or ZERO for t in settled]
+    wins = sum(1 for p in pnls if p > 0)
+    losses = sum(1 for p in pnls if p < 0)
+    net = sum(pnls, ZERO)
+    fees = sum((t.fees for t in settled), ZERO)
+    bankroll_start = starting_bankroll + before
+    dd, dd_pct = max_drawdown(bankroll_start, pnls)
+    still_open = tuple(t for t in db.trades_opened_since(start_ts) if t.opened_ts < end_ts and t.status == "open")
+    return DayReport(
+        mode=mode,
+        day=day.isoformat(),
+        settled=tuple(settled),
+        opened_still_open=still_open,
+        wins=wins,
+        losses=losses,
+        win_rate=(Decimal(wins) / Decimal(len(settled))) if settled else None,
+        gross_pnl=net + fees,
+        fees=fees,
+        net_pnl=net,
+        bankroll_start=bankroll_start,
+        bankroll_end=bankroll_start + net,
+        max_drawdown=dd,
+        max_drawdown_pct=dd_pct,
+        kill_events=tuple(e for e in db.kill_events(start_ts) if e.ts < end_ts),
+    )
