@@ -106,6 +106,9 @@ class WhaleConfig(_Strict):
     max_price: Decimal = Field(Decimal("0.95"), ge=0, le=1)
     min_liquidity_usd: Decimal = Field(Decimal("500"), ge=0)
     max_delay_s: float = Field(120, gt=0)
+    # Copying has no probability model of its own; sizing's Kelly needs one. A qualified whale is
+    # credited with this much probability over its own fill price.
+    assumed_edge: Decimal = Field(Decimal("0.03"), ge=0, lt=1)
 
 
 class PolymarketConfig(_Strict):
@@ -113,6 +116,11 @@ class PolymarketConfig(_Strict):
     chain_id: int = 137
     signature_type: int = Field(0, ge=0, le=2)
     whale: WhaleConfig = WhaleConfig()
+    reads_per_s: Decimal = Field(Decimal("10"), gt=0, le=100)
+    writes_per_s: Decimal = Field(Decimal("5"), gt=0, le=50)
+    request_timeout_s: float = Field(5.0, gt=0, le=60)
+    max_attempts: int = Field(4, ge=1, le=10)
+    retry_budget_s: float = Field(15.0, gt=0, le=120)
 
 
 class PlatformsConfig(_Strict):

@@ -204,6 +204,13 @@ class KillEventRow:
     detail: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class AuthEventRow:
+    ts: float
+    ok: bool
+    code: str
+
+
 def _order_row(r: sqlite3.Row) -> OrderRow:
     return OrderRow(
         id=r["id"],
@@ -421,6 +428,12 @@ class Database:
         r = self._conn.execute("SELECT * FROM orders WHERE client_order_id = ?", (client_order_id,)).fetchone()
         return _order_row(r) if r else None
 
+    def order_by_venue_id(self, venue_order_id: str) -> OrderRow | None:
+        r = self._conn.execute(
+            "SELECT * FROM orders WHERE venue_order_id = ? ORDER BY id LIMIT 1", (venue_order_id,)
+        ).fetchone()
+        return _order_row(r) if r else None
+
     def orders_with_status(self, *statuses: str) -> list[OrderRow]:
         marks = ",".join("?" * len(statuses))
         rows = self._conn.execute(
@@ -521,6 +534,23 @@ class Database:
         ).fetchall()
         return [_d(r["pnl"]) for r in rows]
 
+    def recent_settled_trades(self, limit: int) -> list[TradeRow]:
+        """The newest `limit` settled trades, newest first (the kill switch rebuilds its loss streak)."""
+        rows = self._conn.execute(
+            "SELECT * FROM trades WHERE status = 'settled' ORDER BY settled_ts DESC, id DESC LIMIT ?", (limit,)
+        ).fetchall()
+        return [_trade_row(r) for r in rows]
+
+    def order_times_since(self, since_ts: float, exclude_statuses: tuple[str, ...] = ()) -> list[tuple[float, str]]:
+        """(created_ts, client_order_id) of orders created at or after `since_ts`, oldest first."""
+        sql = "SELECT created_ts, client_order_id FROM orders WHERE created_ts >= ?"
+        args: list[Any] = [since_ts]
+        if exclude_statuses:
+            sql += f" AND status NOT IN ({','.join('?' * len(exclude_statuses))})"
+            args.extend(exclude_statuses)
+        rows = self._conn.execute(sql + " ORDER BY created_ts, id", args).fetchall()
+        return [(float(r["created_ts"]), str(r["client_order_id"])) for r in rows]
+
     def realized_pnl(self, since_ts: float | None = None, until_ts: float | None = None) -> Decimal:
         return sum((t.pnl or Decimal(0) for t in self.settled_trades(since_ts, until_ts)), Decimal(0))
 
@@ -550,6 +580,22 @@ class Database:
             args = (since_ts,)
         rows = self._conn.execute(sql + " ORDER BY ts, id", args).fetchall()
         return [KillEventRow(r["id"], r["ts"], r["kind"], r["reason"], json.loads(r["detail"])) for r in rows]
+
+    def latest_kill_event(self, *kinds: str) -> KillEventRow | None:
+        """The newest kill_switch_events row whose kind is one of `kinds`, or None."""
+        if not kinds:
+            raise ValueError("latest_kill_event needs at least one kind")
+        r = self._conn.execute(
+            f"SELECT * FROM kill_switch_events WHERE kind IN ({','.join('?' * len(kinds))})"
+            " ORDER BY ts DESC, id DESC LIMIT 1",
+            kinds,
+        ).fetchone()
+        return KillEventRow(r["id"], r["ts"], r["kind"], r["reason"], json.loads(r["detail"])) if r else None
+
+    def recent_auth_events(self, limit: int) -> list[AuthEventRow]:
+        """The newest `limit` auth events, newest first."""
+        rows = self._conn.execute("SELECT * FROM auth_events ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        return [AuthEventRow(r["ts"], bool(r["ok"]), r["code"]) for r in rows]
 
     def record_auth_event(self, ts: float, ok: bool, code: str = "") -> None:
         with self.transaction() as conn:

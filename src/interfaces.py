@@ -5,7 +5,18 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Protocol
 
-from src.models import FeedSnapshot, Fill, Market, Order, OrderBook, OrderIntent, Position, Settlement, Side
+from src.models import (
+    FeedSnapshot,
+    Fill,
+    Market,
+    Order,
+    OrderBook,
+    OrderIntent,
+    Position,
+    Settlement,
+    Side,
+    Verdict,
+)
 
 
 class MarketData(Protocol):
@@ -58,6 +69,20 @@ class PriceFeed(Protocol):
     def snapshot(self) -> FeedSnapshot: ...
 
     def stop(self) -> None: ...
+
+
+class OrderRefused(Exception):
+    """An executor refused an order before any order action: the kill switch said no, or (live) an
+    earlier order's outcome is still unknown.
+
+    Executors check the kill switch themselves (it is the last gate before any order action), so
+    they can never be called around it; `verdict` carries the reason code.
+    """
+
+    def __init__(self, verdict: Verdict) -> None:
+        self.verdict = verdict
+        detail = f" ({verdict.detail})" if verdict.detail else ""
+        super().__init__(f"order refused: {verdict.reason}{detail}")
 
 
 class Executor(Protocol):

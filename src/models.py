@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -237,5 +238,20 @@ class CheckResult:
     hint: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class ExchangeStatus:
+    """Whether the venue's exchange is up, and whether it accepts trading right now."""
+
+    exchange_active: bool
+    trading_active: bool
+    estimated_resume_time: str = ""
+
+
 def utc_from_ts(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, tz=UTC)
+
+
+def new_client_order_id() -> str:
+    """A fresh client_order_id: "pb" + 32 hex digits. Deliberately not UUID-shaped (no dashes), so the
+    log redactor, which removes UUID-shaped text, leaves it readable in every log."""
+    return "pb" + uuid.uuid4().hex

@@ -1,0 +1,317 @@
+"""Tests for position sizing: stages, fractional Kelly, every cap, and the OrderIntent it produces."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from src.config import AppConfig, RiskConfig, SizingConfig
+from src.fees import fee_per_contract
+from src.models import Side, Signal
+from src.risk.limits import HARD_MAX_TRADE_USD
+from src.risk.sizing import (
+    STAGES,
+    SizeDecision,
+    SizingError,
+    SizingLimits,
+    intent_from_decision,
+    intent_from_signal,
+    kelly_fraction,
+    size_position,
+    stage_for,
+    to_probability,
+)
+
+D = Decimal
+# Limits with the code's $5 cap lifted, so the $10 / $15 stage caps can be seen binding
+# (DECISIONS.md §5: in production they are inert until HARD_MAX_TRADE_USD is raised in code).
+LIFTED = SizingLimits(max_single_trade_usd=D("100"), hard_max_trade_usd=D("100"))
+
+
+@pytest.mark.parametrize(
+    ("bankroll", "stage"),
+    [
+        (D("0"), 1),
+        (D("20"), 1),
+        (D("99.99"), 1),
+        (D("100"), 2),  # a boundary belongs to the higher stage
+        (D("100.01"), 2),
+        (D("249.99"), 2),
+        (D("250"), 3),
+        (D("250.01"), 3),
+        (D("100000"), 3),
+    ],
+)
+def test_stage_boundaries(bankroll: Decimal, stage: int) -> None:
+    assert stage_for(bankroll).number == stage
+
+
+def test_stage_table_matches_the_design() -> None:
+    assert [(s.number, s.min_bankroll, s.max_bet_usd, s.max_pct) for s in STAGES] == [
+        (1, D("0"), D("5.00"), D("0.05")),
+        (2, D("100"), D("10.00"), D("0.05")),
+        (3, D("250"), D("15.00"), D("0.04")),
+    ]
+
+
+def test_negative_bankroll_is_refused() -> None:
+    with pytest.raises(SizingError, match="bankroll must be >= 0"):
+        stage_for(D("-0.01"))
+
+
+@pytest.mark.parametrize(
+    ("p", "cost", "expected"),
+    [
+        (D("0.8"), D("0.62"), D("0.473684")),  # 0.18 / 0.38 = 0.4736842...
+        (D("0.6"), D("0.52"), D("0.166666")),  # 0.08 / 0.48 = 0.1666...
+        (D("0.9"), D("0.5"), D("0.8")),  # 0.4 / 0.5
+        (D("0.52"), D("0.52"), D("0")),  # no edge: no bet
+        (D("0.4"), D("0.52"), D("0")),  # negative Kelly: no bet
+        (D("1"), D("1"), D("0")),  # cost of a whole dollar: nothing to win
+    ],
+)
+def test_kelly_fraction_hand_values(p: Decimal, cost: Decimal, expected: Decimal) -> None:
+    assert kelly_fraction(p, cost) == expected
+
+
+def test_probability_conversion_is_quantized_once() -> None:
+    assert to_probability(0.1234564) == D("0.123456")
+    assert to_probability(0.1234566) == D("0.123457")
+    assert to_probability(0.9) == D("0.900000")
+    assert to_probability(D("0.5")) == D("0.500000")
+    for bad in (-0.01, 1.01, float("nan"), float("inf")):
+        with pytest.raises(SizingError, match="probability must be in"):
+            to_probability(bad)
+
+
+@pytest.mark.parametrize(
+    ("p", "price", "bankroll", "limits", "stage", "stake", "contracts", "binding"),
+    [
+        # c = 0.60 + fee 0.02 = 0.62; f* = 0.473684; Kelly stake 0.25 * 0.473684 * 60 = 7.11;
+        # stage 1 pct 5% of 60 = 3.00 binds; 3.00 / 0.60 = 5 contracts.
+        (0.8, D("0.60"), D("60"), SizingLimits(), 1, D("3.00"), D("5"), "stage_pct"),
+        # c = 0.52, f* = 0.166666; Kelly 0.25 * 0.166666 * 50 = 2.0833 -> 2.08 < 5% (2.50);
+        # 2.08 / 0.50 = 4.16 -> 4 contracts.
+        (0.6, D("0.50"), D("50"), SizingLimits(), 1, D("2.08"), D("4"), "kelly"),
+        # Stage 2 at $200: stage cap 10, 5% = 10, but config and code cap at 5.00. The first
+        # smallest cap in the documented order (config_cap before hard_cap) is reported.
+        (0.9, D("0.50"), D("200"), SizingLimits(), 2, D("5.00"), D("10"), "config_cap"),
+        # $99: stage 1, 5% = 4.95 below the $5 caps; 4.95 / 0.45 = 11 contracts exactly.
+        (0.9, D("0.45"), D("99"), SizingLimits(), 1, D("4.95"), D("11"), "stage_pct"),
+        # With the $5 cap lifted: stage 2 at $200 -> $10.00 stage cap (ties with 5% = 10).
+        (0.9, D("0.50"), D("200"), LIFTED, 2, D("10.00"), D("20"), "stage_cap"),
+        # Stage 3 at $1000: 4% = 40, config/hard pct 5% = 50, Kelly 0.25 * 0.8 * 1000 = 200
+        # (c = 0.52, f* = 0.38 / 0.48 = 0.791666 -> 197.91); $15 stage cap binds; 15 / 0.5 = 30.
+        (0.9, D("0.50"), D("1000"), LIFTED, 3, D("15.00"), D("30"), "stage_cap"),
+        # Stage 3 at $300: 4% = 12.00 < $15 stage cap; 12 / 0.70 = 17.14 -> 17 contracts.
+        (0.99, D("0.70"), D("300"), LIFTED, 3, D("12.00"), D("17"), "stage_pct"),
+        # Zero Kelly: p 0.5 against c = 0.52 -> nothing.
+        (0.5, D("0.50"), D("60"), SizingLimits(), 1, D("0.00"), D("0"), "kelly"),
+        # Config tighter than code: max_single_trade_usd 2.00 binds.
+        (0.9, D("0.40"), D("90"), SizingLimits(max_single_trade_usd=D("2.00")), 1, D("2.00"), D("5"), "config_cap"),
+        # Config pct 1% of 90 = 0.90 -> 2 contracts at 0.40 (0.80 spent).
+        (0.9, D("0.40"), D("90"), SizingLimits(max_trade_pct_bankroll=D("0.01")), 1, D("0.90"), D("2"), "config_pct"),
+        # Kelly fraction 0.1: c = 0.42, f* = 0.48 / 0.58 = 0.827586, 0.1 * f* * 30 = 2.48; the
+        # stage's 5% of 30 = 1.50 is lower and binds; 1.50 / 0.40 = 3.75 -> 3 contracts.
+        (0.9, D("0.40"), D("30"), SizingLimits(kelly_fraction=D("0.1")), 1, D("1.50"), D("3"), "stage_pct"),
+    ],
+)
+def test_size_position_hand_values(
+    p: float,
+    price: Decimal,
+    bankroll: Decimal,
+    limits: SizingLimits,
+    stage: int,
+    stake: Decimal,
+    contracts: Decimal,
+    binding: str,
+) -> None:
+    decision = size_position(p, price, bankroll, limits)
+    assert (decision.stage, decision.stake_usd, decision.contracts, decision.binding_cap) == (
+        stage,
+        stake,
+        contracts,
+        binding,
+    )
+    assert decision.cost_usd == contracts * price
+    assert decision.cost_usd <= decision.stake_usd
+
+
+def test_kelly_cost_includes_the_one_contract_fee() -> None:
+    decision = size_position(0.8, D("0.60"), D("60"))
+    assert decision.cost_per_contract == D("0.62")
+    assert decision.kelly_fraction_of_bankroll == D("0.473684")
+
+
+def test_production_hard_cap_makes_stage_caps_inert() -> None:
+    # Even a huge edge on a big bankroll stops at the code's $5.00 (DECISIONS.md §5).
+    decision = size_position(0.99, D("0.10"), D("10000"))
+    assert decision.stage == 3
+    assert decision.stake_usd == HARD_MAX_TRADE_USD
+    assert decision.contracts == D("50")
+
+
+def test_hard_cap_binds_when_config_is_looser_than_code() -> None:
+    limits = SizingLimits(max_single_trade_usd=D("50"), hard_max_trade_usd=D("5.00"))
+    assert size_position(0.95, D("0.50"), D("10000"), limits).binding_cap == "hard_cap"
+    pct = SizingLimits(max_trade_pct_bankroll=D("0.05"), hard_max_trade_pct=D("0.02"))
+    decision = size_position(0.95, D("0.50"), D("100"), pct)
+    assert (decision.binding_cap, decision.stake_usd) == ("hard_pct", D("2.00"))
+
+
+@pytest.mark.parametrize("price", [D("0"), D("1"), D("-0.1"), D("1.5")])
+def test_limit_price_outside_zero_one_is_refused(price: Decimal) -> None:
+    with pytest.raises(SizingError, match="limit_price must be strictly between 0 and 1"):
+        size_position(0.9, price, D("100"))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"kelly_fraction": D("0")}, "kelly_fraction"),
+        ({"kelly_fraction": D("1.5")}, "kelly_fraction"),
+        ({"max_single_trade_usd": D("-1")}, "max_single_trade_usd"),
+        ({"hard_max_trade_usd": D("-1")}, "hard_max_trade_usd"),
+        ({"max_trade_pct_bankroll": D("1.2")}, "max_trade_pct_bankroll"),
+        ({"hard_max_trade_pct": D("-0.1")}, "hard_max_trade_pct"),
+    ],
+)
+def test_bad_limits_are_refused(kwargs: dict[str, Decimal], message: str) -> None:
+    with pytest.raises(SizingError, match=message):
+        SizingLimits(**kwargs)
+
+
+def test_limits_from_config() -> None:
+    app = AppConfig(
+        sizing=SizingConfig(kelly_fraction=D("0.2")),
+        risk=RiskConfig(max_single_trade_usd=D("3.00"), max_trade_pct_bankroll=D("0.04")),
+    )
+    limits = SizingLimits.from_config(app.sizing, app.risk)
+    assert limits == SizingLimits(
+        kelly_fraction=D("0.2"),
+        max_single_trade_usd=D("3.00"),
+        max_trade_pct_bankroll=D("0.04"),
+        hard_max_trade_usd=D("5.00"),
+        hard_max_trade_pct=D("0.05"),
+    )
+
+
+# --- OrderIntent ---------------------------------------------------------------------------------
+
+
+def make_signal(fair_prob: float = 0.8, price: Decimal = D("0.60")) -> Signal:
+    return Signal(
+        ticker="KXBTC15M-26MAY281500-00",
+        side=Side.NO,
+        fair_prob=fair_prob,
+        limit_price=price,
+        edge=D("0.29"),
+        confidence=0.4,
+        reason="test",
+        created_at=1_780_000_000.0,
+    )
+
+
+def test_intent_from_signal_copies_the_signal_and_sizes_it() -> None:
+    intent = intent_from_signal(make_signal(), D("60"), client_order_id="cid-1")
+    assert intent is not None
+    assert (intent.ticker, intent.side, intent.count, intent.limit_price) == (
+        "KXBTC15M-26MAY281500-00",
+        Side.NO,
+        D("5"),
+        D("0.60"),
+    )
+    assert intent.client_order_id == "cid-1"
+    assert (intent.strategy, intent.fair_prob, intent.edge) == ("btc_lag", 0.8, D("0.29"))
+    assert intent.max_cost == D("3.00")
+
+
+def test_intent_gets_a_fresh_client_order_id_when_none_is_given() -> None:
+    first = intent_from_signal(make_signal(), D("60"))
+    second = intent_from_signal(make_signal(), D("60"))
+    assert first is not None and second is not None
+    # models.new_client_order_id: "pb" + 32 hex digits (random uuid4 bits, not UUID-shaped).
+    assert re.fullmatch(r"pb[0-9a-f]{32}", first.client_order_id)
+    assert first.client_order_id != second.client_order_id
+
+
+@pytest.mark.parametrize(
+    ("fair_prob", "bankroll"),
+    [(0.5, D("60")), (0.8, D("5")), (0.8, D("0"))],  # no Kelly edge; stake 0.25 < one contract; broke
+)
+def test_no_intent_when_zero_contracts(fair_prob: float, bankroll: Decimal) -> None:
+    assert intent_from_signal(make_signal(fair_prob), bankroll) is None
+
+
+def test_intent_from_decision_refuses_a_decision_for_another_price() -> None:
+    decision = size_position(0.8, D("0.55"), D("60"))
+    with pytest.raises(SizingError, match="decision priced at 0.55"):
+        intent_from_decision(make_signal(), decision)
+
+
+# --- properties ----------------------------------------------------------------------------------
+
+probabilities = st.integers(min_value=0, max_value=1_000_000).map(lambda n: n / 1_000_000)
+prices = st.integers(min_value=1, max_value=99).map(lambda c: D(c) / 100)
+bankrolls = st.integers(min_value=0, max_value=5_000_00).map(lambda c: D(c) / 100)
+money = st.integers(min_value=0, max_value=50_00).map(lambda c: D(c) / 100)
+pcts = st.integers(min_value=0, max_value=100).map(lambda n: D(n) / 1000)
+limit_sets = st.builds(
+    SizingLimits,
+    kelly_fraction=st.sampled_from([D("0.05"), D("0.1"), D("0.25"), D("0.5"), D("1")]),
+    max_single_trade_usd=money,
+    max_trade_pct_bankroll=pcts,
+    hard_max_trade_usd=money,
+    hard_max_trade_pct=pcts,
+)
+
+
+def _caps(decision: SizeDecision, bankroll: Decimal, limits: SizingLimits) -> list[Decimal]:
+    stage = stage_for(bankroll)
+    return [
+        stage.max_bet_usd,
+        stage.max_pct * bankroll,
+        limits.max_single_trade_usd,
+        limits.max_trade_pct_bankroll * bankroll,
+        limits.hard_max_trade_usd,
+        limits.hard_max_trade_pct * bankroll,
+        limits.kelly_fraction * decision.kelly_fraction_of_bankroll * bankroll,
+    ]
+
+
+@settings(max_examples=500, deadline=None)
+@given(p=probabilities, price=prices, bankroll=bankrolls, limits=limit_sets)
+def test_stake_never_exceeds_any_cap_and_is_never_negative(
+    p: float, price: Decimal, bankroll: Decimal, limits: SizingLimits
+) -> None:
+    decision = size_position(p, price, bankroll, limits)
+    assert decision.stake_usd >= 0
+    assert decision.contracts >= 0
+    assert decision.contracts == decision.contracts.to_integral_value()
+    for cap in _caps(decision, bankroll, limits):
+        assert decision.stake_usd <= cap
+    assert decision.cost_usd <= decision.stake_usd
+    # Rounded down, but not by more than one contract.
+    assert decision.stake_usd - decision.cost_usd < price
+    # Kelly as documented: c includes the one-contract fee; no bet without a positive Kelly.
+    cost = price + fee_per_contract(price)
+    assert decision.cost_per_contract == cost
+    if to_probability(p) <= cost:
+        assert decision.contracts == 0 and decision.stake_usd == 0
+
+
+@settings(max_examples=500, deadline=None)
+@given(p1=probabilities, p2=probabilities, price=prices, bankroll=bankrolls, limits=limit_sets)
+def test_stake_never_decreases_as_edge_grows(
+    p1: float, p2: float, price: Decimal, bankroll: Decimal, limits: SizingLimits
+) -> None:
+    low, high = sorted((p1, p2))
+    small = size_position(low, price, bankroll, limits)
+    large = size_position(high, price, bankroll, limits)
+    assert small.stake_usd <= large.stake_usd
+    assert small.contracts <= large.contracts
+    assert small.kelly_fraction_of_bankroll <= large.kelly_fraction_of_bankroll
