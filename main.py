@@ -1,0 +1,422 @@
+"""CLI entry point: parse the flags, run the start-up sequence, wire the components, run the loop."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from src.config import PROJECT_ROOT, ConfigError, Settings, load_settings, missing_kalshi_secrets
+from src.exit_codes import EXIT_AUTH_HALT, EXIT_ERROR, EXIT_HARD_STOP, EXIT_OK, EXIT_USAGE
+from src.models import Mode
+
+EXIT_LIVE_REFUSED = 5
+
+log = logging.getLogger("polybot.main")
+
+EPILOG = """examples:
+  python main.py --sim                          offline simulator, no credentials or network
+  python main.py --sim --speed 300 --replay prices.csv
+  python main.py --backtest prices.csv --from 2023-03-01 --to 2023-03-02 --out results/
+  python main.py --paper                        paper trading on real Kalshi books (default)
+  python main.py --verify                       check the Kalshi and BTC feed connections
+  python main.py --report --date 2026-11-23 --mode paper [--json]
+  python main.py --reset-killswitch             remove kill_switch.lock after a HARD STOP
+  python main.py --live                         real money (needs LIVE_TRADING=true and a typed confirmation)
+
+exit codes: 0 ok, 1 error, 2 usage/config error, 3 kill switch lock or HARD STOP,
+            4 halted on auth failures, 5 live trading refused"""
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="main.py",
+        description="Kalshi KXBTC15M BTC-lag trading bot (paper by default).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    action = p.add_mutually_exclusive_group()
+    action.add_argument("--paper", action="store_true",
+                        help="paper trading (the default): real market data, simulated fills, no orders sent")
+    action.add_argument("--live", action="store_true",
+                        help="real orders; also needs LIVE_TRADING=true in .env and a typed confirmation")
+    action.add_argument("--verify", action="store_true",
+                        help="check every connection (Kalshi, BTC feed), print a report and exit")
+    action.add_argument("--report", action="store_true",
+                        help="print one day's trading summary (see --date, --mode, --json) and exit")
+    action.add_argument("--reset-killswitch", action="store_true",
+                        help="show kill_switch.lock and remove it after a typed confirmation")
+    action.add_argument("--sim", action="store_true",
+                        help="run the whole bot offline against the built-in simulated exchange")
+    action.add_argument("--backtest", metavar="FILE", type=Path,
+                        help="replay recorded prices as fast as possible, then print a report")
+    p.add_argument("--config", metavar="PATH", type=Path, default=None,
+                   help="config.yaml to use (default: the one in the project root)")
+    p.add_argument("--date", metavar="YYYY-MM-DD", help="--report: the UTC day (default: today)")
+    p.add_argument("--mode", choices=[m.value for m in Mode], default=None,
+                   help="--report: which mode's database (default: paper)")
+    p.add_argument("--json", action="store_true", help="--report/--backtest: print JSON instead of a table")
+    p.add_argument("--speed", metavar="N", type=float, default=None,
+                   help="--sim: simulated seconds per real second (default: sim.speed in config)")
+    p.add_argument("--replay", metavar="FILE", type=Path, default=None,
+                   help="--sim: replay this price file instead of the built-in generator")
+    p.add_argument("--from", dest="start", metavar="T", default=None,
+                   help="--backtest: start time (YYYY-MM-DD or ISO 8601, UTC)")
+    p.add_argument("--to", dest="end", metavar="T", default=None,
+                   help="--backtest: end time (YYYY-MM-DD or ISO 8601, UTC)")
+    p.add_argument("--out", metavar="DIR", type=Path, default=None,
+                   help="--backtest: also write trades as CSV and JSON into DIR")
+    args = p.parse_args(argv)
+    if args.speed is not None and not args.sim:
+        p.error("--speed goes with --sim")
+    if args.replay is not None and not args.sim:
+        p.error("--replay goes with --sim")
+    if (args.start or args.end or args.out) and args.backtest is None:
+        p.error("--from/--to/--out go with --backtest")
+    if (args.date or args.mode) and not args.report:
+        p.error("--date/--mode go with --report")
+    if args.speed is not None and not 0 < args.speed <= 100000:
+        p.error("--speed must be above 0 and at most 100000")
+    return args
+
+
+def say(step: int, text: str) -> None:
+    print(f"[{step:>2}/12] {text}", flush=True)
+
+
+def fail(message: str, code: int) -> int:
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    return code
+
+
+def parse_when(text: str | None, flag: str) -> float | None:
+    if text is None:
+        return None
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(f"{flag}: {text!r} is not a date (YYYY-MM-DD) or ISO 8601 time") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.timestamp()
+
+
+# -- commands that do not trade -------------------------------------------------------------------
+
+
+def cmd_report(args: argparse.Namespace, root: Path) -> int:
+    from src.db import Database, db_path_for
+    from src.report import build_day_report
+    from src.report_render import render_json, render_text
+
+    settings = load_settings(config_path=args.config, root=root)
+    mode = Mode(args.mode or "paper")
+    try:
+        day = date.fromisoformat(args.date) if args.date else datetime.now(UTC).date()
+    except ValueError:
+        return fail(f"--date: {args.date!r} is not a date like 2026-11-23", EXIT_USAGE)
+    path = db_path_for(root, mode)
+    if not path.exists():
+        return fail(f"no {mode.value} database yet ({path}); run the bot in {mode.value} mode first", EXIT_USAGE)
+    db = Database(path)
+    try:
+        report = build_day_report(db, mode.value, day, settings.user.starting_bankroll_usd)
+    finally:
+        db.close()
+    print(render_json(report) if args.json else render_text(report))
+    return EXIT_OK
+
+
+def cmd_reset(root: Path) -> int:
+    from src.db import Database, db_path_for
+    from src.risk.lockfile import read_lock
+    from src.risk.reset import reset_killswitch
+
+    info = read_lock(root)
+    mode = Mode.PAPER
+    if info is not None and info.data is not None and info.data.get("mode") in {m.value for m in Mode}:
+        mode = Mode(info.data["mode"])
+    db = Database(db_path_for(root, mode))
+    try:
+        return reset_killswitch(root, db)
+    finally:
+        db.close()
+
+
+def cmd_backtest(args: argparse.Namespace, root: Path) -> int:
+    from src.backtest import run_backtest
+    from src.backtest_report import render_json as bt_json
+    from src.backtest_report import render_text as bt_text
+
+    settings = load_settings(config_path=args.config, root=root)
+    if not args.backtest.is_file():
+        return fail(f"--backtest: no such file {args.backtest}", EXIT_USAGE)
+    start = parse_when(args.start, "--from")
+    end = parse_when(args.end, "--to")
+    report = run_backtest(settings, args.backtest, start=start, end=end, out_dir=args.out, progress=True)
+    print(bt_json(report) if args.json else bt_text(report))
+    return EXIT_OK
+
+
+# -- the daemon -----------------------------------------------------------------------------------
+
+
+def run_daemon(args: argparse.Namespace, mode: Mode, root: Path) -> int:
+    from src.risk.kill_switch import startup_lock_check
+
+    say(1, "checking for kill_switch.lock")
+    code = startup_lock_check(root)
+    if code != EXIT_OK:
+        return code
+
+    say(2, "loading .env" if mode is not Mode.SIM else "loading .env (not needed for --sim)")
+    settings = load_settings(config_path=args.config, root=root)
+    if mode is not Mode.SIM and not args.verify:  # --verify reports missing keys as a failed check
+        missing = missing_kalshi_secrets(settings.secrets)
+        if missing:
+            return fail(
+                f"missing in .env: {', '.join(missing)} (copy .env.example to .env and fill it in; "
+                "or try --sim, which needs no credentials)",
+                EXIT_USAGE,
+            )
+    say(3, f"loaded {args.config or root / 'config.yaml'}")
+    say(4, f"loaded USER_CONFIG.json (starting bankroll ${settings.user.starting_bankroll_usd})")
+
+    from src.log_setup import register_secret, setup_logging
+
+    setup_logging(root, settings.app.logging.level)
+    for key in ("KALSHI_API_KEY_ID", "POLY_API_KEY", "POLY_API_SECRET", "POLY_API_PASSPHRASE", "POLY_PRIVATE_KEY"):
+        register_secret(settings.secrets.get(key))
+
+    if args.verify:
+        from setup.verify import run_verify
+
+        say(5, "verifying connections")
+        return run_verify(settings)
+
+    return asyncio.run(build_and_run(settings, mode, root, speed=args.speed, replay=args.replay))
+
+
+class _Late:
+    """Lets components built early (the client, the feed) call ones built later (kill switch, engine)."""
+
+    def __init__(self) -> None:
+        self.target: Any = None
+        self.pending: list[tuple[str, tuple[Any, ...]]] = []
+
+    def call(self, method: str, *args: Any) -> None:
+        if self.target is None:
+            self.pending.append((method, args))
+        else:
+            getattr(self.target, method)(*args)
+
+    def bind(self, target: Any) -> None:
+        self.target = target
+        for method, args in self.pending:
+            getattr(target, method)(*args)
+        self.pending.clear()
+
+
+async def build_and_run(settings: Settings, mode: Mode, root: Path, *, speed: float | None, replay: Path | None) -> int:
+    """Steps 5-12 of the start-up sequence, then the main loop until a stop."""
+    from src.db import Database, db_path_for
+    from src.engine import Engine, EngineTiming
+    from src.execution.paper import PaperExecutor
+    from src.execution.settlement import Settler
+    from src.risk.kill_switch import KillSwitch
+    from src.risk.sizing import SizingLimits, intent_from_signal, stage_for
+    from src.strategies.btc_lag import BtcLagStrategy
+    from src.trade_log import TradeLog
+
+    app = settings.app
+    path = db_path_for(root, mode)
+    say(5, f"opening database {path.relative_to(root) if path.is_relative_to(root) else path}")
+    db = Database(path)
+    gate = _Late()
+    engine_ref = _Late()
+    cleanups: list[Callable[[], Any]] = []
+    background: list[asyncio.Future[Any]] = []
+
+    sleep: Callable[[float], Any] = asyncio.sleep
+    client = None
+    if mode is Mode.SIM:
+        from src.sim.components import build_sim_components
+
+        sim = build_sim_components(settings, replay=replay, speed=speed, on_tick=lambda: engine_ref.call("notify_tick"))
+        clock, feed, market_data, sleep = sim.clock, sim.feed, sim.exchange, sim.sleep
+        say(6, "simulated KXBTC15M exchange ready (offline, no credentials)")
+        say(7, f"price source: {replay if replay else 'built-in generator'} at {sim.speed:g}x real time")
+    else:
+        from src.data.feeds import make_feed
+        from src.platforms.kalshi import KalshiClient
+
+        clock = time.time
+        client = KalshiClient.from_settings(
+            settings,
+            require_auth=True,
+            on_auth_failure=lambda code: gate.call("record_auth_failure", code),
+            on_auth_success=lambda: gate.call("record_auth_success"),
+        )
+        cleanups.append(client.close)
+        status = await client.get_exchange_status()
+        balance_note = ""
+        if mode is Mode.LIVE:
+            balance_note = f", balance ${await client.get_balance()}"
+        say(6, f"Kalshi {app.kalshi.env} keys loaded, market data from {app.kalshi.market_data_env}: exchange "
+            f"{'open' if status.trading_active else 'not trading now'}{balance_note}")
+        market_data = client
+        feed = make_feed(app.feed, clock, on_tick=lambda: engine_ref.call("notify_tick"))
+        say(7, f"BTC feed: {app.feed.source} (connects when the loop starts)")
+
+    trade_log = TradeLog(root / "logs" / "trades", clock)
+    starting = settings.user.starting_bankroll_usd
+
+    def cancel_all() -> None:
+        # The kill switch is synchronous: it asks for the cancel, the loop awaits it before exiting.
+        background.append(asyncio.ensure_future(executor.cancel_all()))
+
+    kill_switch = KillSwitch(app.risk, starting, db, root, mode=mode, clock=clock, cancel_all=cancel_all)
+    gate.bind(kill_switch)
+    ks_status = kill_switch.status()
+    say(8, f"kill switch {ks_status.state.value}: bankroll ${ks_status.bankroll}, today's P&L ${ks_status.today_pnl}")
+    if kill_switch.should_exit:
+        return await _close(kill_switch.exit_code, db, cleanups, background)
+
+    submitted = lambda intent: kill_switch.record_order_submitted(intent.client_order_id)  # noqa: E731
+    reconciled: Callable[[], bool] = lambda: True  # noqa: E731
+    if mode is Mode.LIVE and client is not None:
+        from src.execution.live import LiveExecutor
+
+        executor: Any = LiveExecutor(client, db, trade_log, clock, kill_switch.check_order_allowed,
+                                     time_in_force=app.execution.time_in_force, on_order_submitted=submitted)
+    else:
+        executor = PaperExecutor(market_data, db, trade_log, clock, kill_switch.check_order_allowed,
+                                 time_in_force=app.execution.time_in_force, on_order_submitted=submitted)
+    settler = Settler(market_data, db, trade_log, clock, starting, kill_switch.record_trade_result,
+                      settlements=client if mode is Mode.LIVE else None, mode=mode.value)
+    say(9, "not a --verify run: continuing")
+
+    stage = stage_for(kill_switch.bankroll)
+    banner = (f"{mode.value.upper()} MODE | bankroll ${kill_switch.bankroll} (stage {stage.number}) | "
+              f"kill switch {ks_status.state.value} | dashboard: .venv/bin/streamlit run src/dashboard.py")
+    say(10, banner)
+
+    if mode is Mode.LIVE:
+        from src.execution.live import LiveGuardError, check_live_guards
+
+        say(11, "live mode: confirmation required")
+        try:
+            check_live_guards(settings.live_trading_enabled, True, sys.stdin.isatty(), input, sys.stdout)
+        except LiveGuardError as exc:
+            fail(str(exc), EXIT_LIVE_REFUSED)
+            return await _close(EXIT_LIVE_REFUSED, db, cleanups, background)
+        reconciled = await _reconcile(client, db, clock)
+    else:
+        say(11, f"{mode.value} mode: no real orders will be sent")
+
+    limits = SizingLimits.from_config(app.sizing, app.risk)
+    engine = Engine(
+        mode=mode,
+        feed=feed,
+        market_data=market_data,
+        strategy=BtcLagStrategy(app.strategy.btc_lag, window_s=app.feed.window_s),
+        size=lambda sig, bankroll: intent_from_signal(sig, bankroll, limits),
+        gate=kill_switch,
+        executor=executor,
+        settler=settler,
+        db=db,
+        bankroll=lambda: kill_switch.bankroll,
+        clock=clock,
+        sleep=sleep,
+        timing=EngineTiming(poll_interval_s=app.kalshi.poll_interval_s,
+                            status_interval_s=app.execution.status_interval_s),
+        reconciled=reconciled,
+        on_error=lambda source, message: db.record_error(clock(), source, message),
+    )
+    engine_ref.bind(engine)
+    _install_signal_handlers(lambda: engine.request_stop(EXIT_OK))
+    say(12, "main loop running (Ctrl-C to stop)")
+    code = await engine.run()
+    return await _close(code, db, cleanups, background)
+
+
+async def _reconcile(client: Any, db: Any, clock: Any) -> Callable[[], bool]:
+    from src.execution.reconcile import Reconciler
+
+    reconciler = Reconciler(client, db, clock)
+    report = await reconciler.run()
+    if not report.ok:
+        for line in report.discrepancies:
+            log.warning("reconciliation: %s", line)
+    return lambda: reconciler.reconciled
+
+
+async def _close(code: int, db: Any, cleanups: list[Callable[[], Any]], background: list[Any]) -> int:
+    if background:
+        await asyncio.wait(background, timeout=30)
+    for cleanup in cleanups:
+        result = cleanup()
+        if asyncio.iscoroutine(result):
+            await result
+    db.checkpoint()
+    db.close()
+    if code == EXIT_HARD_STOP:
+        print("HARD STOP: trading stopped. See kill_switch.lock and KILL_SWITCH_EVENT.log.", file=sys.stderr)
+    elif code == EXIT_AUTH_HALT:
+        print("HALTED: repeated authentication failures. See BLOCKERS.md.", file=sys.stderr)
+    return code
+
+
+def _install_signal_handlers(stop: Callable[[], Any]) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop)
+        except (NotImplementedError, RuntimeError):
+            pass
+
+
+def main(argv: list[str] | None = None, root: Path = PROJECT_ROOT) -> int:
+    args = parse_args(argv)
+    try:
+        if args.report:
+            return cmd_report(args, root)
+        if args.reset_killswitch:
+            return cmd_reset(root)
+        if args.backtest is not None:
+            return cmd_backtest(args, root)
+        mode = Mode.LIVE if args.live else Mode.SIM if args.sim else Mode.PAPER
+        return run_daemon(args, mode, root)
+    except ConfigError as exc:
+        return fail(str(exc), EXIT_USAGE)
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return EXIT_OK
+    except Exception as exc:  # noqa: BLE001 - user-facing: one line here, the traceback to logs/errors/
+        return _unexpected(exc, root)
+
+
+def _unexpected(exc: BaseException, root: Path) -> int:
+    from src.auth.kalshi_auth import KalshiAuthError
+
+    if isinstance(exc, KalshiAuthError):
+        return fail(str(exc), EXIT_USAGE)
+    errors = root / "logs" / "errors"
+    try:
+        errors.mkdir(parents=True, exist_ok=True)
+        logging.getLogger("polybot").error("unexpected error", exc_info=exc)
+        where = f" (details in {errors})"
+    except OSError:
+        where = ""
+    return fail(f"unexpected {type(exc).__name__}: {exc}{where}", EXIT_ERROR)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

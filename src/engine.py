@@ -1,0 +1,357 @@
+"""The daemon's main loop: feed -> strategy -> sizing -> kill switch -> executor -> database."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Protocol
+
+from src.db import Database
+from src.interfaces import Executor, MarketData, PriceFeed
+from src.models import Clock, FeedSnapshot, Market, Mode, OrderBook, OrderIntent, Signal, Verdict
+from src.strategies.base import Strategy
+
+log = logging.getLogger("polybot.engine")
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class GateStatus(Protocol):
+    @property
+    def state(self) -> Any: ...
+
+    @property
+    def reason(self) -> str: ...
+
+
+class Gate(Protocol):
+    """What the loop needs from the kill switch."""
+
+    def check_order_allowed(self, order: OrderIntent) -> Verdict: ...
+
+    def status(self) -> GateStatus: ...
+
+    @property
+    def should_exit(self) -> bool: ...
+
+    @property
+    def exit_code(self) -> int: ...
+
+
+class SettleReport(Protocol):
+    @property
+    def settled(self) -> tuple[Any, ...]: ...
+
+
+class Settler(Protocol):
+    async def settle_due(self) -> SettleReport: ...
+
+
+@dataclass(frozen=True, slots=True)
+class MarketView:
+    """The latest market and book the loop decides on."""
+
+    market: Market
+    book: OrderBook
+    fetched_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class EngineTiming:
+    poll_interval_s: float = 1.0
+    status_interval_s: float = 5.0
+    settle_interval_s: float = 5.0
+    # A failed fill-or-kill leaves the book unchanged; re-trying on every tick would hammer the
+    # venue with the same doomed order.
+    retry_same_market_s: float = 5.0
+    # The book may be at most this old when an order goes out.
+    max_book_age_s: float = 5.0
+
+
+class Engine:
+    """One task per concern; every decision is synchronous from signal to kill switch verdict."""
+
+    def __init__(
+        self,
+        *,
+        mode: Mode,
+        feed: PriceFeed,
+        market_data: MarketData,
+        strategy: Strategy[FeedSnapshot],
+        size: Callable[[Signal, Decimal], OrderIntent | None],
+        gate: Gate,
+        executor: Executor,
+        settler: Settler,
+        db: Database,
+        bankroll: Callable[[], Decimal],
+        clock: Clock,
+        sleep: Sleep = asyncio.sleep,
+        timing: EngineTiming = EngineTiming(),
+        status_out: Callable[[str], None] = print,
+        reconciled: Callable[[], bool] = lambda: True,
+        on_error: Callable[[str, str], None] | None = None,
+    ) -> None:
+        self.mode = mode
+        self.feed = feed
+        self.market_data = market_data
+        self.strategy = strategy
+        self.size = size
+        self.gate = gate
+        self.executor = executor
+        self.settler = settler
+        self.db = db
+        self.bankroll = bankroll
+        self.clock = clock
+        self.sleep = sleep
+        self.timing = timing
+        self.status_out = status_out
+        self.reconciled = reconciled
+        self.on_error = on_error
+        self.view: MarketView | None = None
+        self.why_not_trading = "starting"
+        self.orders_sent = 0
+        self.last_venue_ok_ts: float | None = None
+        self._wake = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._exit_code = 0
+        self._entered: set[str] = {t.ticker for t in db.open_trades()}
+        self._last_attempt: dict[str, float] = {}
+        self._in_flight: asyncio.Task[None] | None = None
+        self._gate_state_name = ""
+        self._gate_state_since = clock()
+
+    # -- control --------------------------------------------------------------------------------
+
+    def notify_tick(self) -> None:
+        """Called by the feed after every accepted tick: wake the decision task."""
+        self._wake.set()
+
+    def request_stop(self, exit_code: int = 0) -> None:
+        if not self._stop.is_set():
+            self._exit_code = exit_code
+        self._stop.set()
+        self._wake.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    async def run(self) -> int:
+        tasks = [
+            asyncio.create_task(self.feed.run(), name="feed"),
+            asyncio.create_task(self._poll_market_loop(), name="market"),
+            asyncio.create_task(self._decision_loop(), name="decide"),
+            asyncio.create_task(self._settle_loop(), name="settle"),
+            asyncio.create_task(self._status_loop(), name="status"),
+        ]
+        stopper = asyncio.create_task(self._stop.wait(), name="stop")
+        try:
+            done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if task is stopper or task.cancelled():
+                    continue
+                exc = task.exception()
+                if exc is not None:
+                    log.error("task %s failed: %s", task.get_name(), exc, exc_info=exc)
+                    self._report_error(task.get_name(), f"{type(exc).__name__}: {exc}")
+                    self.request_stop(1)
+                elif task.get_name() == "feed":
+                    # A replay that ran out of prices ends the run normally.
+                    log.info("price feed finished")
+                    self.request_stop(self._exit_code)
+        finally:
+            # Let an order already on its way finish and be recorded before tearing down.
+            if self._in_flight is not None and not self._in_flight.done():
+                await asyncio.wait([self._in_flight], timeout=30)
+            self.feed.stop()
+            for task in [*tasks, stopper]:
+                task.cancel()
+            await asyncio.gather(*tasks, stopper, return_exceptions=True)
+            self._write_health()
+        return self._exit_code
+
+    # -- tasks ----------------------------------------------------------------------------------
+
+    async def _poll_market_loop(self) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                await self._refresh_market()
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - one bad poll must not stop the daemon
+                failures += 1
+                log.warning("market refresh failed (%d in a row): %s", failures, exc)
+                self._report_error("market", f"{type(exc).__name__}: {exc}")
+            self._check_gate()
+            await self.sleep(self.timing.poll_interval_s * min(2 ** max(failures - 1, 0), 16))
+
+    async def _refresh_market(self) -> None:
+        now = self.clock()
+        view = self.view
+        market = view.market if view else None
+        if market is None or market.close_time.timestamp() <= now or market.floor_strike is None:
+            market = await self.market_data.get_current_market(now)
+            if market is None:
+                self.view = None
+                self.why_not_trading = "no_open_market"
+                return
+        book = await self.market_data.get_orderbook(market.ticker)
+        self.last_venue_ok_ts = self.clock()
+        self.view = MarketView(market, book, self.last_venue_ok_ts)
+        self._wake.set()
+
+    async def _decision_loop(self) -> None:
+        while not self._stop.is_set():
+            await self._wake.wait()
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            intent = self.decide()
+            if intent is not None:
+                self._in_flight = asyncio.create_task(self._send(intent))
+                await asyncio.shield(self._in_flight)
+            self._check_gate()
+
+    def decide(self) -> OrderIntent | None:
+        """Synchronous: from the latest snapshot to an order the kill switch has approved, or None."""
+        now = self.clock()
+        view = self.view
+        if view is None:
+            self.why_not_trading = "no_open_market" if self.why_not_trading == "no_open_market" else "no_market_yet"
+            return None
+        if not self.reconciled():
+            self.why_not_trading = "reconciling"
+            return None
+        ticker = view.market.ticker
+        if ticker in self._entered:
+            self.why_not_trading = "position_open"
+            return None
+        if now - self._last_attempt.get(ticker, float("-inf")) < self.timing.retry_same_market_s:
+            self.why_not_trading = "retry_wait"
+            return None
+        if now - view.fetched_at > self.timing.max_book_age_s:
+            self.why_not_trading = "book_stale"
+            return None
+        signal = self.strategy.generate_signal(self.feed.snapshot(), view.market, view.book, now)
+        if signal is None:
+            reason = self.strategy.last_no_signal
+            self.why_not_trading = reason.code if reason else "no_signal"
+            return None
+        intent = self.size(signal, self.bankroll())
+        if intent is None:
+            self.why_not_trading = "size_zero"
+            return None
+        verdict = self.gate.check_order_allowed(intent)
+        if not verdict.allowed:
+            self.why_not_trading = f"kill_switch:{verdict.reason}"
+            return None
+        self.why_not_trading = "trading"
+        self._last_attempt[ticker] = now
+        return intent
+
+    async def _send(self, intent: OrderIntent) -> None:
+        try:
+            order = await self.executor.execute(intent)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the executor recorded what it knows; keep running
+            log.error("order %s failed: %s", intent.client_order_id, exc)
+            self._report_error("order", f"{type(exc).__name__}: {exc}")
+            return
+        self.orders_sent += 1
+        if order.filled_count > 0 or order.status == "pending":
+            # One entry per market window; a pending (unknown) outcome counts as entered so
+            # nothing is sent twice while it is being resolved.
+            self._entered.add(intent.ticker)
+
+    async def _settle_loop(self) -> None:
+        while not self._stop.is_set():
+            await self.sleep(self.timing.settle_interval_s)
+            try:
+                report = await self.settler.settle_due()
+                if report.settled:
+                    self._entered = {t.ticker for t in self.db.open_trades()}
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - retried on the next pass
+                log.warning("settlement pass failed: %s", exc)
+                self._report_error("settlement", f"{type(exc).__name__}: {exc}")
+            self._check_gate()
+
+    async def _status_loop(self) -> None:
+        while not self._stop.is_set():
+            self._write_health()
+            self.status_out(self.status_line())
+            await self.sleep(self.timing.status_interval_s)
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def _check_gate(self) -> None:
+        if self.gate.should_exit:
+            self.request_stop(self.gate.exit_code)
+
+    def _gate_state(self) -> tuple[str, str]:
+        status = self.gate.status()
+        state = getattr(status.state, "value", str(status.state))
+        if state != self._gate_state_name:
+            self._gate_state_name = state
+            self._gate_state_since = self.clock()
+        return state, status.reason
+
+    def _report_error(self, source: str, message: str) -> None:
+        if self.on_error is not None:
+            self.on_error(source, message)
+
+    def status_line(self) -> str:
+        snap = self.feed.snapshot()
+        now = self.clock()
+        price = f"BTC {snap.price:,.2f}" if snap.price else "BTC -"
+        if snap.stale:
+            price += " (stale)"
+        if self.view is not None:
+            m = self.view.market
+            left = max(0, int(m.close_time.timestamp() - now))
+            market = f"{m.ticker} {left // 60}m{left % 60:02d}s left"
+        else:
+            market = "no market"
+        open_trades = self.db.open_trades()
+        position = ", ".join(f"{t.side.value.upper()} {t.count.normalize()}@{t.avg_price}" for t in open_trades)
+        return (
+            f"[{self.mode.value.upper()}] {price} | {market} | pos {position or '-'} | "
+            f"bankroll ${self.bankroll().quantize(Decimal('0.01'))} | kill switch {self._gate_state()[0]} | "
+            f"{self.why_not_trading}"
+        )
+
+    def _write_health(self) -> None:
+        now = self.clock()
+        snap = self.feed.snapshot()
+        state, reason = self._gate_state()
+        values = {
+            "mode": self.mode.value,
+            "heartbeat_ts": repr(now),
+            "feed_source": self.feed.source,
+            "btc_price": f"{snap.price:.2f}",
+            "feed_last_tick_ts": repr(now - snap.age_s) if snap.age_s != float("inf") else "",
+            "feed_stale": "1" if snap.stale else "0",
+            "why_not_trading": self.why_not_trading,
+            "kill_state": state,
+            "kill_reason": reason,
+            "kill_since_ts": repr(self._gate_state_since),
+            "bankroll": str(self.bankroll()),
+        }
+        if self.last_venue_ok_ts is not None:
+            values["kalshi_last_call_ts"] = repr(self.last_venue_ok_ts)
+        if self.view is not None:
+            m = self.view.market
+            values["market_ticker"] = m.ticker
+            values["market_close_ts"] = repr(m.close_time.timestamp())
+            values["floor_strike"] = str(m.floor_strike) if m.floor_strike is not None else ""
+        try:
+            self.db.set_health(values, now)
+        except Exception as exc:  # noqa: BLE001 - health is informational; never stop trading on it
+            log.warning("could not write health: %s", exc)
