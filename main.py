@@ -224,8 +224,21 @@ class _Late:
         self.pending.clear()
 
 
-async def build_and_run(settings: Settings, mode: Mode, root: Path, *, speed: float | None, replay: Path | None) -> int:
-    """Steps 5-12 of the start-up sequence, then the main loop until a stop."""
+async def build_and_run(
+    settings: Settings,
+    mode: Mode,
+    root: Path,
+    *,
+    speed: float | None = None,
+    replay: Path | None = None,
+    kalshi_connector_factory: Callable[[], Any] | None = None,
+    feed_connect: Callable[..., Any] | None = None,
+) -> int:
+    """Steps 5-12 of the start-up sequence, then the main loop until a stop.
+
+    The two transport arguments let tests point the real client and feed at local fake servers
+    (the allowlists still check the real URLs); production passes neither.
+    """
     from src.db import Database, db_path_for
     from src.engine import Engine, EngineTiming
     from src.execution.paper import PaperExecutor
@@ -258,9 +271,13 @@ async def build_and_run(settings: Settings, mode: Mode, root: Path, *, speed: fl
         from src.platforms.kalshi import KalshiClient
 
         clock = time.time
+        overrides: dict[str, Any] = {}
+        if kalshi_connector_factory is not None:
+            overrides["connector_factory"] = kalshi_connector_factory
         client = KalshiClient.from_settings(
             settings,
             require_auth=True,
+            **overrides,
             on_auth_failure=lambda code: gate.call("record_auth_failure", code),
             on_auth_success=lambda: gate.call("record_auth_success"),
         )
@@ -272,7 +289,7 @@ async def build_and_run(settings: Settings, mode: Mode, root: Path, *, speed: fl
         say(6, f"Kalshi {app.kalshi.env} keys loaded, market data from {app.kalshi.market_data_env}: exchange "
             f"{'open' if status.trading_active else 'not trading now'}{balance_note}")
         market_data = client
-        feed = make_feed(app.feed, clock, on_tick=lambda: engine_ref.call("notify_tick"))
+        feed = make_feed(app.feed, clock, connect=feed_connect, on_tick=lambda: engine_ref.call("notify_tick"))
         say(7, f"BTC feed: {app.feed.source} (connects when the loop starts)")
 
     trade_log = TradeLog(root / "logs" / "trades", clock)
