@@ -61,7 +61,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="config.yaml to use (default: the one in the project root)")
     p.add_argument("--date", metavar="YYYY-MM-DD", help="--report: the UTC day (default: today)")
     p.add_argument("--mode", choices=[m.value for m in Mode], default=None,
-                   help="--report: which mode's database (default: paper)")
+                   help="--report: which mode's database (default: paper); --reset-killswitch: "
+                        "use sim to reset the simulator's own kill switch")
     p.add_argument("--json", action="store_true", help="--report/--backtest: print JSON instead of a table")
     p.add_argument("--speed", metavar="N", type=float, default=None,
                    help="--sim: simulated seconds per real second (default: sim.speed in config)")
@@ -80,8 +81,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error("--replay goes with --sim")
     if (args.start or args.end or args.out) and args.backtest is None:
         p.error("--from/--to/--out go with --backtest")
-    if (args.date or args.mode) and not args.report:
-        p.error("--date/--mode go with --report")
+    if args.date and not args.report:
+        p.error("--date goes with --report")
+    if args.mode and not (args.report or args.reset_killswitch):
+        p.error("--mode goes with --report or --reset-killswitch")
     if args.speed is not None and not 0 < args.speed <= 100000:
         p.error("--speed must be above 0 and at most 100000")
     return args
@@ -134,18 +137,25 @@ def cmd_report(args: argparse.Namespace, root: Path) -> int:
     return EXIT_OK
 
 
-def cmd_reset(root: Path) -> int:
+def risk_root(root: Path, mode: Mode) -> Path:
+    """Where a mode's kill switch keeps its lock and logs: the simulator's never blocks real trading."""
+    return root / "data" / "sim" if mode is Mode.SIM else root
+
+
+def cmd_reset(args: argparse.Namespace, root: Path) -> int:
     from src.db import Database, db_path_for
     from src.risk.lockfile import read_lock
     from src.risk.reset import reset_killswitch
 
-    info = read_lock(root)
-    mode = Mode.PAPER
-    if info is not None and info.data is not None and info.data.get("mode") in {m.value for m in Mode}:
+    sim = args.mode == Mode.SIM.value
+    where = risk_root(root, Mode.SIM) if sim else root
+    info = read_lock(where)
+    mode = Mode.SIM if sim else Mode.PAPER
+    if not sim and info is not None and info.data is not None and info.data.get("mode") in ("paper", "live"):
         mode = Mode(info.data["mode"])
     db = Database(db_path_for(root, mode))
     try:
-        return reset_killswitch(root, db)
+        return reset_killswitch(where, db)
     finally:
         db.close()
 
@@ -172,9 +182,11 @@ def run_daemon(args: argparse.Namespace, mode: Mode, root: Path) -> int:
     from src.risk.kill_switch import startup_lock_check
 
     say(1, "checking for kill_switch.lock")
-    code = startup_lock_check(root)
-    if code != EXIT_OK:
-        return code
+    # A real lock stops everything, the simulator included; the simulator's own lock stops only it.
+    for where in dict.fromkeys((root, risk_root(root, mode))):
+        code = startup_lock_check(where)
+        if code != EXIT_OK:
+            return code
 
     say(2, "loading .env" if mode is not Mode.SIM else "loading .env (not needed for --sim)")
     settings = load_settings(config_path=args.config, root=root)
@@ -299,7 +311,9 @@ async def build_and_run(
         # The kill switch is synchronous: it asks for the cancel, the loop awaits it before exiting.
         background.append(asyncio.ensure_future(executor.cancel_all()))
 
-    kill_switch = KillSwitch(app.risk, starting, db, root, mode=mode, clock=clock, cancel_all=cancel_all)
+    ks_root = risk_root(root, mode)
+    ks_root.mkdir(parents=True, exist_ok=True)
+    kill_switch = KillSwitch(app.risk, starting, db, ks_root, mode=mode, clock=clock, cancel_all=cancel_all)
     gate.bind(kill_switch)
     ks_status = kill_switch.status()
     say(8, f"kill switch {ks_status.state.value}: bankroll ${ks_status.bankroll}, today's P&L ${ks_status.today_pnl}")
@@ -308,6 +322,7 @@ async def build_and_run(
 
     submitted = lambda intent: kill_switch.record_order_submitted(intent.client_order_id)  # noqa: E731
     reconciled: Callable[[], bool] = lambda: True  # noqa: E731
+    resync: Callable[[], Any] | None = None
     if mode is Mode.LIVE and client is not None:
         from src.execution.live import LiveExecutor
 
@@ -334,7 +349,14 @@ async def build_and_run(
         except LiveGuardError as exc:
             fail(str(exc), EXIT_LIVE_REFUSED)
             return await _close(EXIT_LIVE_REFUSED, db, cleanups, background)
-        reconciled = await _reconcile(client, db, clock)
+        from src.execution.reconcile import Reconciler
+
+        reconciler = Reconciler(client, db, trade_log, clock)
+        report = await reconciler.run()
+        for item in report.discrepancies:
+            log.warning("reconciliation: %s %s %s", item.code, item.ticker, item.detail)
+        reconciled = lambda: reconciler.reconciled  # noqa: E731
+        resync = reconciler.run
     else:
         say(11, f"{mode.value} mode: no real orders will be sent")
 
@@ -355,6 +377,7 @@ async def build_and_run(
         timing=EngineTiming(poll_interval_s=app.kalshi.poll_interval_s,
                             status_interval_s=app.execution.status_interval_s),
         reconciled=reconciled,
+        resync=resync,
         on_error=lambda source, message: db.record_error(clock(), source, message),
     )
     engine_ref.bind(engine)
@@ -362,17 +385,6 @@ async def build_and_run(
     say(12, "main loop running (Ctrl-C to stop)")
     code = await engine.run()
     return await _close(code, db, cleanups, background)
-
-
-async def _reconcile(client: Any, db: Any, clock: Any) -> Callable[[], bool]:
-    from src.execution.reconcile import Reconciler
-
-    reconciler = Reconciler(client, db, clock)
-    report = await reconciler.run()
-    if not report.ok:
-        for line in report.discrepancies:
-            log.warning("reconciliation: %s", line)
-    return lambda: reconciler.reconciled
 
 
 async def _close(code: int, db: Any, cleanups: list[Callable[[], Any]], background: list[Any]) -> int:
@@ -406,7 +418,7 @@ def main(argv: list[str] | None = None, root: Path = PROJECT_ROOT) -> int:
         if args.report:
             return cmd_report(args, root)
         if args.reset_killswitch:
-            return cmd_reset(root)
+            return cmd_reset(args, root)
         if args.backtest is not None:
             return cmd_backtest(args, root)
         mode = Mode.LIVE if args.live else Mode.SIM if args.sim else Mode.PAPER

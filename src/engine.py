@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from src.db import Database
-from src.interfaces import Executor, MarketData, PriceFeed
+from src.interfaces import Executor, MarketData, OrderRefused, PriceFeed
 from src.models import Clock, FeedSnapshot, Market, Mode, OrderBook, OrderIntent, Signal, Verdict
 from src.strategies.base import Strategy
 
@@ -92,6 +92,7 @@ class Engine:
         timing: EngineTiming = EngineTiming(),
         status_out: Callable[[str], None] = print,
         reconciled: Callable[[], bool] = lambda: True,
+        resync: Callable[[], Awaitable[Any]] | None = None,
         on_error: Callable[[str, str], None] | None = None,
     ) -> None:
         self.mode = mode
@@ -109,6 +110,7 @@ class Engine:
         self.timing = timing
         self.status_out = status_out
         self.reconciled = reconciled
+        self.resync = resync
         self.on_error = on_error
         self.view: MarketView | None = None
         self.why_not_trading = "starting"
@@ -259,6 +261,11 @@ class Engine:
             order = await self.executor.execute(intent)
         except asyncio.CancelledError:
             raise
+        except OrderRefused as refused:
+            # The executor's own kill switch check can differ from ours only if state moved in
+            # between (e.g. a settlement landed): not an error, just no trade.
+            self.why_not_trading = f"kill_switch:{refused.verdict.reason}"
+            return
         except Exception as exc:  # noqa: BLE001 - the executor recorded what it knows; keep running
             log.error("order %s failed: %s", intent.client_order_id, exc)
             self._report_error("order", f"{type(exc).__name__}: {exc}")
@@ -273,6 +280,9 @@ class Engine:
         while not self._stop.is_set():
             await self.sleep(self.timing.settle_interval_s)
             try:
+                if self.resync is not None and not self.reconciled():
+                    # Trading stays refused until the venue and the database agree again.
+                    await self.resync()
                 report = await self.settler.settle_due()
                 if report.settled:
                     self._entered = {t.ticker for t in self.db.open_trades()}

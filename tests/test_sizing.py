@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from src.config import AppConfig, RiskConfig, SizingConfig
-from src.fees import fee_per_contract
+from src.fees import fee_per_contract, taker_fee
 from src.models import Side, Signal
 from src.risk.limits import HARD_MAX_TRADE_USD
 from src.risk.sizing import (
@@ -92,27 +92,33 @@ def test_probability_conversion_is_quantized_once() -> None:
     ("p", "price", "bankroll", "limits", "stage", "stake", "contracts", "binding"),
     [
         # c = 0.60 + fee 0.02 = 0.62; f* = 0.473684; Kelly stake 0.25 * 0.473684 * 60 = 7.11;
-        # stage 1 pct 5% of 60 = 3.00 binds; 3.00 / 0.60 = 5 contracts.
-        (0.8, D("0.60"), D("60"), SizingLimits(), 1, D("3.00"), D("5"), "stage_pct"),
+        # stage 1 pct 5% of 60 = 3.00 binds; 5 contracts would cost 3.00 + fee 0.09: 4 contracts
+        # (2.40 + fee ceil(0.0672) = 0.07 = 2.47).
+        (0.8, D("0.60"), D("60"), SizingLimits(), 1, D("3.00"), D("4"), "stage_pct"),
         # c = 0.52, f* = 0.166666; Kelly 0.25 * 0.166666 * 50 = 2.0833 -> 2.08 < 5% (2.50);
-        # 2.08 / 0.50 = 4.16 -> 4 contracts.
+        # 4 contracts cost 2.00 + fee ceil(0.07) = 2.07 <= 2.08.
         (0.6, D("0.50"), D("50"), SizingLimits(), 1, D("2.08"), D("4"), "kelly"),
         # Stage 2 at $200: stage cap 10, 5% = 10, but config and code cap at 5.00. The first
         # smallest cap in the documented order (config_cap before hard_cap) is reported.
-        (0.9, D("0.50"), D("200"), SizingLimits(), 2, D("5.00"), D("10"), "config_cap"),
-        # $99: stage 1, 5% = 4.95 below the $5 caps; 4.95 / 0.45 = 11 contracts exactly.
-        (0.9, D("0.45"), D("99"), SizingLimits(), 1, D("4.95"), D("11"), "stage_pct"),
-        # With the $5 cap lifted: stage 2 at $200 -> $10.00 stage cap (ties with 5% = 10).
-        (0.9, D("0.50"), D("200"), LIFTED, 2, D("10.00"), D("20"), "stage_cap"),
+        # 10 contracts: 5.00 + 0.18 fee > 5.00; 9: 4.50 + 0.16 = 4.66.
+        (0.9, D("0.50"), D("200"), SizingLimits(), 2, D("5.00"), D("9"), "config_cap"),
+        # $99: stage 1, 5% = 4.95 below the $5 caps; 11 x 0.45 = 4.95 leaves no room for the
+        # fee; 10 contracts: 4.50 + ceil(0.17325) = 0.18 -> 4.68.
+        (0.9, D("0.45"), D("99"), SizingLimits(), 1, D("4.95"), D("10"), "stage_pct"),
+        # With the $5 cap lifted: stage 2 at $200 -> $10.00 stage cap (ties with 5% = 10);
+        # 19 contracts: 9.50 + ceil(0.3325) = 0.34 -> 9.84.
+        (0.9, D("0.50"), D("200"), LIFTED, 2, D("10.00"), D("19"), "stage_cap"),
         # Stage 3 at $1000: 4% = 40, config/hard pct 5% = 50, Kelly 0.25 * 0.8 * 1000 = 200
-        # (c = 0.52, f* = 0.38 / 0.48 = 0.791666 -> 197.91); $15 stage cap binds; 15 / 0.5 = 30.
-        (0.9, D("0.50"), D("1000"), LIFTED, 3, D("15.00"), D("30"), "stage_cap"),
-        # Stage 3 at $300: 4% = 12.00 < $15 stage cap; 12 / 0.70 = 17.14 -> 17 contracts.
-        (0.99, D("0.70"), D("300"), LIFTED, 3, D("12.00"), D("17"), "stage_pct"),
+        # (c = 0.52, f* = 0.38 / 0.48 = 0.791666 -> 197.91); $15 stage cap binds; 29 contracts
+        # cost 14.50 + 0.51 = 15.01 > 15; 28: 14.00 + 0.49 = 14.49.
+        (0.9, D("0.50"), D("1000"), LIFTED, 3, D("15.00"), D("28"), "stage_cap"),
+        # Stage 3 at $300: 4% = 12.00 < $15 stage cap; 17 x 0.70 = 11.90 + fee > 12;
+        # 16: 11.20 + ceil(0.2352) = 0.24 -> 11.44.
+        (0.99, D("0.70"), D("300"), LIFTED, 3, D("12.00"), D("16"), "stage_pct"),
         # Zero Kelly: p 0.5 against c = 0.52 -> nothing.
         (0.5, D("0.50"), D("60"), SizingLimits(), 1, D("0.00"), D("0"), "kelly"),
-        # Config tighter than code: max_single_trade_usd 2.00 binds.
-        (0.9, D("0.40"), D("90"), SizingLimits(max_single_trade_usd=D("2.00")), 1, D("2.00"), D("5"), "config_cap"),
+        # Config tighter than code: max_single_trade_usd 2.00 binds; 4 contracts: 1.60 + 0.07.
+        (0.9, D("0.40"), D("90"), SizingLimits(max_single_trade_usd=D("2.00")), 1, D("2.00"), D("4"), "config_cap"),
         # Config pct 1% of 90 = 0.90 -> 2 contracts at 0.40 (0.80 spent).
         (0.9, D("0.40"), D("90"), SizingLimits(max_trade_pct_bankroll=D("0.01")), 1, D("0.90"), D("2"), "config_pct"),
         # Kelly fraction 0.1: c = 0.42, f* = 0.48 / 0.58 = 0.827586, 0.1 * f* * 30 = 2.48; the
@@ -152,7 +158,8 @@ def test_production_hard_cap_makes_stage_caps_inert() -> None:
     decision = size_position(0.99, D("0.10"), D("10000"))
     assert decision.stage == 3
     assert decision.stake_usd == HARD_MAX_TRADE_USD
-    assert decision.contracts == D("50")
+    # 50 x 0.10 = 5.00 leaves no room for the fee; 47: 4.70 + ceil(0.2961) = 0.30 -> exactly 5.00.
+    assert decision.contracts == D("47")
 
 
 def test_hard_cap_binds_when_config_is_looser_than_code() -> None:
@@ -222,12 +229,12 @@ def test_intent_from_signal_copies_the_signal_and_sizes_it() -> None:
     assert (intent.ticker, intent.side, intent.count, intent.limit_price) == (
         "KXBTC15M-26MAY281500-00",
         Side.NO,
-        D("5"),
+        D("4"),
         D("0.60"),
     )
     assert intent.client_order_id == "cid-1"
     assert (intent.strategy, intent.fair_prob, intent.edge) == ("btc_lag", 0.8, D("0.29"))
-    assert intent.max_cost == D("3.00")
+    assert intent.max_cost == D("2.40")  # + fee 0.07 = 2.47 within the 3.00 stake
 
 
 def test_intent_gets_a_fresh_client_order_id_when_none_is_given() -> None:
@@ -294,9 +301,11 @@ def test_stake_never_exceeds_any_cap_and_is_never_negative(
     assert decision.contracts == decision.contracts.to_integral_value()
     for cap in _caps(decision, bankroll, limits):
         assert decision.stake_usd <= cap
-    assert decision.cost_usd <= decision.stake_usd
-    # Rounded down, but not by more than one contract.
-    assert decision.stake_usd - decision.cost_usd < price
+    # The order, fee included, fits the stake (as the kill switch counts it), and one more
+    # contract would not: rounded down by exactly what the fee forces, no more.
+    n = decision.contracts
+    assert decision.cost_usd + taker_fee(n, price) <= decision.stake_usd
+    assert (n + 1) * price + taker_fee(n + 1, price) > decision.stake_usd
     # Kelly as documented: c includes the one-contract fee; no bet without a positive Kelly.
     cost = price + fee_per_contract(price)
     assert decision.cost_per_contract == cost

@@ -8,9 +8,10 @@ Stake = min of, in this order (the first smallest one is reported as `binding_ca
     config_pct   risk.max_trade_pct_bankroll x bankroll
     hard_cap     HARD_MAX_TRADE_USD (code)
     hard_pct     HARD_MAX_TRADE_PCT x bankroll (code)
-rounded down to the cent, then spent on whole contracts at the limit price (rounded down).
-Stakes and caps count what the contracts cost at the limit price, as the kill switch does
-(OrderIntent.max_cost); the taker fee comes on top, and it is already priced into Kelly.
+rounded down to the cent, then spent on the most whole contracts whose cost at the limit price
+PLUS the taker fee on the order fits in it. Fees count against every cap, exactly as the kill
+switch counts them (its worst case is count x limit + taker_fee(count, limit)), so a sized
+order is never refused for being a cent too large.
 
 Stages by bankroll B: stage 1 when B < $100, stage 2 when $100 <= B < $250, stage 3 when
 B >= $250 (a bankroll exactly on a boundary belongs to the higher stage). With the code's
@@ -29,7 +30,7 @@ from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 
 from src.config import RiskConfig, SizingConfig
-from src.fees import fee_per_contract
+from src.fees import fee_per_contract, taker_fee
 from src.models import OrderIntent, Signal, new_client_order_id
 from src.risk.limits import HARD_KELLY_FRACTION, HARD_MAX_TRADE_PCT, HARD_MAX_TRADE_USD
 
@@ -96,8 +97,8 @@ class SizeDecision:
     """How much to stake on one signal, and which cap decided it."""
 
     stage: int
-    stake_usd: Decimal  # dollars to spend on contracts at the limit price, rounded down to the cent
-    contracts: Decimal  # whole contracts: floor(stake_usd / limit_price)
+    stake_usd: Decimal  # dollars the order may cost, fees included, rounded down to the cent
+    contracts: Decimal  # most whole contracts whose cost plus taker fee fits in stake_usd
     binding_cap: str  # kelly | stage_cap | stage_pct | config_cap | config_pct | hard_cap | hard_pct
     kelly_fraction_of_bankroll: Decimal  # full Kelly f* (before the fractional multiplier), >= 0
     cost_per_contract: Decimal  # limit price + one-contract fee: the c in Kelly
@@ -105,7 +106,7 @@ class SizeDecision:
 
     @property
     def cost_usd(self) -> Decimal:
-        """What the contracts cost at the limit price (fees excluded), never above stake_usd."""
+        """What the contracts cost at the limit price (fees excluded); with the fee, never above stake_usd."""
         return self.contracts * self.limit_price
 
 
@@ -162,7 +163,7 @@ def size_position(
         if value < amount:
             binding, amount = name, value
     stake = max(amount, _ZERO).quantize(_CENT, rounding=ROUND_DOWN)
-    contracts = (stake / limit_price).to_integral_value(rounding=ROUND_DOWN)
+    contracts = contracts_within(stake, limit_price)
     return SizeDecision(
         stage=stage.number,
         stake_usd=stake,
@@ -172,6 +173,18 @@ def size_position(
         cost_per_contract=cost,
         limit_price=limit_price,
     )
+
+
+def contracts_within(budget: Decimal, limit_price: Decimal) -> Decimal:
+    """Most whole contracts with count x price + taker_fee(count, price) <= budget."""
+    if budget <= 0:
+        return _ZERO
+    # The fee is at most 1.75c per contract plus a cent of rounding, so the answer is at most a
+    # couple of contracts below the fee-free count: step down from there.
+    count = (budget / limit_price).to_integral_value(rounding=ROUND_DOWN)
+    while count > 0 and count * limit_price + taker_fee(count, limit_price) > budget:
+        count -= 1
+    return count
 
 
 def intent_from_signal(

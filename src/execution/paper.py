@@ -1,0 +1,209 @@
+"""Paper execution: fill approved orders against the real order book, never touching an order endpoint.
+
+How a paper buy fills (DECISIONS.md §7):
+- The latest book is fetched for every order (never a cached one). Buying `side` takes the
+  asks of that side, cheapest first; a YES ask is a NO bid at 1 - p (OrderBook.asks).
+- Levels are taken while their price is at or under the limit, each at ITS OWN price (the
+  taker gets the resting order's price, as on Kalshi), up to the order's count.
+- time_in_force "fill_or_kill": all of the count or nothing. "immediate_or_cancel": whatever
+  the book holds within the limit; the rest is cancelled. Nothing ever rests, which is why
+  `cancel_all()` has nothing to cancel and returns 0.
+- One level taken = one fill. Each fill pays taker_fee(fill count, fill price), rounded UP to
+  the cent per fill. Kalshi itself rounds each fill's fee up to $0.0001 and its fee
+  accumulator rebates over-paid cents across an order's fills, so a real multi-level order
+  pays about ceil_to_cent(sum of exact fees). Rounding per fill can therefore charge up to
+  1 cent more per extra level than the exchange would, and never less: paper P&L is never
+  flattered by the fee model.
+- Resulting status, as Kalshi reports it: "executed" when the whole count filled,
+  "canceled" otherwise (a partial IOC is "canceled" with filled_count > 0).
+
+Every order passes the kill switch check first; a refusal raises OrderRefused, writes one
+`order_refused` line to the trade log and records nothing in the database. Otherwise the
+intent is written (status "pending") before the book is read and the outcome after, with
+its fills and trade, and the trade log gets `order_submitted`, one `fill` per fill and
+`order_result`. If the book cannot be read the order is marked "failed" and the error is
+re-raised: every attempt is accounted for.
+
+This module takes only a MarketData, which has no order methods, and imports nothing from
+src.platforms or src.execution.live.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from src.db import Database
+from src.fees import TAKER_FEE_MULTIPLIER, taker_fee
+from src.interfaces import MarketData, OrderRefused
+from src.models import ZERO, BookLevel, Clock, Fill, Order, OrderBook, OrderIntent, Verdict
+from src.trade_log import TradeLog
+
+log = logging.getLogger("polybot.paper")
+
+FILL_OR_KILL = "fill_or_kill"
+IMMEDIATE_OR_CANCEL = "immediate_or_cancel"
+TIME_IN_FORCE = (FILL_OR_KILL, IMMEDIATE_OR_CANCEL)
+PAPER_ORDER_PREFIX = "paper-"
+
+
+class InvalidOrderError(ValueError):
+    """An order intent that no venue would accept (count, price or time in force out of range)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LevelTake:
+    """Contracts taken from one book level: one fill."""
+
+    price: Decimal
+    count: Decimal
+    fee: Decimal
+
+
+def validate_intent(intent: OrderIntent, time_in_force: str) -> None:
+    """Refuse an intent that cannot be a real Kalshi buy, with a one-line reason."""
+    if time_in_force not in TIME_IN_FORCE:
+        raise InvalidOrderError(f"time_in_force must be one of {', '.join(TIME_IN_FORCE)}, got {time_in_force!r}")
+    if intent.count <= 0 or intent.count != intent.count.to_integral_value():
+        raise InvalidOrderError(f"order count must be a positive whole number of contracts, got {intent.count}")
+    if not ZERO < intent.limit_price < Decimal(1):
+        raise InvalidOrderError(f"limit price must be between 0 and 1 dollar exclusive, got {intent.limit_price}")
+    if not intent.client_order_id:
+        raise InvalidOrderError("order has no client_order_id")
+
+
+def walk_book(
+    asks: Sequence[BookLevel],
+    count: Decimal,
+    limit_price: Decimal,
+    time_in_force: str,
+    fee_multiplier: Decimal = TAKER_FEE_MULTIPLIER,
+) -> tuple[LevelTake, ...]:
+    """Which levels a buy of `count` at `limit_price` takes from `asks` (cheapest first), with fees.
+
+    Pure: returns () when fill_or_kill cannot fill the whole count, or nothing is within the limit.
+    """
+    if time_in_force not in TIME_IN_FORCE:
+        raise InvalidOrderError(f"time_in_force must be one of {', '.join(TIME_IN_FORCE)}, got {time_in_force!r}")
+    takes: list[LevelTake] = []
+    remaining = count
+    for level in asks:
+        if remaining <= 0 or level.price > limit_price:
+            break
+        if level.count <= 0:
+            continue
+        take = min(remaining, level.count)
+        takes.append(LevelTake(level.price, take, taker_fee(take, level.price, fee_multiplier)))
+        remaining -= take
+    if time_in_force == FILL_OR_KILL and remaining > 0:
+        return ()
+    return tuple(takes)
+
+
+def paper_order_id(client_order_id: str) -> str:
+    return PAPER_ORDER_PREFIX + client_order_id
+
+
+class PaperExecutor:
+    """Simulated execution against real books; implements interfaces.Executor."""
+
+    def __init__(
+        self,
+        market_data: MarketData,
+        db: Database,
+        trade_log: TradeLog,
+        clock: Clock,
+        kill_switch_check: Callable[[OrderIntent], Verdict],
+        *,
+        time_in_force: str = FILL_OR_KILL,
+        fee_multiplier: Decimal = TAKER_FEE_MULTIPLIER,
+        on_order_submitted: Callable[[OrderIntent], None] | None = None,
+    ) -> None:
+        if time_in_force not in TIME_IN_FORCE:
+            raise InvalidOrderError(
+                f"time_in_force must be one of {', '.join(TIME_IN_FORCE)}, got {time_in_force!r}"
+            )
+        self._market_data = market_data
+        self._db = db
+        self._log = trade_log
+        self._clock = clock
+        self._check = kill_switch_check
+        self._tif = time_in_force
+        self._fee_multiplier = fee_multiplier
+        self._on_submitted = on_order_submitted
+
+    async def execute(self, intent: OrderIntent) -> Order:
+        validate_intent(intent, self._tif)
+        verdict = self._check(intent)
+        if not verdict.allowed:
+            self._log.write(
+                "order_refused", ts=self._clock(), mode="paper", client_order_id=intent.client_order_id,
+                ticker=intent.ticker, side=intent.side, count=intent.count, limit_price=intent.limit_price,
+                reason=verdict.reason, detail=verdict.detail,
+            )
+            raise OrderRefused(verdict)
+        if self._db.order_by_client_id(intent.client_order_id) is not None:
+            raise InvalidOrderError(f"client_order_id {intent.client_order_id} was already used")
+
+        submitted_ts = self._clock()
+        self._db.insert_order_intent(intent, submitted_ts, status="pending")
+        if self._on_submitted is not None:
+            self._on_submitted(intent)
+        self._log.write(
+            "order_submitted", ts=submitted_ts, mode="paper", client_order_id=intent.client_order_id,
+            ticker=intent.ticker, side=intent.side, count=intent.count, limit_price=intent.limit_price,
+            time_in_force=self._tif, strategy=intent.strategy, edge=intent.edge, fair_prob=intent.fair_prob,
+        )
+        try:
+            book = await self._market_data.get_orderbook(intent.ticker)
+            if book.ticker != intent.ticker:
+                raise RuntimeError(f"asked for the {intent.ticker} book, got {book.ticker}")
+        except Exception as exc:
+            message = f"{type(exc).__name__}: {exc}"
+            self._db.update_order(intent.client_order_id, self._clock(), status="failed", error=message)
+            self._log.write("order_failed", ts=self._clock(), mode="paper", client_order_id=intent.client_order_id,
+                            ticker=intent.ticker, error=message)
+            raise
+        return self._fill(intent, book, submitted_ts)
+
+    def _fill(self, intent: OrderIntent, book: OrderBook, submitted_ts: float) -> Order:
+        order_id = paper_order_id(intent.client_order_id)
+        ts = self._clock()
+        takes = walk_book(book.asks(intent.side), intent.count, intent.limit_price, self._tif, self._fee_multiplier)
+        fills = [
+            Fill(order_id=order_id, ticker=intent.ticker, side=intent.side, count=t.count, price=t.price,
+                 fee=t.fee, ts=ts, fill_id=f"{order_id}-{i}", is_taker=True)
+            for i, t in enumerate(takes)
+        ]
+        filled = sum((f.count for f in fills), ZERO)
+        cost = sum((f.count * f.price for f in fills), ZERO)
+        fees = sum((f.fee for f in fills), ZERO)
+        status = "executed" if filled == intent.count else "canceled"
+        trade_id = self._db.record_execution(
+            intent.client_order_id, ts, status=status, venue_order_id=order_id, fills=fills
+        )
+        for f in fills:
+            self._log.write("fill", ts=ts, mode="paper", client_order_id=intent.client_order_id, order_id=order_id,
+                            fill_id=f.fill_id, ticker=f.ticker, side=f.side, count=f.count, price=f.price, fee=f.fee)
+        avg = (cost / filled) if filled else None
+        self._log.write(
+            "order_result", ts=ts, mode="paper", client_order_id=intent.client_order_id, order_id=order_id,
+            ticker=intent.ticker, side=intent.side, status=status, count=intent.count, filled_count=filled,
+            avg_price=avg, cost=cost, fees=fees, trade_id=trade_id,
+            best_ask=book.best_ask(intent.side), book_fetched_at=book.fetched_at,
+        )
+        if filled < intent.count:
+            log.info("paper %s %s: filled %s of %s within limit %s", intent.ticker, intent.side.value,
+                     filled, intent.count, intent.limit_price)
+        return Order(
+            order_id=order_id, client_order_id=intent.client_order_id, ticker=intent.ticker, side=intent.side,
+            count=intent.count, limit_price=intent.limit_price, status=status, filled_count=filled,
+            remaining_count=ZERO, fees=fees, avg_fill_price=avg, created_ts=submitted_ts, fills=tuple(fills),
+        )
+
+    async def cancel_all(self) -> int:
+        """Paper orders are fill-or-kill or immediate-or-cancel and settle on the spot: nothing ever
+        rests, so there is never anything to cancel."""
+        return 0

@@ -1,0 +1,173 @@
+"""The main loop: each decision path, one entry per market, clean shutdown, health for the dashboard."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from src.config import AppConfig
+from src.db import Database
+from src.engine import Engine, EngineTiming
+from src.execution.paper import PaperExecutor
+from src.execution.settlement import Settler
+from src.kxbtc15m import market_ticker, window_close, window_open
+from src.models import BookLevel, FeedSnapshot, Market, Mode, OrderBook
+from src.risk.kill_switch import KillSwitch
+from src.risk.sizing import SizingLimits, intent_from_signal
+from src.strategies.btc_lag import BtcLagStrategy
+from src.trade_log import TradeLog
+
+NOW = 1_780_000_000.0 - (1_780_000_000.0 % 900) + 300  # 5 minutes into a window: 10 minutes left
+STRIKE = Decimal("100000")
+
+
+class FakeFeed:
+    """A PriceFeed whose snapshot the test sets; run() ticks until stopped."""
+
+    source = "fake"
+
+    def __init__(self, snap: FeedSnapshot) -> None:
+        self.snap = snap
+        self.on_tick = lambda: None
+        self._stopped = asyncio.Event()
+
+    async def run(self) -> None:
+        while not self._stopped.is_set():
+            self.on_tick()
+            await asyncio.sleep(0.001)
+
+    def snapshot(self) -> FeedSnapshot:
+        return self.snap
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+
+class FakeMarketData:
+    def __init__(self, clock, *, ask: str = "0.55", result: str = "") -> None:
+        self.clock = clock
+        self.ask = Decimal(ask)
+        self.result = result
+        self.book_calls = 0
+
+    def market(self) -> Market:
+        close = window_close(NOW)
+        return Market(
+            ticker=market_ticker(close), event_ticker="E", status="active" if not self.result else "settled",
+            open_time=datetime.fromtimestamp(window_open(NOW), tz=UTC),
+            close_time=datetime.fromtimestamp(close, tz=UTC), floor_strike=STRIKE, result=self.result,
+        )
+
+    async def get_market(self, ticker: str) -> Market:
+        return self.market()
+
+    async def get_current_market(self, now: float) -> Market | None:
+        return self.market()
+
+    async def get_orderbook(self, ticker: str) -> OrderBook:
+        self.book_calls += 1
+        no_bid = Decimal(1) - self.ask
+        return OrderBook(ticker, (BookLevel(Decimal("0.40"), Decimal(50)),),
+                         (BookLevel(no_bid, Decimal(50)),), self.clock())
+
+
+def snap(*, price: float = 100_600.0, move: float = 0.6, stale: bool = False) -> FeedSnapshot:
+    return FeedSnapshot("fake", price, NOW, price / (1 + move / 100), move, 9.8e-5, 0.2, stale, False, 60)
+
+
+@pytest.fixture
+def rig(tmp_path: Path, clock):
+    clock.now = NOW
+    app = AppConfig()
+    db = Database(tmp_path / "paper.db")
+    log = TradeLog(tmp_path / "trades", clock)
+    md = FakeMarketData(clock)
+    ks = KillSwitch(app.risk, Decimal("100"), db, tmp_path, mode=Mode.PAPER, clock=clock, cancel_all=lambda: None,
+                    out=lambda _m: None)
+    executor = PaperExecutor(md, db, log, clock, ks.check_order_allowed,
+                             on_order_submitted=lambda i: ks.record_order_submitted(i.client_order_id))
+    settler = Settler(md, db, log, clock, Decimal("100"), ks.record_trade_result)
+    feed = FakeFeed(snap())
+    limits = SizingLimits.from_config(app.sizing, app.risk)
+    lines: list[str] = []
+    engine = Engine(
+        mode=Mode.PAPER, feed=feed, market_data=md, strategy=BtcLagStrategy(app.strategy.btc_lag),
+        size=lambda s, b: intent_from_signal(s, b, limits), gate=ks, executor=executor, settler=settler, db=db,
+        bankroll=lambda: ks.bankroll, clock=clock, timing=EngineTiming(0.01, 0.01, 0.01), status_out=lines.append,
+    )
+    feed.on_tick = engine.notify_tick
+    return engine, feed, md, db, ks, lines
+
+
+async def test_no_market_yet_then_a_signal_becomes_an_approved_order(rig) -> None:
+    engine, feed, md, db, ks, _ = rig
+    assert engine.decide() is None and engine.why_not_trading == "no_market_yet"
+    await engine._refresh_market()
+    intent = engine.decide()
+    assert intent is not None, engine.why_not_trading
+    assert intent.side.value == "yes" and intent.limit_price == Decimal("0.55")
+    assert intent.max_cost <= Decimal("5.00")
+    assert engine.why_not_trading == "trading"
+
+
+async def test_stale_feed_gives_no_order_and_says_why(rig) -> None:
+    engine, feed, *_ = rig
+    await engine._refresh_market()
+    feed.snap = snap(stale=True)
+    assert engine.decide() is None and engine.why_not_trading == "feed_stale"
+
+
+async def test_old_book_is_never_traded_on(rig, clock) -> None:
+    engine, *_ = rig
+    await engine._refresh_market()
+    clock.advance(6)
+    assert engine.decide() is None and engine.why_not_trading == "book_stale"
+
+
+async def test_kill_switch_refusal_blocks_the_order(rig, tmp_path: Path) -> None:
+    engine, *_ = rig
+    (tmp_path / "kill_switch.lock").write_text('{"reason": "test"}')
+    await engine._refresh_market()
+    assert engine.decide() is None
+    assert engine.why_not_trading.startswith("kill_switch:")
+
+
+async def test_one_entry_per_market_and_clean_shutdown(rig) -> None:
+    engine, feed, md, db, ks, lines = rig
+
+    async def stop_after_first_trade() -> None:
+        for _ in range(500):
+            if db.open_trades():
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)  # many more ticks: none may add a second entry
+        engine.request_stop(0)
+
+    code, _ = await asyncio.wait_for(asyncio.gather(engine.run(), stop_after_first_trade()), 10)
+    assert code == 0
+    trades = db.open_trades()
+    assert len(trades) == 1 and trades[0].side.value == "yes"
+    assert engine.why_not_trading in ("position_open", "trading")
+    statuses = {o.status for o in db.orders_with_status("pending", "intent", "executed", "canceled", "failed")}
+    assert statuses == {"executed"}  # nothing left half-written
+    health = db.health()
+    assert health["mode"][0] == "paper" and health["kill_state"][0] == "active"
+    assert Decimal(health["bankroll"][0]) == Decimal("100")
+    assert any("[PAPER]" in line and "BTC 100,600.00" in line for line in lines)
+
+
+async def test_settlement_pass_books_the_win_and_frees_the_market(rig, clock) -> None:
+    engine, feed, md, db, ks, _ = rig
+    await engine._refresh_market()
+    intent = engine.decide()
+    await engine._send(intent)
+    assert len(db.open_trades()) == 1
+    clock.now = window_close(NOW) + 5
+    md.result = "yes"
+    report = await engine.settler.settle_due()
+    assert len(report.settled) == 1
+    assert ks.bankroll > Decimal("100")

@@ -1,0 +1,659 @@
+"""Live execution: start-up guards, the kill switch gate, intent-before-request, ambiguous outcomes, restarts."""
+
+from __future__ import annotations
+
+import ast
+import io
+import json
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from src.db import Database
+from src.execution.live import (
+    CONFIRM_WORD,
+    InvalidOrderError,
+    LiveExecutor,
+    LiveGuardError,
+    check_live_guards,
+    is_definite_rejection,
+)
+from src.execution.reconcile import Reconciler
+from src.fees import taker_fee
+from src.interfaces import OrderRefused
+from src.log_setup import redact
+from src.models import Fill, Order, OrderIntent, Position, Settlement, Side, Verdict, new_client_order_id
+from src.platforms.kalshi import (
+    KalshiAPIError,
+    KalshiOrderUncertain,
+    KalshiRequestError,
+    KalshiTransportError,
+)
+from src.trade_log import TradeLog
+
+D = Decimal
+TICKER = "KXBTC15M-26MAY281500-00"
+REPO = Path(__file__).resolve().parent.parent
+
+
+class FakeVenue:
+    """An in-memory Kalshi account: FOK/IOC orders fill against `available` contracts at `fill_price`.
+
+    Failure switches: `lose_next_response` (the venue acts, then the answer is lost with the given
+    exception), `reject_next` (refused before acting), `lookups_fail`, `fills_hidden`.
+    """
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self.clock = clock
+        self.orders: dict[str, Order] = {}  # by client_order_id
+        self.fills: list[Fill] = []
+        self.settlements: list[Settlement] = []
+        self.resting: list[Order] = []
+        self.calls: list[str] = []
+        self.available: Decimal | None = None
+        self.fill_price: Decimal | None = None
+        self.lose_next_response: BaseException | None = None
+        self.reject_next: Exception | None = None
+        self.lookups_fail: Exception | None = None
+        self.fills_hidden = False
+        self.on_place: Callable[[str], None] | None = None
+        self.unreachable: Exception | None = None
+        self._n = 0
+
+    def _reach(self) -> None:
+        if self.unreachable is not None:
+            raise self.unreachable
+
+    def external_fill(self, ticker: str, side: Side, count: str, price: str, order_id: str = "") -> str:
+        """A fill the bot did not place (e.g. a manual trade on the same account)."""
+        self._n += 1
+        oid = order_id or f"ext-{self._n}"
+        self.fills.append(Fill(oid, ticker, side, D(count), D(price), taker_fee(D(count), D(price)), self.clock(),
+                               fill_id=f"{oid}-f"))
+        return oid
+
+    async def place_order(self, ticker: str, side: Side, count: Decimal, price: Decimal, client_order_id: str,
+                          time_in_force: str = "fill_or_kill") -> Order:
+        self.calls.append("place_order")
+        self._reach()
+        if self.on_place is not None:
+            self.on_place(client_order_id)
+        if self.reject_next is not None:
+            exc, self.reject_next = self.reject_next, None
+            raise exc
+        if client_order_id in self.orders:
+            raise KalshiAPIError(409, "duplicate_client_order_id", "exists")
+        self._n += 1
+        oid = f"ord-{self._n}"
+        fill_price = self.fill_price if self.fill_price is not None else price
+        can = count if self.available is None else min(count, self.available)
+        if time_in_force == "fill_or_kill" and can < count:
+            can = D(0)
+        if self.available is not None:
+            self.available -= can
+        if can > 0:
+            self.fills.append(Fill(oid, ticker, side, can, fill_price, taker_fee(can, fill_price), self.clock(),
+                                   fill_id=f"{oid}-f0"))
+        order = Order(oid, client_order_id, ticker, side, count, price,
+                      status="executed" if can == count else "canceled", filled_count=can,
+                      fees=taker_fee(can, fill_price) if can else D(0), created_ts=self.clock())
+        self.orders[client_order_id] = order
+        if self.lose_next_response is not None:
+            exc2, self.lose_next_response = self.lose_next_response, None
+            raise exc2
+        return order
+
+    async def get_order_by_client_id(self, client_order_id: str) -> Order | None:
+        self.calls.append("get_order_by_client_id")
+        self._reach()
+        if self.lookups_fail is not None:
+            raise self.lookups_fail
+        return self.orders.get(client_order_id)
+
+    async def cancel_order(self, order_id: str) -> None:
+        self.calls.append("cancel_order")
+
+    async def cancel_all_orders(self) -> int:
+        self.calls.append("cancel_all_orders")
+        n, self.resting = len(self.resting), []
+        return n
+
+    async def get_orders(self, status: str | None = None) -> list[Order]:
+        self.calls.append("get_orders")
+        self._reach()
+        if status == "resting":
+            return list(self.resting)
+        return list(self.orders.values()) + list(self.resting)
+
+    async def get_fills(self, ticker: str | None = None) -> list[Fill]:
+        self.calls.append("get_fills")
+        self._reach()
+        if self.fills_hidden:
+            return []
+        return [f for f in self.fills if ticker is None or f.ticker == ticker]
+
+    async def get_positions(self) -> list[Position]:
+        self.calls.append("get_positions")
+        self._reach()
+        settled = {s.ticker for s in self.settlements}
+        net: dict[str, Decimal] = {}
+        for f in self.fills:
+            if f.ticker not in settled:
+                net[f.ticker] = net.get(f.ticker, D(0)) + (f.count if f.side is Side.YES else -f.count)
+        return [Position(t, Side.YES if n > 0 else Side.NO, abs(n), D(0), D(0)) for t, n in net.items() if n != 0]
+
+    async def get_settlements(self) -> list[Settlement]:
+        self.calls.append("get_settlements")
+        self._reach()
+        return list(self.settlements)
+
+    async def get_balance(self) -> Decimal:
+        return D("100")
+
+    @property
+    def placed(self) -> int:
+        return self.calls.count("place_order")
+
+
+class Gate:
+    def __init__(self, verdict: Verdict = Verdict(True)) -> None:
+        self.verdict = verdict
+        self.seen: list[OrderIntent] = []
+
+    def __call__(self, intent: OrderIntent) -> Verdict:
+        self.seen.append(intent)
+        return self.verdict
+
+
+def intent(count: str = "5", limit: str = "0.55", side: Side = Side.YES, cid: str | None = None) -> OrderIntent:
+    return OrderIntent(TICKER, side, D(count), D(limit), cid or new_client_order_id(), fair_prob=0.7, edge=D("0.1"))
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Database:
+    database = Database(tmp_path / "live.db")
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def tlog(tmp_path: Path, clock: Any) -> TradeLog:
+    return TradeLog(tmp_path / "trades", clock)
+
+
+@pytest.fixture
+def venue(clock: Any) -> FakeVenue:
+    return FakeVenue(clock)
+
+
+def make(venue: FakeVenue, db: Database, tlog: TradeLog, clock: Any, gate: Gate | None = None,
+         **kw: Any) -> LiveExecutor:
+    return LiveExecutor(venue, db, tlog, clock, gate or Gate(), **kw)
+
+
+def events(tlog: TradeLog) -> list[dict[str, Any]]:
+    lines: list[dict[str, Any]] = []
+    for path in sorted(tlog.directory.glob("*.jsonl")):
+        lines.extend(json.loads(line) for line in path.read_text().splitlines())
+    return lines
+
+
+# -- start-up guards ----------------------------------------------------------------------------
+
+
+class Prompt:
+    def __init__(self, answer: str | BaseException) -> None:
+        self.answer = answer
+        self.asked = 0
+
+    def __call__(self, prompt: str) -> str:
+        self.asked += 1
+        if isinstance(self.answer, BaseException):
+            raise self.answer
+        return self.answer
+
+
+@pytest.mark.parametrize(("env", "flag", "tty", "needle"), [
+    (False, True, True, "LIVE_TRADING=true"),
+    (True, False, True, "--live"),
+    (True, True, False, "no terminal"),
+    (False, False, False, "LIVE_TRADING=true"),
+])
+def test_each_missing_guard_refuses_without_asking(env: bool, flag: bool, tty: bool, needle: str) -> None:
+    prompt, out = Prompt(CONFIRM_WORD), io.StringIO()
+    with pytest.raises(LiveGuardError, match=needle) as info:
+        check_live_guards(env, flag, tty, prompt, out)
+    assert "\n" not in str(info.value)
+    assert prompt.asked == 0 and out.getvalue() == ""
+
+
+@pytest.mark.parametrize("answer", ["", "yes", "live", "LIVE!", "y", EOFError(), KeyboardInterrupt()])
+def test_anything_but_the_word_refuses(answer: str | BaseException) -> None:
+    prompt, out = Prompt(answer), io.StringIO()
+    with pytest.raises(LiveGuardError, match="live trading refused"):
+        check_live_guards(True, True, True, prompt, out)
+    assert prompt.asked == 1
+    assert "REAL money" in out.getvalue()
+
+
+def test_all_guards_and_the_typed_word_allow_live() -> None:
+    prompt, out = Prompt(" LIVE\n"), io.StringIO()
+    check_live_guards(True, True, True, prompt, out)
+    assert prompt.asked == 1 and "L I V E" in out.getvalue()
+
+
+# -- the gate and the order of writes --------------------------------------------------------------
+
+
+async def test_kill_switch_refusal_sends_and_records_nothing(
+    venue: FakeVenue, db: Database, tlog: TradeLog, clock: Any
+) -> None:
+    ex = make(venue, db, tlog, clock, Gate(Verdict(False, "hard_stopped", "lock file present")))
+    i = intent()
+    with pytest.raises(OrderRefused, match="hard_stopped"):
+        await ex.execute(i)
+    assert venue.calls == [] and db.order_by_client_id(i.client_order_id) is None
+    assert [e["event"] for e in events(tlog)] == ["order_refused"]
+
+
+async def test_intent_is_written_pending_before_the_request(
+    venue: FakeVenue, db: Database, tlog: TradeLog, clock: Any
+) -> None:
+    seen: list[tuple[str, str]] = []
+
+    def inspect(cid: str) -> None:
+        row = db.order_by_client_id(cid)
+        assert row is not None
+        seen.append((row.status, str(row.count)))
+
+    venue.on_place = inspect
+    ex = make(venue, db, tlog, clock)
+    await ex.execute(intent("5"))
+    assert seen == [("pending", "5")]
+
+
+async def test_executed_order_is_recorded_with_the_venues_fills(
+    venue: FakeVenue, db: Database, tlog: TradeLog, clock: Any
+) -> None:
+    venue.fill_price = D("0.53")
+    submitted: list[OrderIntent] = []
+    ex = make(venue, db, tlog, clock, on_order_submitted=submitted.append)
+    i = intent("5", "0.55")
+    order = await ex.execute(i)
+    assert order.status == "executed" and order.filled_count == D("5")
+    assert [(f.price, f.count, f.fee) for f in order.fills] == [(D("0.53"), D("5"), D("0.09"))]
+    row = db.order_by_client_id(i.client_order_id)
+    assert row is not None and row.status == "executed" and row.venue_order_id == order.order_id
+    (trade,) = db.open_trades()
+    assert (trade.count, trade.cost, trade.fees, trade.avg_price) == (D("5"), D("2.65"), D("0.09"), D("0.53"))
+    assert submitted == [i]
+    assert [e["event"] for e in events(tlog)] == ["order_submitted", "fill", "order_result"]
+
+
+async def test_fok_that_did_not_fill_is_canceled_without_a_trade(
+    venue: FakeVenue, db: Database, tlog: TradeLog, clock: Any
+) -> None:
+    venue.available = D("2")
+    ex = make(venue, db, tlog, clock)
+    order = await ex.execute(intent("5"))
+    assert order.status == "canceled" and order.filled_count == 0
+    assert db.open_trades() == [] and "get_fills" not in venue.calls
+
+
+async def test_definite_rejection_marks_failed_and_reraises(
+    venue: FakeVenue, db: Database, tlog: TradeLog, clock: Any
+) -> None:
+    venue.reject_next = KalshiAPIError(400, "insufficient_balance", "not enough money")
+    ex = make(venue, db, tlog, clock)
+    i = intent()
+    with pytest.raises(KalshiAPIError, match="insufficient_balance"):
+        await ex.execute(i)
+    row = db.order_by_client_id(i.client_order_id)
+    assert row is not None and row.status == "failed" and "insufficient_balance" in (row.error or "")
+    await ex.execute(intent())  # a failed order does not block the next one
+    assert venue.placed == 2
+
+
+@pytest.mark.parametrize(("exc", "definite"), [
+    (KalshiAPIError(400, "bad", "x"), True),
+    (KalshiAPIError(403, "forbidden", "x"), True),
+    (KalshiAPIError(429, "too_many", "x"), True),
+    (KalshiRequestError("bad price"), True),
+    (KalshiAPIError(408, "timeout", "x"), False),
+    (KalshiAPIError(409, "duplicate", "x"), False),
+    (KalshiAPIError(503, "unavailable", "x"), False),
+    (KalshiTransportError(0, "timeout", "no answer"), False),
+    (KalshiOrderUncertain("pbx", KalshiAPIError(400, "x", "y")), False),
+    (TimeoutError(), False),
+    (RuntimeError("anything else"), False),
+])
+def test_which_errors_are_definite(exc: Exception, definite: bool) -> None:
+    assert is_definite_rejection(exc) is definite
+
+
+# -- ambiguous outcomes ----------------------------------------------------------------------------
+
+
+async def test_ambiguous_outcome_stays_pending_and_is_adopted_by_lookup(
+    venue: FakeVenue, db: Database, tlog: TradeLog, clock: Any
+) -> None:
+    venue.lose_next_response = KalshiOrderUncertain("x", KalshiTransportError(0, "timeout", "no answer"))
+    ex = make(venue, db, tlog, clock)
+    first = intent("5")
+    order = await ex.execute(first)
+    assert order.status == "pending"
+    row = db.order_by_client_id(first.client_order_id)
+    assert row is not None and row.status == "pending"  # never assumed failed
+    assert db.open_trades() == []
+    assert "order_uncertain" in [e["event"] for e in events(tlog)]
+    second = intent("3")
+    gate = Gate()
+    ex = make(venue, db, tlog, clock, gate)
+    await ex.execute(second)  # first resolves itself by look-up before anything new is sent
+    assert gate.seen == [second, second]  # asked again after the look-up booked a trade
+    row = db.order_by_client_id(first.client_order_id)
+    assert row is not None and row.status == "executed" and row.filled_count == D("5")
+    assert sorted(t.count for t in db.open_trades()) == [D("3"), D("5")]
+    assert venue.placed == 2 and len(venue.orders) == 2
+
+
+async def test_kill_switch_is_asked_again_after_lookups_booked_trades(
+    venue: FakeVenue, db: Database, tlog: TradeLog, clock: Any
+) -> None:
+    venue.lose_next_response = TimeoutError()
+    await make(venue, db, tlog, clock).execute(intent("5"))
+    answers = iter([Verdict(True), Verdict(False, "rate_limited", "16 orders this hour")])
+    ex = make(venue, db, tlog, clock, lambda i: next(answers))  # type: ignore[arg-type]
+    with pytest.raises(OrderRefused, match="rate_limited"):
+        await ex.execute(intent("1"))
+    assert venue.placed == 1 and len(db.open_trades()) == 1
+
+
+async def test_no_new_order_while_an_old_outcome_cannot_be_resolved(
+    venue: FakeVenue, db: Database, tlog: TradeLog, clock: Any
+) -> None:
+    venue.lose_next_response = TimeoutError()
+    ex = make(venue, db, tlog, clock)
+    assert (await ex.execute(intent())).status == "pending"
+    venue.lookups_fail = KalshiTransportError(0, "connection_error", "dropped")
+    with pytest.raises(OrderRefused, match="unresolved_orders"):
+        await ex.execute(intent())
+    assert venue.placed == 1
+    venue.lookups_fail = None
+    await ex.execute(intent())
+    assert venue.placed == 2
+
+
+async def test_order_that_never_reached_the_venue_fails_only_after_the_grace(
+    venue: FakeVenue, db: Database, tlog: TradeLog, clock: Any
+) -> None:
+    venue.reject_next = TimeoutError()  # nothing created, but we cannot know that
+    ex = make(venue, db, tlog, clock, not_found_grace_s=30)
+    lost = intent()
+    assert (await ex.execute(lost)).status == "pending"
+    clock.advance(10)
+    with pytest.raises(OrderRefused, match="unresolved_orders"):
+        await ex.execute(intent())
+    clock.advance(25)
+    await ex.execute(intent())
+    row = db.order_by_client_id(lost.client_order_id)
+    assert row is not None and row.status == "failed" and "not found" in (row.error or "")
+    assert venue.placed == 2
+
+
+async def test_fills_not_yet_visible_keep_the_order_pending(
+    venue: FakeVenue, db: Database, tlog: TradeLog, clock: Any
+) -> None:
+    venue.fills_hidden = True
+    ex = make(venue, db, tlog, clock)
+    i = intent()
+    order = await ex.execute(i)
+    assert order.status == "pending" and order.order_id
+    row = db.order_by_client_id(i.client_order_id)
+    assert row is not None and row.status == "pending" and row.venue_order_id == order.order_id
+    venue.fills_hidden = False
+    assert await ex.resolve_pending() == []
+    (trade,) = db.open_trades()
+    assert trade.count == D("5")
+
+
+async def test_cancel_all_cancels_at_the_venue(venue: FakeVenue, db: Database, tlog: TradeLog, clock: Any) -> None:
+    venue.resting = [Order("r1", "", TICKER, Side.YES, D("1"), D("0.5"), "resting", remaining_count=D("1"))]
+    ex = make(venue, db, tlog, clock)
+    assert await ex.cancel_all() == 1
+    assert venue.calls == ["cancel_all_orders"]
+
+
+async def test_reused_client_order_id_never_sends_twice(
+    venue: FakeVenue, db: Database, tlog: TradeLog, clock: Any
+) -> None:
+    ex = make(venue, db, tlog, clock)
+    i = intent()
+    await ex.execute(i)
+    with pytest.raises(InvalidOrderError, match="already used"):
+        await ex.execute(i)
+    assert venue.placed == 1
+
+
+# -- crash and restart ------------------------------------------------------------------------------
+
+
+class Crash(BaseException):
+    """The process dies mid-request (not an Exception: nothing may catch and carry on)."""
+
+
+async def test_crash_between_intent_and_response_then_restart_sends_no_second_order(
+    tmp_path: Path, venue: FakeVenue, tlog: TradeLog, clock: Any
+) -> None:
+    path = tmp_path / "crash.db"
+    db1 = Database(path)
+    venue.lose_next_response = Crash()
+    first = intent("5")
+    with pytest.raises(Crash):
+        await make(venue, db1, tlog, clock).execute(first)
+    db1.close()
+
+    clock.advance(3)
+    db2 = Database(path)  # restart: a new process on the same file
+    try:
+        row = db2.order_by_client_id(first.client_order_id)
+        assert row is not None and row.status == "pending"
+        reconciler = Reconciler(venue, db2, tlog, clock)
+        report = await reconciler.run()
+        assert report.reconciled and reconciler.reconciled, report
+        row = db2.order_by_client_id(first.client_order_id)
+        assert row is not None and row.status == "executed"
+        assert [t.count for t in db2.open_trades()] == [D("5")]
+        assert venue.placed == 1 and len(venue.orders) == 1
+        ex2 = make(venue, db2, tlog, clock)
+        with pytest.raises(InvalidOrderError):
+            await ex2.execute(first)  # replaying the same intent can never send it again
+        assert venue.placed == 1
+    finally:
+        db2.close()
+
+
+# -- ids and module boundaries ------------------------------------------------------------------------
+
+
+def test_client_order_ids_survive_the_log_redactor() -> None:
+    cid = new_client_order_id()
+    assert cid.startswith("pb") and len(cid) == 34 and "-" not in cid
+    assert redact(f"order {cid} placed") == f"order {cid} placed"
+    assert new_client_order_id() != cid
+
+
+def test_live_and_paper_never_import_each_other() -> None:
+    def imports(name: str) -> set[str]:
+        tree = ast.parse((REPO / "src" / "execution" / name).read_text())
+        found: set[str] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                found.add(node.module)
+            elif isinstance(node, ast.Import):
+                found.update(a.name for a in node.names)
+        return found
+
+    assert "src.execution.paper" not in imports("live.py")
+    assert "src.execution.paper" not in imports("reconcile.py")
+    assert not {m for m in imports("paper.py") if m.startswith(("src.execution.live", "src.platforms"))}
+
+
+def test_fake_venue_matches_the_protocol_shape() -> None:
+    from src.interfaces import OrderVenue
+
+    wanted = {n for n in vars(OrderVenue) if not n.startswith("_")}
+    assert wanted <= set(dir(FakeVenue))
+
+
+# -- end to end against the fake Kalshi server (real KalshiClient, local TLS) ---------------------------
+
+ORDERS_PATH = "/portfolio/events/orders"
+
+
+@pytest.fixture
+async def server(rsa_private_key: Any) -> Any:
+    from tests.fakes.kalshi_server import start_fake_kalshi
+
+    async with start_fake_kalshi(rsa_private_key) as s:
+        yield s
+
+
+@pytest.fixture
+def market(server: Any) -> str:
+    import time as _time
+
+    m = server.fake.add_kxbtc15m_market(_time.time(), floor_strike="95000.12")
+    # YES asks: 0.45 x 3 (NO bid 0.55), then 0.50 x 10 (NO bid 0.50)
+    server.fake.set_book(m.ticker, yes=[("0.40", "10")], no=[("0.50", "10"), ("0.55", "3")])
+    return str(m.ticker)
+
+
+def fast_client(server: Any, attempts: int = 3) -> Any:
+    from src.net.backoff import RetryPolicy
+
+    return server.client(retry_policy=RetryPolicy(max_attempts=attempts, base_delay_s=0.01, max_delay_s=0.05,
+                                                   budget_s=30))
+
+
+def posts(server: Any) -> int:
+    return len(server.fake.requests_to(ORDERS_PATH, "POST"))
+
+
+class CrashAfterSend:
+    """Wraps a real client: the order request goes out, then the process 'dies' before the answer is recorded."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    async def place_order(self, *args: Any, **kwargs: Any) -> Order:
+        await self._client.place_order(*args, **kwargs)
+        raise Crash()
+
+
+async def test_live_order_through_the_real_client_walks_the_book_and_reconciles(
+    server: Any, market: str, db: Database, tlog: TradeLog, clock: Any
+) -> None:
+    async with fast_client(server) as client:
+        ex = LiveExecutor(client, db, tlog, clock, Gate())
+        i = OrderIntent(market, Side.YES, D("5"), D("0.50"), new_client_order_id())
+        order = await ex.execute(i)
+        assert order.status == "executed" and order.filled_count == D("5")
+        assert sorted((f.price, f.count, f.fee) for f in order.fills) == [
+            (D("0.45"), D("3"), D("0.06")), (D("0.50"), D("2"), D("0.04"))]
+        (trade,) = db.open_trades()
+        assert (trade.cost, trade.fees) == (D("2.35"), D("0.10"))
+        fake_fills = [f for f in server.fake.fills if f.client_order_id == i.client_order_id]
+        assert sum(f.fee for f in fake_fills) == trade.fees  # the venue's fees, fill by fill
+        report = await Reconciler(client, db, tlog, clock).run()
+        assert report.reconciled, report
+        assert posts(server) == 1
+
+
+async def test_crash_after_send_then_restart_adopts_the_order_and_sends_no_second(
+    tmp_path: Path, server: Any, market: str, tlog: TradeLog, clock: Any
+) -> None:
+    path = tmp_path / "live.db"
+    first = OrderIntent(market, Side.YES, D("3"), D("0.45"), new_client_order_id())
+    db1 = Database(path)
+    async with fast_client(server) as client1:
+        with pytest.raises(Crash):
+            await LiveExecutor(CrashAfterSend(client1), db1, tlog, clock, Gate()).execute(first)
+    db1.close()
+    assert posts(server) == 1 and len(server.fake.orders_with_client_id(first.client_order_id)) == 1
+
+    clock.advance(5)
+    db2 = Database(path)  # the restarted process: new database handle, new client session
+    try:
+        row = db2.order_by_client_id(first.client_order_id)
+        assert row is not None and row.status == "pending"
+        async with fast_client(server) as client2:
+            reconciler = Reconciler(client2, db2, tlog, clock)
+            report = await reconciler.run()
+            assert report.reconciled and reconciler.reconciled, report
+            row = db2.order_by_client_id(first.client_order_id)
+            assert row is not None and row.status == "executed" and row.filled_count == D("3")
+            (trade,) = db2.open_trades()
+            assert trade.cost == D("1.35") and trade.fees == D("0.06")
+            ex2 = LiveExecutor(client2, db2, tlog, clock, Gate())
+            with pytest.raises(InvalidOrderError):
+                await ex2.execute(first)
+            assert posts(server) == 1  # no second order for the same intent
+            await ex2.execute(OrderIntent(market, Side.YES, D("1"), D("0.50"), new_client_order_id()))
+            assert posts(server) == 2
+    finally:
+        db2.close()
+
+
+async def test_crash_before_send_fails_the_intent_only_after_the_grace(
+    tmp_path: Path, server: Any, market: str, tlog: TradeLog, clock: Any
+) -> None:
+    path = tmp_path / "live.db"
+    db1 = Database(path)
+    lost = OrderIntent(market, Side.YES, D("3"), D("0.45"), new_client_order_id())
+    db1.insert_order_intent(lost, clock(), status="pending")  # written, then the process died
+    db1.close()
+    db2 = Database(path)
+    try:
+        async with fast_client(server) as client:
+            reconciler = Reconciler(client, db2, tlog, clock, not_found_grace_s=30)
+            report = await reconciler.run()
+            assert not report.reconciled and [d.code for d in report.discrepancies] == ["pending_unresolved"]
+            ex = LiveExecutor(client, db2, tlog, clock, Gate(), not_found_grace_s=30)
+            with pytest.raises(OrderRefused, match="unresolved_orders"):
+                await ex.execute(OrderIntent(market, Side.YES, D("1"), D("0.50"), new_client_order_id()))
+            clock.advance(31)
+            assert (await reconciler.run()).reconciled
+            row = db2.order_by_client_id(lost.client_order_id)
+            assert row is not None and row.status == "failed"
+            assert posts(server) == 0
+    finally:
+        db2.close()
+
+
+async def test_ambiguous_5xx_stays_pending_then_resolves_by_lookup(
+    server: Any, market: str, db: Database, tlog: TradeLog, clock: Any
+) -> None:
+    # Every try answers 503 AFTER the exchange acted on the first one, and every look-up fails too:
+    # the client cannot tell, so the executor must keep the order pending.
+    server.fake.fail_next(503, times=3, method="POST", path=ORDERS_PATH, after_processing=True)
+    server.fake.fail_next(503, times=3, method="GET", path="/portfolio/orders")
+    async with fast_client(server, attempts=3) as client:
+        ex = LiveExecutor(client, db, tlog, clock, Gate())
+        i = OrderIntent(market, Side.YES, D("3"), D("0.45"), new_client_order_id())
+        order = await ex.execute(i)
+        assert order.status == "pending"
+        row = db.order_by_client_id(i.client_order_id)
+        assert row is not None and row.status == "pending"
+        assert len(server.fake.orders_with_client_id(i.client_order_id)) == 1  # it did go through
+        report = await Reconciler(client, db, tlog, clock).run()
+        assert report.reconciled, report
+        row = db.order_by_client_id(i.client_order_id)
+        assert row is not None and row.status == "executed" and row.filled_count == D("3")
+        assert len(server.fake.orders_with_client_id(i.client_order_id)) == 1
