@@ -381,6 +381,7 @@ async def build_and_run(
         on_error=lambda source, message: db.record_error(clock(), source, message),
     )
     engine_ref.bind(engine)
+    db.set_health({"mode": mode.value, "started_ts": repr(clock()), "starting_bankroll": str(starting)}, clock())
     _install_signal_handlers(lambda: engine.request_stop(EXIT_OK))
     say(12, "main loop running (Ctrl-C to stop)")
     code = await engine.run()

@@ -1,0 +1,472 @@
+"""Streamlit page that shows one mode's trading database, read-only, on localhost.
+
+Start it with `.venv/bin/streamlit run src/dashboard.py` (add `-- --mode sim` to pick a mode).
+It opens the database with SQLite's read-only mode, so it cannot change anything, and it talks
+to nothing but that file (plus config.yaml for the refresh interval and USER_CONFIG.json for
+the starting bankroll).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+import sys
+import time
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from pathlib import Path
+
+# `streamlit run src/dashboard.py` puts src/ (not the repo root) on sys.path; the `src.` imports need the root.
+_REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(_REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(_REPO_ROOT))
+
+import altair as alt  # noqa: E402
+import pandas as pd  # noqa: E402
+import streamlit as st  # noqa: E402
+import yaml  # noqa: E402
+
+from src.dashboard_queries import (  # noqa: E402
+    CHART_POINTS,
+    DashboardDataError,
+    NoDatabase,
+    Snapshot,
+    TradeLine,
+    connect_readonly,
+    database_path,
+    last_write_time,
+    most_recent_mode,
+    read_snapshot,
+)
+from src.models import Mode  # noqa: E402
+
+ROOT_ENV = "POLYBOT_ROOT"  # where data/<mode>.db, config.yaml and USER_CONFIG.json live
+DEFAULT_REFRESH_S = 5.0
+RESET_COMMAND = "python main.py --reset-killswitch"
+HEARTBEAT_LATE_S = 60.0
+CENT = Decimal("0.01")
+
+START_COMMANDS: dict[Mode, str] = {
+    Mode.PAPER: "python main.py --paper",
+    Mode.LIVE: "python main.py --live",
+    Mode.SIM: "python main.py --sim",
+}
+
+# (background colour, headline, subtitle): LIVE must be impossible to mistake for anything else.
+BANNERS: dict[Mode, tuple[str, str, str]] = {
+    Mode.LIVE: ("#c62828", "LIVE", "REAL MONEY: real orders on Kalshi"),
+    Mode.PAPER: ("#1565c0", "PAPER", "Real market data, simulated fills: no real money"),
+    Mode.SIM: ("#6a1b9a", "SIM", "Offline simulation: simulated market, simulated money"),
+}
+
+SOFT_STATES = {"cooling", "rate_paused", "daily_halted"}
+HARD_STATES = {"halted", "hard_stopped"}
+KILL_STATE_MEANINGS: dict[str, str] = {
+    "active": "trading allowed; every order still passes the kill switch first",
+    "cooling": "5 losses in a row: a 2-hour pause that ends by itself",
+    "rate_paused": "more than 15 orders in the last hour: paused until the hourly count drops",
+    "daily_halted": "today's loss passed 15% of the starting bankroll: no new trades until the next UTC day",
+    "halted": "3 authentication failures in a row (see BLOCKERS.md): fix the key, key id or clock and restart; "
+    "the first successful signed call clears it",
+    "hard_stopped": "total loss over 30% or bankroll under $20: stopped until you reset it by hand",
+}
+
+TIPS: tuple[str, ...] = (
+    "This page only reads the database: nothing here can place, cancel or change anything.",
+    f"A hard stop survives restarts (kill_switch.lock). Reset only once you know why: `{RESET_COMMAND}`.",
+    "Today's P&L counts trades settled since 00:00 UTC. Paper, live and sim each have their own "
+    "database and bankroll; they never mix.",
+    "Stages: 1 below $100, 2 from $100, 3 from $250. The $5.00 per-trade hard cap in code applies in every stage.",
+    "An old heartbeat means the bot is not running (or is stuck): check its terminal and logs/errors/.",
+)
+
+
+
+# -- formatting (pure) ---------------------------------------------------------------------------
+
+
+def fmt_money(value: Decimal | None, *, signed: bool = False) -> str:
+    """Dollars with 2 decimals from Decimal math (half-up), e.g. -$1,234.57."""
+    if value is None:
+        return "n/a"
+    cents = value.quantize(CENT, rounding=ROUND_HALF_UP)
+    sign = "-" if cents < 0 else ("+" if signed and cents > 0 else "")
+    return f"{sign}${abs(cents):,.2f}"
+
+
+def fmt_price(value: Decimal) -> str:
+    """Contract price in dollars: at least 2 and at most 4 decimals (Kalshi quotes to 4)."""
+    text = f"{value.quantize(Decimal('0.0001'), rounding=ROUND_HALF_UP):f}"
+    whole, _, frac = text.partition(".")
+    return f"${whole}.{frac.rstrip('0').ljust(2, '0')}"
+
+
+def fmt_count(value: Decimal) -> str:
+    text = f"{value.normalize():f}"
+    return text
+
+
+def fmt_pct(rate: Decimal | None) -> str:
+    if rate is None:
+        return "n/a"
+    return f"{(rate * 100).quantize(Decimal('0.1'), rounding=ROUND_HALF_UP)}%"
+
+
+def fmt_age(seconds: float | None) -> str:
+    if seconds is None:
+        return "never"
+    s = int(seconds)
+    if s < 60:
+        return f"{s} s ago"
+    if s < 3600:
+        return f"{s // 60} min ago"
+    if s < 86400:
+        return f"{s // 3600} h {(s % 3600) // 60} min ago"
+    return f"{s // 86400} d {(s % 86400) // 3600} h ago"
+
+
+def fmt_ts(ts: float | None) -> str:
+    if ts is None:
+        return "n/a"
+    try:
+        return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (OverflowError, OSError, ValueError):
+        return f"invalid time {ts!r}"
+
+
+def stage_label(stage: int | None) -> str:
+    return {1: "Stage 1 ($0–$100)", 2: "Stage 2 ($100–$250)", 3: "Stage 3 ($250+)"}.get(stage or 0, "Stage unknown")
+
+
+def banner_html(mode: Mode) -> str:
+    colour, headline, subtitle = BANNERS[mode]
+    return (
+        f'<div class="polybot-banner" data-mode="{mode.value}" style="background:{colour};color:#fff;'
+        'padding:0.6rem 1rem;border-radius:0.6rem;text-align:center;margin-bottom:0.5rem">'
+        f'<div style="font-size:2.6rem;font-weight:800;letter-spacing:0.2em;line-height:1.2">{headline} MODE</div>'
+        f'<div style="font-size:1.05rem;font-weight:600">{subtitle}</div></div>'
+    )
+
+
+def trades_frame(trades: tuple[TradeLine, ...]) -> pd.DataFrame:
+    """Money as formatted strings: a float column would round differently from the Decimal figures."""
+    return pd.DataFrame(
+        [
+            {
+                "#": t.id,
+                "opened (UTC)": fmt_ts(t.opened_ts).removesuffix(" UTC"),
+                "ticker": t.ticker,
+                "side": t.side.upper(),
+                "contracts": fmt_count(t.count),
+                "avg price": fmt_price(t.avg_price),
+                "cost": fmt_money(t.cost),
+                "fees": fmt_money(t.fees),
+                "status": t.status,
+                "result": t.result or "",
+                "P&L": fmt_money(t.pnl, signed=True) if t.pnl is not None else "",
+            }
+            for t in trades
+        ]
+    )
+
+
+# -- inputs --------------------------------------------------------------------------------------
+
+
+def project_root() -> Path:
+    env = os.environ.get(ROOT_ENV)
+    return Path(env).expanduser() if env else _REPO_ROOT
+
+
+def refresh_seconds(root: Path) -> float:
+    """dashboard.refresh_s from config.yaml (safe_load), or 5 s when missing or unusable."""
+    try:
+        data = yaml.safe_load((root / "config.yaml").read_text(encoding="utf-8"))
+        value = float(data["dashboard"]["refresh_s"])
+    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError):
+        return DEFAULT_REFRESH_S
+    return value if 1 <= value <= 600 else DEFAULT_REFRESH_S
+
+
+def starting_bankroll(root: Path) -> Decimal | None:
+    """USER_CONFIG.json's starting bankroll, used when the bot has not reported one."""
+    try:
+        raw = json.loads((root / "USER_CONFIG.json").read_text(encoding="utf-8"))
+        value = Decimal(str(raw["starting_bankroll_usd"]))
+    except (OSError, ValueError, KeyError, TypeError, InvalidOperation):
+        return None
+    return value if value.is_finite() and value > 0 else None
+
+
+def cli_mode(argv: list[str]) -> tuple[Mode | None, str | None]:
+    """`--mode paper|live|sim` after `--` on the streamlit command line; (mode, error message)."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--mode")
+    args, _ = parser.parse_known_args(argv)
+    if args.mode is None:
+        return None, None
+    try:
+        return Mode(args.mode.strip().lower()), None
+    except ValueError:
+        return None, f"unknown --mode {args.mode!r}: use paper, live or sim"
+
+
+# -- panels --------------------------------------------------------------------------------------
+
+
+def render_kill_switch(snap: Snapshot) -> None:
+    kill = snap.kill
+    state = kill.state
+    since = f" since {fmt_ts(kill.since_ts)} ({fmt_age(_age(snap, kill.since_ts))})" if kill.since_ts else ""
+    reason = f" Reason: `{kill.reason}`." if kill.reason else ""
+    if state is None:
+        st.info("**Kill switch: not reported yet.** The bot writes its state here once it is running.")
+    elif state == "active":
+        st.success(f"**Kill switch: ACTIVE**{since}. {KILL_STATE_MEANINGS['active'].capitalize()}.")
+    elif state in SOFT_STATES:
+        st.warning(
+            f"**Kill switch: {state.upper()}**{since}.{reason} {KILL_STATE_MEANINGS[state].capitalize()}. "
+            f"Nothing to do: it clears by itself (`{RESET_COMMAND}` is for hard_stopped)."
+        )
+    else:
+        meaning = KILL_STATE_MEANINGS.get(state, "trading is stopped")
+        st.error(
+            f"**Kill switch: {state.upper()}**{since}.{reason} {meaning.capitalize()}. "
+            f"Reset (after finding the cause): `{RESET_COMMAND}`"
+        )
+    if kill.events:
+        with st.expander(f"Latest kill switch events ({len(kill.events)})", expanded=state not in (None, "active")):
+            st.dataframe(
+                pd.DataFrame(
+                    [
+                        {"time (UTC)": fmt_ts(e.ts).removesuffix(" UTC"), "kind": e.kind, "reason": e.reason,
+                         "detail": e.detail}
+                        for e in kill.events
+                    ]
+                ),
+                hide_index=True,
+            )
+
+
+def _age(snap: Snapshot, ts: float | None) -> float | None:
+    return None if ts is None else max(0.0, snap.now - ts)
+
+
+def render_headline(snap: Snapshot) -> None:
+    bank, today, record, open_pos = snap.bankroll, snap.today, snap.record, snap.open_positions
+    c1, c2, c3, c4 = st.columns(4)
+    with c1:
+        st.metric("Bankroll", fmt_money(bank.value), border=True)
+        st.caption(f"**{stage_label(bank.stage)}**")
+        if bank.starting is not None:
+            note = f"start {fmt_money(bank.starting)} + realised {fmt_money(bank.realised, signed=True)}"
+            if bank.source == "daemon" and bank.computed is not None and bank.computed != bank.value:
+                note += f" = {fmt_money(bank.computed)} (the bot reports {fmt_money(bank.value)})"
+            st.caption(note)
+    with c2:
+        st.metric(f"Today's P&L ({today.day} UTC)", fmt_money(today.pnl, signed=True), border=True)
+        st.caption(f"{today.trades} settled today: {today.wins} won, {today.losses} lost")
+    with c3:
+        st.metric("Win rate", fmt_pct(record.rate), border=True)
+        st.caption(f"{record.wins} won, {record.losses} lost of {record.settled} settled")
+    with c4:
+        st.metric("Open positions", str(open_pos.count), border=True)
+        st.caption(f"{fmt_money(open_pos.cost)} at stake, {fmt_money(open_pos.fees)} fees paid")
+
+
+def render_system_health(snap: Snapshot) -> None:
+    sysh = snap.system
+    clock_note = " (simulator clock)" if snap.simulated_clock else ""
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("Heartbeat", fmt_age(sysh.heartbeat_age_s))
+    feed = fmt_age(sysh.feed_tick_age_s)
+    c2.metric("Last feed tick", feed + (" (STALE)" if sysh.feed_stale else ""))
+    c3.metric("Last Kalshi call", fmt_age(sysh.kalshi_call_age_s))
+    c4.metric("Errors, last hour", str(sysh.errors_last_hour))
+    why = sysh.why_not_trading
+    st.markdown(f"**Why not trading:** `{why}`" if why else "**Why not trading:** not reported yet")
+    details = [
+        f"feed: {sysh.feed_source or 'n/a'}",
+        f"BTC: {sysh.btc_price or 'n/a'}",
+        f"market: {sysh.market_ticker or 'n/a'}",
+    ]
+    if sysh.market_close_ts is not None:
+        details.append(f"closes {fmt_ts(sysh.market_close_ts)}")
+    if sysh.started_ts is not None:
+        details.append(f"bot started {fmt_ts(sysh.started_ts)}")
+    st.caption(" · ".join(details) + clock_note)
+    if not snap.simulated_clock and (sysh.heartbeat_age_s is None or sysh.heartbeat_age_s > HEARTBEAT_LATE_S):
+        st.warning(
+            f"The bot's last heartbeat was {fmt_age(sysh.heartbeat_age_s)}: it is probably not running. "
+            "Figures below are as of its last update."
+        )
+    if sysh.feed_stale:
+        st.warning("The price feed is stale: no new signals are generated until it recovers.")
+    if sysh.recent_errors:
+        with st.expander(f"Latest errors ({sysh.errors_last_hour} in the last hour)"):
+            st.dataframe(
+                pd.DataFrame(
+                    [{"time (UTC)": fmt_ts(e.ts).removesuffix(" UTC"), "source": e.source, "message": e.message}
+                     for e in sysh.recent_errors]
+                ),
+                hide_index=True,
+            )
+
+
+def render_charts(snap: Snapshot) -> None:
+    left, right = st.columns(2)
+    with left:
+        st.subheader("Bankroll over time")
+        if snap.bankroll_points:
+            frame = pd.DataFrame(
+                {
+                    # errors="coerce": one impossible timestamp becomes a gap, not a crash.
+                    "time": pd.to_datetime([p.ts for p in snap.bankroll_points], unit="s", utc=True,
+                                           errors="coerce"),
+                    # Floats for plotting only; every figure printed on the page comes from Decimal.
+                    "bankroll": [float(p.value) for p in snap.bankroll_points],
+                }
+            )
+            chart = (
+                alt.Chart(frame)
+                .mark_line(interpolate="step-after")
+                .encode(
+                    x=alt.X("time:T", title=None),
+                    y=alt.Y("bankroll:Q", title="bankroll ($)", scale=alt.Scale(zero=False)),
+                    tooltip=[alt.Tooltip("time:T", format="%Y-%m-%d %H:%M"), alt.Tooltip("bankroll:Q", format="$.2f")],
+                )
+            )
+            st.altair_chart(chart, width="stretch")
+            if snap.bankroll_history_rows > len(snap.bankroll_points):
+                st.caption(
+                    f"{snap.bankroll_history_rows:,} records shown as {len(snap.bankroll_points):,} points "
+                    f"(each stretch keeps its low and high; at most {CHART_POINTS:,})"
+                )
+        else:
+            st.info("No bankroll history yet.")
+    with right:
+        st.subheader("P&L per trade")
+        if snap.pnl_bars:
+            frame = pd.DataFrame(
+                {
+                    "trade": [b.trade_id for b in snap.pnl_bars],
+                    "settled": [fmt_ts(b.ts) for b in snap.pnl_bars],
+                    "pnl": [float(b.pnl) for b in snap.pnl_bars],
+                    "outcome": ["win" if b.pnl > 0 else "loss" if b.pnl < 0 else "flat" for b in snap.pnl_bars],
+                }
+            )
+            chart = (
+                alt.Chart(frame)
+                .mark_bar()
+                .encode(
+                    x=alt.X("trade:O", title="trade (settlement order)", axis=alt.Axis(labels=False, ticks=False)),
+                    y=alt.Y("pnl:Q", title="P&L ($)"),
+                    color=alt.Color(
+                        "outcome:N",
+                        scale=alt.Scale(domain=["win", "loss", "flat"], range=["#2e7d32", "#c62828", "#9e9e9e"]),
+                        legend=None,
+                    ),
+                    tooltip=["trade:O", "settled:N", alt.Tooltip("pnl:Q", format="$.2f")],
+                )
+            )
+            st.altair_chart(chart, width="stretch")
+            if snap.record.settled > len(snap.pnl_bars):
+                st.caption(f"Latest {len(snap.pnl_bars):,} of {snap.record.settled:,} settled trades")
+        else:
+            st.info("No settled trades yet.")
+
+
+def render_tables(snap: Snapshot) -> None:
+    st.subheader("Open positions")
+    open_pos = snap.open_positions
+    if open_pos.shown:
+        st.dataframe(trades_frame(open_pos.shown), hide_index=True)
+        if open_pos.count > len(open_pos.shown):
+            st.caption(f"Newest {len(open_pos.shown)} of {open_pos.count} open trades")
+    else:
+        st.info("No open positions.")
+    st.subheader("Last 10 trades")
+    if snap.last_trades:
+        st.dataframe(trades_frame(snap.last_trades), hide_index=True)
+    else:
+        st.info("No trades yet.")
+
+
+def render_tips() -> None:
+    """Static help in the sidebar, visible whatever state the database is in."""
+    st.sidebar.subheader("Tips")
+    for tip in TIPS:
+        st.sidebar.caption(f"• {tip}")
+    st.sidebar.caption("**Kill switch states**")
+    for state, meaning in KILL_STATE_MEANINGS.items():
+        st.sidebar.caption(f"• **{state}**: {meaning}")
+
+
+def render_body(mode: Mode, root: Path, refresh_s: float) -> None:
+    """One refresh of everything below the banner: open read-only, read, close, draw."""
+    started = time.perf_counter()
+    path = database_path(root, mode)
+    wall_now = time.time()
+    try:
+        conn = connect_readonly(path)
+    except NoDatabase:
+        st.info(
+            f"No data yet for {mode.value} mode: `{path}` does not exist. "
+            f"Start the bot with `{START_COMMANDS[mode]}` and this page fills in by itself."
+        )
+        return
+    try:
+        snap = read_snapshot(conn, mode=mode, wall_now=wall_now, starting_fallback=starting_bankroll(root))
+    except DashboardDataError as exc:
+        st.error(f"Cannot show {mode.value} mode's data: {exc}")
+        return
+    except sqlite3.Error as exc:
+        st.error(f"Cannot read {path}: {exc}. The page retries every {refresh_s:g} s.")
+        return
+    finally:
+        conn.close()
+
+    render_headline(snap)
+    st.subheader("Kill switch")
+    render_kill_switch(snap)
+    st.subheader("System health")
+    render_system_health(snap)
+    render_charts(snap)
+    render_tables(snap)
+    written = last_write_time(path)
+    st.caption(
+        f"Read {fmt_ts(wall_now)} from `{path}` (read-only) in {1000 * (time.perf_counter() - started):.0f} ms; "
+        f"database last written {fmt_age(None if written is None else max(0.0, wall_now - written))}; "
+        f"refreshes every {refresh_s:g} s."
+    )
+
+
+def main() -> None:
+    root = project_root()
+    wanted, cli_error = cli_mode(sys.argv[1:])
+    default = wanted or most_recent_mode(root) or Mode.PAPER
+    modes = list(Mode)
+    mode_value = st.sidebar.selectbox(
+        "Mode",
+        [m.value for m in modes],
+        index=modes.index(default),
+        format_func=str.upper,
+        key="mode",
+        help="Each mode has its own database. Default: the one written most recently.",
+    )
+    mode = Mode(mode_value)
+    st.set_page_config(page_title=f"polybot · {mode.value.upper()}", layout="wide")
+    refresh_s = refresh_seconds(root)
+    st.sidebar.caption(f"File: `{database_path(root, mode)}`")
+    st.sidebar.caption(f"Read-only view. Refreshes every {refresh_s:g} s.")
+    render_tips()
+    st.markdown(banner_html(mode), unsafe_allow_html=True)
+    if cli_error:
+        st.error(cli_error)
+    st.fragment(render_body, run_every=refresh_s)(mode, root, refresh_s)
+
+
+if __name__ == "__main__":
+    main()

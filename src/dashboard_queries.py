@@ -1,0 +1,547 @@
+"""Read-only queries that gather one mode's database into a snapshot for the dashboard."""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from src.db import db_path_for
+from src.models import Mode
+
+LAST_TRADES = 10
+OPEN_TRADES_SHOWN = 50
+KILL_EVENTS_SHOWN = 5
+RECENT_ERRORS_SHOWN = 5
+PNL_BARS = 500
+CHART_POINTS = 2000
+ERROR_WINDOW_S = 3600.0
+MAX_TS = 32_503_680_000.0  # year 3000: a later 'time' is garbage, not a clock
+
+# Bankroll stages (ARCHITECTURE.md, src/risk/sizing.py): a bankroll exactly on a boundary
+# belongs to the higher stage.
+STAGE_FLOORS: tuple[tuple[int, Decimal], ...] = ((3, Decimal("250")), (2, Decimal("100")), (1, Decimal("0")))
+
+
+class DashboardDataError(Exception):
+    """The database holds something the dashboard cannot read (shown as one line, never a traceback)."""
+
+
+class NoDatabase(DashboardDataError):
+    """This mode has no database file yet: the bot has never run in it."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(f"{path} does not exist")
+        self.path = path
+
+
+@dataclass(frozen=True, slots=True)
+class HealthValue:
+    """One row of the daemon's `health` table."""
+
+    value: str
+    ts: float
+
+
+@dataclass(frozen=True, slots=True)
+class KillEvent:
+    ts: float
+    kind: str
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class KillStatus:
+    """The kill switch as the daemon last reported it; state None means it has not reported."""
+
+    state: str | None
+    reason: str
+    since_ts: float | None
+    events: tuple[KillEvent, ...]  # newest first
+
+
+@dataclass(frozen=True, slots=True)
+class BankrollView:
+    """Bankroll as the daemon reports it, else starting bankroll + realised P&L (DECISIONS §5)."""
+
+    value: Decimal | None
+    source: str  # "daemon" | "computed" | "unknown"
+    starting: Decimal | None
+    realised: Decimal
+    computed: Decimal | None
+    stage: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class DayPnl:
+    day: str  # YYYY-MM-DD, UTC
+    pnl: Decimal
+    trades: int
+    wins: int
+    losses: int
+
+
+@dataclass(frozen=True, slots=True)
+class WinRate:
+    settled: int
+    wins: int
+    losses: int
+
+    @property
+    def rate(self) -> Decimal | None:
+        return Decimal(self.wins) / Decimal(self.settled) if self.settled else None
+
+
+@dataclass(frozen=True, slots=True)
+class TradeLine:
+    id: int
+    ticker: str
+    side: str
+    count: Decimal
+    avg_price: Decimal
+    cost: Decimal
+    fees: Decimal
+    strategy: str
+    opened_ts: float
+    status: str
+    result: str | None
+    pnl: Decimal | None
+    settled_ts: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class OpenPositions:
+    count: int
+    cost: Decimal  # total cost of every open trade, not only the ones shown
+    fees: Decimal
+    shown: tuple[TradeLine, ...]  # newest first, at most OPEN_TRADES_SHOWN
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorLine:
+    ts: float
+    source: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class SystemHealth:
+    """Ages are seconds before the snapshot's reference time; None when never reported."""
+
+    heartbeat_age_s: float | None
+    feed_tick_age_s: float | None
+    kalshi_call_age_s: float | None
+    errors_last_hour: int
+    recent_errors: tuple[ErrorLine, ...]  # newest first
+    why_not_trading: str | None
+    feed_stale: bool | None
+    feed_source: str | None
+    btc_price: str | None
+    market_ticker: str | None
+    market_close_ts: float | None
+    started_ts: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ChartPoint:
+    ts: float
+    value: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class PnlBar:
+    trade_id: int
+    ts: float
+    pnl: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything the dashboard shows, read in one read transaction so the panels agree."""
+
+    schema_version: int
+    now: float  # reference time for ages and "today": wall clock, or the simulator's clock in sim mode
+    simulated_clock: bool
+    health: dict[str, HealthValue]
+    kill: KillStatus
+    bankroll: BankrollView
+    today: DayPnl
+    record: WinRate
+    open_positions: OpenPositions
+    last_trades: tuple[TradeLine, ...]  # newest first
+    system: SystemHealth
+    bankroll_points: tuple[ChartPoint, ...]  # oldest first, at most CHART_POINTS
+    bankroll_history_rows: int
+    pnl_bars: tuple[PnlBar, ...]  # oldest first, at most PNL_BARS
+
+
+# -- files ---------------------------------------------------------------------------------------
+
+
+def database_path(root: Path, mode: Mode) -> Path:
+    return db_path_for(root, mode)
+
+
+def last_write_time(path: Path) -> float | None:
+    """Newest mtime of the database and its WAL (in WAL mode commits touch only the -wal file).
+
+    An empty WAL is ignored: a read-only reader creates one when it opens a checkpointed database,
+    and looking at a mode must not make it the 'most recently written' one.
+    """
+    times: list[float] = []
+    for p in (path, path.with_name(path.name + "-wal")):
+        try:
+            info = p.stat()
+        except FileNotFoundError:
+            continue
+        if p == path or info.st_size > 0:
+            times.append(info.st_mtime)
+    return max(times) if times else None
+
+
+def most_recent_mode(root: Path) -> Mode | None:
+    """The mode whose database was written most recently, or None when no mode has one."""
+    best: tuple[float, Mode] | None = None
+    for mode in Mode:
+        written = last_write_time(database_path(root, mode))
+        if written is not None and (best is None or written > best[0]):
+            best = (written, mode)
+    return best[1] if best else None
+
+
+def connect_readonly(path: Path, *, busy_timeout_ms: int = 5000) -> sqlite3.Connection:
+    """Open `path` so that SQLite itself refuses every write (mode=ro) and query_only is on."""
+    if not path.is_file():
+        raise NoDatabase(path)
+    uri = path.resolve().as_uri() + "?mode=ro"
+    conn = sqlite3.connect(uri, uri=True, timeout=busy_timeout_ms / 1000, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA query_only = ON")
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+    return conn
+
+
+# -- pure helpers --------------------------------------------------------------------------------
+
+
+def stage_of(bankroll: Decimal) -> int:
+    for number, floor in STAGE_FLOORS:
+        if bankroll >= floor:
+            return number
+    return 1
+
+
+def utc_day_bounds(ts: float) -> tuple[str, float, float]:
+    """The UTC day containing `ts`: its name and [start, end) in epoch seconds."""
+    start = datetime.fromtimestamp(ts, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return start.strftime("%Y-%m-%d"), start.timestamp(), (start + timedelta(days=1)).timestamp()
+
+
+def _money(value: object, where: str) -> Decimal:
+    try:
+        result = Decimal(str(value))
+    except InvalidOperation:
+        raise DashboardDataError(f"{where}: {value!r} is not a decimal number") from None
+    if not result.is_finite():
+        raise DashboardDataError(f"{where}: {value!r} is not a finite number")
+    return result
+
+
+def _opt_money(value: object, where: str) -> Decimal | None:
+    return None if value is None else _money(value, where)
+
+
+def _health_float(health: dict[str, HealthValue], key: str) -> float | None:
+    item = health.get(key)
+    if item is None:
+        return None
+    try:
+        value = float(item.value)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _health_str(health: dict[str, HealthValue], key: str) -> str | None:
+    item = health.get(key)
+    return item.value if item is not None and item.value != "" else None
+
+
+def _age(now: float, ts: float | None) -> float | None:
+    return None if ts is None else max(0.0, now - ts)
+
+
+# -- queries -------------------------------------------------------------------------------------
+
+
+def read_health(conn: sqlite3.Connection) -> dict[str, HealthValue]:
+    rows = conn.execute("SELECT key, value, ts FROM health")
+    return {r["key"]: HealthValue(r["value"], float(r["ts"])) for r in rows}
+
+
+def reference_now(mode: Mode, health: dict[str, HealthValue], wall_now: float) -> tuple[float, bool]:
+    """Which 'now' ages and 'today' are measured from.
+
+    The simulator runs its own clock (faster than real time), so in sim mode the daemon's last
+    heartbeat is 'now'; paper and live run on the wall clock.
+    """
+    if mode is Mode.SIM:
+        heartbeat = _health_float(health, "heartbeat_ts")
+        if heartbeat is not None and 0 < heartbeat < MAX_TS:
+            return heartbeat, True
+    return wall_now, False
+
+
+def read_kill_status(conn: sqlite3.Connection, health: dict[str, HealthValue]) -> KillStatus:
+    rows = conn.execute(
+        "SELECT ts, kind, reason, detail FROM kill_switch_events ORDER BY ts DESC, id DESC LIMIT ?",
+        (KILL_EVENTS_SHOWN,),
+    ).fetchall()
+    events = tuple(KillEvent(float(r["ts"]), r["kind"], r["reason"], _compact_json(r["detail"])) for r in rows)
+    return KillStatus(
+        state=_health_str(health, "kill_state"),
+        reason=_health_str(health, "kill_reason") or "",
+        since_ts=_health_float(health, "kill_since_ts"),
+        events=events,
+    )
+
+
+def _compact_json(text: str) -> str:
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError):
+        return str(text)
+    if value in ({}, [], None, ""):
+        return ""
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in value.items())
+    return json.dumps(value, default=str)
+
+
+def read_settled_totals(conn: sqlite3.Connection) -> tuple[Decimal, WinRate]:
+    """Realised P&L of every settled trade (exact Decimal sum) and the win/loss record."""
+    cur = conn.cursor()
+    cur.row_factory = None  # plain tuples: this loop is the one that sees every settled trade
+    total = Decimal(0)
+    wins = losses = settled = 0
+    for (pnl_text,) in cur.execute("SELECT pnl FROM trades WHERE status = 'settled'"):
+        pnl = _money(pnl_text if pnl_text is not None else "0", "trades.pnl")
+        total += pnl
+        settled += 1
+        if pnl > 0:
+            wins += 1
+        elif pnl < 0:
+            losses += 1
+    return total, WinRate(settled=settled, wins=wins, losses=losses)
+
+
+def read_day_pnl(conn: sqlite3.Connection, now: float) -> DayPnl:
+    day, start, end = utc_day_bounds(now)
+    total = Decimal(0)
+    trades = wins = losses = 0
+    # `+status` keeps SQLite off the status index so it uses trades_settled (a few rows, not all).
+    for (pnl_text,) in conn.execute(
+        "SELECT pnl FROM trades WHERE +status = 'settled' AND settled_ts >= ? AND settled_ts < ?", (start, end)
+    ):
+        pnl = _money(pnl_text if pnl_text is not None else "0", "trades.pnl")
+        total += pnl
+        trades += 1
+        if pnl > 0:
+            wins += 1
+        elif pnl < 0:
+            losses += 1
+    return DayPnl(day=day, pnl=total, trades=trades, wins=wins, losses=losses)
+
+
+def _trade_line(r: sqlite3.Row) -> TradeLine:
+    where = f"trade {r['id']}"
+    return TradeLine(
+        id=int(r["id"]),
+        ticker=r["ticker"],
+        side=r["side"],
+        count=_money(r["count"], where),
+        avg_price=_money(r["avg_price"], where),
+        cost=_money(r["cost"], where),
+        fees=_money(r["fees"], where),
+        strategy=r["strategy"],
+        opened_ts=float(r["opened_ts"]),
+        status=r["status"],
+        result=r["result"],
+        pnl=_opt_money(r["pnl"], where),
+        settled_ts=None if r["settled_ts"] is None else float(r["settled_ts"]),
+    )
+
+
+_TRADE_COLUMNS = (
+    "id, ticker, side, count, avg_price, cost, fees, strategy, opened_ts, status, result, pnl, settled_ts"
+)
+
+
+def read_open_positions(conn: sqlite3.Connection) -> OpenPositions:
+    count = 0
+    cost = fees = Decimal(0)
+    for r in conn.execute("SELECT id, cost, fees FROM trades WHERE status = 'open'"):
+        count += 1
+        cost += _money(r["cost"], f"trade {r['id']}")
+        fees += _money(r["fees"], f"trade {r['id']}")
+    shown = conn.execute(
+        f"SELECT {_TRADE_COLUMNS} FROM trades WHERE status = 'open' ORDER BY opened_ts DESC, id DESC LIMIT ?",
+        (OPEN_TRADES_SHOWN,),
+    ).fetchall()
+    return OpenPositions(count=count, cost=cost, fees=fees, shown=tuple(_trade_line(r) for r in shown))
+
+
+def read_last_trades(conn: sqlite3.Connection, limit: int = LAST_TRADES) -> tuple[TradeLine, ...]:
+    rows = conn.execute(f"SELECT {_TRADE_COLUMNS} FROM trades ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+    return tuple(_trade_line(r) for r in rows)
+
+
+def read_system_health(conn: sqlite3.Connection, health: dict[str, HealthValue], now: float) -> SystemHealth:
+    errors = int(conn.execute("SELECT COUNT(*) FROM errors WHERE ts >= ?", (now - ERROR_WINDOW_S,)).fetchone()[0])
+    recent = conn.execute(
+        "SELECT ts, source, message FROM errors ORDER BY ts DESC, id DESC LIMIT ?", (RECENT_ERRORS_SHOWN,)
+    ).fetchall()
+    stale = _health_str(health, "feed_stale")
+    return SystemHealth(
+        heartbeat_age_s=_age(now, _health_float(health, "heartbeat_ts")),
+        feed_tick_age_s=_age(now, _health_float(health, "feed_last_tick_ts")),
+        kalshi_call_age_s=_age(now, _health_float(health, "kalshi_last_call_ts")),
+        errors_last_hour=errors,
+        recent_errors=tuple(ErrorLine(float(r["ts"]), r["source"], r["message"]) for r in recent),
+        why_not_trading=_health_str(health, "why_not_trading"),
+        feed_stale=None if stale is None else stale == "1",
+        feed_source=_health_str(health, "feed_source"),
+        btc_price=_health_str(health, "btc_price"),
+        market_ticker=_health_str(health, "market_ticker"),
+        market_close_ts=_health_float(health, "market_close_ts"),
+        started_ts=_health_float(health, "started_ts"),
+    )
+
+
+def read_bankroll_points(
+    conn: sqlite3.Connection, max_points: int = CHART_POINTS
+) -> tuple[int, tuple[ChartPoint, ...]]:
+    """Bankroll history, downsampled to at most `max_points` while keeping every bucket's low and high.
+
+    Keeping the extremes (not every n-th row) means a drawdown never disappears from the chart.
+    Returns (rows in the table, points oldest first).
+    """
+    if max_points < 4:
+        raise ValueError("max_points must be at least 4")
+    n, lo, hi = conn.execute("SELECT COUNT(*), MIN(id), MAX(id) FROM bankroll_history").fetchone()
+    if not n:
+        return 0, ()
+    if n <= max_points:
+        rows = conn.execute("SELECT id, ts, bankroll FROM bankroll_history").fetchall()
+    else:
+        buckets = (max_points - 2) // 2
+        span = hi - lo + 1
+        # SQLite returns the bare columns of the row that holds the single MIN()/MAX() of each group.
+        bucket_sql = (
+            "SELECT id, ts, bankroll, {fn}(CAST(bankroll AS REAL)) FROM bankroll_history GROUP BY (id - ?) * ? / ?"
+        )
+        rows = []
+        for fn in ("MIN", "MAX"):
+            rows += conn.execute(bucket_sql.format(fn=fn), (lo, buckets, span)).fetchall()
+        rows += conn.execute(
+            "SELECT id, ts, bankroll FROM bankroll_history WHERE id IN (?, ?)", (lo, hi)
+        ).fetchall()
+    unique = {int(r[0]): r for r in rows}
+    points = sorted(
+        (
+            (float(r[1]), rid, _money(r[2], f"bankroll_history {rid}"))
+            for rid, r in unique.items()
+        ),
+    )
+    return int(n), tuple(ChartPoint(ts, value) for ts, _, value in points)
+
+
+def read_pnl_bars(conn: sqlite3.Connection, limit: int = PNL_BARS) -> tuple[PnlBar, ...]:
+    rows = conn.execute(
+        "SELECT id, settled_ts, pnl FROM trades WHERE +status = 'settled' AND settled_ts IS NOT NULL"
+        " ORDER BY settled_ts DESC, id DESC LIMIT ?",
+        (limit,),
+    ).fetchall()
+    bars = [PnlBar(int(r[0]), float(r[1] or 0.0), _money(r[2] or "0", f"trade {r[0]}")) for r in rows]
+    bars.reverse()
+    return tuple(bars)
+
+
+def bankroll_view(
+    health: dict[str, HealthValue], realised: Decimal, starting_fallback: Decimal | None
+) -> BankrollView:
+    starting = _health_decimal(health, "starting_bankroll")
+    if starting is None:
+        starting = starting_fallback
+    computed = starting + realised if starting is not None else None
+    reported = _health_decimal(health, "bankroll")
+    if reported is not None:
+        value, source = reported, "daemon"
+    elif computed is not None:
+        value, source = computed, "computed"
+    else:
+        value, source = None, "unknown"
+    return BankrollView(
+        value=value,
+        source=source,
+        starting=starting,
+        realised=realised,
+        computed=computed,
+        stage=stage_of(value) if value is not None else None,
+    )
+
+
+def _health_decimal(health: dict[str, HealthValue], key: str) -> Decimal | None:
+    text = _health_str(health, key)
+    return None if text is None else _money(text, f"health.{key}")
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def read_snapshot(
+    conn: sqlite3.Connection,
+    *,
+    mode: Mode,
+    wall_now: float,
+    starting_fallback: Decimal | None,
+) -> Snapshot:
+    """Read every panel's data inside one read transaction (a consistent view while the bot writes)."""
+    version = schema_version(conn)
+    if version == 0:
+        raise DashboardDataError("the database has no tables yet: the bot is still creating it")
+    conn.execute("BEGIN")
+    try:
+        health = read_health(conn)
+        now, simulated = reference_now(mode, health, wall_now)
+        realised, record = read_settled_totals(conn)
+        history_rows, points = read_bankroll_points(conn)
+        return Snapshot(
+            schema_version=version,
+            now=now,
+            simulated_clock=simulated,
+            health=health,
+            kill=read_kill_status(conn, health),
+            bankroll=bankroll_view(health, realised, starting_fallback),
+            today=read_day_pnl(conn, now),
+            record=record,
+            open_positions=read_open_positions(conn),
+            last_trades=read_last_trades(conn),
+            system=read_system_health(conn, health, now),
+            bankroll_points=points,
+            bankroll_history_rows=history_rows,
+            pnl_bars=read_pnl_bars(conn),
+        )
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc) or "no such column" in str(exc):
+            raise DashboardDataError(f"unexpected database layout ({exc}); is the dashboard older than the bot?")\
+                from None
+        raise
+    finally:
+        conn.execute("ROLLBACK")

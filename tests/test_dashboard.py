@@ -1,0 +1,679 @@
+"""Dashboard tests: every panel through Streamlit's AppTest on empty, normal and halted databases."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import sqlite3
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from src.dashboard import (
+    BANNERS,
+    RESET_COMMAND,
+    cli_mode,
+    fmt_age,
+    fmt_count,
+    fmt_money,
+    fmt_pct,
+    fmt_price,
+    refresh_seconds,
+    starting_bankroll,
+)
+from src.dashboard_queries import (
+    DashboardDataError,
+    NoDatabase,
+    connect_readonly,
+    most_recent_mode,
+    read_bankroll_points,
+    read_snapshot,
+    stage_of,
+    utc_day_bounds,
+)
+from src.db import Database, db_path_for
+from src.models import Fill, Mode, OrderIntent, Side
+
+REPO = Path(__file__).resolve().parent.parent
+DASHBOARD = REPO / "src" / "dashboard.py"
+APP_TIMEOUT_S = 60
+
+
+# -- fixture databases (built with the real writer, src/db.Database) -----------------------------
+
+
+def make_root(base: Path, *, refresh_s: object = 5, starting: str = "100.00") -> Path:
+    root = base / "proj"
+    (root / "data").mkdir(parents=True, exist_ok=True)
+    (root / "config.yaml").write_text(f"dashboard:\n  refresh_s: {refresh_s}\n", encoding="utf-8")
+    (root / "USER_CONFIG.json").write_text(json.dumps({"owner": "t", "starting_bankroll_usd": starting}))
+    return root
+
+
+@dataclass(frozen=True)
+class Built:
+    root: Path
+    path: Path
+    now: float
+    day: str
+
+
+_seq = iter(range(1, 10**9))
+
+
+def add_trade(
+    db: Database,
+    *,
+    ts: float,
+    pnl: str | None,
+    count: str = "10",
+    price: str = "0.4500",
+    fee: str = "0.18",
+    side: Side = Side.YES,
+    ticker: str = "KXBTC15M-26MAY091200-00",
+    settle_after_s: float = 900.0,
+    bankroll_after: Decimal | None = None,
+) -> int:
+    """One order, its fill and its trade; settled with `pnl` unless pnl is None."""
+    n = next(_seq)
+    coid = f"test-{n}"
+    db.insert_order_intent(
+        OrderIntent(ticker=ticker, side=side, count=Decimal(count), limit_price=Decimal(price), client_order_id=coid),
+        ts,
+    )
+    fill = Fill(order_id=coid, ticker=ticker, side=side, count=Decimal(count), price=Decimal(price),
+                fee=Decimal(fee), ts=ts, fill_id=f"f{n}")
+    trade_id = db.record_execution(coid, ts, status="filled", venue_order_id=None, fills=[fill])
+    assert trade_id is not None
+    if pnl is not None:
+        settled = ts + settle_after_s
+        day = utc_day_bounds(settled)[0]
+        won = Decimal(pnl) > 0
+        db.settle_trade(trade_id, settled, result=side.value if won else side.other.value,
+                        payout=Decimal(count) if won else Decimal(0), pnl=Decimal(pnl), day=day,
+                        bankroll_after=bankroll_after or Decimal(0))
+    return trade_id
+
+
+NORMAL_OLD_PNLS = ("2.3700", "-1.9400", "0.8800")
+NORMAL_TODAY_PNLS = ("1.2350", "-0.4150")
+NORMAL_BANKROLL = Decimal("100.00") + sum(Decimal(p) for p in NORMAL_OLD_PNLS + NORMAL_TODAY_PNLS)  # 102.13
+
+
+def build_normal(base: Path, mode: Mode = Mode.PAPER) -> Built:
+    """A running bot: heartbeat now, kill switch active, 5 settled trades (2 today) and 1 open."""
+    root = make_root(base)
+    path = db_path_for(root, mode)
+    now = time.time()
+    day, day_start, _ = utc_day_bounds(now)
+    db = Database(path)
+    bankroll = Decimal("100.00")
+    db.record_bankroll(now - 3 * 86400, bankroll, "start")
+    for i, pnl in enumerate(NORMAL_OLD_PNLS):
+        bankroll += Decimal(pnl)
+        add_trade(db, ts=now - 2 * 86400 + i * 1000, pnl=pnl, bankroll_after=bankroll)
+    for i, pnl in enumerate(NORMAL_TODAY_PNLS):
+        bankroll += Decimal(pnl)
+        # Settled inside today's UTC day whatever the hour the test runs.
+        settled = day_start + (now - day_start) * (i + 1) / 3
+        add_trade(db, ts=settled - 900, pnl=pnl, bankroll_after=bankroll, side=Side.NO)
+    add_trade(db, ts=now - 120, pnl=None, count="7", price="0.3800", fee="0.17",
+              ticker="KXBTC15M-26MAY091215-15")
+    db.record_error(now - 600, "kalshi", "HTTP 503 from GET /markets (retried)")
+    db.record_error(now - 7200, "feed", "websocket closed, reconnecting")
+    db.record_kill_event(now - 5000, "cooling", "consecutive_losses", {"losses": 5})
+    db.record_kill_event(now - 3600, "reset", "cooling_elapsed")
+    db.set_health(
+        {
+            "mode": mode.value,
+            "started_ts": str(now - 3600),
+            "heartbeat_ts": str(now - 2),
+            "feed_source": "binance",
+            "btc_price": "97123.45",
+            "feed_last_tick_ts": str(now - 1),
+            "feed_stale": "0",
+            "kalshi_last_call_ts": str(now - 3),
+            "market_ticker": "KXBTC15M-26MAY091215-15",
+            "market_close_ts": str(now + 400),
+            "floor_strike": "97000.00",
+            "why_not_trading": "edge_below_min",
+            "kill_state": "active",
+            "kill_reason": "",
+            "kill_since_ts": str(now - 3600),
+            "bankroll": str(bankroll),
+            "starting_bankroll": "100.00",
+        },
+        now - 2,
+    )
+    db.close()
+    return Built(root, path, now, day)
+
+
+def build_halted(base: Path) -> Built:
+    """A live bot that hit the hard stop and then stopped reporting."""
+    root = make_root(base)
+    path = db_path_for(root, Mode.LIVE)
+    now = time.time()
+    db = Database(path)
+    bankroll = Decimal("100.00")
+    db.record_bankroll(now - 86400, bankroll, "start")
+    for i in range(6):
+        bankroll += Decimal("-5.20")
+        add_trade(db, ts=now - 80000 + i * 1000, pnl="-5.20", bankroll_after=bankroll)
+    for i in range(3):
+        db.record_error(now - 300 - i, "kalshi", "401 INCORRECT_API_KEY_SIGNATURE")
+    db.record_kill_event(now - 7200, "hard_stop", "total_loss", {"loss_pct": "0.312"})
+    db.set_health(
+        {
+            "mode": "live",
+            "heartbeat_ts": str(now - 600),
+            "kill_state": "hard_stopped",
+            "kill_reason": "total_loss",
+            "kill_since_ts": str(now - 7200),
+            "why_not_trading": "kill_switch",
+            "starting_bankroll": "100.00",
+        },
+        now - 600,
+    )
+    db.close()
+    return Built(root, path, now, utc_day_bounds(now)[0])
+
+
+def build_empty(base: Path, mode: Mode = Mode.SIM) -> Built:
+    root = make_root(base)
+    path = db_path_for(root, mode)
+    Database(path).close()
+    now = time.time()
+    return Built(root, path, now, utc_day_bounds(now)[0])
+
+
+# -- AppTest helpers -----------------------------------------------------------------------------
+
+
+def run_app(root: Path, monkeypatch: pytest.MonkeyPatch, argv: list[str] | None = None) -> AppTest:
+    monkeypatch.setenv("POLYBOT_ROOT", str(root))
+    monkeypatch.setattr("sys.argv", ["dashboard.py", *(argv or [])])
+    at = AppTest.from_file(str(DASHBOARD), default_timeout=APP_TIMEOUT_S)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def banner(at: AppTest) -> str:
+    found = [m.value for m in at.markdown if "polybot-banner" in m.value]
+    assert len(found) == 1
+    return found[0]
+
+
+def metric(at: AppTest, label_start: str) -> str:
+    found = [m.value for m in at.metric if m.label.startswith(label_start)]
+    assert len(found) == 1, [m.label for m in at.metric]
+    return found[0]
+
+
+def metric_label(at: AppTest, label_start: str) -> str:
+    return next(m.label for m in at.metric if m.label.startswith(label_start))
+
+
+def captions(at: AppTest) -> str:
+    return "\n".join(c.value for c in at.caption)
+
+
+def markdowns(at: AppTest) -> list[str]:
+    return [m.value for m in at.markdown]
+
+
+def subheaders(at: AppTest) -> list[str]:
+    return [s.value for s in at.subheader]
+
+
+def charts(at: AppTest) -> list[object]:
+    return list(at.get("vega_lite_chart"))
+
+
+def tip_lines(at: AppTest) -> list[str]:
+    assert "Tips" in [h.value for h in at.sidebar.subheader]
+    return [c.value for c in at.sidebar.caption if c.value.startswith("• ")]
+
+
+# -- panels on the three fixture databases ---------------------------------------------------------
+
+
+def test_normal_database_shows_every_panel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    built = build_normal(tmp_path)
+    at = run_app(built.root, monkeypatch)
+
+    assert 'data-mode="paper"' in banner(at) and "PAPER MODE" in banner(at)
+    assert BANNERS[Mode.PAPER][0] in banner(at)
+    assert at.sidebar.selectbox[0].value == "paper"
+
+    (ok,) = at.success
+    assert "Kill switch: ACTIVE" in ok.value
+    assert not at.error
+
+    assert NORMAL_BANKROLL == Decimal("102.13")
+    assert metric(at, "Bankroll") == "$102.13"
+    assert "Stage 2 ($100–$250)" in captions(at)
+    assert "start $100.00 + realised +$2.13" in captions(at)
+
+    shown_day = re.search(r"\((\d{4}-\d{2}-\d{2}) UTC\)", metric_label(at, "Today's P&L")).group(1)
+    today_expected = "+$0.82" if shown_day == built.day else "$0.00"  # the UTC day may roll mid-test
+    assert metric(at, "Today's P&L") == today_expected
+    if shown_day == built.day:
+        assert "2 settled today: 1 won, 1 lost" in captions(at)
+
+    assert metric(at, "Win rate") == "60.0%"
+    assert "3 won, 2 lost of 5 settled" in captions(at)
+    assert metric(at, "Open positions") == "1"
+    assert "$2.66 at stake" in captions(at)
+
+    assert re.fullmatch(r"\d{1,2} s ago", metric(at, "Heartbeat"))
+    assert re.fullmatch(r"\d{1,2} s ago", metric(at, "Last feed tick"))
+    assert re.fullmatch(r"\d{1,2} s ago", metric(at, "Last Kalshi call"))
+    assert metric(at, "Errors, last hour") == "1"
+    assert "**Why not trading:** `edge_below_min`" in markdowns(at)
+    assert "BTC: 97123.45" in captions(at) and "market: KXBTC15M-26MAY091215-15" in captions(at)
+    assert not at.warning  # heartbeat fresh, feed not stale
+
+    assert {"Kill switch", "System health", "Bankroll over time", "P&L per trade", "Open positions",
+            "Last 10 trades"} <= set(subheaders(at))
+    line, bars = charts(at)
+    assert '"line"' in line.proto.spec and '"bar"' in bars.proto.spec
+
+    frames = [d.value for d in at.dataframe]
+    events, open_positions, last_trades = frames[0], frames[-2], frames[-1]
+    assert list(events["kind"]) == ["reset", "cooling"]  # newest first
+    (kill_events,) = [e for e in at.expander if e.label == "Latest kill switch events (2)"]
+    assert not kill_events.proto.expanded  # folded away while trading is allowed
+    assert list(open_positions["contracts"]) == ["7"] and list(open_positions["cost"]) == ["$2.66"]
+    assert list(open_positions["avg price"]) == ["$0.38"]
+    assert len(last_trades) == 6
+    assert list(last_trades["P&L"]) == ["", "-$0.42", "+$1.24", "+$0.88", "-$1.94", "+$2.37"]
+    assert list(last_trades["status"])[0] == "open"
+
+    for state in ("active", "cooling", "rate_paused", "daily_halted", "halted", "hard_stopped"):
+        assert any(tip.startswith(f"• **{state}**:") for tip in tip_lines(at)), state
+    assert any(RESET_COMMAND in tip for tip in tip_lines(at))
+    assert "(read-only)" in captions(at)
+
+
+def test_halted_database_shows_hard_stop_and_how_to_reset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    built = build_halted(tmp_path)
+    at = run_app(built.root, monkeypatch)
+
+    assert 'data-mode="live"' in banner(at) and "LIVE MODE" in banner(at) and "REAL MONEY" in banner(at)
+    assert BANNERS[Mode.LIVE][0] in banner(at)
+    (err,) = at.error
+    assert "Kill switch: HARD_STOPPED" in err.value
+    assert "`total_loss`" in err.value
+    assert RESET_COMMAND in err.value
+    assert "2 h 0 min ago" in err.value
+    assert not at.success
+
+    # No `bankroll` health key: starting bankroll + realised P&L from the trades table.
+    assert metric(at, "Bankroll") == "$68.80"
+    assert "Stage 1 ($0–$100)" in captions(at)
+    assert metric(at, "Win rate") == "0.0%"
+    assert metric(at, "Open positions") == "0"
+    assert metric(at, "Errors, last hour") == "3"
+    assert metric(at, "Heartbeat") == "10 min ago"
+    assert "**Why not trading:** `kill_switch`" in markdowns(at)
+    assert any("probably not running" in w.value for w in at.warning)
+
+    (kill_events,) = [e for e in at.expander if e.label.startswith("Latest kill switch events")]
+    assert kill_events.proto.expanded  # open by default while trading is stopped
+    events = kill_events.dataframe[0].value
+    assert list(events["kind"]) == ["hard_stop"] and list(events["detail"]) == ["loss_pct=0.312"]
+    (errors,) = [e for e in at.expander if e.label.startswith("Latest errors")]
+    assert "INCORRECT_API_KEY_SIGNATURE" in errors.dataframe[0].value["message"].iloc[0]
+    assert "No open positions." in [i.value for i in at.info]
+
+
+def test_empty_database_renders_every_panel_with_empty_states(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built = build_empty(tmp_path, Mode.SIM)
+    at = run_app(built.root, monkeypatch)
+
+    assert 'data-mode="sim"' in banner(at) and "SIM MODE" in banner(at)
+    assert BANNERS[Mode.SIM][0] in banner(at)
+    infos = [i.value for i in at.info]
+    assert any("Kill switch: not reported yet" in i for i in infos)
+    for text in ("No bankroll history yet.", "No settled trades yet.", "No open positions.", "No trades yet."):
+        assert text in infos
+    # Nothing reported yet: the bankroll falls back to USER_CONFIG.json's starting bankroll.
+    assert metric(at, "Bankroll") == "$100.00"
+    assert "Stage 2 ($100–$250)" in captions(at)
+    assert metric(at, "Today's P&L") == "$0.00"
+    assert metric(at, "Win rate") == "n/a"
+    assert metric(at, "Open positions") == "0"
+    assert metric(at, "Heartbeat") == "never"
+    assert metric(at, "Last feed tick") == "never"
+    assert metric(at, "Errors, last hour") == "0"
+    assert "**Why not trading:** not reported yet" in markdowns(at)
+    assert not charts(at) and not at.dataframe and not at.error
+    assert tip_lines(at)
+
+
+def test_missing_database_is_a_friendly_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = make_root(tmp_path)
+    at = run_app(root, monkeypatch, ["--mode", "live"])
+    assert 'data-mode="live"' in banner(at)
+    (info,) = at.info
+    assert "No data yet for live mode" in info.value
+    assert "python main.py --live" in info.value
+    assert not at.error and not at.metric
+    assert tip_lines(at)
+    assert not (root / "data" / "live.db").exists()  # looking never creates a database
+
+
+def test_unreadable_money_is_one_line_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    built = build_normal(tmp_path)
+    conn = sqlite3.connect(built.path)
+    conn.execute("UPDATE trades SET pnl = 'lots' WHERE id = 1")
+    conn.commit()
+    conn.close()
+    at = run_app(built.root, monkeypatch)
+    (err,) = at.error
+    assert "trades.pnl: 'lots' is not a decimal number" in err.value
+    assert "\n" not in err.value.strip()
+
+
+def test_garbage_health_values_do_not_break_the_page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    built = build_normal(tmp_path, Mode.SIM)
+    db = Database(built.path)
+    db.set_health({"heartbeat_ts": "1e300", "feed_last_tick_ts": "soon", "kalshi_last_call_ts": "nan",
+                   "kill_since_ts": "inf", "kill_state": "mystery_state", "market_close_ts": "-1e300"}, built.now)
+    db.record_bankroll(1e300, Decimal("1.00"), "garbage time")
+    db.close()
+    at = run_app(built.root, monkeypatch)
+    assert metric(at, "Last feed tick") == "never"
+    assert metric(at, "Last Kalshi call") == "never"
+    assert "(simulator clock)" not in captions(at)  # an impossible heartbeat is not used as the clock
+    (err,) = at.error
+    assert "Kill switch: MYSTERY_STATE" in err.value and RESET_COMMAND in err.value
+    assert "invalid time" in captions(at)
+
+
+# -- mode choice and refresh ---------------------------------------------------------------------
+
+
+def test_default_mode_is_the_most_recently_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    paper = build_normal(tmp_path / "a", Mode.PAPER)
+    root = paper.root
+    sim_path = db_path_for(root, Mode.SIM)
+    Database(sim_path).close()
+    old = time.time() - 1000
+    for p in root.glob("data/paper.db*"):
+        os.utime(p, (old, old))
+    assert most_recent_mode(root) is Mode.SIM
+    at = run_app(root, monkeypatch)
+    assert 'data-mode="sim"' in banner(at)
+
+    at.sidebar.selectbox[0].set_value("paper").run()
+    assert not at.exception
+    assert 'data-mode="paper"' in banner(at)
+    assert metric(at, "Bankroll") == "$102.13"
+
+    # Looking at paper (which left an empty -wal behind) does not make it the most recently written.
+    assert most_recent_mode(root) is Mode.SIM
+    newer = time.time() + 10
+    os.utime(db_path_for(root, Mode.PAPER), (newer, newer))
+    assert most_recent_mode(root) is Mode.PAPER
+
+    # A commit in WAL mode touches only the -wal file; that counts as a write.
+    db = Database(sim_path)
+    db.record_error(time.time(), "t", "x")
+    wal = sim_path.with_name("sim.db-wal")
+    assert wal.stat().st_size > 0
+    newest = time.time() + 20
+    os.utime(wal, (newest, newest))
+    assert most_recent_mode(root) is Mode.SIM
+    db.close()
+
+
+def test_mode_from_command_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    built = build_normal(tmp_path, Mode.PAPER)
+    at = run_app(built.root, monkeypatch, ["--mode", "sim"])
+    assert 'data-mode="sim"' in banner(at)
+    assert any("No data yet for sim mode" in i.value for i in at.info)
+
+    at = run_app(built.root, monkeypatch, ["--mode", "real"])
+    (err,) = at.error
+    assert err.value == "unknown --mode 'real': use paper, live or sim"
+    assert 'data-mode="paper"' in banner(at)
+
+
+def test_cli_mode_parsing() -> None:
+    assert cli_mode([]) == (None, None)
+    assert cli_mode(["--mode", "LIVE"]) == (Mode.LIVE, None)
+    assert cli_mode(["--mode=sim", "tests/x.py"]) == (Mode.SIM, None)
+    assert cli_mode(["-q", "tests/test_dashboard.py"]) == (None, None)
+    assert cli_mode(["--mode", "demo"])[1] == "unknown --mode 'demo': use paper, live or sim"
+
+
+def test_refresh_interval_comes_from_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    built = build_normal(tmp_path)
+    (built.root / "config.yaml").write_text("kalshi:\n  env: demo\ndashboard:\n  refresh_s: 7\n")
+    assert refresh_seconds(built.root) == 7.0
+    at = run_app(built.root, monkeypatch)
+    assert "refreshes every 7 s" in captions(at)
+    assert "Refreshes every 7 s" in "\n".join(c.value for c in at.sidebar.caption)
+
+    for text in ("dashboard: [", "dashboard:\n  refresh_s: soon\n", "dashboard:\n  refresh_s: 0\n", "- 1\n", ""):
+        (built.root / "config.yaml").write_text(text)
+        assert refresh_seconds(built.root) == 5.0
+    (built.root / "config.yaml").unlink()
+    assert refresh_seconds(built.root) == 5.0
+
+
+def test_repo_config_sets_refresh(tmp_path: Path) -> None:
+    # The repo's own config.yaml carries dashboard.refresh_s; reading it must work with safe_load.
+    assert 1 <= refresh_seconds(REPO) <= 600
+
+
+def test_starting_bankroll_from_user_config(tmp_path: Path) -> None:
+    root = make_root(tmp_path, starting="250.50")
+    assert starting_bankroll(root) == Decimal("250.50")
+    (root / "USER_CONFIG.json").write_text("{not json")
+    assert starting_bankroll(root) is None
+    (root / "USER_CONFIG.json").write_text('{"starting_bankroll_usd": "NaN"}')
+    assert starting_bankroll(root) is None
+
+
+def test_sim_mode_measures_time_on_the_simulator_clock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = make_root(tmp_path)
+    path = db_path_for(root, Mode.SIM)
+    # The simulator ran far ahead of the wall clock; noon of its day, so the trade below is surely "today".
+    sim_now = utc_day_bounds(time.time() + 30 * 86400)[1] + 43200
+    db = Database(path)
+    add_trade(db, ts=sim_now - 1000, pnl="3.10", bankroll_after=Decimal("103.10"))
+    db.set_health({"heartbeat_ts": str(sim_now), "feed_last_tick_ts": str(sim_now - 4),
+                   "kill_state": "cooling", "kill_reason": "consecutive_losses",
+                   "kill_since_ts": str(sim_now - 600)}, sim_now)
+    db.close()
+    at = run_app(root, monkeypatch)
+    assert utc_day_bounds(sim_now)[0] in metric_label(at, "Today's P&L")
+    assert metric(at, "Today's P&L") == "+$3.10"
+    assert metric(at, "Last feed tick") == "4 s ago"
+    assert "(simulator clock)" in captions(at)
+    (warn,) = at.warning
+    assert "Kill switch: COOLING" in warn.value and "10 min ago" in warn.value
+
+
+# -- pure pieces ---------------------------------------------------------------------------------
+
+
+def test_money_formatting_is_decimal_half_up() -> None:
+    assert fmt_money(Decimal("1234.565")) == "$1,234.57"
+    assert fmt_money(Decimal("0.005")) == "$0.01"
+    assert fmt_money(Decimal("-0.005")) == "-$0.01"
+    assert fmt_money(Decimal("-0.004")) == "$0.00"
+    assert fmt_money(Decimal("2.1"), signed=True) == "+$2.10"
+    assert fmt_money(Decimal("0"), signed=True) == "$0.00"
+    assert fmt_money(None) == "n/a"
+    assert fmt_price(Decimal("0.5600")) == "$0.56"
+    assert fmt_price(Decimal("0.5650")) == "$0.565"
+    assert fmt_price(Decimal("0.45671")) == "$0.4567"
+    assert fmt_price(Decimal("1")) == "$1.00"
+    assert fmt_count(Decimal("10.00")) == "10"
+    assert fmt_count(Decimal("2.50")) == "2.5"
+    assert fmt_pct(Decimal(2) / Decimal(3)) == "66.7%"
+    assert fmt_pct(None) == "n/a"
+    assert fmt_age(None) == "never"
+    assert fmt_age(59.9) == "59 s ago"
+    assert fmt_age(3599) == "59 min ago"
+    assert fmt_age(7260) == "2 h 1 min ago"
+    assert fmt_age(3 * 86400 + 7300) == "3 d 2 h ago"
+
+
+def test_stages_match_sizing() -> None:
+    from src.risk.sizing import stage_for
+
+    for text in ("0", "19.99", "99.99", "100", "100.00", "249.99", "250", "10000"):
+        assert stage_of(Decimal(text)) == stage_for(Decimal(text)).number, text
+
+
+def test_downsampling_keeps_lows_highs_and_the_latest(tmp_path: Path) -> None:
+    path = tmp_path / "d.db"
+    Database(path).close()
+    conn = sqlite3.connect(path)
+    rows = [(1000.0 + i, f"{100 + (i % 50) / 100:.2f}", "t") for i in range(20000)]
+    rows[12345] = (1000.0 + 12345, "12.34", "crash")
+    rows[777] = (1000.0 + 777, "999.99", "spike")
+    rows[-1] = (1000.0 + 19999, "55.55", "latest")
+    conn.executemany("INSERT INTO bankroll_history (ts, bankroll, reason) VALUES (?,?,?)", rows)
+    conn.commit()
+    conn.close()
+    ro = connect_readonly(path)
+    total, points = read_bankroll_points(ro, 2000)
+    ro.close()
+    assert total == 20000 and len(points) <= 2000
+    values = [p.value for p in points]
+    assert Decimal("12.34") in values and Decimal("999.99") in values
+    assert points[-1].value == Decimal("55.55") and points[0].ts == 1000.0
+    assert [p.ts for p in points] == sorted(p.ts for p in points)
+
+
+def test_readonly_connection_refuses_writes(tmp_path: Path) -> None:
+    built = build_normal(tmp_path)
+    conn = connect_readonly(built.path)
+    with pytest.raises(sqlite3.OperationalError, match="readonly|read-only|query_only"):
+        conn.execute("INSERT INTO errors (ts, source, message) VALUES (1, 'x', 'y')")
+    conn.execute("PRAGMA query_only = OFF")  # even with the pragma off, mode=ro still refuses
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        conn.execute("DELETE FROM trades")
+    conn.close()
+    with pytest.raises(NoDatabase):
+        connect_readonly(tmp_path / "nope.db")
+    assert not (tmp_path / "nope.db").exists()
+
+
+def test_database_without_schema_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "blank.db"
+    sqlite3.connect(path).close()
+    path.write_bytes(b"")
+    conn = connect_readonly(path)
+    with pytest.raises(DashboardDataError, match="no tables yet"):
+        read_snapshot(conn, mode=Mode.PAPER, wall_now=time.time(), starting_fallback=None)
+    conn.close()
+
+
+FORBIDDEN_IMPORTS = ("src.platforms", "src.execution", "src.risk", "src.data", "src.auth", "src.net",
+                     "src.strategies", "src.config", "aiohttp", "websockets", "requests", "urllib", "http",
+                     "socket", "httpx")
+
+
+@pytest.mark.parametrize("name", ["dashboard.py", "dashboard_queries.py"])
+def test_dashboard_imports_nothing_but_readers(name: str) -> None:
+    tree = ast.parse((REPO / "src" / name).read_text())
+    imported: list[str] = []
+    from_db: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            imported.append(node.module or "")
+            if node.module == "src.db":
+                from_db |= {a.name for a in node.names}
+    for module in imported:
+        assert not any(module == f or module.startswith(f + ".") for f in FORBIDDEN_IMPORTS), module
+    src_imports = {m for m in imported if m.startswith("src.")}
+    assert src_imports <= {"src.dashboard_queries", "src.db", "src.models"}
+    # Only the path helper: src.db.Database opens read-write and migrates.
+    assert from_db <= {"db_path_for"}
+    assert not re.search(r"\bDatabase\b", (REPO / "src" / name).read_text())
+
+
+def test_streamlit_config_is_localhost_only() -> None:
+    import tomllib
+
+    cfg = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text())
+    assert cfg["server"]["address"] == "127.0.0.1"
+    assert cfg["server"]["port"] == 8501
+    assert cfg["server"]["headless"] is True
+    assert cfg["browser"]["gatherUsageStats"] is False
+
+
+# -- size ----------------------------------------------------------------------------------------
+
+
+def build_big(base: Path, n: int = 100_000) -> tuple[Built, Decimal]:
+    """100k settled-or-open trades, their orders and bankroll history, written in one transaction."""
+    root = make_root(base)
+    path = db_path_for(root, Mode.PAPER)
+    Database(path).close()  # the real schema
+    now = time.time()
+    start = now - n * 60
+    orders, trades, history = [], [], []
+    bankroll = Decimal("100.00")
+    realised = Decimal(0)
+    for i in range(1, n + 1):
+        ts = start + i * 60
+        open_ = i > n - 3
+        pnl = None if open_ else Decimal((i * 7919) % 1201 - 600) / Decimal(1000)  # -0.600 .. +0.600
+        orders.append((i, f"big-{i}", "KXBTC15M-X", "yes", "3", "0.5100", "filled", "3", "0.5100", "0.06",
+                       "btc_lag", ts, ts))
+        trades.append((i, i, "KXBTC15M-X", "yes", "3", "0.5100", "1.53", "0.06", "btc_lag", ts,
+                       "open" if open_ else "settled", None if open_ else "yes",
+                       None if open_ else "3", None if pnl is None else str(pnl), None if open_ else ts + 30))
+        if pnl is not None:
+            realised += pnl
+            bankroll += pnl
+            history.append((ts + 30, str(bankroll), f"settled trade {i}"))
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.executemany("INSERT INTO orders (id, client_order_id, ticker, side, count, limit_price, status,"
+                         " filled_count, avg_price, fees, strategy, created_ts, updated_ts)"
+                         " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", orders)
+        conn.executemany("INSERT INTO trades (id, order_id, ticker, side, count, avg_price, cost, fees, strategy,"
+                         " opened_ts, status, result, payout, pnl, settled_ts) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                         trades)
+        conn.executemany("INSERT INTO bankroll_history (ts, bankroll, reason) VALUES (?,?,?)", history)
+        conn.execute("INSERT INTO health (key, value, ts) VALUES ('heartbeat_ts', ?, ?)", (str(now), now))
+    conn.close()
+    return Built(root, path, now, utc_day_bounds(now)[0]), realised
+
+
+def test_100k_trades_first_render_under_3s(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    built, realised = build_big(tmp_path)
+    monkeypatch.setenv("POLYBOT_ROOT", str(built.root))
+    monkeypatch.setattr("sys.argv", ["dashboard.py"])
+    at = AppTest.from_file(str(DASHBOARD), default_timeout=APP_TIMEOUT_S)
+    started = time.perf_counter()
+    at.run()
+    elapsed = time.perf_counter() - started
+    assert not at.exception, [e.value for e in at.exception]
+    assert elapsed < 3.0, f"first render took {elapsed:.2f} s"
+    print(f"100k trades: first render {elapsed:.2f} s")
+    assert metric(at, "Bankroll") == fmt_money(Decimal("100.00") + realised)
+    assert metric(at, "Open positions") == "3"
+    assert len(at.dataframe[-1].value) == 10
+    assert "99,997 records shown as" in captions(at)
+    assert "Latest 500 of 99,997 settled trades" in captions(at)
