@@ -71,6 +71,19 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+class _OneLineFormatter(logging.Formatter):
+    """Console lines for people: the message only; the traceback goes to logs/errors/."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        saved = record.exc_text
+        record.exc_text = None
+        try:
+            text = super().format(record)
+        finally:
+            record.exc_text = saved
+        return text + "  (traceback in logs/errors/)" if saved else text
+
+
 class _ErrorFileHandler(RotatingFileHandler):
     """Tracebacks go to logs/errors/, one rotating file, so the console stays readable."""
 
@@ -86,7 +99,7 @@ def setup_logging(root: Path, level: str = "INFO", *, console: bool = True) -> l
     if console:
         out = logging.StreamHandler(sys.stderr)
         out.setLevel(level)
-        out.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S"))
+        out.setFormatter(_OneLineFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S"))
         out.addFilter(redactor)
         logger.addHandler(out)
     errors_dir = root / "logs" / "errors"

@@ -34,6 +34,8 @@ def test_private_key_api_key_id_and_signatures_are_redacted(rsa_private_key, tmp
         assert key_id not in text and signature not in text and "abc123" not in text
         assert "[REDACTED" in text
     assert "RuntimeError" in on_disk  # the traceback still arrives, minus the secret
+    assert "Traceback" in on_disk and "Traceback" not in err  # people get one line on the console
+    assert "traceback in logs/errors/" in err
 
 
 def test_registered_secret_is_removed_everywhere() -> None:

@@ -1,0 +1,91 @@
+"""BTC spot trades from the public Binance (or Binance.US) `btcusdt@trade` websocket stream."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orjson import loads
+
+from src.data.ws_feed import RECONNECT_SHUTDOWN, WsFeed
+from src.models import Clock
+
+BINANCE_URL = "wss://stream.binance.com:9443/ws/btcusdt@trade"
+BINANCE_US_URL = "wss://stream.binance.us:9443/ws/btcusdt@trade"
+# Each source may reach exactly its own host (ARCHITECTURE §6, DECISIONS §3).
+BINANCE_HOSTS = frozenset({"stream.binance.com"})
+BINANCE_US_HOSTS = frozenset({"stream.binance.us"})
+ALLOWED_HOSTS = BINANCE_HOSTS | BINANCE_US_HOSTS
+
+_SOURCES: dict[str, tuple[str, frozenset[str], str]] = {
+    "binance": (
+        BINANCE_URL,
+        BINANCE_HOSTS,
+        "Binance refuses US addresses; set feed.source: coinbase or binance_us",
+    ),
+    "binance_us": (
+        BINANCE_US_URL,
+        BINANCE_US_HOSTS,
+        "Binance.US refuses this address (HTTP 451); set feed.source: coinbase or binance",
+    ),
+}
+
+_SYMBOL = "BTCUSDT"
+# What a bad frame can raise while being read: orjson.JSONDecodeError is a ValueError; a missing
+# field is a KeyError; a field of the wrong type (or a non-object payload) is a TypeError.
+_BAD_FRAME = (ValueError, KeyError, TypeError)
+
+
+class BinanceFeed(WsFeed):
+    """`btcusdt@trade` over Binance's raw stream. Needs only fields e, s, t, p, T; extras are ignored.
+
+    Payload: {"e":"trade","E":ms,"s":"BTCUSDT","t":id,"p":"price","q":"qty","T":ms,"m":bool,"M":bool}.
+    A `serverShutdown` event (sent before Binance restarts a server) triggers an immediate reconnect.
+    """
+
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        source: str = "binance",
+        url: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if source not in _SOURCES:
+            raise ValueError(f"unknown Binance source {source!r} (expected one of {sorted(_SOURCES)})")
+        default_url, hosts, hint = _SOURCES[source]
+        super().__init__(source=source, url=url or default_url, allowed_hosts=hosts, clock=clock, **kwargs)
+        self.geo_block_hint = hint
+
+    def handle_frame(self, raw: bytes | str, now: float) -> bool:
+        try:
+            msg = loads(raw)
+        except ValueError:
+            self.malformed += 1
+            return False
+        try:
+            event = msg["e"]
+            if event == "trade":
+                if msg["s"] != _SYMBOL:
+                    self.malformed += 1
+                    return False
+                # Inlined rather than self._accept(): this line runs for every trade.
+                if self._push(msg["t"], msg["T"] * 0.001, float(msg["p"]), now):
+                    self.ticks += 1
+                    if self._on_tick is not None:
+                        self._notify()
+                return False
+            if event == "serverShutdown":
+                return self._request_reconnect(RECONNECT_SHUTDOWN)
+        except _BAD_FRAME:
+            # The websocket API wraps connection events: {"event": {"e": "serverShutdown", ...}}.
+            if isinstance(msg, dict) and _is_wrapped_shutdown(msg):
+                return self._request_reconnect(RECONNECT_SHUTDOWN)
+            self.malformed += 1
+            return False
+        self.malformed += 1  # an event type this stream never sends
+        return False
+
+
+def _is_wrapped_shutdown(msg: dict[str, Any]) -> bool:
+    event = msg.get("event")
+    return isinstance(event, dict) and event.get("e") == "serverShutdown"

@@ -1,0 +1,362 @@
+"""The reconnecting websocket loop every price-feed source shares (backoff, watchdog, stop, counters)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI, WebSocketException
+
+from src.data.window import RollingWindow
+from src.models import Clock, FeedSnapshot
+from src.net.allowlist import HostNotAllowedError, check_url
+from src.net.backoff import RetryPolicy, parse_retry_after
+
+log = logging.getLogger(__name__)
+
+# Binance cuts every connection at 24 h; leave ten minutes of margin and reconnect on our own terms.
+PROACTIVE_RECONNECT_S = 23 * 3600 + 50 * 60
+WS_SCHEMES = frozenset({"wss"})
+
+# `websockets.asyncio.client.connect` or anything with its signature (tests dial a local fake).
+ConnectFactory = Callable[..., Any]
+Sleep = Callable[[float], Awaitable[None]]
+TickCallback = Callable[[], None]
+
+# Reason codes for last_error / reconnects (stable: the status line and dashboard show them).
+ERR_GEO_BLOCKED = "geo_blocked"
+ERR_HOST_REFUSED = "host_not_allowed"
+ERR_DNS = "dns"
+ERR_TIMEOUT = "timeout"
+ERR_NETWORK = "network"
+ERR_HANDSHAKE = "handshake"
+ERR_CLOSED = "closed"
+ERR_SILENT = "silent"
+ERR_VENUE = "venue_error"
+RECONNECT_SHUTDOWN = "server_shutdown"
+RECONNECT_MAX_AGE = "max_age"
+_PLANNED = frozenset({RECONNECT_SHUTDOWN, RECONNECT_MAX_AGE})
+
+
+class FeedError(Exception):
+    """A price feed cannot work as configured; the message is one line naming the fix."""
+
+
+class FeedBlockedError(FeedError):
+    """The venue refused this network location (HTTP 451): retrying cannot help."""
+
+
+@dataclass(frozen=True, slots=True)
+class FeedStats:
+    """Counters for the status line and dashboard."""
+
+    source: str
+    connected: bool
+    ticks: int  # trades accepted into the window
+    malformed: int  # frames that could not be parsed (skipped)
+    ignored: int  # duplicate, out-of-order or invalid trades the window refused
+    frames: int  # websocket messages received
+    connects: int  # handshakes that succeeded
+    reconnects: int
+    last_error: str
+    error_code: str
+
+
+class WsFeed:
+    """Connects, subscribes, pumps frames into a RollingWindow, and reconnects until stop().
+
+    Subclasses (one per venue) provide `handle_frame` (parse one message), `subscribe_frames`
+    (messages to send after each connect) and `geo_block_hint`. Everything else lives here:
+    - exponential backoff with full jitter (src/net/backoff) capped at `max_backoff_s`, reset after a
+      connection that delivered trades; planned reconnects (serverShutdown, 23h50m age) go at once;
+    - a watchdog that reconnects after `silence_timeout_s` without any frame (injected clock);
+    - every (re)connect passes the module's allowlist first (check_url on the real URL);
+    - the window survives reconnects; each disconnect marks a gap in it.
+    """
+
+    geo_block_hint = "the venue refused this network location (HTTP 451); choose another feed.source"
+
+    def __init__(
+        self,
+        *,
+        source: str,
+        url: str,
+        allowed_hosts: frozenset[str],
+        clock: Clock,
+        window_s: float = 60.0,
+        stale_after_s: float = 10.0,
+        max_backoff_s: float = 30.0,
+        connect: ConnectFactory | None = None,
+        on_tick: TickCallback | None = None,
+        silence_timeout_s: float = 30.0,
+        max_connection_age_s: float = PROACTIVE_RECONNECT_S,
+        watch_interval_s: float = 1.0,
+        base_backoff_s: float = 0.5,
+        open_timeout_s: float = 10.0,
+        rng: Callable[[], float] = random.random,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        for name, value in (
+            ("silence_timeout_s", silence_timeout_s),
+            ("max_connection_age_s", max_connection_age_s),
+            ("watch_interval_s", watch_interval_s),
+            ("max_backoff_s", max_backoff_s),
+            ("open_timeout_s", open_timeout_s),
+        ):
+            if not float(value) > 0:
+                raise ValueError(f"{name} must be positive, got {value}")
+        self.source = source
+        self.url = url
+        self.allowed_hosts = allowed_hosts
+        # A silence longer than the staleness limit is a gap too: the move across it was not seen.
+        self.window = RollingWindow(source, window_s, stale_after_s, gap_after_s=stale_after_s)
+        self._push = self.window.push  # bound once: the parsers call it for every trade
+        self._clock = clock
+        self._connect: ConnectFactory = connect if connect is not None else ws_connect
+        self._on_tick = on_tick
+        self._silence_timeout_s = float(silence_timeout_s)
+        self._max_age_s = float(max_connection_age_s)
+        self._watch_interval_s = float(watch_interval_s)
+        self._open_timeout_s = float(open_timeout_s)
+        cap = float(max_backoff_s)
+        self._backoff = RetryPolicy(base_delay_s=min(base_backoff_s, cap), max_delay_s=cap)
+        self._rng = rng
+        self._sleep = sleep
+        # Counters (plain ints: read by the status line, written on the hot path).
+        self.ticks = 0
+        self.malformed = 0
+        self.frames = 0
+        self.connects = 0
+        self.reconnects = 0
+        self.callback_errors = 0
+        self.last_error = ""
+        self.error_code = ""
+        self.connected = False
+        self._reason = ""  # why the current connection is being ended
+        self._retry_after: float | None = None  # a handshake refusal's Retry-After, seconds
+        self._last_frame_at = 0.0
+        self._stopping = False
+        self._running = False
+        self._stop_event: asyncio.Event | None = None
+        self._session_task: asyncio.Task[bool] | None = None
+
+    # -- venue hooks -------------------------------------------------------------------------------
+
+    def handle_frame(self, raw: bytes | str, now: float) -> bool:
+        """Parse one websocket message received at `now`; return True to reconnect at once."""
+        raise NotImplementedError
+
+    def subscribe_frames(self) -> list[bytes]:
+        """Messages to send right after each connect (the URL itself subscribes on Binance)."""
+        return []
+
+    # -- shared by the venue parsers ---------------------------------------------------------------
+
+    def _accept(self, trade_id: int, ts: float, price: float, now: float) -> None:
+        if self._push(trade_id, ts, price, now):
+            self.ticks += 1
+            if self._on_tick is not None:
+                self._notify()
+
+    def _notify(self) -> None:
+        on_tick = self._on_tick
+        if on_tick is None:
+            return
+        try:
+            on_tick()
+        except Exception:
+            # The feed must outlive a bug in its consumer; the traceback goes to the log.
+            self.callback_errors += 1
+            log.exception("%s feed: on_tick callback failed", self.source)
+
+    def _request_reconnect(self, reason: str, detail: str = "") -> bool:
+        self._reason = reason
+        if reason not in _PLANNED:
+            self._set_error(reason, detail or reason)
+        return True
+
+    def _set_error(self, code: str, message: str) -> None:
+        self.error_code = code
+        self.last_error = message
+
+    # -- PriceFeed protocol ------------------------------------------------------------------------
+
+    def snapshot(self) -> FeedSnapshot:
+        return self.window.snapshot(self._clock())
+
+    def stats(self) -> FeedStats:
+        return FeedStats(
+            source=self.source,
+            connected=self.connected,
+            ticks=self.ticks,
+            malformed=self.malformed,
+            ignored=self.window.rejected,
+            frames=self.frames,
+            connects=self.connects,
+            reconnects=self.reconnects,
+            last_error=self.last_error,
+            error_code=self.error_code,
+        )
+
+    def stop(self) -> None:
+        """Ask run() to return: interrupts a connect, a receive or a backoff wait."""
+        self._stopping = True
+        if self._stop_event is not None:
+            self._stop_event.set()
+        task = self._session_task
+        if task is not None and not task.done():
+            task.cancel()
+
+    async def run(self) -> None:
+        """Stream until stop(). Raises FeedError (geo block) or HostNotAllowedError: retrying can't help."""
+        if self._running:
+            raise RuntimeError(f"{self.source} feed is already running")
+        self._running = True
+        self._stop_event = asyncio.Event()
+        if self._stopping:
+            self._stop_event.set()
+        retry = 0
+        try:
+            while not self._stopping:
+                try:
+                    check_url(self.url, self.allowed_hosts, WS_SCHEMES)
+                except HostNotAllowedError as exc:
+                    self._set_error(ERR_HOST_REFUSED, str(exc))
+                    raise
+                ticks_before = self.ticks
+                task = asyncio.ensure_future(self._session())
+                self._session_task = task
+                try:
+                    await asyncio.wait({task})
+                finally:
+                    if not task.done():  # run() itself was cancelled
+                        task.cancel()
+                self._session_task = None
+                planned = False if task.cancelled() else task.result()
+                self.window.mark_gap()
+                if self._stopping:
+                    break
+                self.reconnects += 1
+                if planned:
+                    retry = 0
+                    log.info("%s feed: reconnecting (%s)", self.source, self._reason)
+                    continue
+                # Only a connection that delivered trades resets the backoff: one that is accepted and
+                # then fails at once (a refused subscription, say) must not be retried in a tight loop.
+                retry = 1 if self.ticks > ticks_before else retry + 1
+                delay = self._backoff.jittered_delay_s(retry, self._rng)
+                if self._retry_after is not None:
+                    # Binance answers 429/418 with Retry-After; coming back sooner extends an IP ban.
+                    delay = max(delay, self._retry_after)
+                log.warning(
+                    "%s feed: connection lost (%s); reconnecting in %.1f s", self.source, self.last_error, delay
+                )
+                await self._wait(delay)
+        finally:
+            self._running = False
+            self.connected = False
+            self._session_task = None
+
+    # -- internals ---------------------------------------------------------------------------------
+
+    async def _wait(self, delay: float) -> None:
+        if self._stop_event is None:
+            return
+        sleeper = asyncio.ensure_future(self._sleep(delay))
+        stopper = asyncio.ensure_future(self._stop_event.wait())
+        try:
+            await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            stopper.cancel()
+
+    async def _session(self) -> bool:
+        """One connection's life; True if it ended for a planned reconnect (no backoff)."""
+        self._reason = ""
+        self._retry_after = None
+        try:
+            async with self._connect(
+                self.url,
+                open_timeout=self._open_timeout_s,
+                ping_interval=20,
+                ping_timeout=20,
+                close_timeout=2,
+                compression=None,
+                max_size=2**20,
+                proxy=None,  # a proxy host would be a host outside the allowlist
+            ) as ws:
+                now = self._clock()
+                self._last_frame_at = now
+                self.connected = True
+                self.connects += 1
+                for frame in self.subscribe_frames():
+                    await ws.send(frame)
+                watchdog = asyncio.ensure_future(self._watch(ws, now + self._max_age_s))
+                try:
+                    await self._pump(ws, now + self._max_age_s)
+                finally:
+                    watchdog.cancel()
+        except InvalidStatus as exc:
+            status = exc.response.status_code
+            if status == 451:
+                self._set_error(ERR_GEO_BLOCKED, self.geo_block_hint)
+                raise FeedBlockedError(self.geo_block_hint) from None
+            self._retry_after = parse_retry_after(exc.response.headers.get("Retry-After"), self._clock())
+            self._set_error(ERR_HANDSHAKE, f"{self.source} rejected the connection with HTTP {status}")
+        except ConnectionClosed as exc:
+            if not self._reason:
+                self._set_error(ERR_CLOSED, f"{self.source} closed the connection ({_close_text(exc)})")
+        except socket.gaierror:
+            self._set_error(ERR_DNS, f"cannot resolve {self.source} host (DNS failure: check the network)")
+        except TimeoutError:
+            self._set_error(ERR_TIMEOUT, f"{self.source} did not answer within {self._open_timeout_s:g} s")
+        except InvalidURI as exc:
+            raise FeedError(f"{self.source} feed URL is invalid: {exc}") from None
+        except (OSError, WebSocketException) as exc:
+            code = ERR_NETWORK if isinstance(exc, OSError) else ERR_HANDSHAKE
+            self._set_error(code, f"{self.source}: {type(exc).__name__}: {exc}"[:200])
+        finally:
+            self.connected = False
+        return self._reason in _PLANNED
+
+    async def _pump(self, ws: Any, deadline: float) -> None:
+        # The hot path: one await, one clock read, one parse per message.
+        recv = ws.recv
+        handle = self.handle_frame
+        clock = self._clock
+        while True:
+            raw = await recv(False)  # bytes even for text frames: orjson needs no str decode
+            now = clock()
+            self._last_frame_at = now
+            self.frames += 1
+            if handle(raw, now):
+                return
+            if now >= deadline:
+                self._reason = RECONNECT_MAX_AGE
+                return
+
+    async def _watch(self, ws: Any, deadline: float) -> None:
+        """Close a connection that has gone silent or grown too old, from outside the receive loop."""
+        while True:
+            await asyncio.sleep(self._watch_interval_s)
+            now = self._clock()
+            if now - self._last_frame_at >= self._silence_timeout_s:
+                self._request_reconnect(ERR_SILENT, f"no data from {self.source} for {self._silence_timeout_s:g} s")
+                break
+            if now >= deadline:
+                self._reason = RECONNECT_MAX_AGE
+                break
+        await ws.close()
+
+
+def _close_text(exc: ConnectionClosed) -> str:
+    rcvd = exc.rcvd
+    if rcvd is None:
+        return "no close frame"
+    return f"code {rcvd.code}" + (f": {rcvd.reason[:80]}" if rcvd.reason else "")

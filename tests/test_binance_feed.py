@@ -1,0 +1,411 @@
+"""BinanceFeed: real payload shapes, every fault of the fake server, reconnects, 24 h cut, allowlist."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import orjson
+import pytest
+
+from src.data.binance import ALLOWED_HOSTS, BINANCE_URL, BINANCE_US_URL, BinanceFeed
+from src.data.ws_feed import PROACTIVE_RECONNECT_S, FeedBlockedError
+from src.net.allowlist import HostNotAllowedError
+from tests.fakes.binance_server import (
+    GARBAGE,
+    FakeBinanceServer,
+    server_shutdown_payload,
+    trade_payload,
+)
+from tests.fakes.fake_ws import wait_until
+
+# The example event from Binance's spot "Trade Streams" documentation, with our symbol.
+DOC_PAYLOAD = (
+    b'{"e":"trade","E":1672515782136,"s":"BTCUSDT","t":12345,"p":"0.001","q":"100","T":1672515782136,"m":true,"M":true}'
+)
+
+
+class Recorder:
+    """An injected backoff sleep: records each delay, returns at once, can stop the feed."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+        self.after: Callable[[], None] | None = None
+
+    async def __call__(self, delay: float) -> None:
+        self.delays.append(delay)
+        if self.after is not None:
+            self.after()
+        await asyncio.sleep(0)
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[FakeBinanceServer]:
+    async with FakeBinanceServer() as srv:
+        yield srv
+
+
+def make(clock: Any, server: FakeBinanceServer | None = None, **kwargs: Any) -> BinanceFeed:
+    options: dict[str, Any] = {"watch_interval_s": 0.005, "base_backoff_s": 0.01, "max_backoff_s": 0.05}
+    options.update(kwargs)
+    return BinanceFeed(clock, connect=server.connect if server else None, **options)
+
+
+async def finish(feed: BinanceFeed, task: asyncio.Task[None]) -> None:
+    feed.stop()
+    await asyncio.wait_for(task, 5.0)
+
+
+# -- parsing ----------------------------------------------------------------------------------------
+
+
+def test_documented_payload_is_a_tick(clock) -> None:
+    feed = BinanceFeed(clock)
+    assert feed.handle_frame(DOC_PAYLOAD, clock()) is False
+    snap = feed.snapshot()
+    assert feed.ticks == 1 and feed.malformed == 0
+    assert snap.price == 0.001
+    assert snap.last_trade_ts == pytest.approx(1672515782.136)
+    assert snap.source == "binance" and not snap.stale
+
+
+def test_extra_fields_are_tolerated_and_only_e_s_t_p_T_are_required(clock) -> None:
+    feed = BinanceFeed(clock)
+    # Pre-2024 payloads carried b and a; new fields may appear any time.
+    feed.handle_frame(trade_payload(65000.0, 1, 1_700_000_000_000, extra={"b": 88, "a": 50, "X": [1]}), clock())
+    feed.handle_frame(trade_payload(65001.0, 2, 1_700_000_000_500, omit=("E", "q", "m", "M")), clock())
+    assert feed.ticks == 2 and feed.malformed == 0
+    assert feed.snapshot().price == 65001.0
+
+
+def test_str_frames_parse_like_bytes(clock) -> None:
+    feed = BinanceFeed(clock)
+    feed.handle_frame(DOC_PAYLOAD.decode(), clock())
+    assert feed.ticks == 1
+
+
+@pytest.mark.parametrize("name", sorted(GARBAGE))
+def test_garbage_is_counted_and_skipped(clock, name: str) -> None:
+    feed = BinanceFeed(clock)
+    feed.handle_frame(trade_payload(65000.0, 1, 1_700_000_000_000), clock())
+    assert feed.handle_frame(GARBAGE[name], clock()) is False
+    assert feed.malformed == 1 and feed.ticks == 1
+    feed.handle_frame(trade_payload(65010.0, 2, 1_700_000_000_100), clock())
+    assert feed.ticks == 2 and feed.snapshot().price == 65010.0
+
+
+def test_nonsense_price_is_refused_by_the_window(clock) -> None:
+    feed = BinanceFeed(clock)
+    feed.handle_frame(trade_payload("NaN", 1, 1_700_000_000_000), clock())
+    feed.handle_frame(trade_payload("0", 2, 1_700_000_000_000), clock())
+    assert feed.ticks == 0 and feed.stats().ignored == 2
+
+
+def test_duplicate_and_replayed_trades_are_ignored(clock) -> None:
+    feed = BinanceFeed(clock)
+    for tid in (5, 6, 6, 4, 7):
+        feed.handle_frame(trade_payload(65000.0 + tid, tid, 1_700_000_000_000 + tid), clock())
+    assert feed.ticks == 3 and feed.stats().ignored == 2
+    assert feed.snapshot().price == 65007.0
+
+
+@pytest.mark.parametrize("wrapped", [False, True])
+def test_server_shutdown_asks_for_a_reconnect(clock, wrapped: bool) -> None:
+    feed = BinanceFeed(clock)
+    assert feed.handle_frame(server_shutdown_payload(1_700_000_000_000, wrapped), clock()) is True
+    assert feed.malformed == 0 and feed.last_error == ""
+
+
+def test_on_tick_runs_per_accepted_tick_and_its_errors_do_not_escape(clock) -> None:
+    calls: list[float] = []
+    feed = BinanceFeed(clock, on_tick=lambda: calls.append(feed.snapshot().price))
+    feed.handle_frame(trade_payload(65000.0, 1, 1_700_000_000_000), clock())
+    feed.handle_frame(trade_payload(65000.0, 1, 1_700_000_000_000), clock())  # duplicate: no call
+    assert calls == [65000.0]
+
+    def broken() -> None:
+        raise RuntimeError("strategy bug")
+
+    feed2 = BinanceFeed(clock, on_tick=broken)
+    feed2.handle_frame(trade_payload(65000.0, 1, 1_700_000_000_000), clock())
+    assert feed2.ticks == 1 and feed2.callback_errors == 1
+
+
+def test_unknown_source_is_refused(clock) -> None:
+    with pytest.raises(ValueError, match="binance_us"):
+        BinanceFeed(clock, source="kraken")
+
+
+# -- against the fake server ------------------------------------------------------------------------
+
+
+async def test_streams_ticks_from_the_real_url(clock, server: FakeBinanceServer) -> None:
+    feed = make(clock, server)
+    task = asyncio.ensure_future(feed.run())
+    await server.wait_for_clients()
+    sent = [await server.send_trade() for _ in range(25)]
+    await wait_until(lambda: feed.ticks == 25)
+    snap = feed.snapshot()
+    assert snap.price == float(orjson.loads(sent[-1])["p"])
+    assert snap.window_start_price == float(orjson.loads(sent[0])["p"])
+    assert snap.ticks_in_window == 25 and not snap.stale and not snap.gap_in_window
+    assert server.dialed == [BINANCE_URL]  # the allowlist saw the real URL; only the transport is local
+    assert feed.connected
+    await finish(feed, task)
+    assert not feed.connected and feed.reconnects == 0
+
+
+async def test_dropped_connection_reconnects_and_keeps_the_window(clock, server: FakeBinanceServer) -> None:
+    sleeps = Recorder()
+    feed = make(clock, server, sleep=sleeps)
+    task = asyncio.ensure_future(feed.run())
+    await server.wait_for_clients()
+    for _ in range(10):
+        await server.send_trade()
+    await wait_until(lambda: feed.ticks == 10)
+    await server.drop()
+    await server.wait_for_clients(2)
+    await server.send_trade()
+    await wait_until(lambda: feed.ticks == 11)
+    snap = feed.snapshot()
+    assert snap.ticks_in_window == 11  # trades from before the drop are still in the window
+    assert snap.gap_in_window  # ...and the move across the reconnect is flagged
+    assert feed.reconnects == 1 and feed.error_code == "closed"
+    assert len(sleeps.delays) == 1
+    assert server.dialed == [BINANCE_URL, BINANCE_URL]
+    await finish(feed, task)
+
+
+async def test_garbage_from_the_server_never_stops_the_feed(clock, server: FakeBinanceServer) -> None:
+    feed = make(clock, server)
+    task = asyncio.ensure_future(feed.run())
+    await server.wait_for_clients()
+    for frame in GARBAGE.values():
+        await server.broadcast(frame)
+    await server.send_trade()
+    await wait_until(lambda: feed.ticks == 1)
+    assert feed.malformed == len(GARBAGE)
+    assert feed.reconnects == 0 and server.accepted == 1
+    await finish(feed, task)
+
+
+async def test_stall_goes_stale_then_reconnects_on_silence(clock, server: FakeBinanceServer) -> None:
+    feed = make(clock, server, silence_timeout_s=30.0)
+    task = asyncio.ensure_future(feed.run())
+    await server.wait_for_clients()
+    await server.send_trade()
+    await wait_until(lambda: feed.ticks == 1)
+    server.stall()
+    clock.advance(10.5)  # past stale_after_s (10): no signal may come from this
+    snap = feed.snapshot()
+    assert snap.stale and snap.age_s == pytest.approx(10.5)
+    assert server.accepted == 1  # stale is not yet silent enough to reconnect
+    clock.advance(20.0)  # 30.5 s without a frame: the watchdog reconnects
+    await server.wait_for_clients(2)
+    assert feed.error_code == "silent"
+    server.resume()
+    await server.send_trade()
+    await wait_until(lambda: feed.ticks == 2)
+    assert not feed.snapshot().stale
+    await finish(feed, task)
+
+
+async def test_server_shutdown_reconnects_at_once_without_backoff(clock, server: FakeBinanceServer) -> None:
+    sleeps = Recorder()
+    feed = make(clock, server, sleep=sleeps)
+    task = asyncio.ensure_future(feed.run())
+    await server.wait_for_clients()
+    await server.send_trade()
+    await wait_until(lambda: feed.ticks == 1)
+    await server.send_server_shutdown()
+    await server.wait_for_clients(2)
+    await server.send_trade()
+    await wait_until(lambda: feed.ticks == 2)
+    assert feed.reconnects == 1 and sleeps.delays == []
+    assert feed.last_error == ""  # planned: not an error
+    await finish(feed, task)
+
+
+async def test_proactive_reconnect_before_the_24h_cut(clock, server: FakeBinanceServer) -> None:
+    sleeps = Recorder()
+    feed = make(clock, server, sleep=sleeps, watch_interval_s=3600.0)  # only the receive path checks
+    task = asyncio.ensure_future(feed.run())
+    await server.wait_for_clients()
+    await server.send_trade()
+    await wait_until(lambda: feed.ticks == 1)
+    clock.advance(PROACTIVE_RECONNECT_S - 1)
+    await server.send_trade()
+    await wait_until(lambda: feed.ticks == 2)
+    assert server.accepted == 1
+    clock.advance(1)  # 23h50m after connecting, by the injected clock
+    await server.send_trade()
+    await server.wait_for_clients(2)
+    await server.send_trade()
+    await wait_until(lambda: feed.ticks == 4)
+    assert feed.reconnects == 1 and sleeps.delays == [] and feed.last_error == ""
+    await finish(feed, task)
+
+
+async def test_proactive_reconnect_also_fires_on_a_quiet_connection(clock, server: FakeBinanceServer) -> None:
+    feed = make(clock, server, silence_timeout_s=10 * PROACTIVE_RECONNECT_S)
+    task = asyncio.ensure_future(feed.run())
+    await server.wait_for_clients()
+    clock.advance(PROACTIVE_RECONNECT_S)
+    await server.wait_for_clients(2)  # the watchdog closed the old connection by itself
+    assert feed.last_error == ""
+    await finish(feed, task)
+
+
+async def test_http_451_names_the_fix_and_stops_retrying(clock, server: FakeBinanceServer) -> None:
+    server.reject_status = 451
+    feed = make(clock, server)
+    with pytest.raises(FeedBlockedError) as err:
+        await asyncio.wait_for(feed.run(), 5.0)
+    message = str(err.value)
+    assert message == "Binance refuses US addresses; set feed.source: coinbase or binance_us"
+    assert "\n" not in message
+    assert feed.error_code == "geo_blocked" and feed.last_error == message
+    assert server.rejected == 1
+
+
+async def test_binance_us_451_hint_points_elsewhere(clock, server: FakeBinanceServer) -> None:
+    server.reject_status = 451
+    feed = make(clock, server, source="binance_us")
+    with pytest.raises(FeedBlockedError, match="set feed.source: coinbase or binance"):
+        await asyncio.wait_for(feed.run(), 5.0)
+    assert server.dialed == [BINANCE_US_URL]
+
+
+async def test_other_handshake_errors_back_off_exponentially_with_full_jitter(clock, server: FakeBinanceServer) -> None:
+    server.reject_status = 503
+    sleeps = Recorder()
+    feed = make(clock, server, sleep=sleeps, base_backoff_s=1.0, max_backoff_s=8.0, rng=lambda: 0.5)
+    sleeps.after = lambda: feed.stop() if len(sleeps.delays) >= 6 else None
+    await asyncio.wait_for(feed.run(), 5.0)
+    # uniform(0, min(cap, base * 2**n)) with the random draw fixed at 0.5
+    assert sleeps.delays == [0.5, 1.0, 2.0, 4.0, 4.0, 4.0]
+    assert feed.error_code == "handshake" and "503" in feed.last_error
+    assert server.rejected == 6
+
+
+async def test_retry_after_on_a_refused_handshake_is_honoured(clock, server: FakeBinanceServer) -> None:
+    server.reject_status = 429
+    server.reject_headers = [("Retry-After", "120")]
+    sleeps = Recorder()
+    feed = make(clock, server, sleep=sleeps, rng=lambda: 1.0)
+    sleeps.after = feed.stop
+    await asyncio.wait_for(feed.run(), 5.0)
+    assert sleeps.delays == [120.0]  # not the 0.01 s backoff: retrying early would extend an IP ban
+
+
+async def test_backoff_resets_after_a_healthy_connection(clock, server: FakeBinanceServer) -> None:
+    sleeps = Recorder()
+    feed = make(clock, server, sleep=sleeps, base_backoff_s=1.0, max_backoff_s=8.0, rng=lambda: 1.0)
+    server.reject_status = 503
+    task = asyncio.ensure_future(feed.run())
+    await wait_until(lambda: len(sleeps.delays) >= 3)
+    server.reject_status = None
+    await server.wait_for_clients(1)
+    await server.send_trade()
+    await wait_until(lambda: feed.ticks == 1)
+    n = len(sleeps.delays)
+    await server.drop()
+    await wait_until(lambda: len(sleeps.delays) > n)
+    assert sleeps.delays[:3] == [1.0, 2.0, 4.0]
+    assert sleeps.delays[n] == 1.0  # back to the first step: the last connection delivered data
+    await finish(feed, task)
+
+
+async def test_stop_interrupts_a_long_backoff(clock, server: FakeBinanceServer) -> None:
+    server.reject_status = 503
+    feed = make(clock, server, base_backoff_s=100.0, max_backoff_s=100.0, rng=lambda: 1.0)
+    task = asyncio.ensure_future(feed.run())
+    await wait_until(lambda: server.rejected == 1)
+    await asyncio.sleep(0.01)
+    await finish(feed, task)  # would take 100 s if stop() did not cut the wait
+
+
+async def test_stop_interrupts_a_hanging_connect(clock) -> None:
+    started = asyncio.Event()
+
+    class Hang:
+        async def __aenter__(self) -> None:
+            started.set()
+            await asyncio.sleep(3600)
+
+        async def __aexit__(self, *exc: object) -> None:
+            return None
+
+    feed = BinanceFeed(clock, connect=lambda uri, **kw: Hang())
+    task = asyncio.ensure_future(feed.run())
+    await asyncio.wait_for(started.wait(), 5.0)
+    await finish(feed, task)
+
+
+async def test_stop_before_run_returns_at_once(clock, server: FakeBinanceServer) -> None:
+    feed = make(clock, server)
+    feed.stop()
+    await asyncio.wait_for(feed.run(), 1.0)
+    assert server.accepted == 0
+
+
+async def test_running_twice_is_refused(clock, server: FakeBinanceServer) -> None:
+    feed = make(clock, server)
+    task = asyncio.ensure_future(feed.run())
+    await server.wait_for_clients()
+    with pytest.raises(RuntimeError, match="already running"):
+        await feed.run()
+    await finish(feed, task)
+
+
+async def test_dns_failure_is_reported_and_retried(clock) -> None:
+    sleeps = Recorder()
+
+    def no_dns(uri: str, **kwargs: Any) -> Any:
+        raise socket.gaierror(-2, "Name or service not known")
+
+    feed = BinanceFeed(clock, connect=no_dns, sleep=sleeps, rng=lambda: 0.0)
+    sleeps.after = lambda: feed.stop() if len(sleeps.delays) >= 2 else None
+    await asyncio.wait_for(feed.run(), 5.0)
+    assert feed.error_code == "dns" and "DNS" in feed.last_error
+    assert feed.reconnects == 2
+
+
+async def test_connection_refused_is_a_network_error(clock) -> None:
+    sleeps = Recorder()
+
+    def refused(uri: str, **kwargs: Any) -> Any:
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    feed = BinanceFeed(clock, connect=refused, sleep=sleeps, rng=lambda: 0.0)
+    sleeps.after = feed.stop
+    await asyncio.wait_for(feed.run(), 5.0)
+    assert feed.error_code == "network"
+
+
+# -- allowlist --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("source", "url"),
+    [
+        ("binance", "wss://evil.example.com/ws/btcusdt@trade"),
+        ("binance", "wss://stream.binance.com.evil.example/ws/btcusdt@trade"),
+        ("binance", BINANCE_US_URL),  # each source reaches only its own host
+        ("binance_us", BINANCE_URL),
+        ("binance", "ws://stream.binance.com:9443/ws/btcusdt@trade"),  # no plain text
+        ("binance", "wss://user:pw@stream.binance.com:9443/ws/btcusdt@trade"),
+    ],
+)
+async def test_allowlist_refuses_before_connecting(clock, server: FakeBinanceServer, source: str, url: str) -> None:
+    feed = make(clock, server, source=source, url=url)
+    with pytest.raises(HostNotAllowedError):
+        await asyncio.wait_for(feed.run(), 5.0)
+    assert server.dialed == [] and server.accepted == 0
+    assert feed.error_code == "host_not_allowed"
+
+
+def test_module_allowlist_is_exactly_the_two_binance_stream_hosts() -> None:
+    assert ALLOWED_HOSTS == frozenset({"stream.binance.com", "stream.binance.us"})
