@@ -122,7 +122,7 @@ def cmd_report(args: argparse.Namespace, root: Path) -> int:
     settings = load_settings(config_path=args.config, root=root)
     mode = Mode(args.mode or "paper")
     try:
-        day = date.fromisoformat(args.date) if args.date else datetime.now(UTC).date()
+        day = date.fromisoformat(args.date) if args.date else None
     except ValueError:
         return fail(f"--date: {args.date!r} is not a date like 2026-11-23", EXIT_USAGE)
     path = db_path_for(root, mode)
@@ -130,6 +130,11 @@ def cmd_report(args: argparse.Namespace, root: Path) -> int:
         return fail(f"no {mode.value} database yet ({path}); run the bot in {mode.value} mode first", EXIT_USAGE)
     db = Database(path)
     try:
+        if day is None:
+            # The simulator runs on its own clock: its "today" is the day of its last heartbeat.
+            heartbeat = db.health().get("heartbeat_ts") if mode is Mode.SIM else None
+            now = float(heartbeat[0]) if heartbeat else time.time()
+            day = datetime.fromtimestamp(now, tz=UTC).date()
         report = build_day_report(db, mode.value, day, settings.user.starting_bankroll_usd)
     finally:
         db.close()
@@ -374,6 +379,7 @@ async def build_and_run(
         bankroll=lambda: kill_switch.bankroll,
         clock=clock,
         sleep=sleep,
+        status_sleep=asyncio.sleep,
         timing=EngineTiming(poll_interval_s=app.kalshi.poll_interval_s,
                             status_interval_s=app.execution.status_interval_s),
         reconciled=reconciled,

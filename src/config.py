@@ -89,7 +89,7 @@ class SimConfig(_Strict):
     noise: Decimal = Field(Decimal("0.01"), ge=0, lt=1)
     tick_interval_s: float = Field(1.0, gt=0, le=60)
     annual_volatility: float = Field(0.55, gt=0, le=5)
-    jump_probability: float = Field(0.0005, ge=0, le=1)
+    jump_probability: float = Field(0.002, ge=0, le=1)
     jump_size_pct: float = Field(0.6, ge=0, le=50)
 
 

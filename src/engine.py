@@ -89,6 +89,7 @@ class Engine:
         bankroll: Callable[[], Decimal],
         clock: Clock,
         sleep: Sleep = asyncio.sleep,
+        status_sleep: Sleep = asyncio.sleep,
         timing: EngineTiming = EngineTiming(),
         status_out: Callable[[str], None] = print,
         reconciled: Callable[[], bool] = lambda: True,
@@ -107,6 +108,8 @@ class Engine:
         self.bankroll = bankroll
         self.clock = clock
         self.sleep = sleep
+        # Status lines are for people: paced in real seconds even when the simulator runs faster.
+        self.status_sleep = status_sleep
         self.timing = timing
         self.status_out = status_out
         self.reconciled = reconciled
@@ -271,6 +274,17 @@ class Engine:
             self._report_error("order", f"{type(exc).__name__}: {exc}")
             return
         self.orders_sent += 1
+        if order.filled_count > 0:
+            avg = order.avg_fill_price.quantize(Decimal("0.0001")) if order.avg_fill_price is not None else "-"
+            self.status_out(
+                f"  BOUGHT {order.filled_count.normalize()} {order.side.value.upper()} {order.ticker} @ {avg}"
+                f" (fees ${order.fees}) edge {intent.edge}"
+            )
+        elif order.status == "pending":
+            self.status_out(f"  ORDER {intent.client_order_id} outcome unknown: resolving before any new order")
+        else:
+            side = intent.side.value.upper()
+            self.status_out(f"  no fill: {intent.ticker} {side}: the book moved above {intent.limit_price}")
         if order.filled_count > 0 or order.status == "pending":
             # One entry per market window; a pending (unknown) outcome counts as entered so
             # nothing is sent twice while it is being resolved.
@@ -284,6 +298,11 @@ class Engine:
                     # Trading stays refused until the venue and the database agree again.
                     await self.resync()
                 report = await self.settler.settle_due()
+                for t in report.settled:
+                    self.status_out(
+                        f"  SETTLED {t.ticker} {t.side.value.upper()} x{t.count.normalize()}: "
+                        f"{t.outcome.upper()} wins, P&L ${t.pnl} -> bankroll ${t.bankroll_after}"
+                    )
                 if report.settled:
                     self._entered = {t.ticker for t in self.db.open_trades()}
             except asyncio.CancelledError:
@@ -297,7 +316,7 @@ class Engine:
         while not self._stop.is_set():
             self._write_health()
             self.status_out(self.status_line())
-            await self.sleep(self.timing.status_interval_s)
+            await self.status_sleep(self.timing.status_interval_s)
 
     # -- helpers --------------------------------------------------------------------------------
 
