@@ -1,0 +1,323 @@
+"""A simulated KXBTC15M exchange (interfaces.MarketData) whose book prices a LAGGED BTC price.
+
+What it simulates, driven by the same BTC ticks as the feed (`on_price`) and an injected clock:
+- Markets: one per 15-minute window (src/kxbtc15m.py), tickers exactly as Kalshi names them.
+  Status: "initialized" before the window opens, "active" while open, "closed" after the close
+  until the settlement average is known, then "settled" with `result` and `expiration_value`.
+- Strike: `floor_strike` = the 60-second BTC average before the open (src/sim/averages.py),
+  to the cent. Until that average is known the market has no strike (like Kalshi before it
+  publishes one) and its book is empty.
+- Settlement: the 60-second average before the close, to the cent, is `expiration_value`;
+  `result` follows settlement.derive_result (greater_or_equal: YES when value >= strike).
+- The book: the market maker requotes at every whole second S. Its fair YES probability is
+  the strategy's own model (strategies/fair_value.prob_settle_at_or_above) applied to the BTC
+  price of `lag_s` seconds earlier (the last tick at or before S - lag_s), with the time to
+  close counted from S and a fixed volatility (sim.annual_volatility: the maker's implied
+  volatility). A uniform noise in [-noise, +noise], drawn from (seed, S) alone, is added to
+  that mid, so a quote depends on the second only, not on who asks or how often. The quote is
+  YES bid = round(mid - spread/2) to the cent, YES ask = bid + spread (at least one cent),
+  kept inside [0.01, 0.99]; `levels` price levels of `depth` contracts rest on each side one
+  cent apart: YES bids at and below the bid, NO bids at and below 1 - ask. So the only edge the
+  lag strategy can find here is the lag (plus the noise): that is the thesis under test. With
+  lag_s = 0 and noise = 0 the book is the model's own price, and taking it pays the spread and
+  the fee.
+- Fees are not the exchange's business here: the paper executor charges Kalshi's taker fee
+  (src/fees.py) on every fill, as with the real venue.
+Deterministic: the same ticks, clock readings and seed give the same markets and books.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from src.config import SimConfig
+from src.data.price_generator import sigma_per_sqrt_second
+from src.execution.settlement import derive_result
+from src.kxbtc15m import SERIES, WINDOW_S, close_from_event_ticker, event_ticker, market_ticker, utc, window_open
+from src.models import BookLevel, Clock, Market, OrderBook
+from src.sim.averages import BoundaryAverages
+from src.strategies.fair_value import prob_settle_at_or_above
+
+GREATER_OR_EQUAL = "greater_or_equal"
+DEFAULT_LEVELS = 3
+_CENTS: tuple[Decimal, ...] = tuple(Decimal(i).scaleb(-2) for i in range(101))  # 0.00 .. 1.00
+_MASK64 = (1 << 64) - 1
+_PRUNE_AT = 4096  # ticks kept for the lagged price before on_price prunes them itself
+
+
+class SimMarketNotFound(LookupError):
+    """The simulated exchange lists no market under this ticker."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Window:
+    """A window's fixed facts, computed once (ticker formatting is the slow part)."""
+
+    open_ts: float
+    close_ts: float
+    ticker: str
+    event_ticker: str
+    open_time: datetime
+    close_time: datetime
+
+
+def unit_noise(seed: int, n: int) -> float:
+    """A deterministic uniform draw in [-1, 1) for (seed, n): SplitMix64, no shared RNG state."""
+    z = (seed * 0x9E3779B97F4A7C15 + (n + 1) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    z ^= z >> 31
+    return (z / 18446744073709551616.0) * 2.0 - 1.0
+
+
+def quote_cents(mid: float, spread_cents: int) -> tuple[int, int]:
+    """YES (bid, ask) in cents around a mid probability: bid = round(mid - spread/2), ask = bid + spread."""
+    if spread_cents < 1 or spread_cents > 98:
+        raise ValueError(f"spread must be 1..98 cents, got {spread_cents}")
+    bid = math.floor(mid * 100.0 - spread_cents / 2.0 + 0.5)
+    bid = min(max(bid, 1), 99 - spread_cents)
+    return bid, bid + spread_cents
+
+
+def cents_to_price(cents: float) -> Decimal:
+    """A Decimal dollar amount from a float in dollars, to the cent (half-even on its decimal repr)."""
+    return Decimal(f"{cents:.2f}")
+
+
+class SimExchange:
+    """interfaces.MarketData over simulated KXBTC15M markets; see the module docstring."""
+
+    def __init__(
+        self,
+        sim: SimConfig,
+        clock: Clock,
+        *,
+        series: str = SERIES,
+        seed: int | None = None,
+        levels: int = DEFAULT_LEVELS,
+        implied_volatility: float | None = None,
+    ) -> None:
+        if levels < 1:
+            raise ValueError(f"levels must be >= 1, got {levels}")
+        self.config = sim
+        self.series = series
+        self._clock = clock
+        self.seed = sim.seed if seed is None else seed
+        self.lag_s = float(sim.lag_s)
+        self.levels = levels
+        self.depth = sim.depth
+        self.noise = float(sim.noise)
+        self.spread_cents = max(1, int((sim.spread * 100).to_integral_value()))
+        annual = sim.annual_volatility if implied_volatility is None else implied_volatility
+        self.sigma = sigma_per_sqrt_second(annual)
+        self.averages = BoundaryAverages()
+        self._lagged: deque[tuple[float, float]] = deque()
+        self._last_ts = -math.inf
+        self._pruned = False  # once ticks were dropped, quotes for earlier seconds are impossible
+        self._windows: dict[float, _Window] = {}
+        self._by_ticker: dict[str, _Window] = {}
+        self._strikes: dict[float, Decimal] = {}
+        # One-entry caches: time only moves forward, so the last answer is the only reusable one.
+        self._quote_open = math.nan  # the window and second of the cached quote
+        self._quote_second = -1
+        self._quote_cache: tuple[int, int] = (0, 0)
+        self._market_key: tuple[object, ...] | None = None
+        self._market_cache: Market | None = None
+        self._yes_levels: dict[int, tuple[BookLevel, ...]] = {}
+        self._no_levels: dict[int, tuple[BookLevel, ...]] = {}
+
+    # -- prices in ---------------------------------------------------------------------------------
+
+    def on_price(self, ts: float, price: float) -> None:
+        """One BTC tick, in time order (the same ticks the feed gets)."""
+        self.averages.on_price(ts, price)
+        self._last_ts = ts
+        lagged = self._lagged
+        lagged.append((ts, price))
+        if len(lagged) > _PRUNE_AT:
+            # Quotes prune as they go; this bounds memory when nobody asks for one for a while.
+            # Quotes are made at whole seconds >= floor(ts) from now on: keep the ticks those need.
+            self._prune(math.floor(ts) - self.lag_s)
+
+    def _prune(self, target: float) -> None:
+        """Drop ticks no quote at or after `target` (a lagged time) can need: keep the last one <= target."""
+        lagged = self._lagged
+        if len(lagged) > 1 and lagged[1][0] <= target:
+            self._pruned = True
+            while len(lagged) > 1 and lagged[1][0] <= target:
+                lagged.popleft()
+
+    def lagged_price(self, now: float) -> float | None:
+        """The BTC price the market maker sees at `now`: the last tick at or before now - lag_s.
+
+        Before any tick that old exists, the oldest known price (the maker knows nothing earlier).
+        """
+        lagged = self._lagged
+        if not lagged:
+            return None
+        target = now - self.lag_s
+        self._prune(target)
+        if target < lagged[0][0] and self._pruned:
+            # The ticks that answered this were dropped: simulated time only moves forward.
+            raise ValueError(f"quote asked for {now}, before the exchange's time {math.floor(self._last_ts)}")
+        return lagged[0][1]
+
+    # -- windows and markets -----------------------------------------------------------------------
+
+    def _window(self, open_ts: float) -> _Window:
+        window = self._windows.get(open_ts)
+        if window is None:
+            close_ts = open_ts + WINDOW_S
+            window = _Window(
+                open_ts=open_ts,
+                close_ts=close_ts,
+                ticker=market_ticker(close_ts, self.series),
+                event_ticker=event_ticker(close_ts, self.series),
+                open_time=utc(open_ts),
+                close_time=utc(close_ts),
+            )
+            self._windows[open_ts] = window
+            self._by_ticker[window.ticker] = window
+        return window
+
+    def _window_of(self, ticker: str) -> _Window:
+        window = self._by_ticker.get(ticker)
+        if window is not None:
+            return window
+        if not ticker.startswith(self.series + "-"):
+            raise SimMarketNotFound(f"no simulated market {ticker!r} (series {self.series})")
+        try:
+            close_ts = close_from_event_ticker(ticker)
+        except ValueError:
+            raise SimMarketNotFound(f"no simulated market {ticker!r}") from None
+        window = self._window(close_ts - WINDOW_S)
+        if window.ticker != ticker:
+            raise SimMarketNotFound(f"no simulated market {ticker!r}")
+        return window
+
+    def boundary_value(self, boundary: float) -> Decimal | None:
+        """The 60-second average before a window boundary, to the cent, once known (then cached)."""
+        value = self._strikes.get(boundary)
+        if value is None:
+            avg = self.averages.average(boundary)
+            if avg is None:
+                return None
+            value = self._strikes[boundary] = cents_to_price(avg)
+        return value
+
+    def strike(self, open_ts: float) -> Decimal | None:
+        """floor_strike of the window opening at `open_ts`, once the average before it is known."""
+        return self.boundary_value(open_ts)
+
+    def settlement_value(self, close_ts: float) -> Decimal | None:
+        """expiration_value of the window closing at `close_ts`, once known."""
+        return self.boundary_value(close_ts)
+
+    def market_at(self, ticker: str, now: float) -> Market:
+        """Synchronous get_market at time `now` (the backtest calls this directly)."""
+        return self._market(self._window_of(ticker), now)
+
+    def current_market_at(self, now: float) -> Market:
+        """Synchronous get_current_market: the market of the window containing `now`."""
+        return self._market(self._window(window_open(now)), now)
+
+    def _market(self, w: _Window, now: float) -> Market:
+        strike = self.strike(w.open_ts)
+        if now < w.open_ts:
+            status, quote = "initialized", None
+        elif now < w.close_ts:
+            status, quote = "active", None if strike is None else self._quote(w, strike, now)
+        elif strike is None or self.settlement_value(w.close_ts) is None:
+            status, quote = "closed", None
+        else:
+            status, quote = "settled", None
+        key = (w.open_ts, status, strike, quote)
+        if key == self._market_key and self._market_cache is not None:
+            return self._market_cache
+        if quote is not None:
+            bid, ask = quote
+            market = self._build(
+                w, status, strike,
+                yes_bid=_CENTS[bid], yes_ask=_CENTS[ask], no_bid=_CENTS[100 - ask], no_ask=_CENTS[100 - bid],
+            )
+        elif status == "settled":
+            value = self.settlement_value(w.close_ts)
+            result = derive_result(GREATER_OR_EQUAL, value, strike).value  # type: ignore[arg-type]
+            market = self._build(w, status, strike, result=result, expiration_value=value)
+        else:
+            market = self._build(w, status, strike)
+        self._market_key = key
+        self._market_cache = market
+        return market
+
+    def _build(self, w: _Window, status: str, strike: Decimal | None, **extra: object) -> Market:
+        return Market(
+            ticker=w.ticker,
+            event_ticker=w.event_ticker,
+            status=status,
+            open_time=w.open_time,
+            close_time=w.close_time,
+            floor_strike=strike,
+            strike_type=GREATER_OR_EQUAL,
+            **extra,  # type: ignore[arg-type]
+        )
+
+    # -- the book ----------------------------------------------------------------------------------
+
+    def fair_yes(self, w_open_ts: float, strike: Decimal, second: int) -> float | None:
+        """The market maker's fair YES probability at whole second `second`, from the lagged price."""
+        price = self.lagged_price(second)
+        if price is None:
+            return None
+        return prob_settle_at_or_above(price, float(strike), self.sigma, w_open_ts + WINDOW_S - second)
+
+    def _quote(self, w: _Window, strike: Decimal, now: float) -> tuple[int, int]:
+        """YES (bid, ask) cents. The maker requotes at each whole second, so a quote is a function of
+        the second alone, however often and whenever inside the second it is asked for."""
+        second = math.floor(now)
+        if second == self._quote_second and w.open_ts == self._quote_open:
+            return self._quote_cache
+        fair = self.fair_yes(w.open_ts, strike, second)
+        if fair is None:
+            fair = 0.5
+        mid = fair + self.noise * unit_noise(self.seed, second) if self.noise else fair
+        quote = quote_cents(mid, self.spread_cents)
+        self._quote_open = w.open_ts
+        self._quote_second = second
+        self._quote_cache = quote
+        return quote
+
+    def orderbook_at(self, ticker: str, now: float) -> OrderBook:
+        """Synchronous get_orderbook at `now`: empty unless the market is open and has a strike."""
+        w = self._by_ticker.get(ticker) or self._window_of(ticker)
+        strike = self.strike(w.open_ts) if w.open_ts <= now < w.close_ts else None
+        if strike is None:
+            return OrderBook(ticker, (), (), now)
+        bid, ask = self._quote(w, strike, now)
+        yes = self._yes_levels.get(bid) or self._levels(self._yes_levels, bid)
+        no = self._no_levels.get(100 - ask) or self._levels(self._no_levels, 100 - ask)
+        return OrderBook(ticker, yes, no, now)
+
+    def _levels(self, cache: dict[int, tuple[BookLevel, ...]], best: int) -> tuple[BookLevel, ...]:
+        """`levels` bids one cent apart, best (highest) LAST as Kalshi sends them; cached per best."""
+        levels = cache.get(best)
+        if levels is None:
+            lowest = max(1, best - self.levels + 1)
+            levels = tuple(BookLevel(_CENTS[c], self.depth) for c in range(lowest, best + 1))
+            cache[best] = levels
+        return levels
+
+    # -- interfaces.MarketData -----------------------------------------------------------------------
+
+    async def get_market(self, ticker: str) -> Market:
+        return self.market_at(ticker, self._clock())
+
+    async def get_current_market(self, now: float) -> Market | None:
+        return self.current_market_at(now)
+
+    async def get_orderbook(self, ticker: str) -> OrderBook:
+        return self.orderbook_at(ticker, self._clock())
