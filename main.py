@@ -171,6 +171,10 @@ def cmd_backtest(args: argparse.Namespace, root: Path) -> int:
     from src.backtest_report import render_text as bt_text
 
     settings = load_settings(config_path=args.config, root=root)
+    from src.log_setup import setup_logging
+
+    # Warnings only: the progress bar owns the terminal; details still reach logs/errors/.
+    setup_logging(root, "WARNING")
     if not args.backtest.is_file():
         return fail(f"--backtest: no such file {args.backtest}", EXIT_USAGE)
     start = parse_when(args.start, "--from")
@@ -370,7 +374,7 @@ async def build_and_run(
         mode=mode,
         feed=feed,
         market_data=market_data,
-        strategy=BtcLagStrategy(app.strategy.btc_lag, window_s=app.feed.window_s),
+        strategy=BtcLagStrategy(app.strategy.btc_lag),
         size=lambda sig, bankroll: intent_from_signal(sig, bankroll, limits),
         gate=kill_switch,
         executor=executor,

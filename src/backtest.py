@@ -20,7 +20,7 @@ more than stale_after_s are skipped, because the strategy refuses stale data wha
 holds; they are counted as `feed_stale` decisions so the reason table still covers every poll.
 
 The daemon's rules around the decision are the Engine's own, not a copy: Engine.decide()
-itself, its send path (Engine._send: the executor call and the one-entry-per-market record) and,
+itself, its send path (Engine.send: the executor call and the one-entry-per-market record) and,
 after each settlement, the same refresh of its entered markets as Engine._settle_loop. Only
 the timers differ (replay-time events instead of asyncio sleeps), and the market refresh
 calls the simulated exchange synchronously, as Engine._refresh_market does through awaits.
@@ -407,7 +407,7 @@ class Backtest:
             return
         stats.signals += 1
         stats.orders += 1
-        run_now(engine._send(intent))  # the daemon's own send path: executor, then one entry per market
+        run_now(engine.send(intent))  # the daemon's own send path: executor, then one entry per market
         self._open = bool(self._open_tickers())
         self._check_halt()
 
@@ -428,7 +428,7 @@ class Backtest:
         report = run_now(settler.settle_due())
         if report.settled:
             open_now = self._open_tickers()
-            engine._entered = set(open_now)  # as Engine._settle_loop does after a settlement
+            engine.refresh_entered()  # as Engine._settle_loop does after a settlement
             self._open = bool(open_now)
         self._check_halt()
 

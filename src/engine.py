@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from src.db import Database
 from src.interfaces import Executor, MarketData, OrderRefused, PriceFeed
 from src.models import Clock, FeedSnapshot, Market, Mode, OrderBook, OrderIntent, Signal, Verdict
+from src.risk.sizing import fit_to_book
 from src.strategies.base import Strategy
 
 log = logging.getLogger("polybot.engine")
@@ -251,6 +252,10 @@ class Engine:
         if intent is None:
             self.why_not_trading = "size_zero"
             return None
+        intent = fit_to_book(intent, view.book)
+        if intent is None:
+            self.why_not_trading = "no_depth_at_limit"
+            return None
         verdict = self.gate.check_order_allowed(intent)
         if not verdict.allowed:
             self.why_not_trading = f"kill_switch:{verdict.reason}"
@@ -258,6 +263,14 @@ class Engine:
         self.why_not_trading = "trading"
         self._last_attempt[ticker] = now
         return intent
+
+    async def send(self, intent: OrderIntent) -> None:
+        """Execute an approved intent and account for it (the backtest drives this directly)."""
+        await self._send(intent)
+
+    def refresh_entered(self) -> None:
+        """Re-read which markets hold open positions (after settlement frees them)."""
+        self._entered = {t.ticker for t in self.db.open_trades()}
 
     async def _send(self, intent: OrderIntent) -> None:
         try:
@@ -304,7 +317,7 @@ class Engine:
                         f"{t.outcome.upper()} wins, P&L ${t.pnl} -> bankroll ${t.bankroll_after}"
                     )
                 if report.settled:
-                    self._entered = {t.ticker for t in self.db.open_trades()}
+                    self.refresh_entered()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - retried on the next pass

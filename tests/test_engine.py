@@ -171,3 +171,14 @@ async def test_settlement_pass_books_the_win_and_frees_the_market(rig, clock) ->
     report = await engine.settler.settle_due()
     assert len(report.settled) == 1
     assert ks.bankroll > Decimal("100")
+
+
+async def test_order_is_capped_at_the_depth_the_book_offers(rig) -> None:
+    engine, feed, md, db, ks, _ = rig
+    await engine._refresh_market()
+    thin = engine.view.book
+    engine.view = type(engine.view)(engine.view.market, type(thin)(thin.ticker, thin.yes_bids,
+                                    (BookLevel(thin.no_bids[0].price, Decimal(3)),), thin.fetched_at),
+                                    engine.view.fetched_at)
+    intent = engine.decide()
+    assert intent is not None and intent.count == Decimal(3)  # a FOK for more could never fill

@@ -11,13 +11,14 @@ from hypothesis import strategies as st
 
 from src.config import AppConfig, RiskConfig, SizingConfig
 from src.fees import fee_per_contract, taker_fee
-from src.models import Side, Signal
+from src.models import BookLevel, OrderBook, OrderIntent, Side, Signal
 from src.risk.limits import HARD_MAX_TRADE_USD
 from src.risk.sizing import (
     STAGES,
     SizeDecision,
     SizingError,
     SizingLimits,
+    fit_to_book,
     intent_from_decision,
     intent_from_signal,
     kelly_fraction,
@@ -324,3 +325,23 @@ def test_stake_never_decreases_as_edge_grows(
     assert small.stake_usd <= large.stake_usd
     assert small.contracts <= large.contracts
     assert small.kelly_fraction_of_bankroll <= large.kelly_fraction_of_bankroll
+
+
+def _book(no_bids: list[tuple[str, str]]) -> OrderBook:
+    levels = tuple(BookLevel(D(p), D(c)) for p, c in no_bids)
+    return OrderBook("T", (BookLevel(D("0.30"), D("100")),), levels)
+
+
+def _intent(count: str, limit: str) -> OrderIntent:
+    return OrderIntent("T", Side.YES, D(count), D(limit), "pb1")
+
+
+def test_fit_to_book_caps_at_depth_within_the_limit() -> None:
+    # YES asks are 1 - NO bids: 0.45 x 5 (best) and 0.47 x 8 behind it.
+    book = _book([("0.53", "8"), ("0.55", "5")])
+    assert fit_to_book(_intent("3", "0.45"), book) == _intent("3", "0.45")  # fits: unchanged
+    assert fit_to_book(_intent("12", "0.45"), book).count == D("5")  # only 5 at or under 0.45
+    assert fit_to_book(_intent("12", "0.47"), book).count == D("12")  # 5 + 8 = 13 >= 12
+    assert fit_to_book(_intent("20", "0.47"), book).count == D("13")
+    assert fit_to_book(_intent("5", "0.44"), book) is None  # nothing offered that cheap
+    assert fit_to_book(_intent("5", "0.50"), _book([])) is None

@@ -26,12 +26,12 @@ is the largest per-contract fee any order size pays, so Kelly is never overstate
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 
 from src.config import RiskConfig, SizingConfig
 from src.fees import fee_per_contract, taker_fee
-from src.models import OrderIntent, Signal, new_client_order_id
+from src.models import OrderBook, OrderIntent, Signal, new_client_order_id
 from src.risk.limits import HARD_KELLY_FRACTION, HARD_MAX_TRADE_PCT, HARD_MAX_TRADE_USD
 
 _ZERO = Decimal("0")
@@ -185,6 +185,20 @@ def contracts_within(budget: Decimal, limit_price: Decimal) -> Decimal:
     while count > 0 and count * limit_price + taker_fee(count, limit_price) > budget:
         count -= 1
     return count
+
+
+def fit_to_book(intent: OrderIntent, book: OrderBook) -> OrderIntent | None:
+    """Cap an order at what the book offers at or under its limit (None when nothing is there).
+
+    A fill-or-kill order larger than the offered depth can never fill; re-sending it would only
+    burn the kill switch's hourly order budget. Fewer contracts only lowers cost and fee, so the
+    capped order stays within every cap the full one met.
+    """
+    available = sum((lvl.count for lvl in book.asks(intent.side) if lvl.price <= intent.limit_price), _ZERO)
+    available = available.to_integral_value(rounding=ROUND_DOWN)
+    if available <= 0:
+        return None
+    return intent if available >= intent.count else replace(intent, count=available)
 
 
 def intent_from_signal(
