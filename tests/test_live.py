@@ -15,12 +15,12 @@ import pytest
 from src.db import Database
 from src.execution.live import (
     CONFIRM_WORD,
-    InvalidOrderError,
     LiveExecutor,
     LiveGuardError,
     check_live_guards,
     is_definite_rejection,
 )
+from src.execution.order_rules import InvalidOrderError
 from src.execution.reconcile import Reconciler
 from src.fees import taker_fee
 from src.interfaces import OrderRefused

@@ -11,13 +11,8 @@ from typing import Any
 import pytest
 
 from src.db import Database
-from src.execution.paper import (
-    FILL_OR_KILL,
-    IMMEDIATE_OR_CANCEL,
-    InvalidOrderError,
-    PaperExecutor,
-    walk_book,
-)
+from src.execution.order_rules import FILL_OR_KILL, IMMEDIATE_OR_CANCEL, InvalidOrderError
+from src.execution.paper import PaperExecutor, walk_book
 from src.fees import taker_fee
 from src.interfaces import OrderRefused
 from src.models import BookLevel, Market, OrderBook, OrderIntent, Side, Verdict, new_client_order_id

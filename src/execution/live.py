@@ -30,13 +30,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from decimal import Decimal
 from typing import TextIO
 
 from src.db import Database
+from src.execution.order_rules import (
+    InvalidOrderError,
+    check_time_in_force,
+    validate_intent,
+)
 from src.execution.reconcile import record_venue_order, resolve_order
 from src.interfaces import OrderRefused, OrderVenue
-from src.models import ZERO, Clock, Order, OrderIntent, Verdict
+from src.models import Clock, Order, OrderIntent, Verdict
 from src.platforms.kalshi import (
     KalshiAPIError,
     KalshiNoCredentials,
@@ -48,7 +52,6 @@ from src.trade_log import TradeLog
 log = logging.getLogger("polybot.live")
 
 CONFIRM_WORD = "LIVE"
-TIME_IN_FORCE = ("fill_or_kill", "immediate_or_cancel")
 
 WARNING_BANNER = r"""
 ################################################################################
@@ -68,10 +71,6 @@ WARNING_BANNER = r"""
 
 class LiveGuardError(Exception):
     """Live trading was not fully authorised; the message is one line saying what is missing."""
-
-
-class InvalidOrderError(ValueError):
-    """An order intent no venue would accept (count, price or time in force out of range)."""
 
 
 def check_live_guards(
@@ -96,17 +95,6 @@ def check_live_guards(
         raise LiveGuardError("live trading refused: no confirmation was typed") from None
     if answer.strip() != CONFIRM_WORD:
         raise LiveGuardError(f"live trading refused: the confirmation was not the word {CONFIRM_WORD}")
-
-
-def validate_intent(intent: OrderIntent, time_in_force: str) -> None:
-    if time_in_force not in TIME_IN_FORCE:
-        raise InvalidOrderError(f"time_in_force must be one of {', '.join(TIME_IN_FORCE)}, got {time_in_force!r}")
-    if intent.count <= 0 or intent.count != intent.count.to_integral_value():
-        raise InvalidOrderError(f"order count must be a positive whole number of contracts, got {intent.count}")
-    if not ZERO < intent.limit_price < Decimal(1):
-        raise InvalidOrderError(f"limit price must be between 0 and 1 dollar exclusive, got {intent.limit_price}")
-    if not intent.client_order_id:
-        raise InvalidOrderError("order has no client_order_id")
 
 
 def is_definite_rejection(exc: BaseException) -> bool:
@@ -136,10 +124,7 @@ class LiveExecutor:
         on_order_submitted: Callable[[OrderIntent], None] | None = None,
         not_found_grace_s: float = 30.0,
     ) -> None:
-        if time_in_force not in TIME_IN_FORCE:
-            raise InvalidOrderError(
-                f"time_in_force must be one of {', '.join(TIME_IN_FORCE)}, got {time_in_force!r}"
-            )
+        check_time_in_force(time_in_force)
         self._venue = venue
         self._db = db
         self._log = trade_log

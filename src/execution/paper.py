@@ -36,6 +36,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from src.db import Database
+from src.execution.order_rules import (
+    FILL_OR_KILL,
+    TIME_IN_FORCE,
+    InvalidOrderError,
+    check_time_in_force,
+    validate_intent,
+)
 from src.fees import TAKER_FEE_MULTIPLIER, taker_fee
 from src.interfaces import MarketData, OrderRefused
 from src.models import ZERO, BookLevel, Clock, Fill, Order, OrderBook, OrderIntent, Verdict
@@ -43,14 +50,7 @@ from src.trade_log import TradeLog
 
 log = logging.getLogger("polybot.paper")
 
-FILL_OR_KILL = "fill_or_kill"
-IMMEDIATE_OR_CANCEL = "immediate_or_cancel"
-TIME_IN_FORCE = (FILL_OR_KILL, IMMEDIATE_OR_CANCEL)
 PAPER_ORDER_PREFIX = "paper-"
-
-
-class InvalidOrderError(ValueError):
-    """An order intent that no venue would accept (count, price or time in force out of range)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,18 +60,6 @@ class LevelTake:
     price: Decimal
     count: Decimal
     fee: Decimal
-
-
-def validate_intent(intent: OrderIntent, time_in_force: str) -> None:
-    """Refuse an intent that cannot be a real Kalshi buy, with a one-line reason."""
-    if time_in_force not in TIME_IN_FORCE:
-        raise InvalidOrderError(f"time_in_force must be one of {', '.join(TIME_IN_FORCE)}, got {time_in_force!r}")
-    if intent.count <= 0 or intent.count != intent.count.to_integral_value():
-        raise InvalidOrderError(f"order count must be a positive whole number of contracts, got {intent.count}")
-    if not ZERO < intent.limit_price < Decimal(1):
-        raise InvalidOrderError(f"limit price must be between 0 and 1 dollar exclusive, got {intent.limit_price}")
-    if not intent.client_order_id:
-        raise InvalidOrderError("order has no client_order_id")
 
 
 def walk_book(
@@ -121,10 +109,7 @@ class PaperExecutor:
         fee_multiplier: Decimal = TAKER_FEE_MULTIPLIER,
         on_order_submitted: Callable[[OrderIntent], None] | None = None,
     ) -> None:
-        if time_in_force not in TIME_IN_FORCE:
-            raise InvalidOrderError(
-                f"time_in_force must be one of {', '.join(TIME_IN_FORCE)}, got {time_in_force!r}"
-            )
+        check_time_in_force(time_in_force)
         self._market_data = market_data
         self._db = db
         self._log = trade_log
