@@ -38,7 +38,6 @@ from decimal import Decimal
 from src.db import Database
 from src.execution.order_rules import (
     FILL_OR_KILL,
-    TIME_IN_FORCE,
     InvalidOrderError,
     check_time_in_force,
     validate_intent,
@@ -73,8 +72,7 @@ def walk_book(
 
     Pure: returns () when fill_or_kill cannot fill the whole count, or nothing is within the limit.
     """
-    if time_in_force not in TIME_IN_FORCE:
-        raise InvalidOrderError(f"time_in_force must be one of {', '.join(TIME_IN_FORCE)}, got {time_in_force!r}")
+    check_time_in_force(time_in_force)
     takes: list[LevelTake] = []
     remaining = count
     for level in asks:
