@@ -207,6 +207,13 @@ def run_daemon(args: argparse.Namespace, mode: Mode, root: Path) -> int:
                 "or try --sim, which needs no credentials)",
                 EXIT_USAGE,
             )
+    if mode is Mode.LIVE:
+        # Refuse before touching the network; the typed confirmation comes at step 11.
+        if not settings.live_trading_enabled:
+            return fail("live trading refused: LIVE_TRADING=true is not set in .env", EXIT_LIVE_REFUSED)
+        if not sys.stdin.isatty():
+            return fail("live trading refused: no terminal attached to confirm (live mode needs a person)",
+                        EXIT_LIVE_REFUSED)
     say(3, f"loaded {args.config or root / 'config.yaml'}")
     say(4, f"loaded USER_CONFIG.json (starting bankroll ${settings.user.starting_bankroll_usd})")
 

@@ -209,11 +209,11 @@ class Settings:
 
 def _describe(error: ValidationError, source: str) -> str:
     first = error.errors()[0]
-    loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    loc = ".".join(str(p) for p in first["loc"])
     msg = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         msg = "unknown key"
-    return f"{source}: {loc}: {msg}"
+    return f"{source}: {loc}: {msg}" if loc else f"{source}: {msg}"
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
