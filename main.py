@@ -252,6 +252,26 @@ class _Late:
         self.pending.clear()
 
 
+class _Resources:
+    """What a run opened, closed in reverse on every way out (normal stop, refusal or error)."""
+
+    def __init__(self) -> None:
+        self.db: Any = None
+        self.cleanups: list[Callable[[], Any]] = []
+        self.background: list[asyncio.Future[Any]] = []
+
+    async def close(self) -> None:
+        if self.background:
+            await asyncio.wait(self.background, timeout=30)
+        for cleanup in reversed(self.cleanups):
+            result = cleanup()
+            if asyncio.iscoroutine(result):
+                await result
+        if self.db is not None:
+            self.db.checkpoint()
+            self.db.close()
+
+
 async def build_and_run(
     settings: Settings,
     mode: Mode,
@@ -267,6 +287,30 @@ async def build_and_run(
     The two transport arguments let tests point the real client and feed at local fake servers
     (the allowlists still check the real URLs); production passes neither.
     """
+    res = _Resources()
+    try:
+        code = await _start_and_run(settings, mode, root, res, speed=speed, replay=replay,
+                                    kalshi_connector_factory=kalshi_connector_factory, feed_connect=feed_connect)
+    finally:
+        await res.close()
+    if code == EXIT_HARD_STOP:
+        print("HARD STOP: trading stopped. See kill_switch.lock and KILL_SWITCH_EVENT.log.", file=sys.stderr)
+    elif code == EXIT_AUTH_HALT:
+        print("HALTED: repeated authentication failures. See BLOCKERS.md.", file=sys.stderr)
+    return code
+
+
+async def _start_and_run(
+    settings: Settings,
+    mode: Mode,
+    root: Path,
+    res: _Resources,
+    *,
+    speed: float | None,
+    replay: Path | None,
+    kalshi_connector_factory: Callable[[], Any] | None,
+    feed_connect: Callable[..., Any] | None,
+) -> int:
     from src.db import Database, db_path_for
     from src.engine import Engine, EngineTiming
     from src.execution.paper import PaperExecutor
@@ -279,14 +323,26 @@ async def build_and_run(
     app = settings.app
     path = db_path_for(root, mode)
     say(5, f"opening database {path.relative_to(root) if path.is_relative_to(root) else path}")
-    db = Database(path)
+    db = res.db = Database(path)
     gate = _Late()
     engine_ref = _Late()
-    cleanups: list[Callable[[], Any]] = []
-    background: list[asyncio.Future[Any]] = []
+    starting = settings.user.starting_bankroll_usd
+    client: Any = None
+
+    def cancel_all() -> None:
+        # Only live orders can rest; paper and simulated orders fill or die on the spot. The kill
+        # switch is synchronous: it asks for the cancel, and the run awaits it before exiting.
+        if mode is Mode.LIVE and client is not None:
+            res.background.append(asyncio.ensure_future(client.cancel_all_orders()))
+
+    def make_kill_switch(clock: Callable[[], float]) -> KillSwitch:
+        ks_root = risk_root(root, mode)
+        ks_root.mkdir(parents=True, exist_ok=True)
+        ks = KillSwitch(app.risk, starting, db, ks_root, mode=mode, clock=clock, cancel_all=cancel_all)
+        gate.bind(ks)  # replays any auth results the client reported before this point
+        return ks
 
     sleep: Callable[[float], Any] = asyncio.sleep
-    client = None
     if mode is Mode.SIM:
         from src.sim.components import build_sim_components
 
@@ -296,7 +352,7 @@ async def build_and_run(
         say(7, f"price source: {replay if replay else 'built-in generator'} at {sim.speed:g}x real time")
     else:
         from src.data.feeds import make_feed
-        from src.platforms.kalshi import KalshiClient
+        from src.platforms.kalshi import KalshiClient, KalshiError
 
         clock = time.time
         overrides: dict[str, Any] = {}
@@ -309,11 +365,16 @@ async def build_and_run(
             on_auth_failure=lambda code: gate.call("record_auth_failure", code),
             on_auth_success=lambda: gate.call("record_auth_success"),
         )
-        cleanups.append(client.close)
-        status = await client.get_exchange_status()
-        balance_note = ""
-        if mode is Mode.LIVE:
-            balance_note = f", balance ${await client.get_balance()}"
+        res.cleanups.append(client.close)
+        try:
+            status = await client.get_exchange_status()
+            balance_note = f", balance ${await client.get_balance()}" if mode is Mode.LIVE else ""
+        except KalshiError as exc:
+            # Build the kill switch anyway so a 401 here is counted (and BLOCKERS.md written after
+            # three): otherwise a skewed clock could fail every start without a trace.
+            ks = make_kill_switch(clock)
+            fail(f"Kalshi start-up check failed: {exc} (run --verify for hints)", EXIT_ERROR)
+            return ks.exit_code if ks.should_exit else EXIT_ERROR
         say(6, f"Kalshi {app.kalshi.env} keys loaded, market data from {app.kalshi.market_data_env}: exchange "
             f"{'open' if status.trading_active else 'not trading now'}{balance_note}")
         market_data = client
@@ -321,32 +382,28 @@ async def build_and_run(
         say(7, f"BTC feed: {app.feed.source} (connects when the loop starts)")
 
     trade_log = TradeLog(root / "logs" / "trades", clock)
-    starting = settings.user.starting_bankroll_usd
-
-    def cancel_all() -> None:
-        # The kill switch is synchronous: it asks for the cancel, the loop awaits it before exiting.
-        background.append(asyncio.ensure_future(executor.cancel_all()))
-
-    ks_root = risk_root(root, mode)
-    ks_root.mkdir(parents=True, exist_ok=True)
-    kill_switch = KillSwitch(app.risk, starting, db, ks_root, mode=mode, clock=clock, cancel_all=cancel_all)
-    gate.bind(kill_switch)
+    kill_switch = make_kill_switch(clock)
     ks_status = kill_switch.status()
     say(8, f"kill switch {ks_status.state.value}: bankroll ${ks_status.bankroll}, today's P&L ${ks_status.today_pnl}")
     if kill_switch.should_exit:
-        return await _close(kill_switch.exit_code, db, cleanups, background)
+        return kill_switch.exit_code
 
     submitted = lambda intent: kill_switch.record_order_submitted(intent.client_order_id)  # noqa: E731
     reconciled: Callable[[], bool] = lambda: True  # noqa: E731
     resync: Callable[[], Any] | None = None
-    if mode is Mode.LIVE and client is not None:
+    resolve_pending: Callable[[], Any] | None = None
+    if mode is Mode.LIVE:
         from src.execution.live import LiveExecutor
 
         executor: Any = LiveExecutor(client, db, trade_log, clock, kill_switch.check_order_allowed,
                                      time_in_force=app.execution.time_in_force, on_order_submitted=submitted)
+        resolve_pending = executor.resolve_pending
     else:
         executor = PaperExecutor(market_data, db, trade_log, clock, kill_switch.check_order_allowed,
                                  time_in_force=app.execution.time_in_force, on_order_submitted=submitted)
+        interrupted = executor.fail_interrupted()
+        if interrupted:
+            log.warning("%d paper order(s) interrupted by the last shutdown were marked failed", interrupted)
     settler = Settler(market_data, db, trade_log, clock, starting, kill_switch.record_trade_result,
                       settlements=client if mode is Mode.LIVE else None, mode=mode.value)
     say(9, "not a --verify run: continuing")
@@ -358,15 +415,13 @@ async def build_and_run(
 
     if mode is Mode.LIVE:
         from src.execution.live import LiveGuardError, check_live_guards
+        from src.execution.reconcile import Reconciler
 
         say(11, "live mode: confirmation required")
         try:
             check_live_guards(settings.live_trading_enabled, True, sys.stdin.isatty(), input, sys.stdout)
         except LiveGuardError as exc:
-            fail(str(exc), EXIT_LIVE_REFUSED)
-            return await _close(EXIT_LIVE_REFUSED, db, cleanups, background)
-        from src.execution.reconcile import Reconciler
-
+            return fail(str(exc), EXIT_LIVE_REFUSED)
         reconciler = Reconciler(client, db, trade_log, clock)
         report = await reconciler.run()
         for item in report.discrepancies:
@@ -395,30 +450,14 @@ async def build_and_run(
                             status_interval_s=app.execution.status_interval_s),
         reconciled=reconciled,
         resync=resync,
+        resolve_pending=resolve_pending,
         on_error=lambda source, message: db.record_error(clock(), source, message),
     )
     engine_ref.bind(engine)
     db.set_health({"mode": mode.value, "started_ts": repr(clock()), "starting_bankroll": str(starting)}, clock())
     _install_signal_handlers(lambda: engine.request_stop(EXIT_OK))
     say(12, "main loop running (Ctrl-C to stop)")
-    code = await engine.run()
-    return await _close(code, db, cleanups, background)
-
-
-async def _close(code: int, db: Any, cleanups: list[Callable[[], Any]], background: list[Any]) -> int:
-    if background:
-        await asyncio.wait(background, timeout=30)
-    for cleanup in cleanups:
-        result = cleanup()
-        if asyncio.iscoroutine(result):
-            await result
-    db.checkpoint()
-    db.close()
-    if code == EXIT_HARD_STOP:
-        print("HARD STOP: trading stopped. See kill_switch.lock and KILL_SWITCH_EVENT.log.", file=sys.stderr)
-    elif code == EXIT_AUTH_HALT:
-        print("HALTED: repeated authentication failures. See BLOCKERS.md.", file=sys.stderr)
-    return code
+    return await engine.run()
 
 
 def _install_signal_handlers(stop: Callable[[], Any]) -> None:

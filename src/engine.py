@@ -14,8 +14,14 @@ from src.interfaces import Executor, MarketData, OrderRefused, PriceFeed
 from src.models import Clock, FeedSnapshot, Market, Mode, OrderBook, OrderIntent, Signal, Verdict
 from src.risk.sizing import fit_to_book
 from src.strategies.base import Strategy
+from src.trade_log import TradeLogError
 
 log = logging.getLogger("polybot.engine")
+
+
+def qty(value: Decimal) -> str:
+    """A count for people: 10 not 1E+1, 2.5 not 2.50."""
+    return format(value.normalize(), "f")
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -95,6 +101,7 @@ class Engine:
         status_out: Callable[[str], None] = print,
         reconciled: Callable[[], bool] = lambda: True,
         resync: Callable[[], Awaitable[Any]] | None = None,
+        resolve_pending: Callable[[], Awaitable[Any]] | None = None,
         on_error: Callable[[str, str], None] | None = None,
     ) -> None:
         self.mode = mode
@@ -115,6 +122,7 @@ class Engine:
         self.status_out = status_out
         self.reconciled = reconciled
         self.resync = resync
+        self.resolve_pending = resolve_pending
         self.on_error = on_error
         self.view: MarketView | None = None
         self.why_not_trading = "starting"
@@ -123,7 +131,8 @@ class Engine:
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self._exit_code = 0
-        self._entered: set[str] = {t.ticker for t in db.open_trades()}
+        self._entered: set[str] = set()
+        self.refresh_entered()
         self._last_attempt: dict[str, float] = {}
         self._in_flight: asyncio.Task[None] | None = None
         self._gate_state_name = ""
@@ -269,8 +278,10 @@ class Engine:
         await self._send(intent)
 
     def refresh_entered(self) -> None:
-        """Re-read which markets hold open positions (after settlement frees them)."""
-        self._entered = {t.ticker for t in self.db.open_trades()}
+        """Re-read which markets are taken: an open position, or an order whose outcome is unknown."""
+        self._entered = {t.ticker for t in self.db.open_trades()} | {
+            o.ticker for o in self.db.orders_with_status("pending")
+        }
 
     async def _send(self, intent: OrderIntent) -> None:
         try:
@@ -282,6 +293,12 @@ class Engine:
             # between (e.g. a settlement landed): not an error, just no trade.
             self.why_not_trading = f"kill_switch:{refused.verdict.reason}"
             return
+        except TradeLogError as exc:
+            # Trading on without a record of it would lose data silently: stop instead.
+            log.error("%s; stopping: fix the disk or permissions, then restart", exc)
+            self._report_error("trade_log", str(exc))
+            self.request_stop(1)
+            return
         except Exception as exc:  # noqa: BLE001 - the executor recorded what it knows; keep running
             log.error("order %s failed: %s", intent.client_order_id, exc)
             self._report_error("order", f"{type(exc).__name__}: {exc}")
@@ -290,7 +307,7 @@ class Engine:
         if order.filled_count > 0:
             avg = order.avg_fill_price.quantize(Decimal("0.0001")) if order.avg_fill_price is not None else "-"
             self.status_out(
-                f"  BOUGHT {order.filled_count.normalize()} {order.side.value.upper()} {order.ticker} @ {avg}"
+                f"  BOUGHT {qty(order.filled_count)} {order.side.value.upper()} {order.ticker} @ {avg}"
                 f" (fees ${order.fees}) edge {intent.edge}"
             )
         elif order.status == "pending":
@@ -310,10 +327,15 @@ class Engine:
                 if self.resync is not None and not self.reconciled():
                     # Trading stays refused until the venue and the database agree again.
                     await self.resync()
+                if self.resolve_pending is not None and self.db.orders_with_status("pending"):
+                    # An order whose outcome is unknown is looked up until it is known: its fill
+                    # (or its absence) must reach the database and the kill switch promptly.
+                    await self.resolve_pending()
+                    self.refresh_entered()
                 report = await self.settler.settle_due()
                 for t in report.settled:
                     self.status_out(
-                        f"  SETTLED {t.ticker} {t.side.value.upper()} x{t.count.normalize()}: "
+                        f"  SETTLED {t.ticker} {t.side.value.upper()} x{qty(t.count)}: "
                         f"{t.outcome.upper()} wins, P&L ${t.pnl} -> bankroll ${t.bankroll_after}"
                     )
                 if report.settled:
@@ -362,7 +384,7 @@ class Engine:
         else:
             market = "no market"
         open_trades = self.db.open_trades()
-        position = ", ".join(f"{t.side.value.upper()} {t.count.normalize()}@{t.avg_price}" for t in open_trades)
+        position = ", ".join(f"{t.side.value.upper()} {qty(t.count)}@{t.avg_price}" for t in open_trades)
         return (
             f"[{self.mode.value.upper()}] {price} | {market} | pos {position or '-'} | "
             f"bankroll ${self.bankroll().quantize(Decimal('0.01'))} | kill switch {self._gate_state()[0]} | "

@@ -30,8 +30,14 @@ def register_secret(value: str | None) -> None:
         _exact_secrets.add(value)
 
 
+_PATH_WORD = re.compile(r"/[a-z_]{4,}(?=/|$)")
+
+
 def _blob(match: re.Match[str]) -> str:
     text = match.group(0)
+    if text.startswith("/") and _PATH_WORD.search(text):
+        # A URL path such as /markets/KXBTC15M-26APR271445-45/orderbook, not key material.
+        return text
     looks_random = any(c.isdigit() for c in text) and any(c.isupper() for c in text) and any(
         c.islower() for c in text
     )

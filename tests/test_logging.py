@@ -44,6 +44,8 @@ def test_registered_secret_is_removed_everywhere() -> None:
 
 
 def test_paths_and_prices_survive_redaction() -> None:
+    url = "Kalshi GET /trade-api/v2/markets/KXBTC15M-26APR271445-45/orderbook failed"
+    assert redact(url) == url
     text = "/root/.pyenv/versions/3.11.7/lib/python3.11/site-packages/aiohttp/client.py price 0.5600"
     assert redact(text) == text
     assert redact("client_order_id pb0123456789abcdef0123456789abcdef") == (

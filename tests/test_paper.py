@@ -399,3 +399,15 @@ async def test_against_the_fake_kalshi_server_only_the_public_book_is_read(
         assert paths == {("GET", f"/markets/{m.ticker}/orderbook")}
         assert server.fake.orders == {} and server.fake.fills == []
         assert not any(r.signed for r in server.fake.requests)
+
+
+def test_orders_left_pending_by_a_crash_are_marked_failed(tmp_path) -> None:
+    db = Database(tmp_path / "paper.db")
+    tlog = TradeLog(tmp_path / "trades")
+    intent = OrderIntent("T", Side.YES, D("2"), D("0.50"), new_client_order_id())
+    db.insert_order_intent(intent, 1.0, status="pending")  # the process died right here
+    ex = PaperExecutor(object(), db, tlog, lambda: 2.0, lambda i: Verdict(True))  # type: ignore[arg-type]
+    assert ex.fail_interrupted() == 1
+    row = db.order_by_client_id(intent.client_order_id)
+    assert row.status == "failed" and "interrupted" in (row.error or "")
+    assert ex.fail_interrupted() == 0 and db.open_trades() == []

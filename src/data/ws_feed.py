@@ -276,12 +276,25 @@ class WsFeed:
             sleeper.cancel()
             stopper.cancel()
 
+    def _checked_redirect(self, follow: Callable[[Exception], Exception | str]) -> Callable[[Exception], Any]:
+        def process_redirect(exc: Exception) -> Exception | str:
+            target = follow(exc)
+            if isinstance(target, str):
+                try:
+                    check_url(target, self.allowed_hosts, WS_SCHEMES)
+                except HostNotAllowedError as refused:
+                    log.warning("%s feed: refused a redirect: %s", self.source, refused)
+                    return refused
+            return target
+
+        return process_redirect
+
     async def _session(self) -> bool:
         """One connection's life; True if it ended for a planned reconnect (no backoff)."""
         self._reason = ""
         self._retry_after = None
         try:
-            async with self._connect(
+            connector = self._connect(
                 self.url,
                 open_timeout=self._open_timeout_s,
                 ping_interval=20,
@@ -290,7 +303,12 @@ class WsFeed:
                 compression=None,
                 max_size=2**20,
                 proxy=None,  # a proxy host would be a host outside the allowlist
-            ) as ws:
+            )
+            follow = getattr(connector, "process_redirect", None)
+            if follow is not None:
+                # websockets follows redirects on its own; each target must pass the same gate.
+                connector.process_redirect = self._checked_redirect(follow)
+            async with connector as ws:
                 now = self._clock()
                 self._last_frame_at = now
                 self.connected = True

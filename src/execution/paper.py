@@ -186,6 +186,19 @@ class PaperExecutor:
             remaining_count=ZERO, fees=fees, avg_fill_price=avg, created_ts=submitted_ts, fills=tuple(fills),
         )
 
+    def fail_interrupted(self) -> int:
+        """Mark orders left "pending" by a crash as failed; returns how many.
+
+        A paper order is pending only between writing its intent and recording its fills, which
+        happen in one call with no venue in between: pending at start-up means the process died
+        before any fill was recorded, so none happened.
+        """
+        stale = self._db.orders_with_status("pending")
+        for order in stale:
+            self._db.update_order(order.client_order_id, self._clock(), status="failed",
+                                  error="interrupted before any fill was recorded")
+        return len(stale)
+
     async def cancel_all(self) -> int:
         """Paper orders are fill-or-kill or immediate-or-cancel and settle on the spot: nothing ever
         rests, so there is never anything to cancel."""
