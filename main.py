@@ -14,10 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from src.config import PROJECT_ROOT, ConfigError, Settings, load_settings, missing_kalshi_secrets
-from src.exit_codes import EXIT_AUTH_HALT, EXIT_ERROR, EXIT_HARD_STOP, EXIT_OK, EXIT_USAGE
+from src.exit_codes import EXIT_AUTH_HALT, EXIT_ERROR, EXIT_HARD_STOP, EXIT_LIVE_REFUSED, EXIT_OK, EXIT_USAGE
 from src.models import Mode
-
-EXIT_LIVE_REFUSED = 5
 
 log = logging.getLogger("polybot.main")
 
