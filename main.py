@@ -19,6 +19,8 @@ from src.models import Mode
 
 log = logging.getLogger("polybot.main")
 
+POLYMARKET = "polymarket"  # --mode value for Polymarket paper trading's own database and kill switch
+
 EPILOG = """examples:
   python main.py --sim                          offline simulator, no credentials or network
   python main.py --sim --speed 300 --replay prices.csv
@@ -58,9 +60,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--config", metavar="PATH", type=Path, default=None,
                    help="config.yaml to use (default: the one in the project root)")
     p.add_argument("--date", metavar="YYYY-MM-DD", help="--report: the UTC day (default: today)")
-    p.add_argument("--mode", choices=[m.value for m in Mode], default=None,
-                   help="--report: which mode's database (default: paper); --reset-killswitch: "
-                        "use sim to reset the simulator's own kill switch")
+    p.add_argument("--mode", choices=[*(m.value for m in Mode), POLYMARKET], default=None,
+                   help="--report: which mode's database (default: paper; polymarket = Polymarket paper); "
+                        "--reset-killswitch: sim or polymarket reset that one's own kill switch")
     p.add_argument("--json", action="store_true", help="--report/--backtest: print JSON instead of a table")
     p.add_argument("--speed", metavar="N", type=float, default=None,
                    help="--sim: simulated seconds per real second (default: sim.speed in config)")
@@ -113,19 +115,20 @@ def parse_when(text: str | None, flag: str) -> float | None:
 
 
 def cmd_report(args: argparse.Namespace, root: Path) -> int:
-    from src.db import Database, db_path_for
+    from src.db import Database, db_path_for, polymarket_db_path
     from src.report import build_day_report
     from src.report_render import render_json, render_text
 
     settings = load_settings(config_path=args.config, root=root)
-    mode = Mode(args.mode or "paper")
+    name = args.mode or "paper"
     try:
         day = date.fromisoformat(args.date) if args.date else None
     except ValueError:
         return fail(f"--date: {args.date!r} is not a date like 2026-11-23", EXIT_USAGE)
-    path = db_path_for(root, mode)
+    mode = Mode.PAPER if name == POLYMARKET else Mode(name)
+    path = polymarket_db_path(root) if name == POLYMARKET else db_path_for(root, mode)
     if not path.exists():
-        return fail(f"no {mode.value} database yet ({path}); run the bot in {mode.value} mode first", EXIT_USAGE)
+        return fail(f"no {name} database yet ({path}); run the bot in {name} mode first", EXIT_USAGE)
     db = Database(path)
     try:
         if day is None:
@@ -133,7 +136,7 @@ def cmd_report(args: argparse.Namespace, root: Path) -> int:
             heartbeat = db.health().get("heartbeat_ts") if mode is Mode.SIM else None
             now = float(heartbeat[0]) if heartbeat else time.time()
             day = datetime.fromtimestamp(now, tz=UTC).date()
-        report = build_day_report(db, mode.value, day, settings.user.starting_bankroll_usd)
+        report = build_day_report(db, name, day, settings.user.starting_bankroll_usd)
     finally:
         db.close()
     print(render_json(report) if args.json else render_text(report))
@@ -150,6 +153,15 @@ def cmd_reset(args: argparse.Namespace, root: Path) -> int:
     from src.risk.lockfile import read_lock
     from src.risk.reset import reset_killswitch
 
+    if args.mode == POLYMARKET:
+        from src.db import PolymarketDatabase, polymarket_db_path
+        from src.poly_daemon import polymarket_risk_root
+
+        poly_db = PolymarketDatabase(polymarket_db_path(root))
+        try:
+            return reset_killswitch(polymarket_risk_root(root), poly_db)
+        finally:
+            poly_db.close()
     sim = args.mode == Mode.SIM.value
     where = risk_root(root, Mode.SIM) if sim else root
     info = read_lock(where)
@@ -212,6 +224,9 @@ def run_daemon(args: argparse.Namespace, mode: Mode, root: Path) -> int:
         if not sys.stdin.isatty():
             return fail("live trading refused: no terminal attached to confirm (live mode needs a person)",
                         EXIT_LIVE_REFUSED)
+        if settings.app.platforms.polymarket.enabled:
+            return fail("live trading refused: Polymarket copy trading is paper-only; set "
+                        "platforms.polymarket.enabled: false to trade Kalshi live", EXIT_LIVE_REFUSED)
     say(3, f"loaded {args.config or root / 'config.yaml'}")
     say(4, f"loaded USER_CONFIG.json (starting bankroll ${settings.user.starting_bankroll_usd})")
 
@@ -453,9 +468,26 @@ async def _start_and_run(
     )
     engine_ref.bind(engine)
     db.set_health({"mode": mode.value, "started_ts": repr(clock()), "starting_bankroll": str(starting)}, clock())
-    _install_signal_handlers(lambda: engine.request_stop(EXIT_OK))
+    poly_stop = asyncio.Event()
+    poly_task: asyncio.Task[int] | None = None
+    if mode is Mode.PAPER:  # Polymarket copy trading runs beside Kalshi paper trading only (off by default)
+        from src.poly_daemon import run_polymarket_paper
+
+        poly_task = asyncio.create_task(run_polymarket_paper(settings, root, stop=poly_stop, clock=clock))
+    _install_signal_handlers(lambda: (engine.request_stop(EXIT_OK), poly_stop.set()))
     say(12, "main loop running (Ctrl-C to stop)")
-    return await engine.run()
+    try:
+        code = await engine.run()
+    finally:
+        poly_stop.set()
+        poly_code = EXIT_OK
+        if poly_task is not None:
+            try:
+                poly_code = await poly_task
+            except Exception as exc:  # noqa: BLE001 - Polymarket must never take Kalshi down
+                log.error("polymarket paper trading failed: %s", exc, exc_info=exc)
+                poly_code = EXIT_ERROR
+    return code if code != EXIT_OK else poly_code
 
 
 def _install_signal_handlers(stop: Callable[[], Any]) -> None:

@@ -147,6 +147,11 @@ def db_path_for(root: Path, mode: Mode) -> Path:
     return root / "data" / f"{mode.value}.db"
 
 
+def polymarket_db_path(root: Path) -> Path:
+    """Polymarket paper trading's own file: its trades and bankroll never mix with Kalshi's paper.db."""
+    return root / "data" / "polymarket_paper.db"
+
+
 def _d(value: Any) -> Decimal:
     return Decimal(str(value)) if value is not None else Decimal(0)
 
@@ -628,6 +633,47 @@ class Database:
 
     def errors_since(self, since_ts: float) -> int:
         return int(self._conn.execute("SELECT COUNT(*) FROM errors WHERE ts >= ?", (since_ts,)).fetchone()[0])
+
+
+# Created by PolymarketDatabase only, outside MIGRATIONS, so Kalshi's files keep their schema untouched.
+POLYMARKET_TOKENS_SQL = """
+    CREATE TABLE IF NOT EXISTS poly_tokens (
+        token_id TEXT PRIMARY KEY,
+        condition_id TEXT NOT NULL,
+        outcome TEXT NOT NULL DEFAULT '',
+        title TEXT NOT NULL DEFAULT '',
+        ts REAL NOT NULL
+    )
+"""
+
+
+class PolymarketDatabase(Database):
+    """The Polymarket paper file: the shared schema plus which market (condition id) each traded token is in.
+
+    Trades are keyed by the outcome token id (their `ticker`); settling one needs the token's
+    condition id, which `GET /markets/{condition_id}` is asked with.
+    """
+
+    def __init__(self, path: Path, *, busy_timeout_ms: int = 5000) -> None:
+        super().__init__(path, busy_timeout_ms=busy_timeout_ms)
+        with self.transaction() as conn:
+            conn.execute(POLYMARKET_TOKENS_SQL)
+
+    def record_token_market(self, token_id: str, condition_id: str, ts: float, *, outcome: str = "",
+                            title: str = "") -> None:
+        if not token_id or not condition_id:
+            raise ValueError("record_token_market needs a token id and a condition id")
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO poly_tokens (token_id, condition_id, outcome, title, ts) VALUES (?,?,?,?,?)"
+                " ON CONFLICT(token_id) DO UPDATE SET condition_id=excluded.condition_id,"
+                " outcome=excluded.outcome, title=excluded.title, ts=excluded.ts",
+                (token_id, condition_id, outcome, title[:200], ts),
+            )
+
+    def condition_for_token(self, token_id: str) -> str | None:
+        r = self._conn.execute("SELECT condition_id FROM poly_tokens WHERE token_id = ?", (token_id,)).fetchone()
+        return str(r["condition_id"]) if r else None
 
 
 def _split_sql(script: str) -> list[str]:
