@@ -7,8 +7,9 @@ import inspect
 import json
 import time
 from collections.abc import AsyncIterator
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from urllib.parse import urlencode
 
 import aiohttp
 import pytest
@@ -22,6 +23,7 @@ from src.kxbtc15m import WINDOW_S, market_ticker, window_close
 from src.models import ExchangeStatus, Market, Order, OrderBook, Side
 from src.net.allowlist import HostNotAllowedError
 from src.net.backoff import RetryPolicy
+from src.net.rate_limit import TokenBucket
 from src.platforms.kalshi import (
     KalshiAPIError,
     KalshiAuthFailure,
@@ -788,3 +790,161 @@ async def test_verify_without_credentials_still_checks_market_data(
     assert [r.ok for r in results] == [False, True, False, True, True]
     assert "paper mode" in results[0].hint
     assert not any(r.signed for r in server.fake.requests)
+
+
+# ---------------------------------------------------------------- fast paths keep the behaviour
+
+
+def _reference_dec(value: str) -> Decimal | str:
+    """What _dec did for a string before its fast path: strip, Decimal, finite check."""
+    try:
+        number = Decimal(value.strip())
+    except InvalidOperation:
+        return "is not a number"
+    return number if number.is_finite() else "is not finite"
+
+
+def test_string_numbers_parse_exactly_as_strip_then_decimal() -> None:
+    spaces = [chr(c) for c in range(0x110000) if chr(c).isspace()]
+    assert len(spaces) > 20  # every Unicode whitespace character, not just ASCII
+    bodies = ["0.1500", "1", "-0", "1E-2", "1_000", "NaN", "sNaN", "-Infinity", "abc", "1 2", ".5", "١٢"]
+    cases = [b for b in bodies] + [s + b + s for s in spaces for b in ("0.1500", "abc")] + ["   ", "\u3000"]
+    for text in cases:
+        expected = _reference_dec(text)
+        if isinstance(expected, Decimal):
+            got = kalshi_mod._dec(text, "f")
+            assert got is not None and got.as_tuple() == expected.as_tuple(), repr(text)
+        else:
+            with pytest.raises(KalshiAPIError, match=expected):
+                kalshi_mod._dec(text, "f")
+    exact = Decimal("95000.120")
+    assert kalshi_mod._dec(exact, "f") == exact and str(kalshi_mod._dec(exact, "f")) == "95000.120"
+    for bad in (Decimal("NaN"), Decimal("sNaN"), Decimal("Infinity")):
+        with pytest.raises(KalshiAPIError, match="not finite"):
+            kalshi_mod._dec(bad, "f")
+
+
+def test_order_book_levels_come_out_the_same_from_the_level_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(kalshi_mod, "_LEVELS", {})
+    payload = {"orderbook_fp": {
+        "yes_dollars": [["0.4200", "5.00"], ["0.4000", "10.00"], ["0.4100", "0.00"]],
+        "no_dollars": [["0.5000", "20.00"]],
+    }}
+    first = kalshi_mod.parse_orderbook("T", payload, 1.0)
+    second = kalshi_mod.parse_orderbook("T", payload, 2.0)
+    assert [(lvl.price, lvl.count) for lvl in first.yes_bids] == [
+        (Decimal("0.4000"), Decimal("10.00")), (Decimal("0.4200"), Decimal("5.00"))
+    ]
+    assert second.yes_bids == first.yes_bids and second.no_bids == first.no_bids
+    assert second.fetched_at == 2.0
+    # A rejected level is never remembered: it raises on every read, even next to cached values.
+    for bad in (["0.4200", "-1"], ["0.4200", "abc"], ["1.0000", "5.00"], ["0.4200", 5.5]):
+        broken = {"orderbook_fp": {"yes_dollars": [["0.4000", "10.00"], bad]}}
+        for _ in range(2):
+            with pytest.raises(KalshiAPIError, match="malformed_response"):
+                kalshi_mod.parse_orderbook("T", broken, 1.0)
+
+
+def test_level_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(kalshi_mod, "_LEVELS", {})
+    monkeypatch.setattr(kalshi_mod, "_LEVELS_MAX", 4)
+    levels = [[f"0.{10 + i}00", f"{i + 1}.00"] for i in range(10)]
+    book = kalshi_mod.parse_orderbook("T", {"orderbook_fp": {"yes_dollars": levels}}, 0.0)
+    assert len(book.yes_bids) == 10 and book.best_bid(Side.YES) == Decimal("0.19")
+    assert len(kalshi_mod._LEVELS) <= 4
+
+
+def test_iso_times_are_remembered_only_when_valid(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(kalshi_mod, "_TIMES", {})
+    monkeypatch.setattr(kalshi_mod, "_TIMES_MAX", 2)
+    row = {"t": "2026-11-24T00:15:00Z"}
+    assert kalshi_mod._time(row, "t") == kalshi_mod._time(row, "t")
+    assert kalshi_mod._time(row, "t").timestamp() == 1795479300.0
+    for bad, message in (("2026-11-24T00:15:00", "no time zone"), ("soon", "not an ISO time"), (5, "not a string")):
+        for _ in range(2):
+            with pytest.raises(KalshiAPIError, match=message):
+                kalshi_mod._time({"t": bad}, "t")
+    for minute in range(10, 15):
+        kalshi_mod._time({"t": f"2026-11-24T00:{minute}:00Z"}, "t")
+    assert len(kalshi_mod._TIMES) <= 2
+
+
+def test_query_strings_match_urlencode() -> None:
+    cases = [
+        {"series_ticker": "KXBTC15M", "status": "open", "limit": 200},
+        {"limit": 1}, {"limit": True}, {"limit": "1"},  # 1, True and "1" must not share an entry
+        {"ticker": "a b&c=é"}, {"tickers": ["A", "B"]}, {"x": 1.5}, {"cursor": "abc", "limit": 200},
+    ]
+    for params in cases * 2:
+        assert kalshi_mod._query_string(params) == urlencode(params, doseq=True), params
+
+
+def test_loads_matches_json_loads_with_decimal_floats() -> None:
+    raws = [
+        b'{"floor_strike": 95000.120, "n": [1, 2e3, -0.0], "s": "0.5"}',
+        '{"a": 1.25}'.encode("utf-16"),
+        b'{"a": NaN}',
+        b"\xef\xbb\xbf{}",
+        b'{"truncated": [1, 2',
+        b"\x80",
+        b"",
+    ]
+    for raw in raws:
+        try:
+            expected: object = json.loads(raw, parse_float=Decimal)
+        except (ValueError, UnicodeDecodeError) as exc:
+            with pytest.raises(type(exc)):
+                kalshi_mod._loads(raw)
+            continue
+        assert repr(kalshi_mod._loads(raw)) == repr(expected), raw
+
+
+def test_repeated_date_header_still_tracks_our_clock() -> None:
+    now = [1000.0]
+    client = KalshiClient(env="demo", clock=lambda: now[0])
+    header = "Tue, 24 Nov 2026 00:16:30 GMT"
+    server_ts = 1795479390.0
+    client._observe_date(header)
+    assert client.server_clock_skew_s == server_ts - 1000.0
+    now[0] = 1000.5
+    client._observe_date(header)  # same header: the parsed time is reused, our clock is read again
+    assert client.server_clock_skew_s == server_ts - 1000.5
+    client._observe_date("not a date")
+    assert client.server_clock_skew_s == server_ts - 1000.5
+
+
+async def test_rate_limiter_fast_path_does_not_jump_the_queue() -> None:
+    class Time:
+        """Time moves only when the test lets the sleeper wake."""
+
+        def __init__(self) -> None:
+            self.now = 0.0
+            self.wake = asyncio.Event()
+
+        def __call__(self) -> float:
+            return self.now
+
+        async def sleep(self, seconds: float) -> None:
+            await self.wake.wait()
+            self.now += seconds
+
+    t = Time()
+    bucket = TokenBucket(1, 1.0, clock=t, sleep=t.sleep)
+    order: list[str] = []
+
+    async def take(name: str) -> None:
+        await bucket.acquire()
+        order.append(f"{name}@{t.now:g}")
+
+    await take("a")
+    queued = asyncio.create_task(take("b"))  # waits for the one token, asleep inside the bucket
+    for _ in range(3):
+        await asyncio.sleep(0)
+    t.now = 5.0  # the token is free again while b still sleeps
+    late = asyncio.create_task(take("c"))
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert order == ["a@0"]  # c must not take the token ahead of b
+    t.wake.set()
+    await asyncio.gather(queued, late)
+    assert [entry[0] for entry in order] == ["a", "b", "c"]

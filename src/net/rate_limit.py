@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from decimal import Decimal
+from heapq import heappop, heappush
+from types import TracebackType
 
 Sleep = Callable[[float], Awaitable[None]]
 MonotonicClock = Callable[[], float]
-
-_OUT = math.inf  # return time of a token that is held by an in-flight request
 
 
 class TokenBucket:
@@ -48,8 +48,11 @@ class TokenBucket:
         self.period_s = float(period_s)
         self._clock = clock
         self._sleep = sleep
-        self._returns: list[float] = [-math.inf] * capacity  # when each token is usable again
+        # When each token that is not held is usable again, as a min-heap: the earliest is [0].
+        # Tokens held by in-flight requests are not in it; an empty heap means all are held.
+        self._free: list[float] = [-math.inf] * capacity
         self._turn = asyncio.Lock()  # FIFO: one waiter at a time looks for the next token
+        self._queued = 0  # callers inside _take's locked path (holding or waiting for the turn)
         self._released = asyncio.Event()
 
     @classmethod
@@ -78,45 +81,67 @@ class TokenBucket:
 
     def time_until_available(self) -> float:
         """Seconds until a token would be granted at once (0.0 now; inf while all are held)."""
-        earliest = min(self._returns)
-        return max(0.0, earliest - self._clock())
+        if not self._free:
+            return math.inf
+        return max(0.0, self._free[0] - self._clock())
 
-    async def _take(self) -> int:
-        async with self._turn:
-            while True:
-                now = self._clock()
-                index = min(range(self.capacity), key=self._returns.__getitem__)
-                earliest = self._returns[index]
-                if earliest <= now:
-                    self._returns[index] = _OUT
-                    return index
-                if earliest == _OUT:
-                    # Every token is held by an in-flight request: wait for one to finish.
-                    self._released.clear()
-                    await self._released.wait()
-                else:
+    async def _take(self) -> None:
+        free = self._free
+        if not self._queued and free and free[0] <= self._clock():
+            # Nobody queued and a token is ready: what the locked path below would do at once,
+            # without the lock round trip (an uncontended asyncio.Lock is granted without yielding).
+            heappop(free)
+            return
+        self._queued += 1
+        try:
+            async with self._turn:
+                while True:
+                    if not free:
+                        # Every token is held by an in-flight request: wait for one to finish.
+                        self._released.clear()
+                        await self._released.wait()
+                        continue
+                    now = self._clock()
+                    earliest = free[0]
+                    if earliest <= now:
+                        heappop(free)
+                        return
                     await self._sleep(earliest - now)
+        finally:
+            self._queued -= 1
 
-    def _give_back(self, index: int) -> None:
-        self._returns[index] = self._clock() + self.period_s
+    def _give_back(self) -> None:
+        heappush(self._free, self._clock() + self.period_s)
         self._released.set()
 
     async def acquire(self) -> None:
         """Wait for a token; it comes back period_s from now."""
-        index = await self._take()
-        self._give_back(index)
+        await self._take()
+        self._give_back()
 
-    @asynccontextmanager
-    async def hold(self) -> AsyncIterator[None]:
+    def hold(self) -> AbstractAsyncContextManager[None]:
         """Hold a token for the duration of the block; it comes back period_s after the block ends."""
-        index = await self._take()
-        try:
-            yield
-        finally:
-            self._give_back(index)
+        return _Hold(self)
 
     def __repr__(self) -> str:
         return f"TokenBucket(capacity={self.capacity}, period_s={self.period_s})"
+
+
+class _Hold:
+    """`async with bucket.hold():` — a plain class, cheaper per request than a generator-based one."""
+
+    __slots__ = ("_bucket",)
+
+    def __init__(self, bucket: TokenBucket) -> None:
+        self._bucket = bucket
+
+    async def __aenter__(self) -> None:
+        await self._bucket._take()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._bucket._give_back()
 
 
 __all__ = ["MonotonicClock", "Sleep", "TokenBucket"]

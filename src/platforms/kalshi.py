@@ -136,16 +136,42 @@ class _Retryable(Exception):
 # ---------------------------------------------------------------------------------------------- parsing
 
 
+# Floats (e.g. floor_strike) become Decimal so no money or strike ever passes through float.
+# (Hence not orjson: it has no such hook, and Kalshi sends floor_strike as a JSON number.)
+# One decoder for all responses: json.loads(raw, parse_float=...) would build a new one per call.
+_JSON = json.JSONDecoder(parse_float=Decimal)
+
+
 def _loads(raw: bytes) -> Any:
-    # Floats (e.g. floor_strike) become Decimal so no money or strike ever passes through float.
-    return json.loads(raw, parse_float=Decimal)
+    """json.loads(raw, parse_float=Decimal), step for step, with the shared decoder."""
+    return _JSON.decode(raw.decode(json.detect_encoding(raw), "surrogatepass"))
 
 
 def _malformed(what: str) -> KalshiAPIError:
     return KalshiAPIError(200, "malformed_response", what)
 
 
+def _number(text: str, field: str) -> Decimal:
+    """A non-empty str as a finite Decimal: the common case, as Kalshi sends numbers as strings.
+
+    Same result and errors as _dec's general path: Decimal() strips exactly the whitespace that
+    str.strip() does (tests/test_kalshi_client.py checks this), so the strip copy is skipped.
+    """
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        raise _malformed(f"field {field!r} is not a number: {text[:20]!r}") from None
+    if not number.is_finite():
+        raise _malformed(f"field {field!r} is not finite")
+    return number
+
+
 def _dec(value: Any, field: str, *, optional: bool = False) -> Decimal | None:
+    if type(value) is str and value:
+        return _number(value, field)
+    if type(value) is Decimal and value.is_finite():
+        # A JSON number (parse_float=Decimal). Decimal(str(d)) is d again, exponent included.
+        return value
     if value is None or value == "":
         if optional:
             return None
@@ -169,7 +195,10 @@ def _req_dec(d: Mapping[str, Any], field: str) -> Decimal:
 
 
 def _opt_dec(d: Mapping[str, Any], field: str) -> Decimal | None:
-    return _dec(d.get(field), field, optional=True)
+    value = d.get(field)
+    if type(value) is str and value:
+        return _number(value, field)
+    return _dec(value, field, optional=True)
 
 
 def _dec_or_zero(d: Mapping[str, Any], field: str) -> Decimal:
@@ -179,6 +208,8 @@ def _dec_or_zero(d: Mapping[str, Any], field: str) -> Decimal:
 
 def _str(d: Mapping[str, Any], field: str, *, optional: bool = False) -> str:
     value = d.get(field)
+    if type(value) is str and value:
+        return value
     if value is None or value == "":
         if optional:
             return ""
@@ -188,7 +219,18 @@ def _str(d: Mapping[str, Any], field: str, *, optional: bool = False) -> str:
     return value
 
 
+# Parsed ISO times by their text. The same open/close times come back on every listing and poll;
+# only times that parsed cleanly are kept, so a bad one still raises every time. Bounded: cleared when full.
+_TIMES: dict[str, datetime] = {}
+_TIMES_MAX = 4096
+
+
 def _time(d: Mapping[str, Any], field: str) -> datetime:
+    text = d.get(field)
+    if type(text) is str:
+        when = _TIMES.get(text)
+        if when is not None:
+            return when
     text = _str(d, field)
     try:
         when = datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -196,6 +238,9 @@ def _time(d: Mapping[str, Any], field: str) -> datetime:
         raise _malformed(f"field {field!r} is not an ISO time: {text[:32]!r}") from None
     if when.tzinfo is None:
         raise _malformed(f"field {field!r} has no time zone")
+    if len(_TIMES) >= _TIMES_MAX:
+        _TIMES.clear()
+    _TIMES[text] = when
     return when
 
 
@@ -203,20 +248,25 @@ def _ts(d: Mapping[str, Any], field: str) -> float:
     return _time(d, field).timestamp() if d.get(field) else 0.0
 
 
+def _is_mapping(value: Any) -> bool:
+    # JSON objects are dicts: the exact-type test spares the slower ABC isinstance in the usual case.
+    return type(value) is dict or isinstance(value, Mapping)
+
+
 def _obj(payload: Any, field: str) -> Mapping[str, Any]:
-    value = payload.get(field) if isinstance(payload, Mapping) else None
-    if not isinstance(value, Mapping):
+    value = payload.get(field) if _is_mapping(payload) else None
+    if not _is_mapping(value):
         raise _malformed(f"object {field!r} is missing")
     return value
 
 
 def _list(payload: Any, field: str) -> list[Mapping[str, Any]]:
-    if not isinstance(payload, Mapping):
+    if not _is_mapping(payload):
         raise _malformed("response is not a JSON object")
     value = payload.get(field)
     if value is None:
         return []
-    if not isinstance(value, list) or not all(isinstance(item, Mapping) for item in value):
+    if not isinstance(value, list) or not all(_is_mapping(item) for item in value):
         raise _malformed(f"field {field!r} is not a list of objects")
     return value
 
@@ -242,31 +292,68 @@ def parse_market(d: Mapping[str, Any]) -> Market:
     )
 
 
-def _levels(raw: Any, field: str) -> tuple[tuple[Decimal, Decimal], ...]:
+# Parsed order-book levels by their [price, count] text. Between two polls most levels of a book are
+# unchanged, and a BookLevel is immutable, so an unchanged level is looked up instead of parsed and
+# built again. Only levels that passed the checks are kept (None = a valid level with count 0, which
+# is dropped); anything else takes the full path and raises as before. Bounded: cleared when full.
+_LEVELS: dict[tuple[str, str], BookLevel | None] = {}
+_LEVELS_MAX = 8192
+_MISS = BookLevel(ZERO, ZERO)  # "not cached" marker: never stored, as a 0-count level is kept as None
+
+
+def _level(level: Any, field: str, price_field: str, count_field: str) -> BookLevel | None:
+    """One [price, count] pair checked and parsed; None for an empty (count 0) level."""
+    if not isinstance(level, list | tuple) or len(level) != 2:
+        raise _malformed(f"order book side {field!r} has a level that is not [price, count]")
+    raw_price, raw_count = level
+    price = _number(raw_price, price_field) if type(raw_price) is str and raw_price else _dec(raw_price, price_field)
+    count = _number(raw_count, count_field) if type(raw_count) is str and raw_count else _dec(raw_count, count_field)
+    if price is None or count is None or not ZERO < price < ONE or count < 0:
+        raise _malformed(f"order book side {field!r} has an impossible level")
+    return BookLevel(price, count) if count > 0 else None
+
+
+def _level_key(level: BookLevel) -> tuple[Decimal, Decimal]:
+    return level.price, level.count
+
+
+def _levels(raw: Any, field: str) -> tuple[BookLevel, ...]:
     if raw is None:
         return ()
     if not isinstance(raw, list):
         raise _malformed(f"order book side {field!r} is not a list")
-    levels = []
+    known = _LEVELS
+    price_field, count_field = f"{field}.price", f"{field}.count"
+    levels: list[BookLevel] = []
     for level in raw:
-        if not isinstance(level, list | tuple) or len(level) != 2:
-            raise _malformed(f"order book side {field!r} has a level that is not [price, count]")
-        price = _dec(level[0], f"{field}.price")
-        count = _dec(level[1], f"{field}.count")
-        if price is None or count is None or not ZERO < price < ONE or count < 0:
-            raise _malformed(f"order book side {field!r} has an impossible level")
-        if count > 0:
-            levels.append((price, count))
+        key = None
+        if type(level) is list and len(level) == 2:
+            price, count = level
+            if type(price) is str and type(count) is str:
+                key = (price, count)
+                parsed = known.get(key, _MISS)
+                if parsed is not _MISS:
+                    if parsed is not None:
+                        levels.append(parsed)
+                    continue
+        parsed = _level(level, field, price_field, count_field)
+        if key is not None:
+            if len(known) >= _LEVELS_MAX:
+                known.clear()
+            known[key] = parsed
+        if parsed is not None:
+            levels.append(parsed)
     # Kalshi sends ascending (best bid last); sort anyway so best_bid() can rely on it.
-    return tuple(sorted(levels))
+    levels.sort(key=_level_key)
+    return tuple(levels)
 
 
 def parse_orderbook(ticker: str, payload: Any, fetched_at: float) -> OrderBook:
     book = _obj(payload, "orderbook_fp")
     return OrderBook(
         ticker=ticker,
-        yes_bids=tuple(BookLevel(p, c) for p, c in _levels(book.get("yes_dollars"), "yes_dollars")),
-        no_bids=tuple(BookLevel(p, c) for p, c in _levels(book.get("no_dollars"), "no_dollars")),
+        yes_bids=_levels(book.get("yes_dollars"), "yes_dollars"),
+        no_bids=_levels(book.get("no_dollars"), "no_dollars"),
         fetched_at=fetched_at,
     )
 
@@ -491,6 +578,27 @@ def order_body(
     }
 
 
+# Encoded query strings by their parameters: polling sends the same few queries over and over, and
+# urlencode costs several µs. Only str keys with plain str/int values are remembered (the value's
+# type is part of the key, so 1 and True never share an entry). Bounded: cleared when full.
+_QUERIES: dict[tuple[tuple[str, type, Any], ...], str] = {}
+_QUERIES_MAX = 256
+
+
+def _query_string(params: Mapping[str, Any]) -> str:
+    """urlencode(params, doseq=True)."""
+    if not all(type(k) is str and (type(v) is str or type(v) is int) for k, v in params.items()):
+        return urlencode(params, doseq=True)
+    key = tuple((k, type(v), v) for k, v in params.items())
+    text = _QUERIES.get(key)
+    if text is None:
+        text = urlencode(params, doseq=True)
+        if len(_QUERIES) >= _QUERIES_MAX:
+            _QUERIES.clear()
+        _QUERIES[key] = text
+    return text
+
+
 def _scrub(text: str, secrets: tuple[str, ...]) -> str:
     for secret in secrets:
         if secret:
@@ -599,6 +707,8 @@ class KalshiClient:
         self._session: aiohttp.ClientSession | None = None
         self._session_lock = asyncio.Lock()
         self.server_clock_skew_s: float | None = None  # server Date minus our clock, last response
+        self._last_date_header = ""
+        self._last_date_ts = 0.0
 
     # ------------------------------------------------------------------ construction helpers
 
@@ -657,6 +767,9 @@ class KalshiClient:
             self._session = None
 
     async def _get_session(self) -> aiohttp.ClientSession:
+        session = self._session
+        if session is not None and not session.closed:
+            return session  # the usual case: no lock round trip per request
         async with self._session_lock:
             if self._session is None or self._session.closed:
                 connector = self._connector_factory() if self._connector_factory else aiohttp.TCPConnector()
@@ -682,32 +795,39 @@ class KalshiClient:
     def _observe_date(self, header: str | None) -> None:
         if not header:
             return
-        try:
-            server = parsedate_to_datetime(header).timestamp()
-        except (TypeError, ValueError, IndexError):
-            return
+        # Date has one-second resolution: every response within a second repeats the last header.
+        if header == self._last_date_header:
+            server = self._last_date_ts
+        else:
+            try:
+                server = parsedate_to_datetime(header).timestamp()
+            except (TypeError, ValueError, IndexError):
+                return
+            self._last_date_header, self._last_date_ts = header, server
         self.server_clock_skew_s = server - self._clock()
 
     async def _attempt(
         self, method: str, target: _Target, path: str, query: Mapping[str, Any] | None, body: bytes | None
     ) -> Any:
         url = target.base + path
-        params = {k: v for k, v in (query or {}).items() if v is not None}
-        if params:
-            url += "?" + urlencode(params, doseq=True)
+        if query:
+            params = {k: v for k, v in query.items() if v is not None}
+            if params:
+                url += "?" + _query_string(params)
         check_url(url, ALLOWED_HOSTS, _SCHEMES)  # every request, whatever built the URL
-        signed_path = urlsplit(url).path
-        if target.signed and self._auth is None:
+        auth = self._auth if target.signed else None
+        if target.signed and auth is None:
             raise KalshiNoCredentials(
                 f"{method} {path} needs Kalshi credentials: set {KEY_ID_ENV} and {KEY_PATH_ENV} in .env"
             )
+        signed_path = urlsplit(url).path if auth is not None else ""
         session = await self._get_session()
         bucket = self._reads if method == "GET" else self._writes
         secrets: tuple[str, ...] = ()
         async with bucket.hold():
             headers = {"Content-Type": "application/json"} if body is not None else {}
-            if target.signed and self._auth is not None:
-                auth_headers = self._auth.headers(method, signed_path)
+            if auth is not None:
+                auth_headers = auth.headers(method, signed_path)
                 secrets = (auth_headers[HEADER_SIGNATURE], auth_headers[HEADER_KEY])
                 headers.update(auth_headers)
             try:
@@ -721,8 +841,10 @@ class KalshiClient:
                 ) as resp:
                     raw = await resp.read()
                     status = resp.status
-                    retry_after = parse_retry_after(resp.headers.get("Retry-After"), self._clock())
-                    self._observe_date(resp.headers.get("Date"))
+                    resp_headers = resp.headers
+                    retry_header = resp_headers.get("Retry-After")
+                    retry_after = None if retry_header is None else parse_retry_after(retry_header, self._clock())
+                    self._observe_date(resp_headers.get("Date"))
             except TimeoutError:
                 err = KalshiTransportError(0, "timeout", "no answer in time", method=method, path=path)
                 raise _Retryable(err, ambiguous=True) from None
