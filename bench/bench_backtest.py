@@ -15,7 +15,8 @@ simulator's default: every tick also meets a market poll, the costliest case) an
 second (like real BTCUSDT trade files, several trades between polls).
 
 `where_time_goes` times each per-tick stage alone, in microseconds, to show what bounds the
-end-to-end rate.
+end-to-end rate (feed_screen_values + strategy_precheck is what a decision the strategy's
+pre-check refuses costs instead of feed_snapshot + strategy_generate_signal).
 """
 
 from __future__ import annotations
@@ -145,6 +146,10 @@ def where_time_goes(settings: Settings, work: Path, n: int) -> dict[str, float]:
         for _ in range(reps):
             bt.feed.snapshot()
         out["feed_snapshot"] = (_cpu() - start) / reps * 1e6
+        start = _cpu()
+        for _ in range(reps):
+            bt.feed.screen_values()
+        out["feed_screen_values"] = (_cpu() - start) / reps * 1e6
         snap = bt.feed.snapshot()
         view = engine.view
         assert view is not None
@@ -154,6 +159,11 @@ def where_time_goes(settings: Settings, work: Path, n: int) -> dict[str, float]:
             strategy.generate_signal(snap, view.market, view.book, last)
         out["strategy_generate_signal"] = (_cpu() - start) / reps * 1e6
         out["strategy_last_reason"] = strategy.last_no_signal.code if strategy.last_no_signal else "signal"  # type: ignore[assignment]
+        raw = bt.feed.screen_values()
+        start = _cpu()
+        for _ in range(reps):
+            strategy.precheck(*raw, view.market, view.book, last)  # type: ignore[attr-defined]
+        out["strategy_precheck"] = (_cpu() - start) / reps * 1e6
         start = _cpu()
         for _ in range(reps):
             engine.decide()

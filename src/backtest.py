@@ -25,6 +25,10 @@ after each settlement, the same refresh of its entered markets as Engine._settle
 the timers differ (replay-time events instead of asyncio sleeps), and the market refresh
 calls the simulated exchange synchronously, as Engine._refresh_market does through awaits.
 
+Settlement passes while every open position's market is still trading are skipped: the
+Settler asks nothing about a KXBTC15M market before its close, so such a pass would only read
+the database and change nothing (the pass schedule itself is kept).
+
 No real waiting: the executor's and settler's coroutines never suspend against the simulated
 exchange, so each is run to completion with one send() (run_now) instead of through an event
 loop. After a kill switch hard stop (or an auth halt) nothing new is traded -- the daemon would
@@ -71,6 +75,7 @@ from src.db import Database, TradeRow
 from src.engine import Engine, EngineTiming, MarketView
 from src.execution.paper import PaperExecutor
 from src.execution.settlement import Settler
+from src.kxbtc15m import close_from_event_ticker
 from src.models import ZERO, Market, Mode, OrderIntent, Signal
 from src.risk.kill_switch import KillSwitch
 from src.risk.lockfile import lock_path
@@ -198,15 +203,6 @@ class Progress:
             self._out.flush()
 
 
-class _WindowStats:
-    __slots__ = ("decisions", "signals", "orders")
-
-    def __init__(self) -> None:
-        self.decisions = 0
-        self.signals = 0
-        self.orders = 0
-
-
 class Backtest:
     """One backtest run over one price source; use run_backtest() unless you need the parts."""
 
@@ -241,18 +237,27 @@ class Backtest:
         self.kill_switch: KillSwitch | None = None
         self.engine: Engine | None = None
         self.settler: Settler | None = None
+        # Decisions per reason code: in total (filled in at the end of the run), per market window
+        # (its ticker) while the engine had a view, and outside any window (no view yet, or a poll
+        # skipped in a stale stretch). A window's decisions, signals and orders follow from its
+        # counts: every order is a "trading" decision, every signal a decision count_signals counts.
         self.reasons: dict[str, int] = {}
-        self.windows: dict[str, _WindowStats] = {}
+        self.window_reasons: dict[str, dict[str, int]] = {}
+        self._unattributed: dict[str, int] = {}
         self.ticks = 0
         self.decisions = 0
         self.first_ts: float | None = None
         self.last_ts: float | None = None
         self.halted: str | None = None
         self._open = False  # positions open: settlement passes are due
+        # The earliest close among the open positions' markets: before it a settlement pass has
+        # nothing to do (-inf when a ticker names no close: then every pass runs).
+        self._first_close = -math.inf
         self._view_market: Market | None = None  # the market the engine's view holds, and its close
         self._view_close = -math.inf
-        self._stats: _WindowStats | None = None  # decision counters of the current window
-        self._stats_ticker = ""
+        self._counts: dict[str, int] = self._unattributed  # the counts of the view's market
+        self._counts_market: Market | None = None  # the market object they were looked up for
+        self._signalled: dict[str, bool] = {}  # per reason code: did the strategy signal?
         self._next_settle = -math.inf
 
     # -- wiring (after the first tick, so every component starts at replay time) -----------------
@@ -312,6 +317,8 @@ class Backtest:
         window_push = self.feed.window.push
         on_price = self.exchange.on_price
         decide = self._decide
+        poll = self._poll
+        progress_mask = _PROGRESS_MASK
         poll_s = self.timing.poll_interval_s
         stale_s = self.stale_after_s
         next_poll = first[0]
@@ -332,11 +339,11 @@ class Backtest:
             last_tick_ts = ts
             n += 1
             if ts >= next_poll:
-                self._poll(engine, ts)
+                poll(engine, ts)
                 next_poll = ts + poll_s
             else:
                 pending = True
-            if not n & _PROGRESS_MASK:
+            if not n & progress_mask:
                 progress.update(n, ts)
             if self.halted is not None and not self._open:
                 break  # the kill switch stopped trading and every position has settled
@@ -344,6 +351,8 @@ class Backtest:
             decide(engine)
         self.ticks = n
         self.feed.ticks = n
+        self.reasons = self._total_reasons()
+        self.decisions = sum(self.reasons.values())
         self.last_ts = last_tick_ts if n else None
         progress.update(n, clock.now, force=True)
 
@@ -356,8 +365,8 @@ class Backtest:
                 # last one (positions may have closed during the silence) and move on.
                 skipped = math.ceil((ts - next_poll) / poll_s)
                 last = next_poll + (skipped - 1) * poll_s
-                self.reasons[STALE_SKIPPED] = self.reasons.get(STALE_SKIPPED, 0) + skipped
-                self.decisions += skipped
+                unattributed = self._unattributed
+                unattributed[STALE_SKIPPED] = unattributed.get(STALE_SKIPPED, 0) + skipped
                 self.clock.advance_to(last)
                 self._settle_if_due()
                 return ts  # the tick itself then polls: the daemon's market loop never stopped
@@ -367,7 +376,8 @@ class Backtest:
         return next_poll
 
     def _poll(self, engine: Engine, now: float) -> None:
-        self._settle_if_due()
+        if self._open:
+            self._settle_if_due()
         self._refresh_view(engine, now)
         self._decide(engine)
 
@@ -381,38 +391,55 @@ class Backtest:
         engine.view = MarketView(market, self.exchange.orderbook_at(market.ticker, now), now)
 
     def _decide(self, engine: Engine) -> None:
+        # Runs after nearly every tick: the accounting is one dictionary update (see self.reasons).
         if self.halted is not None:
             return
         intent = engine.decide()
         reason = engine.why_not_trading
-        self.decisions += 1
-        reasons = self.reasons
-        reasons[reason] = reasons.get(reason, 0) + 1
         view = engine.view
         if view is None:
-            return
-        ticker = view.market.ticker
-        stats = self._stats
-        if ticker != self._stats_ticker or stats is None:
-            stats = self.windows.get(ticker)
-            if stats is None:
-                stats = self.windows[ticker] = _WindowStats()
-            self._stats, self._stats_ticker = stats, ticker
-        stats.decisions += 1
+            counts = self._unattributed
+        else:
+            market = view.market
+            counts = self._counts if market is self._counts_market else self._window_counts(market)
+        counts[reason] = counts.get(reason, 0) + 1
         if intent is None:
-            if reason == "size_zero" or reason.startswith(KILL_PREFIX):
+            signalled = self._signalled.get(reason)
+            if signalled is None:
+                signalled = self._signalled[reason] = reason == "size_zero" or reason.startswith(KILL_PREFIX)
+            if signalled:
                 # The strategy signalled; sizing or the kill switch (whose state may have moved) said no.
-                stats.signals += 1
                 self._check_halt()
             return
-        stats.signals += 1
-        stats.orders += 1
         run_now(engine.send(intent))  # the daemon's own send path: executor, then one entry per market
-        self._open = bool(self._open_tickers())
+        self._note_open(self._open_tickers())
         self._check_halt()
+
+    def _window_counts(self, market: Market) -> dict[str, int]:
+        """The decision counts of `market`'s window, made current for the next decisions."""
+        counts = self.window_reasons.get(market.ticker)
+        if counts is None:
+            counts = self.window_reasons[market.ticker] = {}
+        self._counts, self._counts_market = counts, market
+        return counts
+
+    def _total_reasons(self) -> dict[str, int]:
+        total = dict(self._unattributed)
+        for counts in self.window_reasons.values():
+            for reason, n in counts.items():
+                total[reason] = total.get(reason, 0) + n
+        return total
 
     def _open_tickers(self) -> set[str]:
         return {t.ticker for t in self.db.open_trades()}
+
+    def _note_open(self, tickers: set[str]) -> None:
+        """Remember whether positions are open and the earliest close of their markets."""
+        self._open = bool(tickers)
+        try:
+            self._first_close = min((close_from_event_ticker(t) for t in tickers), default=math.inf)
+        except ValueError:
+            self._first_close = -math.inf  # not a KXBTC15M ticker: the Settler asks on every pass
 
     def _settle_if_due(self) -> None:
         """The daemon's settlement pass, run only while positions are open (otherwise it does nothing)."""
@@ -425,11 +452,17 @@ class Backtest:
         settler, engine = self.settler, self.engine
         if settler is None or engine is None:
             return
+        if now < self._first_close:
+            # Every open position's market closes later. The Settler waits for a KXBTC15M
+            # ticker's close before asking anything, so this pass would only read the database,
+            # find nothing due and change nothing: skip that read.
+            self._check_halt()
+            return
         report = run_now(settler.settle_due())
         if report.settled:
             open_now = self._open_tickers()
             engine.refresh_entered()  # as Engine._settle_loop does after a settlement
-            self._open = bool(open_now)
+            self._note_open(open_now)
         self._check_halt()
 
     def _check_halt(self) -> None:
@@ -449,7 +482,7 @@ class Backtest:
             by_ticker.setdefault(t.ticker, []).append(t)
         windows = []
         now = self.clock.now
-        for ticker, stats in self.windows.items():
+        for ticker, counts in self.window_reasons.items():
             market = self.exchange.market_at(ticker, now)
             mine = by_ticker.get(ticker, [])
             windows.append(WindowLine(
@@ -458,9 +491,9 @@ class Backtest:
                 floor_strike=market.floor_strike,
                 expiration_value=market.expiration_value,
                 result=market.result,
-                decisions=stats.decisions,
-                signals=stats.signals,
-                orders=stats.orders,
+                decisions=sum(counts.values()),
+                signals=count_signals(counts),
+                orders=counts.get("trading", 0),
                 trades=len(mine),
                 pnl=sum((t.pnl or ZERO for t in mine), ZERO),
             ))
@@ -469,8 +502,9 @@ class Backtest:
             KillEventLine(e.ts, e.kind, e.reason, str(e.detail.get("message", ""))) for e in self.db.kill_events()
         )
         ending = self.kill_switch.bankroll if self.kill_switch is not None else self.starting_bankroll
-        reasons = tuple(sorted(self.reasons.items(), key=lambda kv: (-kv[1], kv[0])))
-        if count_signals(self.reasons) != sum(w.signals for w in windows):
+        totals = self._total_reasons()
+        reasons = tuple(sorted(totals.items(), key=lambda kv: (-kv[1], kv[0])))
+        if count_signals(totals) != sum(w.signals for w in windows):
             # Every signal happens while a market view exists, so the two counts must agree.
             raise RuntimeError("backtest bookkeeping error: signal counts disagree")
         return BacktestReport(
@@ -480,7 +514,7 @@ class Backtest:
             first_ts=self.first_ts,
             last_ts=self.last_ts,
             ticks=self.ticks,
-            decisions=self.decisions,
+            decisions=sum(totals.values()),
             starting_bankroll=self.starting_bankroll,
             ending_bankroll=ending,
             summary=summarize(trades, self.starting_bankroll),

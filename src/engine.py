@@ -24,6 +24,7 @@ def qty(value: Decimal) -> str:
     return format(value.normalize(), "f")
 
 Sleep = Callable[[float], Awaitable[None]]
+_NEVER = float("-inf")  # no attempt yet on a market
 
 
 class GateStatus(Protocol):
@@ -234,7 +235,6 @@ class Engine:
 
     def decide(self) -> OrderIntent | None:
         """Synchronous: from the latest snapshot to an order the kill switch has approved, or None."""
-        now = self.clock()
         view = self.view
         if view is None:
             self.why_not_trading = "no_open_market" if self.why_not_trading == "no_open_market" else "no_market_yet"
@@ -246,13 +246,29 @@ class Engine:
         if ticker in self._entered:
             self.why_not_trading = "position_open"
             return None
-        if now - self._last_attempt.get(ticker, float("-inf")) < self.timing.retry_same_market_s:
+        now = self.clock()  # read only where a rule needs it: most decisions end above
+        timing = self.timing
+        if now - self._last_attempt.get(ticker, _NEVER) < timing.retry_same_market_s:
             self.why_not_trading = "retry_wait"
             return None
-        if now - view.fetched_at > self.timing.max_book_age_s:
+        if now - view.fetched_at > timing.max_book_age_s:
             self.why_not_trading = "book_stale"
             return None
-        signal = self.strategy.generate_signal(self.feed.snapshot(), view.market, view.book, now)
+        strategy = self.strategy
+        # Most decisions end in the strategy's screening (a small move, too little time, a price
+        # above max_price...). When the strategy offers a pre-check and the feed its raw values,
+        # ask those first: the same rule as evaluate() (one helper behind both), without building
+        # a FeedSnapshot. Only what passes goes to generate_signal.
+        precheck = getattr(strategy, "precheck", None)
+        if precheck is not None:
+            screen_values = getattr(self.feed, "screen_values", None)
+            if screen_values is not None:
+                stale, price, gap, move, volatility = screen_values()
+                code = precheck(stale, price, gap, move, volatility, view.market, view.book, now)
+                if code is not None:
+                    self.why_not_trading = code
+                    return None
+        signal = strategy.generate_signal(self.feed.snapshot(), view.market, view.book, now)
         if signal is None:
             reason = self.strategy.last_no_signal
             self.why_not_trading = reason.code if reason else "no_signal"

@@ -11,11 +11,13 @@ from typing import Any
 
 import pytest
 
+import src.backtest as backtest_module
 from src.backtest import CoroutineWaited, as_epoch, run_backtest, run_now
 from src.backtest_report import BacktestReport, render_json, render_text
 from src.config import Settings, load_settings
 from src.data.price_files import PriceFileError, write_price_csv
 from src.data.price_generator import PriceGenerator
+from src.data.replay import ReplayFeed
 from tests.conftest import REPO, SHARED_DATA
 
 SHARED_FILE = SHARED_DATA / "binanceus_BTCUSDT_1m_2023-03-01_03.csv"
@@ -130,6 +132,29 @@ def test_same_file_and_seed_give_the_same_report_byte_for_byte(settings: Setting
     # A rerun into the same directory starts clean (no leftover database or kill switch lock).
     third = run_backtest(settings, path, out_dir=tmp_path / "a", progress=False)
     assert render_json(third) == render_json(first)
+
+
+def test_the_fast_paths_change_nothing(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Two shortcuts keep the backtest fast: the engine screens most decisions with the strategy's
+    # pre-check on the window's raw values (no FeedSnapshot), and settlement passes are skipped
+    # while every open market is still trading. Without either, the same run gives the same report.
+    strict = with_risk(settings, max_consecutive_losses=2, max_trades_per_hour=2)
+    path = generated_file(settings, tmp_path, hours=10)
+    fast = run_backtest(strict, path, out_dir=tmp_path / "fast", progress=False)
+    assert fast.summary.trades > 0 and any(code.startswith("kill_switch:") for code, _ in fast.reasons)
+    screened = {"move_too_small", "too_little_time", "price_too_high"}
+    assert screened <= {code for code, _ in fast.reasons}
+
+    monkeypatch.delattr(ReplayFeed, "screen_values")  # the engine then builds a snapshot every time
+
+    def no_close(ticker: str) -> float:
+        raise ValueError(ticker)
+
+    monkeypatch.setattr(backtest_module, "close_from_event_ticker", no_close)  # every settlement pass runs
+    slow = run_backtest(strict, path, out_dir=tmp_path / "slow", progress=False)
+    assert render_json(slow).replace("slow", "fast") == render_json(fast)
+    for name in ("report.json", "report.txt", "trades.csv", "trades.json"):
+        assert (tmp_path / "slow" / name).read_bytes() == (tmp_path / "fast" / name).read_bytes()
 
 
 def test_another_seed_gives_another_market(settings: Settings, tmp_path: Path) -> None:

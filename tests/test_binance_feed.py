@@ -133,6 +133,14 @@ def test_on_tick_runs_per_accepted_tick_and_its_errors_do_not_escape(clock) -> N
     assert feed2.ticks == 1 and feed2.callback_errors == 1
 
 
+def test_screen_values_are_the_snapshot_values(clock) -> None:
+    feed = BinanceFeed(clock)
+    for i in range(30):
+        feed.handle_frame(trade_payload(50_000.0 + 7 * (i % 4), 100 + i, 1_700_000_000_000 + 250 * i), clock())
+        snap = feed.snapshot()
+        assert feed.screen_values() == (snap.stale, snap.price, snap.gap_in_window, snap.move_pct, snap.volatility)
+
+
 def test_unknown_source_is_refused(clock) -> None:
     with pytest.raises(ValueError, match="binance_us"):
         BinanceFeed(clock, source="kraken")
@@ -252,6 +260,13 @@ async def test_proactive_reconnect_also_fires_on_a_quiet_connection(clock, serve
     feed = make(clock, server, silence_timeout_s=10 * PROACTIVE_RECONNECT_S)
     task = asyncio.ensure_future(feed.run())
     await server.wait_for_clients()
+    # The server can see the client before the client has read the clock for its deadline: wait
+    # until the feed itself says it is connected, or the advance below could land too early.
+    for _ in range(500):
+        if feed.connected:
+            break
+        await asyncio.sleep(0.01)
+    assert feed.connected
     clock.advance(PROACTIVE_RECONNECT_S)
     await server.wait_for_clients(2)  # the watchdog closed the old connection by itself
     assert feed.last_error == ""

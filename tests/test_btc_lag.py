@@ -454,6 +454,72 @@ def test_any_snapshot_gives_a_consistent_answer(
     assert result.fair_prob == pytest.approx(p_yes if result.side is Side.YES else 1 - p_yes, abs=1e-6)
 
 
+# --- precheck: the same screening rule as evaluate(), on the raw feed values -------------------
+
+EXACT_STAGE_CODES = {base.PRICE_NOT_BELOW_FAIR, NO_LAG, base.EDGE_TOO_SMALL}
+prices = st.one_of(
+    st.floats(min_value=95_000.0, max_value=105_000.0), st.sampled_from([0.0, -1.0, math.nan, math.inf])
+)
+moves = st.one_of(st.floats(min_value=-1.5, max_value=1.5), st.sampled_from([0.4, -0.4, math.nan]))
+bids = st.lists(st.integers(min_value=1, max_value=100), max_size=2).map(
+    lambda cs: tuple(BookLevel(D(c) / 100, D("5")) for c in sorted(cs))
+)
+SHARED_STRATEGY = BtcLagStrategy(BtcLagConfig())  # caches and leftovers across many examples
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    enabled=st.sampled_from([True, True, True, False]),
+    stale=st.sampled_from([False, False, False, True]),
+    price=prices,
+    gap=st.sampled_from([False, False, False, True]),
+    move=moves,
+    volatility=st.one_of(st.floats(min_value=0.0, max_value=5e-4), st.just(math.nan)),
+    status=st.sampled_from(["active", "active", "open", "closed", "initialized"]),
+    strike=st.sampled_from([STRIKE, STRIKE, D("99500"), D("0"), None]),
+    strike_type=st.sampled_from(["greater_or_equal", "greater_or_equal", "less"]),
+    seconds_left=st.floats(min_value=-60.0, max_value=900.0),
+    yes_bids=bids,
+    no_bids=bids,
+    other_book=st.sampled_from([False, False, False, True]),
+)
+def test_precheck_agrees_with_evaluate(
+    enabled: bool, stale: bool, price: float, gap: bool, move: float, volatility: float, status: str,
+    strike: Decimal | None, strike_type: str, seconds_left: float, yes_bids: tuple[BookLevel, ...],
+    no_bids: tuple[BookLevel, ...], other_book: bool,
+) -> None:
+    config = BtcLagConfig(enabled=enabled)
+    market = make_market(seconds_left, status=status, floor_strike=strike, strike_type=strike_type)
+    book = OrderBook("OTHER-1" if other_book else TICKER, yes_bids=yes_bids, no_bids=no_bids, fetched_at=NOW)
+    feed = replace(make_feed(price, move_pct=move, volatility=volatility), stale=stale, gap_in_window=gap)
+    raw = (feed.stale, feed.price, feed.gap_in_window, feed.move_pct, feed.volatility)
+    for strategy in (BtcLagStrategy(config), SHARED_STRATEGY if enabled else BtcLagStrategy(config)):
+        code = strategy.precheck(*raw, market, book, NOW)
+        result = strategy.evaluate(feed, market, book, NOW)
+        if code is not None:
+            # A refusal of the screening: evaluate() refuses with the same code.
+            assert isinstance(result, NoSignal) and result.code == code
+        else:
+            # Screening passed: only evaluate()'s exact Decimal stage may still refuse.
+            assert isinstance(result, Signal) or result.code in EXACT_STAGE_CODES
+        # Asking the pre-check first never changes what evaluate() then says.
+        assert strategy.evaluate(feed, market, book, NOW) == BtcLagStrategy(config).evaluate(feed, market, book, NOW)
+
+
+def test_precheck_names_the_first_refusal_in_evaluates_order() -> None:
+    strategy = BtcLagStrategy(BtcLagConfig())
+    market, book = make_market(), make_book(D("0.50"), D("0.52"))
+    price = price_for_fair(0.70, 100_000.0, 1e-4, 600.0)
+    assert strategy.precheck(True, price, True, 0.1, 1e-4, market, book, NOW) == base.FEED_STALE
+    assert strategy.precheck(False, price, True, 0.1, 1e-4, market, book, NOW) == base.FEED_GAP
+    assert strategy.precheck(False, price, False, 0.1, 1e-4, make_market(200.0), book, NOW) == base.TOO_LITTLE_TIME
+    assert strategy.precheck(False, price, False, 0.1, 1e-4, market, book, NOW) == MOVE_TOO_SMALL
+    high = make_book(D("0.97"), D("0.04"))
+    assert strategy.precheck(False, price, False, 0.5, 1e-4, market, high, NOW) == base.PRICE_TOO_HIGH
+    assert strategy.precheck(False, price, False, 0.5, 1e-4, market, book, NOW) is None
+    assert isinstance(strategy.evaluate(make_feed(price, 0.5), market, book, NOW), Signal)
+
+
 def test_benchmark_runs_its_scenarios() -> None:
     # The benchmark checks that each scenario takes the path it claims; timings are not asserted
     # here (shared CI machines), only that they were measured.

@@ -121,6 +121,52 @@ async def test_stale_feed_gives_no_order_and_says_why(rig) -> None:
     assert engine.decide() is None and engine.why_not_trading == "feed_stale"
 
 
+class ScreenFeed(FakeFeed):
+    """A feed that also offers the raw screening values; counts the snapshots it builds."""
+
+    def __init__(self, snap: FeedSnapshot) -> None:
+        super().__init__(snap)
+        self.snapshots = 0
+
+    def snapshot(self) -> FeedSnapshot:
+        self.snapshots += 1
+        return self.snap
+
+    def screen_values(self) -> tuple[bool, float, bool, float, float]:
+        s = self.snap
+        return (s.stale, s.price, s.gap_in_window, s.move_pct, s.volatility)
+
+
+@pytest.mark.parametrize(
+    ("snapshot", "code"),
+    [
+        (snap(stale=True), "feed_stale"),
+        (snap(move=0.1), "move_too_small"),
+        (snap(move=-0.6), "price_not_below_fair"),  # a fall favours NO, whose ask is no bargain
+        (snap(), "trading"),
+    ],
+)
+async def test_the_pre_check_decides_as_the_full_path_without_building_a_snapshot(
+    rig, snapshot: FeedSnapshot, code: str
+) -> None:
+    engine, feed, *_ = rig
+    await engine._refresh_market()
+    feed.snap = snapshot  # FakeFeed has no screen_values: the full path
+    full = engine.decide()
+    assert engine.why_not_trading == code
+    engine._last_attempt.clear()  # a decision that traded makes the next one wait
+    screened = ScreenFeed(snapshot)
+    engine.feed = screened
+    fast = engine.decide()
+    assert engine.why_not_trading == code
+    assert (fast is None) == (full is None)
+    if fast is not None and full is not None:
+        fields = ("side", "count", "limit_price", "edge", "max_cost")
+        assert [getattr(fast, f) for f in fields] == [getattr(full, f) for f in fields]
+    # Only a decision that passes the screening builds a snapshot (for evaluate()).
+    assert screened.snapshots == (1 if code == "trading" else 0)
+
+
 async def test_old_book_is_never_traded_on(rig, clock) -> None:
     engine, *_ = rig
     await engine._refresh_market()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -344,3 +345,42 @@ def test_iter_ticks_checks_the_layout_before_returning(tmp_path: Path) -> None:
     # A bad file fails when the iterator is made, not at some later next().
     with pytest.raises(PriceFileError):
         iter_ticks(write(tmp_path, "weird.csv", "a,b,c\n"))
+
+
+# -- the file is closed whenever the ticks stop ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("trades.csv", TRADES_MS),
+        ("bars.csv", kline(T0_MS, 10, 12, 9, 11) + kline(T0_MS + 60_000, 11, 13, 10, 12)),
+    ],
+)
+@pytest.mark.parametrize("how", ["exhausted", "closed_early", "bad_row"])
+def test_the_file_is_closed_when_the_ticks_stop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, text: str, how: str
+) -> None:
+    import src.data.price_files as price_files
+
+    opened: list[Any] = []
+
+    def tracking_open(*args: Any, **kwargs: Any) -> Any:
+        fh = open(*args, **kwargs)  # noqa: SIM115 - the code under test closes it
+        opened.append(fh)
+        return fh
+
+    monkeypatch.setattr(price_files, "open", tracking_open, raising=False)
+    if how == "bad_row":
+        text += "not,a,row,at,all,,,,,,,\n" if name == "bars.csv" else "1004,x,0.1,1,1,true,true\n"
+    ticks = iter_ticks(write(tmp_path, name, text))
+    assert opened and not opened[-1].closed  # opened and checked before the first tick is asked for
+    if how == "exhausted":
+        assert len(list(ticks)) > 0
+    elif how == "closed_early":
+        next(ticks)
+        ticks.close()  # type: ignore[attr-defined]
+    else:
+        with pytest.raises(PriceFileError):
+            list(ticks)
+    assert opened[-1].closed

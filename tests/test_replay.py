@@ -61,6 +61,23 @@ def test_push_feeds_window_listeners_and_on_tick() -> None:
     assert feed.snapshot().stale  # staleness by the injected clock
 
 
+def test_screen_values_are_the_snapshot_values_by_the_feed_clock() -> None:
+    clock = SimClock(START)
+    feed = ReplayFeed([], clock, stale_after_s=10.0)
+
+    def screen_of_snapshot() -> tuple[bool, float, bool, float, float]:
+        snap = feed.snapshot()
+        return (snap.stale, snap.price, snap.gap_in_window, snap.move_pct, snap.volatility)
+
+    assert feed.screen_values() == screen_of_snapshot() == (True, 0.0, False, 0.0, 0.0)
+    for i in range(90):
+        clock.advance_to(START + i)
+        feed.push(START + i, 100.0 * (1.0 + 0.001 * (i % 5)), i + 1)
+        assert feed.screen_values() == screen_of_snapshot()
+    clock.advance_to(START + 200)  # no tick for a while: stale by the injected clock, in both
+    assert feed.screen_values() == screen_of_snapshot() and feed.screen_values()[0]
+
+
 async def test_run_fast_delivers_everything_and_finishes() -> None:
     clock = SimClock(START)
     got: list[float] = []

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from src.data.window import RollingWindow
+from src.models import FeedSnapshot
 from tests.fakes.binance_server import load_closes
 
 
@@ -289,3 +290,74 @@ def test_first_trade_with_an_impossible_time_is_refused(bad_ts: float) -> None:
     win = RollingWindow("t")
     assert not win.push(1, bad_ts, 100.0, 0.0)
     assert len(win) == 0 and win.last_trade_id is None
+
+
+# -- screen_values: the snapshot's raw values without the snapshot --------------------------------
+
+
+def screen_of(snap: FeedSnapshot) -> tuple[bool, float, bool, float, float]:
+    return (snap.stale, snap.price, snap.gap_in_window, snap.move_pct, snap.volatility)
+
+
+def test_screen_values_of_an_empty_window_are_the_empty_snapshot_values() -> None:
+    win = RollingWindow("t", window_s=60.0, stale_after_s=10.0)
+    assert win.screen_values(123.0) == screen_of(win.snapshot(123.0)) == (True, 0.0, False, 0.0, 0.0)
+    assert not win.push(1, 10.0, math.nan, 10.0)  # a refused trade leaves it empty
+    assert win.screen_values(10.0) == screen_of(win.snapshot(10.0))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.integers(min_value=-1, max_value=3),  # id delta (<= 0: refused)
+            st.floats(min_value=-1.0, max_value=25.0, allow_nan=False),  # time delta
+            st.floats(min_value=-0.02, max_value=0.02, allow_nan=False),  # log price step
+            st.floats(min_value=-2.0, max_value=3.0, allow_nan=False),  # receive delay
+            st.booleans(),  # mark a gap after this trade
+        ),
+        min_size=1,
+        max_size=80,
+    ),
+    looks=st.lists(st.floats(min_value=-5.0, max_value=40.0, allow_nan=False), min_size=1, max_size=4),
+    window_s=st.sampled_from([5.0, 60.0]),
+    stale_after_s=st.sampled_from([0.5, 10.0]),
+)
+def test_screen_values_are_exactly_the_snapshot_values(
+    steps: list[tuple[int, float, float, float, bool]], looks: list[float], window_s: float, stale_after_s: float
+) -> None:
+    # Exact equality, not approx: the strategy's pre-check must decide on the very same floats.
+    win = RollingWindow("p", window_s=window_s, stale_after_s=stale_after_s, gap_after_s=8.0)
+    tid, ts, logp = 0, 1_000.0, math.log(30_000.0)
+    for d_id, d_ts, d_logp, delay, gap in steps:
+        tid, ts, logp = tid + d_id, ts + d_ts, logp + d_logp
+        win.push(tid, ts, math.exp(logp), ts + delay)
+        if gap:
+            win.mark_gap()
+        for look in looks:
+            now = ts + look
+            assert win.screen_values(now) == screen_of(win.snapshot(now))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_sparse_reads_see_exactly_what_eager_eviction_would_keep(seed: int) -> None:
+    # Old trades leave in batches (a push evicts only at two windows; a read evicts to one), so a
+    # read after many pushes must still see exactly the last window_s seconds, gaps included.
+    win = RollingWindow("t", window_s=30.0, stale_after_s=10.0, gap_after_s=6.0)
+    ref = Ref(30.0, gap_after_s=6.0)
+    rng = random.Random(seed)
+    for k, (tid, ts, px) in enumerate(random_stream(seed + 50, 3000)):
+        assert win.push(tid, ts, px, ts) == ref.push(tid, ts, px, ts)
+        if rng.random() < 0.02:
+            win.mark_gap()
+            ref.mark_gap()
+        if k % 400 == 399:
+            assert len(win) == ref.stats()["n"]
+            assert_matches(win, ref, now=ts + 1.0)
+            assert win.screen_values(ts + 1.0) == screen_of(win.snapshot(ts + 1.0))
+    # Without any read, what is kept stays within two windows of trades.
+    win = RollingWindow("t", window_s=1.0)
+    for i in range(50_000):
+        win.push(i, i * 0.001, 100.0, i * 0.001)
+    assert len(win._ts) <= 2001  # noqa: SLF001 - the memory bound is the point of this check
+    assert len(win) == 1001

@@ -68,8 +68,9 @@ class BinanceFeed(WsFeed):
                 if msg["s"] != _SYMBOL:
                     self.malformed += 1
                     return False
-                # Inlined rather than self._accept(): this line runs for every trade.
-                if self._push(msg["t"], msg["T"] * 0.001, float(msg["p"]), now):
+                # Inlined rather than self._accept(): this line runs for every trade. A method call
+                # on the attribute (specialised by the interpreter) beats a stored bound method.
+                if self.window.push(msg["t"], msg["T"] * 0.001, float(msg["p"]), now):
                     self.ticks += 1
                     if self._on_tick is not None:
                         self._notify()

@@ -383,23 +383,19 @@ def open_ticks(path: Path, start: float | None = None, end: float | None = None)
         raise
     lo = -math.inf if start is None else float(start)
     hi = math.inf if end is None else float(end)
-    body = chain(first_data, lines)
+    body = chain(first_data, lines) if first_data else lines  # no chain step per line when there is a header
     first_line = line_no if first_data else line_no + 1
+    # Each tick generator closes the file itself when it ends (no wrapping generator per tick).
     if isinstance(layout.columns, PriceColumns):
-        ticks = _price_ticks(path, body, first_line, layout.columns, lo, hi)
+        ticks = _price_ticks(path, body, first_line, layout.columns, lo, hi, stack)
     else:
-        ticks = _bar_ticks(path, body, first_line, layout.columns, lo, hi)
-    return TickStream(path, layout, _closing(ticks, stack), bytes_read, total)
+        ticks = _bar_ticks(path, body, first_line, layout.columns, lo, hi, stack)
+    return TickStream(path, layout, ticks, bytes_read, total)
 
 
 def iter_ticks(path: Path, start: float | None = None, end: float | None = None) -> Iterator[Tick]:
     """Ticks of `path` with start <= ts < end, in file order (see open_ticks)."""
     return open_ticks(path, start, end).ticks
-
-
-def _closing(ticks: Iterator[Tick], stack: ExitStack) -> Iterator[Tick]:
-    with stack:
-        yield from ticks
 
 
 def load_ticks(path: Path, start: float | None = None, end: float | None = None) -> list[Tick]:
@@ -421,7 +417,7 @@ def _row_error(path: Path, line_no: int, line: str, exc: Exception) -> PriceFile
 
 
 def _price_ticks(
-    path: Path, lines: Iterator[str], first_line: int, cols: PriceColumns, lo: float, hi: float
+    path: Path, lines: Iterator[str], first_line: int, cols: PriceColumns, lo: float, hi: float, stack: ExitStack
 ) -> Iterator[Tick]:
     # The hot loop of every trade file: epoch numbers are converted inline (no call per row).
     ti, pi, ii = cols.time, cols.price, cols.trade_id
@@ -432,41 +428,43 @@ def _price_ticks(
     line_no = first_line - 1
     line = ""
     inf = math.inf
-    try:
-        for line_no, line in enumerate(lines, start=first_line):
-            parts = line.split(",")
-            if len(parts) < 2:
-                if not line.strip():
+    ms_from, us_from = _MS_FROM, _US_FROM
+    with stack:  # the file closes when the ticks end, run out or fail
+        try:
+            for line_no, line in enumerate(lines, start=first_line):
+                parts = line.split(",")
+                if len(parts) < 2:
+                    if not line.strip():
+                        continue
+                    raise IndexError
+                if numeric:
+                    ts = float(parts[ti])
+                    if ts >= ms_from:
+                        ts = ts / 1e6 if ts >= us_from else ts / 1e3
+                elif to_seconds is None:
+                    to_seconds = _time_converter(parts[ti])
+                    numeric = to_seconds is _number_seconds
+                    ts = to_seconds(parts[ti])
+                else:
+                    ts = to_seconds(parts[ti])
+                price = float(parts[pi])
+                if not 0.0 < price < inf:
+                    raise PriceFileError(path, f"price must be a positive number, got {parts[pi].strip()!r}", line_no)
+                if ts < last_ts:
+                    raise PriceFileError(path, f"time goes backwards ({ts!r} after {last_ts!r})", line_no)
+                last_ts = ts
+                if ii is None:
+                    synthetic_id += 1
+                    trade_id = synthetic_id
+                else:
+                    trade_id = int(parts[ii])
+                if ts < lo:
                     continue
-                raise IndexError
-            if numeric:
-                ts = float(parts[ti])
-                if ts >= _MS_FROM:
-                    ts = ts / 1e6 if ts >= _US_FROM else ts / 1e3
-            elif to_seconds is None:
-                to_seconds = _time_converter(parts[ti])
-                numeric = to_seconds is _number_seconds
-                ts = to_seconds(parts[ti])
-            else:
-                ts = to_seconds(parts[ti])
-            price = float(parts[pi])
-            if not 0.0 < price < inf:
-                raise PriceFileError(path, f"price must be a positive number, got {parts[pi].strip()!r}", line_no)
-            if ts < last_ts:
-                raise PriceFileError(path, f"time goes backwards ({ts!r} after {last_ts!r})", line_no)
-            last_ts = ts
-            if ii is None:
-                synthetic_id += 1
-                trade_id = synthetic_id
-            else:
-                trade_id = int(parts[ii])
-            if ts < lo:
-                continue
-            if ts >= hi:
-                return
-            yield (ts, price, trade_id)
-    except (ValueError, IndexError, UnicodeDecodeError) as exc:
-        raise _row_error(path, line_no, line, exc) from None
+                if ts >= hi:
+                    return
+                yield (ts, price, trade_id)
+        except (ValueError, IndexError, UnicodeDecodeError) as exc:
+            raise _row_error(path, line_no, line, exc) from None
 
 
 def _parse_bar(
@@ -498,6 +496,13 @@ def bar_ticks(t0: float, length: float, o: float, h: float, low: float, c: float
 
 
 def _bar_ticks(
+    path: Path, lines: Iterator[str], first_line: int, cols: BarColumns, lo: float, hi: float, stack: ExitStack
+) -> Iterator[Tick]:
+    with stack:  # the file closes when the ticks end, run out or fail
+        yield from _bar_rows(path, lines, first_line, cols, lo, hi)
+
+
+def _bar_rows(
     path: Path, lines: Iterator[str], first_line: int, cols: BarColumns, lo: float, hi: float
 ) -> Iterator[Tick]:
     rows = _numbered_rows(path, lines, first_line)

@@ -125,5 +125,9 @@ class ReplayFeed:
     def snapshot(self) -> FeedSnapshot:
         return self.window.snapshot(self._clock())
 
+    def screen_values(self) -> tuple[bool, float, bool, float, float]:
+        """(stale, price, gap_in_window, move_pct, volatility) of snapshot(), without building it."""
+        return self.window.screen_values(self._clock())
+
     def stop(self) -> None:
         self._stopping = True

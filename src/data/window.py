@@ -11,13 +11,19 @@ from src.models import FeedSnapshot
 # "No trade yet" for the last trade time: below every finite time, yet above -inf, so the one
 # chained comparison in push() also refuses an infinite trade time.
 _NO_TS = -float_info.max
+# screen_values() of an empty window, as its snapshot has them.
+_EMPTY_SCREEN = (True, 0.0, False, 0.0, 0.0)
 
 
 class RollingWindow:
     """The last `window_s` seconds of trades, by exchange trade time, with running statistics.
 
-    Every `push` is O(1) amortised: trades enter on the right, leave on the left once older than
-    `window_s` before the newest trade. Volatility uses a running prefix sum of squared log returns,
+    Every `push` is O(1) amortised: trades enter on the right and leave on the left once older than
+    `window_s` before the newest trade. They leave in batches: a push drops them only once the
+    oldest is two windows old, and every read (snapshot, screen_values, len) first drops those
+    older than one window. The cutoff only moves forward, so this holds exactly the trades an
+    eviction on every push would, at a fraction of the cost per trade (and at most two windows of
+    memory). Volatility uses a running prefix sum of squared log returns,
     so the sum over the window is one subtraction: no re-scan, and no error piling up from repeated
     add/subtract (the rounding is ~1e-16 of the lifetime total: nothing, for years of BTC ticks).
 
@@ -37,13 +43,13 @@ class RollingWindow:
         "stale_after_s",
         "gap_after_s",
         "rejected",
+        "_keep_s",
         "_ts",
         "_px",
         "_cum",
         "_gaps",
         "_last_id",
         "_last_ts",
-        "_last_px",
         "_last_logp",
         "_last_cum",
         "_last_recv",
@@ -69,6 +75,7 @@ class RollingWindow:
         self.stale_after_s = stale_after_s
         # inf disables silence-based gaps without a None check on the hot path.
         self.gap_after_s = inf if gap_after_s is None else float(gap_after_s)
+        self._keep_s = 2.0 * window_s  # a push evicts once the oldest trade is this old
         self.rejected = 0  # duplicate, out-of-order or invalid trades ignored
         # Three parallel deques instead of one deque of tuples: no tuple allocated per trade.
         self._ts: deque[float] = deque()
@@ -77,7 +84,6 @@ class RollingWindow:
         self._gaps: deque[float] = deque()
         self._last_id: float = -inf  # any int trade id beats it
         self._last_ts = _NO_TS
-        self._last_px = 0.0
         self._last_logp = 0.0
         self._last_cum = 0.0
         self._last_recv = -inf
@@ -100,9 +106,9 @@ class RollingWindow:
             cum = self._last_cum + r * r
             if ts - last_ts > self.gap_after_s:
                 self._mark_gap_at(last_ts)
+        # The newest price is _px[-1]: not kept twice, one store less per trade.
         self._last_id = trade_id
         self._last_ts = ts
-        self._last_px = price
         self._last_logp = logp
         self._last_cum = cum
         self._last_recv = recv_ts
@@ -110,7 +116,14 @@ class RollingWindow:
         tss.append(ts)
         self._px.append(price)
         self._cum.append(cum)
-        cutoff = ts - self.window_s
+        if tss[0] < ts - self._keep_s:
+            self._evict()
+        return True
+
+    def _evict(self) -> None:
+        """Drop the trades older than window_s before the newest one, and the gaps before the first kept."""
+        tss = self._ts
+        cutoff = self._last_ts - self.window_s
         if tss[0] < cutoff:
             pxs = self._px
             cums = self._cum
@@ -122,7 +135,6 @@ class RollingWindow:
             first = tss[0]
             while gaps and gaps[0] < first:
                 gaps.popleft()
-        return True
 
     def mark_gap(self) -> None:
         """Record that trades may be missing after the newest one (the connection dropped)."""
@@ -136,17 +148,48 @@ class RollingWindow:
 
     @property
     def last_price(self) -> float:
-        return self._last_px
+        pxs = self._px
+        return pxs[-1] if pxs else 0.0
 
     @property
     def last_trade_id(self) -> int | None:
         return None if self._last_id == -inf else int(self._last_id)
 
     def __len__(self) -> int:
-        return len(self._ts)
+        tss = self._ts
+        if tss and tss[0] < self._last_ts - self.window_s:
+            self._evict()
+        return len(tss)
+
+    def screen_values(self, now: float) -> tuple[bool, float, bool, float, float]:
+        """(stale, price, gap_in_window, move_pct, volatility) exactly as snapshot(now) has them.
+
+        For a consumer that screens on these first (BtcLagStrategy.precheck) and builds the whole
+        snapshot only when they pass: a FeedSnapshot costs several times more than this tuple.
+        """
+        tss = self._ts
+        if not tss:
+            return _EMPTY_SCREEN
+        last_ts = self._last_ts
+        if tss[0] < last_ts - self.window_s:
+            self._evict()
+        first_ts = tss[0]
+        pxs = self._px
+        price = pxs[-1]
+        span = last_ts - first_ts
+        sum_sq = self._last_cum - self._cum[0]
+        gaps = self._gaps
+        return (
+            # Same as snapshot's max(0.0, age) > stale_after_s, because stale_after_s > 0.
+            now - self._last_recv > self.stale_after_s,
+            price,
+            bool(gaps) and first_ts <= gaps[0] < last_ts,
+            (price / pxs[0] - 1.0) * 100.0,
+            sqrt(sum_sq / span) if span > 0.0 and sum_sq > 0.0 else 0.0,
+        )
 
     def snapshot(self, now: float) -> FeedSnapshot:
-        """What the strategy may know at `now` (injected clock): never mutates the window."""
+        """What the strategy may know at `now` (injected clock): never changes what the window holds."""
         tss = self._ts
         if not tss:
             return FeedSnapshot(
@@ -161,9 +204,12 @@ class RollingWindow:
                 gap_in_window=False,
                 ticks_in_window=0,
             )
+        if tss[0] < self._last_ts - self.window_s:
+            self._evict()
         first_ts = tss[0]
-        start_px = self._px[0]
-        price = self._last_px
+        pxs = self._px
+        start_px = pxs[0]
+        price = pxs[-1]
         span = self._last_ts - first_ts
         sum_sq = self._last_cum - self._cum[0]
         volatility = sqrt(sum_sq / span) if span > 0.0 and sum_sq > 0.0 else 0.0

@@ -116,7 +116,6 @@ class WsFeed:
         self.allowed_hosts = allowed_hosts
         # A silence longer than the staleness limit is a gap too: the move across it was not seen.
         self.window = RollingWindow(source, window_s, stale_after_s, gap_after_s=stale_after_s)
-        self._push = self.window.push  # bound once: the parsers call it for every trade
         self._clock = clock
         self._connect: ConnectFactory = connect if connect is not None else ws_connect
         self._on_tick = on_tick
@@ -159,7 +158,7 @@ class WsFeed:
     # -- shared by the venue parsers ---------------------------------------------------------------
 
     def _accept(self, trade_id: int, ts: float, price: float, now: float) -> None:
-        if self._push(trade_id, ts, price, now):
+        if self.window.push(trade_id, ts, price, now):
             self.ticks += 1
             if self._on_tick is not None:
                 self._notify()
@@ -189,6 +188,10 @@ class WsFeed:
 
     def snapshot(self) -> FeedSnapshot:
         return self.window.snapshot(self._clock())
+
+    def screen_values(self) -> tuple[bool, float, bool, float, float]:
+        """(stale, price, gap_in_window, move_pct, volatility) of snapshot(), without building it."""
+        return self.window.screen_values(self._clock())
 
     def stats(self) -> FeedStats:
         return FeedStats(

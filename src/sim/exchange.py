@@ -116,7 +116,6 @@ class SimExchange:
         self.sigma = sigma_per_sqrt_second(annual)
         self.averages = BoundaryAverages()
         self._lagged: deque[tuple[float, float]] = deque()
-        self._last_ts = -math.inf
         self._pruned = False  # once ticks were dropped, quotes for earlier seconds are impossible
         self._windows: dict[float, _Window] = {}
         self._by_ticker: dict[str, _Window] = {}
@@ -129,13 +128,14 @@ class SimExchange:
         self._market_cache: Market | None = None
         self._yes_levels: dict[int, tuple[BookLevel, ...]] = {}
         self._no_levels: dict[int, tuple[BookLevel, ...]] = {}
+        self._strike_d: Decimal | None = None  # the last strike converted to float, and its value
+        self._strike_f = 0.0
 
     # -- prices in ---------------------------------------------------------------------------------
 
     def on_price(self, ts: float, price: float) -> None:
         """One BTC tick, in time order (the same ticks the feed gets)."""
         self.averages.on_price(ts, price)
-        self._last_ts = ts
         lagged = self._lagged
         lagged.append((ts, price))
         if len(lagged) > _PRUNE_AT:
@@ -148,8 +148,12 @@ class SimExchange:
         lagged = self._lagged
         if len(lagged) > 1 and lagged[1][0] <= target:
             self._pruned = True
-            while len(lagged) > 1 and lagged[1][0] <= target:
-                lagged.popleft()
+            # Pop every tick <= target, then put the last of them back: one test per tick dropped.
+            popleft = lagged.popleft
+            kept = popleft()
+            while lagged and lagged[0][0] <= target:
+                kept = popleft()
+            lagged.appendleft(kept)
 
     def lagged_price(self, now: float) -> float | None:
         """The BTC price the market maker sees at `now`: the last tick at or before now - lag_s.
@@ -160,10 +164,11 @@ class SimExchange:
         if not lagged:
             return None
         target = now - self.lag_s
-        self._prune(target)
+        if len(lagged) > 1 and lagged[1][0] <= target:
+            self._prune(target)
         if target < lagged[0][0] and self._pruned:
             # The ticks that answered this were dropped: simulated time only moves forward.
-            raise ValueError(f"quote asked for {now}, before the exchange's time {math.floor(self._last_ts)}")
+            raise ValueError(f"quote asked for {now}, before the exchange's time {math.floor(lagged[-1][0])}")
         return lagged[0][1]
 
     # -- windows and markets -----------------------------------------------------------------------
@@ -273,7 +278,10 @@ class SimExchange:
         price = self.lagged_price(second)
         if price is None:
             return None
-        return prob_settle_at_or_above(price, float(strike), self.sigma, w_open_ts + WINDOW_S - second)
+        if strike is not self._strike_d:  # one Decimal -> float conversion per strike, not per second
+            self._strike_f = float(strike)
+            self._strike_d = strike
+        return prob_settle_at_or_above(price, self._strike_f, self.sigma, w_open_ts + WINDOW_S - second)
 
     def _quote(self, w: _Window, strike: Decimal, now: float) -> tuple[int, int]:
         """YES (bid, ask) cents. The maker requotes at each whole second, so a quote is a function of
@@ -293,13 +301,20 @@ class SimExchange:
 
     def orderbook_at(self, ticker: str, now: float) -> OrderBook:
         """Synchronous get_orderbook at `now`: empty unless the market is open and has a strike."""
+        # The backtest asks once per poll: the cached parts (window, strike, levels) are read
+        # straight from their dictionaries, and the methods computing them run only on a miss.
         w = self._by_ticker.get(ticker) or self._window_of(ticker)
-        strike = self.strike(w.open_ts) if w.open_ts <= now < w.close_ts else None
+        open_ts = w.open_ts
+        if open_ts <= now < w.close_ts:
+            strike = self._strikes.get(open_ts) or self.strike(open_ts)
+        else:
+            strike = None
         if strike is None:
             return OrderBook(ticker, (), (), now)
         bid, ask = self._quote(w, strike, now)
         yes = self._yes_levels.get(bid) or self._levels(self._yes_levels, bid)
-        no = self._no_levels.get(100 - ask) or self._levels(self._no_levels, 100 - ask)
+        no_best = 100 - ask
+        no = self._no_levels.get(no_best) or self._levels(self._no_levels, no_best)
         return OrderBook(ticker, yes, no, now)
 
     def _levels(self, cache: dict[int, tuple[BookLevel, ...]], best: int) -> tuple[BookLevel, ...]:

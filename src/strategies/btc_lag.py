@@ -46,7 +46,11 @@ to change under the model.
 
 Speed: the screening conditions use floats and precomputed float thresholds; Decimal work
 starts only once the float screen says a signal is close (within 1e-6 of the gap threshold),
-and the final gap/edge decisions are exact Decimal comparisons.
+and the final gap/edge decisions are exact Decimal comparisons. The screening needs only five
+raw feed values (stale, price, gap_in_window, move_pct, volatility), the market and the book,
+so it is also offered on its own as `precheck()`: the engine asks it first with the rolling
+window's raw values and builds a FeedSnapshot only for what passes. evaluate() and precheck()
+run the one screening helper, so they cannot disagree.
 """
 
 from __future__ import annotations
@@ -86,6 +90,30 @@ CONFIDENT_HORIZON_S = 300.0
 # Float screens only reject when clearly past a threshold; closer calls go to the exact Decimal
 # checks. Must exceed the probability rounding (5e-7) plus float noise.
 _SCREEN_SLACK = 1e-6
+
+# evaluate()'s screening rules, in its order: (reason code, rule). Several rules share a code
+# and differ only in their detail text.
+(
+    _DISABLED, _STALE, _NO_PRICE, _GAP, _STATUS, _BOOK, _CLOSED, _STRIKE, _STRIKE_TYPE, _TIME, _MOVE,
+    _EMPTY, _ONE_SIDED, _NO_ASK, _TOO_HIGH, _ABOVE_FAIR, _LAG,
+) = range(17)
+_R_DISABLED = (DISABLED, _DISABLED)
+_R_STALE = (FEED_STALE, _STALE)
+_R_NO_PRICE = (FEED_STALE, _NO_PRICE)
+_R_GAP = (FEED_GAP, _GAP)
+_R_STATUS = (MARKET_CLOSED, _STATUS)
+_R_BOOK_MISMATCH = (BOOK_MISMATCH, _BOOK)
+_R_CLOSED = (MARKET_CLOSED, _CLOSED)
+_R_NO_STRIKE = (NO_STRIKE, _STRIKE)
+_R_STRIKE_TYPE = (NO_STRIKE, _STRIKE_TYPE)
+_R_TOO_LITTLE_TIME = (TOO_LITTLE_TIME, _TIME)
+_R_MOVE = (MOVE_TOO_SMALL, _MOVE)
+_R_BOOK_EMPTY = (BOOK_EMPTY, _EMPTY)
+_R_ONE_SIDED = (BOOK_ONE_SIDED, _ONE_SIDED)
+_R_NO_ASK = (BOOK_EMPTY, _NO_ASK)
+_R_PRICE_TOO_HIGH = (PRICE_TOO_HIGH, _TOO_HIGH)
+_R_NOT_BELOW_FAIR = (PRICE_NOT_BELOW_FAIR, _ABOVE_FAIR)
+_R_NO_LAG = (NO_LAG, _LAG)
 
 
 def confidence_score(edge: float, min_edge: float, seconds_left: float) -> float:
@@ -129,13 +157,12 @@ class BtcLagStrategy(Strategy[FeedSnapshot]):
         # Per best-bid price: (ask = 1 - bid, float(ask), one-contract fee at ask). All pure, and
         # Kalshi prices have at most 4 decimals, so this holds at most 10^4 entries.
         self._asks: dict[Decimal, tuple[Decimal, float, Decimal]] = {}
-
-    def _seconds_left(self, market: Market, now: float) -> float:
-        close_time = market.close_time
-        if close_time is not self._close_dt:
-            self._close_ts = close_time.timestamp()
-            self._close_dt = close_time
-        return self._close_ts - now
+        # Left by _screen for evaluate() and the details (see _screen).
+        self._side = Side.YES
+        self._ask = Decimal(0)
+        self._ask_f = 0.0
+        self._fee = Decimal(0)
+        self._p_side = 0.0
 
     def _strike_float(self, strike: Decimal) -> float:
         if strike is not self._strike:
@@ -151,59 +178,157 @@ class BtcLagStrategy(Strategy[FeedSnapshot]):
             cached = self._asks[other_bid] = (ask, float(ask), fee)
         return cached
 
-    def evaluate(self, feed: FeedSnapshot, market: Market, book: OrderBook, now: float) -> Signal | NoSignal:
+    def precheck(
+        self,
+        stale: bool,
+        price: float,
+        gap_in_window: bool,
+        move_pct: float,
+        volatility: float,
+        market: Market,
+        book: OrderBook,
+        now: float,
+    ) -> str | None:
+        """The reason code evaluate() returns when its screening refuses, else None.
+
+        The screening is everything evaluate() decides before its exact Decimal stage, in its
+        order: enabled, feed stale or without a price, gap in the window, market open, book of
+        this market, time left, strike, the move (condition 1), the book (both sides, a positive
+        ask, max_price), and the float screens of the price against fair value (clearly not below
+        fair, or clearly no lag). It needs five raw feed values (as FeedSnapshot names them), so
+        a caller that reads those cheaply (RollingWindow.screen_values) skips building a snapshot
+        when the answer is already known. It is the same rule as evaluate(): both call _screen().
+        None means "run evaluate()" (whose exact stage may still refuse), not "there is a
+        signal". The detail text and `last_no_signal` are evaluate()'s business.
+        """
+        rule = self._screen(stale, price, gap_in_window, move_pct, volatility, market, book, now)
+        return None if rule is None else rule[0]
+
+    def _screen(
+        self,
+        stale: bool,
+        price: float,
+        gap_in_window: bool,
+        move_pct: float,
+        volatility: float,
+        market: Market,
+        book: OrderBook,
+        now: float,
+    ) -> tuple[str, int] | None:
+        """The first screening rule that refuses, as (reason code, rule), or None if all pass.
+
+        Past the move check it leaves the side, its ask (Decimal, float, one-contract fee) and,
+        past the book checks, the side's model probability in self._side, self._ask, self._ask_f,
+        self._fee and self._p_side: evaluate() continues from them, and details quote them.
+        """
         if not self._enabled:
-            return self.no_signal(DISABLED, "strategy.btc_lag.enabled is false")
-        if feed.stale:
-            return self.no_signal(FEED_STALE, f"{feed.source}: last tick {feed.age_s:.1f}s ago")
-        if not feed.price > 0.0:
-            return self.no_signal(FEED_STALE, f"{feed.source}: no usable price")
-        if feed.gap_in_window:
-            return self.no_signal(FEED_GAP, f"{feed.source}: reconnect gap inside the window")
+            return _R_DISABLED
+        if stale:
+            return _R_STALE
+        if not price > 0.0:
+            return _R_NO_PRICE
+        if gap_in_window:
+            return _R_GAP
         if market.status not in OPEN_STATUSES:
-            return self.no_signal(MARKET_CLOSED, f"{market.ticker} is {market.status}")
+            return _R_STATUS
         if book.ticker != market.ticker:
-            return self.no_signal(BOOK_MISMATCH, f"book {book.ticker} is not market {market.ticker}")
-        seconds_left = self._seconds_left(market, now)
+            return _R_BOOK_MISMATCH
+        close_time = market.close_time
+        if close_time is not self._close_dt:
+            self._close_ts = close_time.timestamp()
+            self._close_dt = close_time
+        seconds_left = self._close_ts - now
         if seconds_left <= 0.0:
-            return self.no_signal(MARKET_CLOSED, f"{market.ticker} closed {-seconds_left:.0f}s ago")
+            return _R_CLOSED
         strike = market.floor_strike
         if strike is None or not self._strike_float(strike) > 0.0:
-            return self.no_signal(NO_STRIKE, f"{market.ticker} has no floor_strike yet")
+            return _R_NO_STRIKE
         if market.strike_type != SUPPORTED_STRIKE_TYPE:
-            return self.no_signal(NO_STRIKE, f"{market.ticker} strike_type {market.strike_type} unsupported")
+            return _R_STRIKE_TYPE
         if seconds_left <= self._min_seconds_left:
-            return self.no_signal(
-                TOO_LITTLE_TIME, f"{seconds_left:.0f}s left, need more than {self._min_seconds_left:.0f}s"
-            )
-        move = feed.move_pct
+            return _R_TOO_LITTLE_TIME
         # `not >` rather than `<=` so a NaN move is refused too.
-        if not abs(move) > self._min_move_pct:
-            return self.no_signal(MOVE_TOO_SMALL, f"BTC {move:+.3f}% in window, need more than {self._min_move_pct}%")
-        if not book.yes_bids or not book.no_bids:
-            if not book.yes_bids and not book.no_bids:
-                return self.no_signal(BOOK_EMPTY, f"{book.ticker} has no bids on either side")
-            empty = "yes" if not book.yes_bids else "no"
-            return self.no_signal(BOOK_ONE_SIDED, f"{book.ticker} has no {empty} bids")
+        if not abs(move_pct) > self._min_move_pct:
+            return _R_MOVE
+        yes_bids = book.yes_bids
+        no_bids = book.no_bids
+        if not yes_bids or not no_bids:
+            return _R_BOOK_EMPTY if not yes_bids and not no_bids else _R_ONE_SIDED
 
-        side = Side.YES if move > 0.0 else Side.NO
+        side = Side.YES if move_pct > 0.0 else Side.NO
         # YES ask = 1 - best NO bid; NO ask = 1 - best YES bid (bids ascending, best last).
-        ask, ask_f, fee = self._ask_from_bid(book.no_bids[-1].price if side is Side.YES else book.yes_bids[-1].price)
+        ask, ask_f, fee = self._ask_from_bid(no_bids[-1].price if side is Side.YES else yes_bids[-1].price)
+        self._side, self._ask, self._ask_f, self._fee = side, ask, ask_f, fee
         if ask_f <= 0.0:
-            return self.no_signal(BOOK_EMPTY, f"no positive {side.value} ask")
+            return _R_NO_ASK
         # Rounding to float is monotone, so ask > max_price implies ask_f >= max_price_f: the float
         # test only skips the Decimal comparison when it cannot be true.
         if ask_f >= self._max_price_f and ask > self._max_price:
-            return self.no_signal(PRICE_TOO_HIGH, f"{side.value} ask {ask} above max_price {self._max_price}")
+            return _R_PRICE_TOO_HIGH
 
-        volatility = feed.volatility
         sigma = volatility if volatility > self._min_volatility else self._min_volatility
-        p_yes = prob_settle_at_or_above(feed.price, self._strike_f, sigma, seconds_left, self._window_s)
+        p_yes = prob_settle_at_or_above(price, self._strike_f, sigma, seconds_left, self._window_s)
         p_side = p_yes if side is Side.YES else 1.0 - p_yes
+        self._p_side = p_side
         if ask_f >= p_side + _SCREEN_SLACK:
-            return self._not_below_fair(side, ask, p_side)
+            return _R_NOT_BELOW_FAIR
         if p_side - ask_f <= self._min_gap_f - _SCREEN_SLACK:
-            return self._no_lag(side, ask, p_side)
+            return _R_NO_LAG
+        return None
+
+    def _screen_no_signal(
+        self, rule: tuple[str, int], feed: FeedSnapshot, market: Market, book: OrderBook, now: float
+    ) -> NoSignal:
+        """evaluate()'s NoSignal for a screening rule: the code with its human detail."""
+        code, which = rule
+        if which == _DISABLED:
+            return self.no_signal(code, "strategy.btc_lag.enabled is false")
+        if which == _STALE:
+            return self.no_signal(code, f"{feed.source}: last tick {feed.age_s:.1f}s ago")
+        if which == _NO_PRICE:
+            return self.no_signal(code, f"{feed.source}: no usable price")
+        if which == _GAP:
+            return self.no_signal(code, f"{feed.source}: reconnect gap inside the window")
+        if which == _STATUS:
+            return self.no_signal(code, f"{market.ticker} is {market.status}")
+        if which == _BOOK:
+            return self.no_signal(code, f"book {book.ticker} is not market {market.ticker}")
+        if which == _CLOSED:
+            return self.no_signal(code, f"{market.ticker} closed {-(self._close_ts - now):.0f}s ago")
+        if which == _STRIKE:
+            return self.no_signal(code, f"{market.ticker} has no floor_strike yet")
+        if which == _STRIKE_TYPE:
+            return self.no_signal(code, f"{market.ticker} strike_type {market.strike_type} unsupported")
+        if which == _TIME:
+            seconds_left = self._close_ts - now
+            return self.no_signal(code, f"{seconds_left:.0f}s left, need more than {self._min_seconds_left:.0f}s")
+        if which == _MOVE:
+            move = feed.move_pct
+            return self.no_signal(code, f"BTC {move:+.3f}% in window, need more than {self._min_move_pct}%")
+        if which == _EMPTY:
+            return self.no_signal(code, f"{book.ticker} has no bids on either side")
+        if which == _ONE_SIDED:
+            empty = "yes" if not book.yes_bids else "no"
+            return self.no_signal(code, f"{book.ticker} has no {empty} bids")
+        side, ask = self._side, self._ask
+        if which == _NO_ASK:
+            return self.no_signal(code, f"no positive {side.value} ask")
+        if which == _TOO_HIGH:
+            return self.no_signal(code, f"{side.value} ask {ask} above max_price {self._max_price}")
+        if which == _ABOVE_FAIR:
+            return self._not_below_fair(side, ask, self._p_side)
+        return self._no_lag(side, ask, self._p_side)
+
+    def evaluate(self, feed: FeedSnapshot, market: Market, book: OrderBook, now: float) -> Signal | NoSignal:
+        rule = self._screen(
+            feed.stale, feed.price, feed.gap_in_window, feed.move_pct, feed.volatility, market, book, now
+        )
+        if rule is not None:
+            return self._screen_no_signal(rule, feed, market, book, now)
+        # _screen passed: it has converted this market's close time and left the side and its ask.
+        seconds_left = self._close_ts - now
+        move = feed.move_pct
+        side, ask, fee, p_side = self._side, self._ask, self._fee, self._p_side
 
         # Exact decisions from here on: Decimal probability, Decimal money.
         # Float formatting rounds the exact binary value half-even to 6 places: the one
