@@ -7,11 +7,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any
 
 from src.db import Database
-from src.interfaces import Executor, MarketData, OrderRefused, PriceFeed
-from src.models import Clock, FeedSnapshot, Market, Mode, OrderBook, OrderIntent, Signal, Verdict
+from src.interfaces import Executor, Gate, MarketData, OrderRefused, PriceFeed, Settler
+from src.models import Clock, FeedSnapshot, Market, Mode, OrderBook, OrderIntent, Signal
 from src.risk.sizing import fit_to_book
 from src.strategies.base import Strategy
 from src.trade_log import TradeLogError
@@ -25,37 +25,6 @@ def qty(value: Decimal) -> str:
 
 Sleep = Callable[[float], Awaitable[None]]
 _NEVER = float("-inf")  # no attempt yet on a market
-
-
-class GateStatus(Protocol):
-    @property
-    def state(self) -> Any: ...
-
-    @property
-    def reason(self) -> str: ...
-
-
-class Gate(Protocol):
-    """What the loop needs from the kill switch."""
-
-    def check_order_allowed(self, order: OrderIntent) -> Verdict: ...
-
-    def status(self) -> GateStatus: ...
-
-    @property
-    def should_exit(self) -> bool: ...
-
-    @property
-    def exit_code(self) -> int: ...
-
-
-class SettleReport(Protocol):
-    @property
-    def settled(self) -> tuple[Any, ...]: ...
-
-
-class Settler(Protocol):
-    async def settle_due(self) -> SettleReport: ...
 
 
 @dataclass(frozen=True, slots=True)

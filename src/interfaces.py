@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Protocol
+from typing import Any, Protocol
 
 from src.models import (
     FeedSnapshot,
@@ -91,3 +91,42 @@ class Executor(Protocol):
     async def execute(self, intent: OrderIntent) -> Order: ...
 
     async def cancel_all(self) -> int: ...
+
+
+class GateStatus(Protocol):
+    @property
+    def state(self) -> Any: ...
+
+    @property
+    def reason(self) -> str: ...
+
+
+class Gate(Protocol):
+    """What a trading loop needs from its kill switch (src/risk/kill_switch.KillSwitch provides it)."""
+
+    def check_order_allowed(self, order: OrderIntent) -> Verdict: ...
+
+    def status(self) -> GateStatus: ...
+
+    @property
+    def bankroll(self) -> Decimal: ...
+
+    @property
+    def should_exit(self) -> bool: ...
+
+    @property
+    def exit_code(self) -> int: ...
+
+
+class SettleReport(Protocol):
+    @property
+    def settled(self) -> tuple[Any, ...]: ...
+
+    @property
+    def errors(self) -> tuple[str, ...]: ...
+
+
+class Settler(Protocol):
+    """Books the P&L of positions whose markets have resolved."""
+
+    async def settle_due(self) -> SettleReport: ...

@@ -30,13 +30,13 @@ from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Protocol
 
 from src.data.whale_tracker import PollResult, TradeRow, Whale, WhaleTrade
 from src.db import PolymarketDatabase
 from src.exit_codes import EXIT_ERROR, EXIT_OK
-from src.interfaces import Executor, OrderRefused
-from src.models import Clock, Market, NoSignal, Order, OrderBook, OrderIntent, Signal, Verdict
+from src.interfaces import Executor, Gate, OrderRefused, Settler
+from src.models import Clock, Market, NoSignal, Order, OrderBook, OrderIntent, Signal
 from src.risk.sizing import fit_to_book
 from src.strategies.base import Strategy
 from src.trade_log import TradeLogError
@@ -75,35 +75,6 @@ class Tracker(Protocol):
     async def refresh_whales(self) -> list[Whale]: ...
 
     async def poll(self) -> PollResult: ...
-
-
-class Gate(Protocol):
-    """What the loop needs from the kill switch."""
-
-    def check_order_allowed(self, order: OrderIntent) -> Verdict: ...
-
-    def status(self) -> Any: ...
-
-    @property
-    def bankroll(self) -> Decimal: ...
-
-    @property
-    def should_exit(self) -> bool: ...
-
-    @property
-    def exit_code(self) -> int: ...
-
-
-class SettleReport(Protocol):
-    @property
-    def settled(self) -> tuple[Any, ...]: ...
-
-    @property
-    def errors(self) -> tuple[str, ...]: ...
-
-
-class Settler(Protocol):
-    async def settle_due(self) -> SettleReport: ...
 
 
 @dataclass(frozen=True, slots=True)
