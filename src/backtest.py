@@ -29,6 +29,13 @@ Settlement passes while every open position's market is still trading are skippe
 Settler asks nothing about a KXBTC15M market before its close, so such a pass would only read
 the database and change nothing (the pass schedule itself is kept).
 
+While the engine's market is entered (its last decision was position_open) and nothing that
+answer read has changed -- the view's market, the entered markets (a settlement or a send may
+change them), the halt -- every further decision would be position_open again: it is counted
+without calling Engine.decide, and polls inside the same market skip fetching a book nobody
+reads. The poll that ends the hold (a new market, or a settlement just before its refresh)
+fetches the book as usual. The backtest's Engine has no reconciled() of its own (always true).
+
 No real waiting: the executor's and settler's coroutines never suspend against the simulated
 exchange, so each is run to completion with one send() (run_now) instead of through an event
 loop. After a kill switch hard stop (or an auth halt) nothing new is traded -- the daemon would
@@ -94,6 +101,7 @@ GENERATOR_DEFAULT_S = 86_400.0
 DB_NAME = "backtest.db"
 RUN_FILES = (DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm", "KILL_SWITCH_EVENT.log", "BLOCKERS.md")
 STALE_SKIPPED = "feed_stale"
+HELD = "position_open"  # Engine.decide's code for a market already entered
 _PROGRESS_MASK = (1 << 10) - 1  # look at the progress line every 1,024 ticks
 
 
@@ -218,7 +226,7 @@ class Backtest:
         self._progress_out = progress
         self._span = span
         self.clock = SimClock(0.0)
-        self.db = Database(work_dir / DB_NAME)
+        self.db = Database(work_dir / DB_NAME, durable=False)  # a throwaway file: no fsync
         self.trade_log = TradeLog(work_dir / "logs" / "trades", self.clock)
         self.exchange = SimExchange(app.sim, self.clock, series=app.kalshi.series_ticker, seed=self.seed)
         self.feed = ReplayFeed(
@@ -259,6 +267,10 @@ class Backtest:
         self._counts_market: Market | None = None  # the market object they were looked up for
         self._signalled: dict[str, bool] = {}  # per reason code: did the strategy signal?
         self._next_settle = -math.inf
+        # The counts of the view's market while its last decision was HELD and nothing that decision
+        # read has changed since (the view, the entered markets, the halt): the next decision would
+        # be HELD again, so it is counted without asking. None whenever one of those may have changed.
+        self._held: dict[str, int] | None = None
 
     # -- wiring (after the first tick, so every component starts at replay time) -----------------
 
@@ -327,7 +339,11 @@ class Backtest:
         n = 0
         for ts, price, trade_id in itertools.chain((first,), ticks):
             if pending and ts != last_tick_ts:
-                decide(engine)
+                held = self._held
+                if held is not None and self.halted is None:
+                    held[HELD] += 1  # what decide() would count, without the call (see _decide)
+                else:
+                    decide(engine)
                 pending = False
             if next_poll < ts:
                 next_poll = self._polls_until(engine, next_poll, ts, last_tick_ts, poll_s, stale_s)
@@ -388,11 +404,24 @@ class Backtest:
             market = self.exchange.current_market_at(now)
             self._view_market = market
             self._view_close = market.close_time.timestamp()
+        elif self._held is not None:
+            # Same market, still held: the poll's decision is HELD whatever the book says, and only
+            # a poll can end the hold (a settlement runs just before this refresh, a send needs a
+            # decision that is not HELD), so the book is fetched by the poll that needs it.
+            return
         engine.view = MarketView(market, self.exchange.orderbook_at(market.ticker, now), now)
+        self._held = None
 
     def _decide(self, engine: Engine) -> None:
         # Runs after nearly every tick: the accounting is one dictionary update (see self.reasons).
         if self.halted is not None:
+            return
+        held = self._held
+        if held is not None:
+            # Engine.decide would answer HELD again: its view, its entered markets and (the backtest
+            # never passes one) its reconciled() are unchanged since it last did. Most decisions of
+            # a run end here, so this skips the call.
+            held[HELD] += 1
             return
         intent = engine.decide()
         reason = engine.why_not_trading
@@ -404,6 +433,9 @@ class Backtest:
             counts = self._counts if market is self._counts_market else self._window_counts(market)
         counts[reason] = counts.get(reason, 0) + 1
         if intent is None:
+            if reason == HELD:
+                self._held = counts
+                return
             signalled = self._signalled.get(reason)
             if signalled is None:
                 signalled = self._signalled[reason] = reason == "size_zero" or reason.startswith(KILL_PREFIX)
@@ -411,6 +443,7 @@ class Backtest:
                 # The strategy signalled; sizing or the kill switch (whose state may have moved) said no.
                 self._check_halt()
             return
+        self._held = None
         run_now(engine.send(intent))  # the daemon's own send path: executor, then one entry per market
         self._note_open(self._open_tickers())
         self._check_halt()
@@ -462,6 +495,7 @@ class Backtest:
         if report.settled:
             open_now = self._open_tickers()
             engine.refresh_entered()  # as Engine._settle_loop does after a settlement
+            self._held = None
             self._note_open(open_now)
         self._check_halt()
 

@@ -259,7 +259,9 @@ def _trade_row(r: sqlite3.Row) -> TradeRow:
 class Database:
     """One SQLite file in WAL mode; every write is a transaction."""
 
-    def __init__(self, path: Path, *, busy_timeout_ms: int = 5000) -> None:
+    def __init__(self, path: Path, *, busy_timeout_ms: int = 5000, durable: bool = True) -> None:
+        """durable=False (synchronous=OFF) is for throwaway files only, e.g. a backtest's database:
+        a crash of the machine may then lose or corrupt it, in exchange for no fsync per checkpoint."""
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: we issue BEGIN/COMMIT ourselves so every write is explicit.
@@ -268,7 +270,7 @@ class Database:
         self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
         self._conn.execute("PRAGMA journal_mode = WAL")
         self._conn.execute("PRAGMA foreign_keys = ON")
-        self._conn.execute("PRAGMA synchronous = NORMAL")
+        self._conn.execute(f"PRAGMA synchronous = {'NORMAL' if durable else 'OFF'}")
         self.migrate()
 
     # -- schema -------------------------------------------------------------------------------

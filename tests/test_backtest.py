@@ -134,17 +134,27 @@ def test_same_file_and_seed_give_the_same_report_byte_for_byte(settings: Setting
     assert render_json(third) == render_json(first)
 
 
+def never_held(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Turn off the backtest's HELD shortcut: every decision then asks Engine.decide, every poll fetches a book."""
+    monkeypatch.setattr(
+        backtest_module.Backtest, "_held", property(lambda self: None, lambda self, value: None), raising=False
+    )
+
+
 def test_the_fast_paths_change_nothing(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Two shortcuts keep the backtest fast: the engine screens most decisions with the strategy's
-    # pre-check on the window's raw values (no FeedSnapshot), and settlement passes are skipped
-    # while every open market is still trading. Without either, the same run gives the same report.
+    # Three shortcuts keep the backtest fast: the engine screens most decisions with the strategy's
+    # pre-check on the window's raw values (no FeedSnapshot), settlement passes are skipped while
+    # every open market is still trading, and while a market is entered its decisions are counted
+    # as position_open without asking the engine or fetching books. Without them, the same run
+    # gives the same report.
     strict = with_risk(settings, max_consecutive_losses=2, max_trades_per_hour=2)
     path = generated_file(settings, tmp_path, hours=10)
     fast = run_backtest(strict, path, out_dir=tmp_path / "fast", progress=False)
     assert fast.summary.trades > 0 and any(code.startswith("kill_switch:") for code, _ in fast.reasons)
     screened = {"move_too_small", "too_little_time", "price_too_high"}
-    assert screened <= {code for code, _ in fast.reasons}
+    assert screened | {"position_open"} <= {code for code, _ in fast.reasons}
 
+    never_held(monkeypatch)
     monkeypatch.delattr(ReplayFeed, "screen_values")  # the engine then builds a snapshot every time
 
     def no_close(ticker: str) -> float:
@@ -154,6 +164,25 @@ def test_the_fast_paths_change_nothing(settings: Settings, tmp_path: Path, monke
     slow = run_backtest(strict, path, out_dir=tmp_path / "slow", progress=False)
     assert render_json(slow).replace("slow", "fast") == render_json(fast)
     for name in ("report.json", "report.txt", "trades.csv", "trades.json"):
+        assert (tmp_path / "slow" / name).read_bytes() == (tmp_path / "fast" / name).read_bytes()
+
+
+def test_the_held_shortcut_changes_nothing_between_polls(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Ten ticks a second: most decisions come after ticks between polls, where the shortcut counts
+    # position_open without a call; a cooling makes the kill switch refuse some of them too.
+    strict = with_risk(settings, max_consecutive_losses=2, max_trades_per_hour=2)
+    sim = settings.app.sim.model_copy(update={"tick_interval_s": 0.1})
+    path = tmp_path / "dense.csv"
+    write_price_csv(path, PriceGenerator(sim).ticks(GEN_START, end_ts=GEN_START + 3 * 3600))
+    fast = run_backtest(strict, path, out_dir=tmp_path / "fast", progress=False)
+    reasons = dict(fast.reasons)
+    assert fast.summary.trades > 0 and reasons["position_open"] > fast.ticks // 4
+    never_held(monkeypatch)
+    slow = run_backtest(strict, path, out_dir=tmp_path / "slow", progress=False)
+    assert render_json(slow).replace("slow", "fast") == render_json(fast)
+    for name in ("report.json", "trades.csv"):
         assert (tmp_path / "slow" / name).read_bytes() == (tmp_path / "fast" / name).read_bytes()
 
 

@@ -25,6 +25,14 @@ def test_schema_created_in_wal_with_version(tmp_path: Path) -> None:
     assert db._conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
 
 
+def test_durable_by_default_and_not_when_asked(tmp_path: Path) -> None:
+    # synchronous: 1 = NORMAL (the default for every mode's database), 0 = OFF (a throwaway file).
+    assert Database(tmp_path / "x.db")._conn.execute("PRAGMA synchronous").fetchone()[0] == 1
+    fast = Database(tmp_path / "y.db", durable=False)
+    assert fast._conn.execute("PRAGMA synchronous").fetchone()[0] == 0
+    assert fast.journal_mode() == "wal" and fast.schema_version() == SCHEMA_VERSION
+
+
 def test_migrations_rerun_safely(tmp_path: Path) -> None:
     path = tmp_path / "x.db"
     db = Database(path)
