@@ -788,7 +788,7 @@ async def test_verify_without_credentials_still_checks_market_data(
         now=lambda: now,
     )
     assert [r.ok for r in results] == [False, True, False, True, True]
-    assert "paper mode" in results[0].hint
+    assert "--paper" in results[0].hint and ".env.example" in results[0].hint  # main.py --paper needs the keys
     assert not any(r.signed for r in server.fake.requests)
 
 

@@ -99,7 +99,7 @@ async def verify_kalshi(
                     "Kalshi credentials",
                     False,
                     f"{KEY_ID_ENV} and {KEY_PATH_ENV} are not set",
-                    "only --live needs them; paper mode reads public market data without keys",
+                    "--paper and --live need them: copy .env.example to .env and fill it in (--sim needs none)",
                 )
             )
         else:
