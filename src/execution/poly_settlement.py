@@ -27,7 +27,13 @@ from decimal import Decimal
 from typing import Protocol
 
 from src.db import PolymarketDatabase, TradeRow
-from src.execution.settlement import SettledTrade, SettlementReport, trade_payout, trade_pnl, utc_day
+from src.execution.settlement import (
+    SettledTrade,
+    SettlementReport,
+    book_settlements,
+    trade_payout,
+    trade_pnl,
+)
 from src.models import Clock, Market, TradeResult
 from src.trade_log import TradeLog
 
@@ -117,19 +123,9 @@ class PolySettler:
         return SettlementReport(tuple(settled), tuple(waiting), tuple(errors))
 
     def _book(self, token: str, trades: list[TradeRow], outcome: str) -> list[SettledTrade]:
-        ts = self._clock()
-        booked: list[SettledTrade] = []
-        for trade in trades:
-            payout = trade_payout(trade.side, trade.count, trade.cost, outcome)
-            pnl = trade_pnl(payout, trade.cost, trade.fees)
-            bankroll_after = self.bankroll() + pnl
-            if not self._db.settle_trade(trade.id, ts, result=outcome, payout=payout, pnl=pnl, day=utc_day(ts),
-                                         bankroll_after=bankroll_after):
-                continue
-            booked.append(SettledTrade(trade.id, token, trade.side, trade.count, outcome, payout, pnl,
-                                       bankroll_after, ts))
-            self._log.write("settlement", ts=ts, mode=self._mode, trade_id=trade.id, ticker=token, side=trade.side,
-                            count=trade.count, outcome=outcome, payout=payout, cost=trade.cost, fees=trade.fees,
-                            pnl=pnl, bankroll_after=bankroll_after, source="computed")
-            self._on_result(TradeResult(ticker=token, pnl=pnl, settled_ts=ts))
-        return booked
+        payouts = [trade_payout(t.side, t.count, t.cost, outcome) for t in trades]
+        pnls = [trade_pnl(p, t.cost, t.fees) for p, t in zip(payouts, trades, strict=True)]
+        return book_settlements(
+            self._db, self._log, self._on_result, self.bankroll, ts=self._clock(), mode=self._mode, ticker=token,
+            trades=trades, outcome=outcome, payouts=payouts, pnls=pnls, source="computed",
+        )

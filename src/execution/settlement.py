@@ -253,19 +253,44 @@ class Settler:
                                 venue_pnl=venue_total, venue_revenue=venue_settlement.revenue)
             pnls[-1] += difference
             payouts[-1] += difference
-        booked: list[SettledTrade] = []
-        for trade, payout, pnl in zip(trades, payouts, pnls, strict=True):
-            bankroll_after = self.bankroll() + pnl
-            if not self._db.settle_trade(trade.id, ts, result=outcome, payout=payout, pnl=pnl, day=utc_day(ts),
-                                         bankroll_after=bankroll_after):
-                continue
-            booked.append(SettledTrade(trade.id, ticker, trade.side, trade.count, outcome, payout, pnl,
-                                       bankroll_after, ts))
-            self._log.write("settlement", ts=ts, mode=self._mode, trade_id=trade.id, ticker=ticker, side=trade.side,
-                            count=trade.count, outcome=outcome, payout=payout, cost=trade.cost, fees=trade.fees,
-                            pnl=pnl, bankroll_after=bankroll_after, source=source)
-            self._on_result(TradeResult(ticker=ticker, pnl=pnl, settled_ts=ts))
-        return booked
+        return book_settlements(
+            self._db, self._log, self._on_result, self.bankroll, ts=ts, mode=self._mode, ticker=ticker,
+            trades=trades, outcome=outcome, payouts=payouts, pnls=pnls, source=source,
+        )
+
+
+def book_settlements(
+    db: Database,
+    trade_log: TradeLog,
+    on_trade_result: Callable[[TradeResult], None],
+    bankroll: Callable[[], Decimal],
+    *,
+    ts: float,
+    mode: str,
+    ticker: str,
+    trades: list[TradeRow],
+    outcome: str,
+    payouts: list[Decimal],
+    pnls: list[Decimal],
+    source: str,
+) -> list[SettledTrade]:
+    """Book each trade's settlement (database, trade log, kill switch), skipping any already settled.
+
+    Shared by every settler, so a settlement is recorded the same way whatever the venue.
+    """
+    booked: list[SettledTrade] = []
+    for trade, payout, pnl in zip(trades, payouts, pnls, strict=True):
+        bankroll_after = bankroll() + pnl
+        if not db.settle_trade(trade.id, ts, result=outcome, payout=payout, pnl=pnl, day=utc_day(ts),
+                               bankroll_after=bankroll_after):
+            continue
+        booked.append(SettledTrade(trade.id, ticker, trade.side, trade.count, outcome, payout, pnl,
+                                   bankroll_after, ts))
+        trade_log.write("settlement", ts=ts, mode=mode, trade_id=trade.id, ticker=ticker, side=trade.side,
+                        count=trade.count, outcome=outcome, payout=payout, cost=trade.cost, fees=trade.fees,
+                        pnl=pnl, bankroll_after=bankroll_after, source=source)
+        on_trade_result(TradeResult(ticker=ticker, pnl=pnl, settled_ts=ts))
+    return booked
 
 
 def _known_close(ticker: str, now: float) -> float:
