@@ -198,7 +198,7 @@ class Engine:
                 return
             intent = self.decide()
             if intent is not None:
-                self._in_flight = asyncio.create_task(self._send(intent))
+                self._in_flight = asyncio.create_task(self.send(intent))
                 await asyncio.shield(self._in_flight)
             self._check_gate()
 
@@ -258,17 +258,14 @@ class Engine:
         self._last_attempt[ticker] = now
         return intent
 
-    async def send(self, intent: OrderIntent) -> None:
-        """Execute an approved intent and account for it (the backtest drives this directly)."""
-        await self._send(intent)
-
     def refresh_entered(self) -> None:
         """Re-read which markets are taken: an open position, or an order whose outcome is unknown."""
         self._entered = {t.ticker for t in self.db.open_trades()} | {
             o.ticker for o in self.db.orders_with_status("pending")
         }
 
-    async def _send(self, intent: OrderIntent) -> None:
+    async def send(self, intent: OrderIntent) -> None:
+        """Execute an approved intent and account for it (the backtest drives this directly)."""
         try:
             order = await self.executor.execute(intent)
         except asyncio.CancelledError:

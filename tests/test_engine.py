@@ -210,7 +210,7 @@ async def test_settlement_pass_books_the_win_and_frees_the_market(rig, clock) ->
     engine, feed, md, db, ks, _ = rig
     await engine._refresh_market()
     intent = engine.decide()
-    await engine._send(intent)
+    await engine.send(intent)
     assert len(db.open_trades()) == 1
     clock.now = window_close(NOW) + 5
     md.result = "yes"
