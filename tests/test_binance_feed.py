@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from src.data.binance import ALLOWED_HOSTS, BINANCE_URL, BINANCE_US_URL, BinanceFeed
 from src.data.ws_feed import PROACTIVE_RECONNECT_S, FeedBlockedError
@@ -139,6 +142,56 @@ def test_screen_values_are_the_snapshot_values(clock) -> None:
         feed.handle_frame(trade_payload(50_000.0 + 7 * (i % 4), 100 + i, 1_700_000_000_000 + 250 * i), clock())
         snap = feed.snapshot()
         assert feed.screen_values() == (snap.stale, snap.price, snap.gap_in_window, snap.move_pct, snap.volatility)
+
+
+# Values each field may take: the documented types plus the shapes a broken or changed venue could send.
+_FIELD_VALUES = {
+    "e": st.sampled_from(["trade", "serverShutdown", "aggTrade", "", 1]),
+    "s": st.sampled_from(["BTCUSDT", "ETHUSDT", "btcusdt", None]),
+    "t": st.one_of(st.integers(-5, 2**70), st.floats(allow_nan=True), st.just("12"), st.booleans()),
+    "p": st.one_of(
+        st.sampled_from(["65000.01000000", "0", "-1", "NaN", "inf", "1e400", "abc", " 65000 ", "6_5000"]),
+        st.floats(allow_nan=True),
+        st.integers(-10, 10**6),
+    ),
+    "T": st.one_of(st.integers(0, 2**63), st.floats(allow_nan=True), st.just("1700000000000")),
+}
+
+
+@st.composite
+def _frames(draw: st.DrawFn) -> bytes:
+    msg: dict[str, Any] = {}
+    for key, values in _FIELD_VALUES.items():
+        if draw(st.integers(0, 9)):  # usually present
+            msg[key] = draw(values)
+    if draw(st.booleans()):
+        msg["q"] = "0.001"
+    if draw(st.integers(0, 19)) == 0:
+        msg = {"event": msg}  # the websocket API's wrapped form
+    # The stdlib encoder: it writes integers past 64 bits and NaN tokens, as a broken server might.
+    return json.dumps(msg).encode()
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_frames(), min_size=1, max_size=12))
+def test_fast_trade_path_decides_exactly_like_the_general_parser(frames: list[bytes]) -> None:
+    """The struct decoder is only a shortcut: every frame must leave the feed as the general parser would."""
+    fast, general = BinanceFeed(lambda: 1.0), BinanceFeed(lambda: 1.0)
+    for i, raw in enumerate(frames):
+        now = 1.0 + i
+        assert fast.handle_frame(raw, now) == general._handle_other(raw, now)
+        assert (fast.ticks, fast.malformed, fast.window.rejected) == (
+            general.ticks, general.malformed, general.window.rejected
+        )
+        assert fast.snapshot() == general.snapshot()
+
+
+def test_fast_trade_path_takes_a_documented_trade(clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    feed = BinanceFeed(clock)
+    monkeypatch.setattr(feed, "_handle_other", lambda raw, now: pytest.fail(f"fell back on {raw!r}"))
+    feed.handle_frame(DOC_PAYLOAD, clock())
+    feed.handle_frame(trade_payload(65000.0, 12346, 1_672_515_782_200, extra={"X": [1, {"y": 2}]}), clock())
+    assert feed.ticks == 2
 
 
 def test_unknown_source_is_refused(clock) -> None:

@@ -44,6 +44,7 @@ class RollingWindow:
         "gap_after_s",
         "rejected",
         "_keep_s",
+        "_evict_at",
         "_ts",
         "_px",
         "_cum",
@@ -76,6 +77,9 @@ class RollingWindow:
         # inf disables silence-based gaps without a None check on the hot path.
         self.gap_after_s = inf if gap_after_s is None else float(gap_after_s)
         self._keep_s = 2.0 * window_s  # a push evicts once the oldest trade is this old
+        # The trade time past which a push evicts: oldest kept trade + _keep_s, set whenever the
+        # oldest changes, so the per-push test is one comparison.
+        self._evict_at = inf
         self.rejected = 0  # duplicate, out-of-order or invalid trades ignored
         # Three parallel deques instead of one deque of tuples: no tuple allocated per trade.
         self._ts: deque[float] = deque()
@@ -101,6 +105,7 @@ class RollingWindow:
         logp = log(price)
         if last_ts == _NO_TS:  # the very first trade: no return yet
             cum = 0.0
+            self._evict_at = ts + self._keep_s
         else:
             r = logp - self._last_logp
             cum = self._last_cum + r * r
@@ -116,7 +121,7 @@ class RollingWindow:
         tss.append(ts)
         self._px.append(price)
         self._cum.append(cum)
-        if tss[0] < ts - self._keep_s:
+        if ts > self._evict_at:
             self._evict()
         return True
 
@@ -133,6 +138,7 @@ class RollingWindow:
                 cums.popleft()
             gaps = self._gaps
             first = tss[0]
+            self._evict_at = first + self._keep_s
             while gaps and gaps[0] < first:
                 gaps.popleft()
 
