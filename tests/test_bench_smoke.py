@@ -48,6 +48,10 @@ CANNED: dict[str, dict[str, Any]] = {
     "order_roundtrip": {
         "kalshi_client": {"p50_ms": 1.2, "p99_ms": 1.8},
         "bare_aiohttp_sign_loop": {"p50_ms": 1.0, "p99_ms": 1.5},
+        "kalshi_client_by_idle": {"after_idle": {"p50_ms": 1.6}, "back_to_back": {"p99_ms": 1.4}},
+        "bare_by_idle": {"after_idle": {"p50_ms": 1.5}, "back_to_back": {"p99_ms": 1.3}},
+        "rsa_pss_sign_ms": 0.3,
+        "rsa_pss_sign_after_idle_ms": 0.5,
     },
     "sdk_compare": {
         "orderbook": {"ours": {"req_per_s": 2000.0, "client_cpu_us_per_req": 400.0},
@@ -112,6 +116,10 @@ def test_canned_results_give_every_figure_with_ratio_and_verdict() -> None:
     assert "no_signal_no_lag" in p99.name and p99.value == 30_000 and p99.met is None  # no target on p99
     assert by_name(figures, "check_order_allowed p99").met is False  # 25 µs > 20 µs
     assert by_name(figures, "order round trip p99").met is True
+    idle = by_name(figures, "first order after an idle wait")
+    assert (idle.value, idle.reference, idle.met) == (1.6, 1.5, None)
+    assert by_name(figures, "orders sent back to back").value == 1.4
+    assert by_name(figures, "RSA-PSS signature after 50 ms idle").ratio == pytest.approx(0.5 / 0.3)
     book = by_name(figures, "read throughput, GET orderbook (ours, limiter off)")
     assert book.ratio == pytest.approx(2.5) and book.met is True
     assert by_name(figures, "read throughput, GET markets").met is False  # 1.5x < 2x
