@@ -11,17 +11,13 @@ from typing import Any
 
 from src.db import Database
 from src.interfaces import Executor, Gate, MarketData, OrderRefused, PriceFeed, Settler
-from src.models import Clock, FeedSnapshot, Market, Mode, OrderBook, OrderIntent, Signal
+from src.models import Clock, FeedSnapshot, Market, Mode, OrderBook, OrderIntent, Signal, qty
 from src.risk.sizing import fit_to_book
 from src.strategies.base import Strategy
 from src.trade_log import TradeLogError
 
 log = logging.getLogger("polybot.engine")
 
-
-def qty(value: Decimal) -> str:
-    """A count for people: 10 not 1E+1, 2.5 not 2.50."""
-    return format(value.normalize(), "f")
 
 Sleep = Callable[[float], Awaitable[None]]
 _NEVER = float("-inf")  # no attempt yet on a market

@@ -247,6 +247,11 @@ class ExchangeStatus:
     estimated_resume_time: str = ""
 
 
+def qty(value: Decimal) -> str:
+    """A count for people: 10 not 1E+1, 2.5 not 2.50."""
+    return format(value.normalize(), "f")
+
+
 def utc_from_ts(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, tz=UTC)
 

@@ -36,7 +36,7 @@ from src.data.whale_tracker import PollResult, TradeRow, Whale, WhaleTrade
 from src.db import PolymarketDatabase
 from src.exit_codes import EXIT_ERROR, EXIT_OK
 from src.interfaces import Executor, Gate, OrderRefused, Settler
-from src.models import Clock, Market, NoSignal, Order, OrderBook, OrderIntent, Signal
+from src.models import Clock, Market, NoSignal, Order, OrderBook, OrderIntent, Signal, qty
 from src.risk.sizing import fit_to_book
 from src.strategies.base import Strategy
 from src.trade_log import TradeLogError
@@ -267,7 +267,7 @@ class WhaleCopyLoop:
             return self._outcome(key, NO_FILL, f"nothing filled at <= {intent.limit_price}", order)
         avg = order.avg_fill_price.quantize(Decimal("0.0001")) if order.avg_fill_price is not None else "-"
         self.out(
-            f"  [POLY PAPER] COPIED {_qty(order.filled_count)} x token {intent.ticker[:16]} @ {avg} "
+            f"  [POLY PAPER] COPIED {qty(order.filled_count)} x token {intent.ticker[:16]} @ {avg} "
             f"(fees ${order.fees}) edge {intent.edge}: {signal.reason}"
         )
         return self._outcome(key, COPIED, signal.reason, order)
@@ -289,7 +289,7 @@ class WhaleCopyLoop:
             self._record_error("whale_settlement", message)
         for t in report.settled:
             self.out(
-                f"  [POLY PAPER] SETTLED token {t.ticker[:16]} x{_qty(t.count)}: "
+                f"  [POLY PAPER] SETTLED token {t.ticker[:16]} x{qty(t.count)}: "
                 f"{'won' if t.outcome == 'yes' else 'lost'}, P&L ${t.pnl} -> bankroll ${t.bankroll_after}"
             )
 
@@ -343,6 +343,3 @@ class WhaleCopyLoop:
         except Exception as exc:  # noqa: BLE001 - health is informational; never stop trading on it
             log.warning("could not write health: %s", exc)
 
-
-def _qty(value: Decimal) -> str:
-    return format(value.normalize(), "f")
