@@ -29,10 +29,6 @@ def lock_path(root: Path) -> Path:
     return root / LOCK_NAME
 
 
-def lock_exists(root: Path) -> bool:
-    return os.path.lexists(lock_path(root))
-
-
 def atomic_write_text(path: Path, text: str) -> None:
     """Replace `path` with `text` so a reader sees the old file or the whole new one, never a part.
 

@@ -246,7 +246,7 @@ class DailyLossRule(StateRule):
     end_kind = "daily_resume"
 
     def check(self, s: RiskState, th: Thresholds, now: float) -> Verdict | None:
-        today = s.daily_pnl.get(int(now // SECONDS_PER_DAY), ZERO)
+        today = s.today_pnl(now)
         if -today <= th.daily_loss_usd:
             return None
         return Verdict(

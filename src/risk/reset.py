@@ -7,6 +7,7 @@ import sqlite3
 import sys
 import time
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 
 from src.db import Database, db_path_for
@@ -104,16 +105,12 @@ def _record_reset(root: Path, db: Database, info: LockInfo, now: float, detail: 
         targets.append(other)
     failures: list[str] = []
     for path in targets:
-        target = db if path == db.path else None
         try:
-            if target is None:
-                target = Database(path)
-                try:
-                    target.record_kill_event(now, "reset", reason, detail)
-                finally:
-                    target.close()
+            if path == db.path:
+                db.record_kill_event(now, "reset", reason, detail)
             else:
-                target.record_kill_event(now, "reset", reason, detail)
+                with closing(Database(path)) as other_db:
+                    other_db.record_kill_event(now, "reset", reason, detail)
         except (sqlite3.Error, OSError) as exc:
             failures.append(f"{path}: {type(exc).__name__}")
     return failures

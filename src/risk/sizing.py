@@ -31,11 +31,9 @@ from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 
 from src.config import RiskConfig, SizingConfig
 from src.fees import fee_per_contract, taker_fee
-from src.models import OrderBook, OrderIntent, Signal, new_client_order_id
+from src.models import ONE, ZERO, OrderBook, OrderIntent, Signal, new_client_order_id
 from src.risk.limits import HARD_KELLY_FRACTION, HARD_MAX_TRADE_PCT, HARD_MAX_TRADE_USD
 
-_ZERO = Decimal("0")
-_ONE = Decimal("1")
 _CENT = Decimal("0.01")
 PROB_QUANTUM = Decimal("0.000001")
 KELLY_QUANTUM = Decimal("0.000001")
@@ -73,13 +71,13 @@ class SizingLimits:
     hard_max_trade_pct: Decimal = HARD_MAX_TRADE_PCT
 
     def __post_init__(self) -> None:
-        if not _ZERO < self.kelly_fraction <= _ONE:
+        if not ZERO < self.kelly_fraction <= ONE:
             raise SizingError(f"kelly_fraction must be in (0, 1], got {self.kelly_fraction}")
         for name in ("max_single_trade_usd", "hard_max_trade_usd"):
             if getattr(self, name) < 0:
                 raise SizingError(f"{name} must be >= 0, got {getattr(self, name)}")
         for name in ("max_trade_pct_bankroll", "hard_max_trade_pct"):
-            if not _ZERO <= getattr(self, name) <= _ONE:
+            if not ZERO <= getattr(self, name) <= ONE:
                 raise SizingError(f"{name} must be in [0, 1], got {getattr(self, name)}")
 
     @classmethod
@@ -131,9 +129,9 @@ def to_probability(p: float | Decimal) -> Decimal:
 
 def kelly_fraction(p: Decimal, cost: Decimal) -> Decimal:
     """Full Kelly f* = (p - c) / (1 - c) for a $1 binary contract costing c; 0 when not positive."""
-    if cost >= _ONE or p <= cost:
-        return _ZERO
-    return ((p - cost) / (_ONE - cost)).quantize(KELLY_QUANTUM, rounding=ROUND_DOWN)
+    if cost >= ONE or p <= cost:
+        return ZERO
+    return ((p - cost) / (ONE - cost)).quantize(KELLY_QUANTUM, rounding=ROUND_DOWN)
 
 
 def size_position(
@@ -143,7 +141,7 @@ def size_position(
     limits: SizingLimits = SizingLimits(),  # frozen: a shared default is safe
 ) -> SizeDecision:
     """Stake and whole contracts for buying at `limit_price` with win probability `p_fair`."""
-    if not _ZERO < limit_price < _ONE:
+    if not ZERO < limit_price < ONE:
         raise SizingError(f"limit_price must be strictly between 0 and 1, got {limit_price}")
     stage = stage_for(bankroll)
     prob = to_probability(p_fair)
@@ -162,7 +160,7 @@ def size_position(
     for name, value in caps[1:]:
         if value < amount:
             binding, amount = name, value
-    stake = max(amount, _ZERO).quantize(_CENT, rounding=ROUND_DOWN)
+    stake = max(amount, ZERO).quantize(_CENT, rounding=ROUND_DOWN)
     contracts = contracts_within(stake, limit_price)
     return SizeDecision(
         stage=stage.number,
@@ -178,7 +176,7 @@ def size_position(
 def contracts_within(budget: Decimal, limit_price: Decimal) -> Decimal:
     """Most whole contracts with count x price + taker_fee(count, price) <= budget."""
     if budget <= 0:
-        return _ZERO
+        return ZERO
     # The fee is at most 1.75c per contract plus a cent of rounding, so the answer is at most a
     # couple of contracts below the fee-free count: step down from there.
     count = (budget / limit_price).to_integral_value(rounding=ROUND_DOWN)
@@ -194,7 +192,7 @@ def fit_to_book(intent: OrderIntent, book: OrderBook) -> OrderIntent | None:
     burn the kill switch's hourly order budget. Fewer contracts only lowers cost and fee, so the
     capped order stays within every cap the full one met.
     """
-    available = sum((lvl.count for lvl in book.asks(intent.side) if lvl.price <= intent.limit_price), _ZERO)
+    available = sum((lvl.count for lvl in book.asks(intent.side) if lvl.price <= intent.limit_price), ZERO)
     available = available.to_integral_value(rounding=ROUND_DOWN)
     if available <= 0:
         return None
