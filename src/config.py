@@ -131,6 +131,12 @@ class LoggingConfig(_Strict):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 
+# Which way each USER_CONFIG.json risk override tightens, as the code-enforced limits define it.
+_RISK_LOWER_IS_TIGHTER = {
+    limit.key.removeprefix("risk."): limit.lower_is_tighter for limit in LIMITS if limit.key.startswith("risk.")
+}
+
+
 class RiskOverrides(_Strict):
     """USER_CONFIG.json may tighten risk limits further; None means 'as config.yaml says'."""
 
@@ -264,8 +270,7 @@ def load_user_config(path: Path, app: AppConfig) -> tuple[UserConfig, AppConfig]
     merged_risk = app.risk.model_dump()
     for key, value in overrides.items():
         current = merged_risk[key]
-        lower_is_tighter = key not in ("cooling_hours", "min_bankroll_usd")
-        tighter = value < current if lower_is_tighter else value > current
+        tighter = value < current if _RISK_LOWER_IS_TIGHTER[key] else value > current
         if tighter:
             merged_risk[key] = value
     try:
