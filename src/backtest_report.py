@@ -10,16 +10,15 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from src.report import max_drawdown
+from src.models import CENT, ZERO
+from src.report import settled_figures
 
-ZERO = Decimal(0)
-_CENT = Decimal("0.01")
 _PCT = Decimal("0.1")
 SIGNAL_OUTCOMES = ("trading", "size_zero")  # decisions that got a signal from the strategy
 KILL_PREFIX = "kill_switch:"
@@ -128,25 +127,10 @@ class BacktestReport:
 def summarize(trades: tuple[TradeLine, ...], starting_bankroll: Decimal) -> Summary:
     """Headline figures; the drawdown path is the bankroll after each settlement in settlement order."""
     settled = sorted((t for t in trades if t.status == "settled"), key=lambda t: (t.settled_ts or 0.0, t.trade_id))
-    pnls = [t.pnl or ZERO for t in settled]
-    wins = sum(1 for p in pnls if p > 0)
-    losses = sum(1 for p in pnls if p < 0)
-    fees = sum((t.fees for t in settled), ZERO)
-    net = sum(pnls, ZERO)
-    dd, dd_pct = max_drawdown(starting_bankroll, pnls)
-    return Summary(
-        trades=len(trades),
-        settled=len(settled),
-        open=len(trades) - len(settled),
-        wins=wins,
-        losses=losses,
-        win_rate=(Decimal(wins) / Decimal(len(settled))) if settled else None,
-        gross_pnl=net + fees,
-        fees=fees,
-        net_pnl=net,
-        max_drawdown=dd,
-        max_drawdown_pct=dd_pct,
+    figures = settled_figures(
+        starting_bankroll, [t.pnl or ZERO for t in settled], sum((t.fees for t in settled), ZERO)
     )
+    return Summary(trades=len(trades), settled=len(settled), open=len(trades) - len(settled), **asdict(figures))
 
 
 def count_signals(reasons: dict[str, int]) -> int:
@@ -164,7 +148,7 @@ def _when(ts: float | None) -> str:
 
 
 def _usd(value: Decimal, sign: bool = False) -> str:
-    q = value.quantize(_CENT)
+    q = value.quantize(CENT)
     if sign:
         return f"-${-q}" if q < 0 else f"+${q}"
     return f"${q}"

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from src.db import Database, KillEventRow, TradeRow
-
-ZERO = Decimal(0)
+from src.models import ZERO
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,32 +50,50 @@ def max_drawdown(start: Decimal, pnls: list[Decimal]) -> tuple[Decimal, Decimal]
     return worst, worst_pct
 
 
+@dataclass(frozen=True, slots=True)
+class SettledFigures:
+    """The figures of a run of settled trades, taken in settlement order."""
+
+    wins: int
+    losses: int
+    win_rate: Decimal | None  # None when nothing settled
+    gross_pnl: Decimal  # payout - cost, before fees
+    fees: Decimal
+    net_pnl: Decimal
+    max_drawdown: Decimal  # dollars, peak to trough of the bankroll after each settlement
+    max_drawdown_pct: Decimal  # of the peak
+
+
+def settled_figures(start: Decimal, pnls: list[Decimal], fees: Decimal) -> SettledFigures:
+    """Wins, losses, P&L and drawdown of settled trades whose net P&Ls are `pnls`, from bankroll `start`."""
+    wins = sum(1 for p in pnls if p > 0)
+    net = sum(pnls, ZERO)
+    dd, dd_pct = max_drawdown(start, pnls)
+    return SettledFigures(
+        wins=wins,
+        losses=sum(1 for p in pnls if p < 0),
+        win_rate=(Decimal(wins) / Decimal(len(pnls))) if pnls else None,
+        gross_pnl=net + fees,
+        fees=fees,
+        net_pnl=net,
+        max_drawdown=dd,
+        max_drawdown_pct=dd_pct,
+    )
+
+
 def build_day_report(db: Database, mode: str, day: date, starting_bankroll: Decimal) -> DayReport:
     start_ts, end_ts = day_bounds(day)
     settled = db.settled_trades(start_ts, end_ts)
-    before = db.realized_pnl(until_ts=start_ts)
-    pnls = [t.pnl or ZERO for t in settled]
-    wins = sum(1 for p in pnls if p > 0)
-    losses = sum(1 for p in pnls if p < 0)
-    net = sum(pnls, ZERO)
-    fees = sum((t.fees for t in settled), ZERO)
-    bankroll_start = starting_bankroll + before
-    dd, dd_pct = max_drawdown(bankroll_start, pnls)
+    bankroll_start = starting_bankroll + db.realized_pnl(until_ts=start_ts)
+    figures = settled_figures(bankroll_start, [t.pnl or ZERO for t in settled], sum((t.fees for t in settled), ZERO))
     still_open = tuple(t for t in db.trades_opened_since(start_ts) if t.opened_ts < end_ts and t.status == "open")
     return DayReport(
         mode=mode,
         day=day.isoformat(),
         settled=tuple(settled),
         opened_still_open=still_open,
-        wins=wins,
-        losses=losses,
-        win_rate=(Decimal(wins) / Decimal(len(settled))) if settled else None,
-        gross_pnl=net + fees,
-        fees=fees,
-        net_pnl=net,
         bankroll_start=bankroll_start,
-        bankroll_end=bankroll_start + net,
-        max_drawdown=dd,
-        max_drawdown_pct=dd_pct,
+        bankroll_end=bankroll_start + figures.net_pnl,
+        **asdict(figures),
         kill_events=tuple(e for e in db.kill_events(start_ts) if e.ts < end_ts),
     )
