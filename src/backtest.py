@@ -245,15 +245,13 @@ class Backtest:
         self.kill_switch: KillSwitch | None = None
         self.engine: Engine | None = None
         self.settler: Settler | None = None
-        # Decisions per reason code: in total (filled in at the end of the run), per market window
-        # (its ticker) while the engine had a view, and outside any window (no view yet, or a poll
-        # skipped in a stale stretch). A window's decisions, signals and orders follow from its
-        # counts: every order is a "trading" decision, every signal a decision count_signals counts.
-        self.reasons: dict[str, int] = {}
+        # Decisions per reason code: per market window (its ticker) while the engine had a view, and
+        # outside any window (no view yet, or a poll skipped in a stale stretch); _total_reasons()
+        # adds them up. A window's decisions, signals and orders follow from its counts: every order
+        # is a "trading" decision, every signal a decision count_signals counts.
         self.window_reasons: dict[str, dict[str, int]] = {}
         self._unattributed: dict[str, int] = {}
         self.ticks = 0
-        self.decisions = 0
         self.first_ts: float | None = None
         self.last_ts: float | None = None
         self.halted: str | None = None
@@ -367,8 +365,6 @@ class Backtest:
             decide(engine)
         self.ticks = n
         self.feed.ticks = n
-        self.reasons = self._total_reasons()
-        self.decisions = sum(self.reasons.values())
         self.last_ts = last_tick_ts if n else None
         progress.update(n, clock.now, force=True)
 
@@ -413,7 +409,7 @@ class Backtest:
         self._held = None
 
     def _decide(self, engine: Engine) -> None:
-        # Runs after nearly every tick: the accounting is one dictionary update (see self.reasons).
+        # Runs after nearly every tick: the accounting is one dictionary update (see self.window_reasons).
         if self.halted is not None:
             return
         held = self._held
@@ -616,9 +612,9 @@ def run_backtest(
         sha = file_sha256(file)
     else:
         begin = GENERATOR_EPOCH if lo is None else lo
-        source = generator_source(settings, begin, begin + GENERATOR_DEFAULT_S if hi is None else hi, seed=seed)
-        sha = None
         hi = begin + GENERATOR_DEFAULT_S if hi is None else hi
+        source = generator_source(settings, begin, hi, seed=seed)
+        sha = None
     with workspace(out_dir) as work:
         backtest = Backtest(settings, source, work, seed=seed, progress=sys.stderr if progress else None,
                             span=(lo, hi))
