@@ -47,10 +47,6 @@ def close_from_event_ticker(ticker: str) -> float:
     return local.replace(tzinfo=_ET).timestamp()
 
 
-def utc(ts: float) -> datetime:
-    return datetime.fromtimestamp(ts, tz=UTC)
-
-
 def next_windows(ts: float, n: int) -> list[tuple[float, float]]:
     """(open, close) of the current window and the n-1 after it."""
     start = window_open(ts)
@@ -64,7 +60,6 @@ __all__ = [
     "event_ticker",
     "market_ticker",
     "next_windows",
-    "utc",
     "window_close",
     "window_open",
 ]

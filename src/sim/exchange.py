@@ -37,8 +37,8 @@ from decimal import Decimal
 from src.config import SimConfig
 from src.data.price_generator import sigma_per_sqrt_second
 from src.execution.settlement import derive_result
-from src.kxbtc15m import SERIES, WINDOW_S, close_from_event_ticker, event_ticker, market_ticker, utc, window_open
-from src.models import BookLevel, Clock, Market, OrderBook
+from src.kxbtc15m import SERIES, WINDOW_S, close_from_event_ticker, event_ticker, market_ticker, window_open
+from src.models import BookLevel, Clock, Market, OrderBook, utc_from_ts
 from src.sim.averages import BoundaryAverages
 from src.strategies.fair_value import prob_settle_at_or_above
 
@@ -182,8 +182,8 @@ class SimExchange:
                 close_ts=close_ts,
                 ticker=market_ticker(close_ts, self.series),
                 event_ticker=event_ticker(close_ts, self.series),
-                open_time=utc(open_ts),
-                close_time=utc(close_ts),
+                open_time=utc_from_ts(open_ts),
+                close_time=utc_from_ts(close_ts),
             )
             self._windows[open_ts] = window
             self._by_ticker[window.ticker] = window
