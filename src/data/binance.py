@@ -8,7 +8,7 @@ from msgspec import DecodeError, Struct
 from msgspec.json import Decoder
 from orjson import loads
 
-from src.data.ws_feed import RECONNECT_SHUTDOWN, WsFeed
+from src.data.ws_feed import BAD_FRAME, RECONNECT_SHUTDOWN, WsFeed
 from src.models import Clock
 
 BINANCE_URL = "wss://stream.binance.com:9443/ws/btcusdt@trade"
@@ -32,9 +32,6 @@ _SOURCES: dict[str, tuple[str, frozenset[str], str]] = {
 }
 
 _SYMBOL = "BTCUSDT"
-# What a bad frame can raise while being read: orjson.JSONDecodeError is a ValueError; a missing
-# field is a KeyError; a field of the wrong type (or a non-object payload) is a TypeError.
-_BAD_FRAME = (ValueError, KeyError, TypeError)
 
 
 class _Trade(Struct, gc=False):
@@ -111,7 +108,7 @@ class BinanceFeed(WsFeed):
                 return False
             if event == "serverShutdown":
                 return self._request_reconnect(RECONNECT_SHUTDOWN)
-        except _BAD_FRAME:
+        except BAD_FRAME:
             # The websocket API wraps connection events: {"event": {"e": "serverShutdown", ...}}.
             if isinstance(msg, dict) and _is_wrapped_shutdown(msg):
                 return self._request_reconnect(RECONNECT_SHUTDOWN)

@@ -7,7 +7,7 @@ from typing import Any
 
 from orjson import dumps, loads
 
-from src.data.ws_feed import ERR_VENUE, WsFeed
+from src.data.ws_feed import BAD_FRAME, ERR_VENUE, WsFeed
 from src.models import Clock
 
 COINBASE_URL = "wss://ws-feed.exchange.coinbase.com"
@@ -18,7 +18,6 @@ SUBSCRIBE_MESSAGE: dict[str, Any] = {"type": "subscribe", "product_ids": [PRODUC
 _TRADE_TYPES = frozenset({"match", "last_match"})
 # Acknowledgements and keep-alives that carry no trade.
 _QUIET_TYPES = frozenset({"subscriptions", "heartbeat"})
-_BAD_FRAME = (ValueError, KeyError, TypeError)
 
 
 class CoinbaseFeed(WsFeed):
@@ -60,7 +59,7 @@ class CoinbaseFeed(WsFeed):
             if kind == "error":
                 reason = f"{msg.get('message', '')} {msg.get('reason', '')}".strip()
                 return self._request_reconnect(ERR_VENUE, f"coinbase error: {reason[:160] or 'unspecified'}")
-        except _BAD_FRAME:
+        except BAD_FRAME:
             self.malformed += 1
             return False
         self.malformed += 1

@@ -42,6 +42,9 @@ ERR_VENUE = "venue_error"
 RECONNECT_SHUTDOWN = "server_shutdown"
 RECONNECT_MAX_AGE = "max_age"
 _PLANNED = frozenset({RECONNECT_SHUTDOWN, RECONNECT_MAX_AGE})
+# What reading a bad frame can raise in a venue parser: a JSON decode error is a ValueError, a
+# missing field a KeyError, a field of the wrong type (or a non-object payload) a TypeError.
+BAD_FRAME = (ValueError, KeyError, TypeError)
 
 
 class FeedError(Exception):
