@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from src.auth.kalshi_auth import KEY_ID_ENV, KEY_PATH_ENV, KalshiAuth, KalshiAuthError
@@ -123,14 +124,11 @@ async def verify_kalshi(
         else:
             async def balance() -> CheckResult:
                 dollars = await client.get_balance()
-                return CheckResult("Kalshi balance", True, f"{ENV_HOSTS[env]}: ${dollars}" + _skew_note(client))
+                return CheckResult("Kalshi balance", True, f"{ENV_HOSTS[env]}: ${dollars}")
 
+            # The skew matters most when the signed call failed: it may be why.
             balance_result = await _check("Kalshi balance", env, balance)
-            if not balance_result.ok and client.server_clock_skew_s is not None:
-                balance_result = CheckResult(
-                    balance_result.name, False, balance_result.detail + _skew_note(client), balance_result.hint
-                )
-            results.append(balance_result)
+            results.append(replace(balance_result, detail=balance_result.detail + _skew_note(client)))
 
         market: Market | None = None
 
