@@ -11,7 +11,7 @@ from typing import Any
 
 from src.db import Database
 from src.interfaces import Executor, Gate, MarketData, OrderRefused, PriceFeed, Settler
-from src.models import Clock, FeedSnapshot, Market, Mode, OrderBook, OrderIntent, Signal, qty
+from src.models import Clock, FeedSnapshot, Market, Mode, OrderBook, OrderIntent, Signal, Sleep, qty
 from src.risk.sizing import fit_to_book
 from src.strategies.base import Strategy
 from src.trade_log import TradeLogError
@@ -19,7 +19,6 @@ from src.trade_log import TradeLogError
 log = logging.getLogger("polybot.engine")
 
 
-Sleep = Callable[[float], Awaitable[None]]
 _NEVER = float("-inf")  # no attempt yet on a market
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -12,6 +12,7 @@ from enum import StrEnum
 # A clock returns the current time as UNIX epoch seconds. Injected everywhere time matters
 # so that tests (and the simulator) never sleep for real.
 Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]  # asyncio.sleep, or a fake in tests and the simulator
 
 ONE = Decimal("1")
 ZERO = Decimal("0")

@@ -27,7 +27,7 @@ import asyncio
 import hashlib
 import logging
 from collections import Counter, OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
@@ -36,7 +36,7 @@ from src.data.whale_tracker import PollResult, TradeRow, Whale, WhaleTrade
 from src.db import PolymarketDatabase
 from src.exit_codes import EXIT_ERROR, EXIT_OK
 from src.interfaces import Executor, Gate, OrderRefused, Settler
-from src.models import Clock, Market, NoSignal, Order, OrderBook, OrderIntent, Signal, qty
+from src.models import Clock, Market, NoSignal, Order, OrderBook, OrderIntent, Signal, Sleep, qty
 from src.risk.sizing import fit_to_book
 from src.strategies.base import Strategy
 from src.trade_log import TradeLogError
@@ -54,7 +54,6 @@ FETCH_FAILED = "fetch_failed"
 ORDER_FAILED = "order_failed"
 KILL_SWITCH = "kill_switch"  # reported as "kill_switch:<reason>"
 
-Sleep = Callable[[float], Awaitable[None]]
 # (signal, bankroll, client_order_id) -> sized intent, or None for zero contracts.
 Size = Callable[[Signal, Decimal, str], OrderIntent | None]
 _HANDLED_LIMIT = 20_000

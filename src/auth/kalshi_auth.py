@@ -145,9 +145,6 @@ class KalshiAuth:
             HEADER_SIGNATURE: self.sign(ts, method, path),
         }
 
-    def public_key(self) -> rsa.RSAPublicKey:
-        return self._private_key.public_key()
-
     def __repr__(self) -> str:
         return "KalshiAuth(key_id=<redacted>)"
 

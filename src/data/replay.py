@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from src.data.price_files import Tick
 from src.data.window import RollingWindow
-from src.models import Clock, FeedSnapshot
+from src.models import Clock, FeedSnapshot, Sleep
 from src.sim.clock import SimClock
 
-Sleep = Callable[[float], Awaitable[None]]
 PriceListener = Callable[[float, float], None]
 
 REPLAY_SOURCE = "replay"

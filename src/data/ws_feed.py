@@ -6,7 +6,7 @@ import asyncio
 import logging
 import random
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +14,7 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI, WebSocketException
 
 from src.data.window import RollingWindow
-from src.models import Clock, FeedSnapshot
+from src.models import Clock, FeedSnapshot, Sleep
 from src.net.allowlist import HostNotAllowedError, check_url
 from src.net.backoff import RetryPolicy, parse_retry_after
 
@@ -26,7 +26,6 @@ WS_SCHEMES = frozenset({"wss"})
 
 # `websockets.asyncio.client.connect` or anything with its signature (tests dial a local fake).
 ConnectFactory = Callable[..., Any]
-Sleep = Callable[[float], Awaitable[None]]
 TickCallback = Callable[[], None]
 
 # Reason codes for last_error / reconnects (stable: the status line and dashboard show them).

@@ -109,10 +109,6 @@ class PolyHttp:
         self._redactions = redactions
         self._session: aiohttp.ClientSession | None = None
 
-    @property
-    def opened(self) -> bool:
-        return self._session is not None
-
     def _session_now(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             connector = self._connector_factory() if self._connector_factory else aiohttp.TCPConnector()

@@ -5,14 +5,12 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from decimal import Decimal
 from heapq import heappop, heappush
 from types import TracebackType
 
-Sleep = Callable[[float], Awaitable[None]]
-MonotonicClock = Callable[[], float]
+from src.net.backoff import MonotonicClock, Sleep
 
 
 class TokenBucket:

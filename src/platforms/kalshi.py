@@ -8,7 +8,7 @@ import logging
 import random
 import re
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -35,6 +35,7 @@ from src.models import (
     Position,
     Settlement,
     Side,
+    Sleep,
 )
 from src.net.allowlist import check_url
 from src.net.backoff import RetryPolicy, RetrySchedule, parse_retry_after
@@ -47,7 +48,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Env = Literal["demo", "prod"]
-Sleep = Callable[[float], Awaitable[None]]
 ConnectorFactory = Callable[[], aiohttp.BaseConnector]
 
 API_PREFIX = "/trade-api/v2"

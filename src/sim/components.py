@@ -26,8 +26,9 @@ from pathlib import Path
 from src.config import Settings
 from src.data.price_files import PriceFileError, Tick, detect_layout, open_ticks
 from src.data.price_generator import PriceGenerator
-from src.data.replay import GENERATOR_SOURCE, REPLAY_SOURCE, Pacer, ReplayFeed, Sleep
+from src.data.replay import GENERATOR_SOURCE, REPLAY_SOURCE, Pacer, ReplayFeed
 from src.kxbtc15m import window_open
+from src.models import Sleep
 from src.sim.clock import SimClock
 from src.sim.exchange import SimExchange
 
