@@ -1052,8 +1052,6 @@ class KalshiClient:
         """
         body = order_body(ticker, side, count, price, client_order_id, time_in_force, self._stp)
         path = "/portfolio/events/orders"
-        if self._auth is None:
-            raise KalshiNoCredentials(f"POST {path} needs Kalshi credentials: set {KEY_ID_ENV} and {KEY_PATH_ENV}")
         raw_body = json.dumps(body, separators=(",", ":")).encode()
         schedule = RetrySchedule(self._policy, clock=self._monotonic, rng=self._rng)
         ambiguous = False
@@ -1090,7 +1088,7 @@ class KalshiClient:
                     client_order_id, failure.error.status, failure.error.code, attempt, delay,
                 )
             except KalshiAPIError as exc:
-                if exc.status == 409 and not isinstance(exc, KalshiAuthFailure):
+                if exc.status == 409:
                     # Duplicate client_order_id: an earlier try may have got through after all.
                     found = await self._lookup(client_order_id, ticker)
                     if found is not None and found.side is side:
