@@ -219,11 +219,11 @@ def run_daemon(args: argparse.Namespace, mode: Mode, root: Path) -> int:
             )
     if mode is Mode.LIVE:
         # Refuse before touching the network; the typed confirmation comes at step 11.
-        if not settings.live_trading_enabled:
-            return fail("live trading refused: LIVE_TRADING=true is not set in .env", EXIT_LIVE_REFUSED)
-        if not sys.stdin.isatty():
-            return fail("live trading refused: no terminal attached to confirm (live mode needs a person)",
-                        EXIT_LIVE_REFUSED)
+        from src.execution.live import live_refusal
+
+        refusal = live_refusal(settings.live_trading_enabled, True, sys.stdin.isatty())
+        if refusal is not None:
+            return fail(refusal, EXIT_LIVE_REFUSED)
         if settings.app.platforms.polymarket.enabled:
             return fail("live trading refused: Polymarket copy trading is paper-only; set "
                         "platforms.polymarket.enabled: false to trade Kalshi live", EXIT_LIVE_REFUSED)

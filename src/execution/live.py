@@ -73,6 +73,17 @@ class LiveGuardError(Exception):
     """Live trading was not fully authorised; the message is one line saying what is missing."""
 
 
+def live_refusal(live_trading_env: bool, live_flag: bool, isatty: bool) -> str | None:
+    """Why live trading is refused before anyone is asked to confirm, or None when it may go on."""
+    if not live_trading_env:
+        return "live trading refused: LIVE_TRADING=true is not set in .env"
+    if not live_flag:
+        return "live trading refused: the --live flag was not given"
+    if not isatty:
+        return "live trading refused: no terminal attached to confirm (live mode needs a person)"
+    return None
+
+
 def check_live_guards(
     live_trading_env: bool,
     live_flag: bool,
@@ -81,12 +92,9 @@ def check_live_guards(
     out: TextIO,
 ) -> None:
     """Raise LiveGuardError unless every live guard passes; the prompt appears only when the rest do."""
-    if not live_trading_env:
-        raise LiveGuardError("live trading refused: LIVE_TRADING=true is not set in .env")
-    if not live_flag:
-        raise LiveGuardError("live trading refused: the --live flag was not given")
-    if not isatty:
-        raise LiveGuardError("live trading refused: no terminal attached to confirm (live mode needs a person)")
+    refusal = live_refusal(live_trading_env, live_flag, isatty)
+    if refusal is not None:
+        raise LiveGuardError(refusal)
     out.write(WARNING_BANNER)
     out.flush()
     try:
