@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from src.log_setup import redact
+from src.models import OrderIntent, Verdict
 
 
 class TradeLogError(Exception):
@@ -55,3 +56,19 @@ class TradeLog:
         except OSError as exc:
             raise TradeLogError(f"cannot write trade log {path}: {exc.strerror or exc}") from None
         return path
+
+    def order_refused(self, ts: float, mode: str, intent: OrderIntent, verdict: Verdict) -> Path:
+        """An intent stopped before anything was sent, and why (the same line for every executor)."""
+        return self.write(
+            "order_refused", ts=ts, mode=mode, client_order_id=intent.client_order_id, ticker=intent.ticker,
+            side=intent.side, count=intent.count, limit_price=intent.limit_price, reason=verdict.reason,
+            detail=verdict.detail,
+        )
+
+    def order_submitted(self, ts: float, mode: str, intent: OrderIntent, time_in_force: str) -> Path:
+        """An intent recorded and about to be sent (the same line for every executor)."""
+        return self.write(
+            "order_submitted", ts=ts, mode=mode, client_order_id=intent.client_order_id, ticker=intent.ticker,
+            side=intent.side, count=intent.count, limit_price=intent.limit_price, time_in_force=time_in_force,
+            strategy=intent.strategy, edge=intent.edge, fair_prob=intent.fair_prob,
+        )

@@ -163,11 +163,7 @@ class LiveExecutor:
         self._db.insert_order_intent(intent, submitted_ts, status="pending")
         if self._on_submitted is not None:
             self._on_submitted(intent)
-        self._log.write(
-            "order_submitted", ts=submitted_ts, mode="live", client_order_id=intent.client_order_id,
-            ticker=intent.ticker, side=intent.side, count=intent.count, limit_price=intent.limit_price,
-            time_in_force=self._tif, strategy=intent.strategy, edge=intent.edge, fair_prob=intent.fair_prob,
-        )
+        self._log.order_submitted(submitted_ts, "live", intent, self._tif)
         try:
             placed = await self._venue.place_order(
                 intent.ticker, intent.side, intent.count, intent.limit_price, intent.client_order_id,
@@ -209,11 +205,7 @@ class LiveExecutor:
         return cancelled
 
     def _refuse(self, intent: OrderIntent, verdict: Verdict) -> None:
-        self._log.write(
-            "order_refused", ts=self._clock(), mode="live", client_order_id=intent.client_order_id,
-            ticker=intent.ticker, side=intent.side, count=intent.count, limit_price=intent.limit_price,
-            reason=verdict.reason, detail=verdict.detail,
-        )
+        self._log.order_refused(self._clock(), "live", intent, verdict)
         raise OrderRefused(verdict)
 
     @staticmethod

@@ -121,11 +121,7 @@ class PaperExecutor:
         validate_intent(intent, self._tif)
         verdict = self._check(intent)
         if not verdict.allowed:
-            self._log.write(
-                "order_refused", ts=self._clock(), mode="paper", client_order_id=intent.client_order_id,
-                ticker=intent.ticker, side=intent.side, count=intent.count, limit_price=intent.limit_price,
-                reason=verdict.reason, detail=verdict.detail,
-            )
+            self._log.order_refused(self._clock(), "paper", intent, verdict)
             raise OrderRefused(verdict)
         if self._db.order_by_client_id(intent.client_order_id) is not None:
             raise InvalidOrderError(f"client_order_id {intent.client_order_id} was already used")
@@ -134,11 +130,7 @@ class PaperExecutor:
         self._db.insert_order_intent(intent, submitted_ts, status="pending")
         if self._on_submitted is not None:
             self._on_submitted(intent)
-        self._log.write(
-            "order_submitted", ts=submitted_ts, mode="paper", client_order_id=intent.client_order_id,
-            ticker=intent.ticker, side=intent.side, count=intent.count, limit_price=intent.limit_price,
-            time_in_force=self._tif, strategy=intent.strategy, edge=intent.edge, fair_prob=intent.fair_prob,
-        )
+        self._log.order_submitted(submitted_ts, "paper", intent, self._tif)
         try:
             book = await self._market_data.get_orderbook(intent.ticker)
             if book.ticker != intent.ticker:
