@@ -31,8 +31,8 @@ from src.execution.settlement import (
     SettledTrade,
     SettlementReport,
     book_settlements,
-    trade_payout,
-    trade_pnl,
+    computed_settlement,
+    open_trades_by_ticker,
 )
 from src.models import Clock, Market, TradeResult
 from src.trade_log import TradeLog
@@ -90,9 +90,7 @@ class PolySettler:
     async def settle_due(self) -> SettlementReport:
         """Try every token with open trades that is not waiting for a retry."""
         now = self._clock()
-        by_token: dict[str, list[TradeRow]] = {}
-        for trade in self._db.open_trades():
-            by_token.setdefault(trade.ticker, []).append(trade)
+        by_token = open_trades_by_ticker(self._db)
         settled: list[SettledTrade] = []
         waiting: list[str] = []
         errors: list[str] = []
@@ -123,8 +121,7 @@ class PolySettler:
         return SettlementReport(tuple(settled), tuple(waiting), tuple(errors))
 
     def _book(self, token: str, trades: list[TradeRow], outcome: str) -> list[SettledTrade]:
-        payouts = [trade_payout(t.side, t.count, t.cost, outcome) for t in trades]
-        pnls = [trade_pnl(p, t.cost, t.fees) for p, t in zip(payouts, trades, strict=True)]
+        payouts, pnls = computed_settlement(trades, outcome)
         return book_settlements(
             self._db, self._log, self._on_result, self.bankroll, ts=self._clock(), mode=self._mode, ticker=token,
             trades=trades, outcome=outcome, payouts=payouts, pnls=pnls, source="computed",

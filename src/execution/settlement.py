@@ -173,9 +173,7 @@ class Settler:
     async def settle_due(self) -> SettlementReport:
         """Try every market with open trades that has closed and is not waiting for a retry."""
         now = self._clock()
-        by_ticker: dict[str, list[TradeRow]] = {}
-        for trade in self._db.open_trades():
-            by_ticker.setdefault(trade.ticker, []).append(trade)
+        by_ticker = open_trades_by_ticker(self._db)
         settled: list[SettledTrade] = []
         waiting: list[str] = []
         errors: list[str] = []
@@ -226,8 +224,7 @@ class Settler:
         self, ticker: str, trades: list[TradeRow], outcome: str, venue_settlement: Settlement | None
     ) -> list[SettledTrade]:
         ts = self._clock()
-        payouts = [trade_payout(t.side, t.count, t.cost, outcome) for t in trades]
-        pnls = [trade_pnl(p, t.cost, t.fees) for p, t in zip(payouts, trades, strict=True)]
+        payouts, pnls = computed_settlement(trades, outcome)
         source = "computed"
         if venue_settlement is not None and len({t.side for t in trades}) > 1:
             # Kalshi nets YES against NO as they are bought and pays each pair $1 at once, so its
@@ -257,6 +254,21 @@ class Settler:
             self._db, self._log, self._on_result, self.bankroll, ts=ts, mode=self._mode, ticker=ticker,
             trades=trades, outcome=outcome, payouts=payouts, pnls=pnls, source=source,
         )
+
+
+def open_trades_by_ticker(db: Database) -> dict[str, list[TradeRow]]:
+    """The open trades of a database, grouped by the market (or token) they are in."""
+    by_ticker: dict[str, list[TradeRow]] = {}
+    for trade in db.open_trades():
+        by_ticker.setdefault(trade.ticker, []).append(trade)
+    return by_ticker
+
+
+def computed_settlement(trades: list[TradeRow], outcome: str) -> tuple[list[Decimal], list[Decimal]]:
+    """Each trade's payout and net P&L when its market resolves to `outcome`."""
+    payouts = [trade_payout(t.side, t.count, t.cost, outcome) for t in trades]
+    pnls = [trade_pnl(p, t.cost, t.fees) for p, t in zip(payouts, trades, strict=True)]
+    return payouts, pnls
 
 
 def book_settlements(
