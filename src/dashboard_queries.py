@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -323,31 +324,11 @@ def _compact_json(text: str) -> str:
     return json.dumps(value, default=str)
 
 
-def read_settled_totals(conn: sqlite3.Connection) -> tuple[Decimal, WinRate]:
-    """Realised P&L of every settled trade (exact Decimal sum) and the win/loss record."""
-    cur = conn.cursor()
-    cur.row_factory = None  # plain tuples: this loop is the one that sees every settled trade
-    total = Decimal(0)
-    wins = losses = settled = 0
-    for (pnl_text,) in cur.execute("SELECT pnl FROM trades WHERE status = 'settled'"):
-        pnl = _money(pnl_text if pnl_text is not None else "0", "trades.pnl")
-        total += pnl
-        settled += 1
-        if pnl > 0:
-            wins += 1
-        elif pnl < 0:
-            losses += 1
-    return total, WinRate(settled=settled, wins=wins, losses=losses)
-
-
-def read_day_pnl(conn: sqlite3.Connection, now: float) -> DayPnl:
-    day, start, end = utc_day_bounds(now)
+def _tally(rows: Iterable[tuple[str | None]]) -> tuple[Decimal, int, int, int]:
+    """(exact P&L total, trades, wins, losses) of rows holding one trades.pnl each."""
     total = Decimal(0)
     trades = wins = losses = 0
-    # `+status` keeps SQLite off the status index so it uses trades_settled (a few rows, not all).
-    for (pnl_text,) in conn.execute(
-        "SELECT pnl FROM trades WHERE +status = 'settled' AND settled_ts >= ? AND settled_ts < ?", (start, end)
-    ):
+    for (pnl_text,) in rows:
         pnl = _money(pnl_text if pnl_text is not None else "0", "trades.pnl")
         total += pnl
         trades += 1
@@ -355,6 +336,23 @@ def read_day_pnl(conn: sqlite3.Connection, now: float) -> DayPnl:
             wins += 1
         elif pnl < 0:
             losses += 1
+    return total, trades, wins, losses
+
+
+def read_settled_totals(conn: sqlite3.Connection) -> tuple[Decimal, WinRate]:
+    """Realised P&L of every settled trade (exact Decimal sum) and the win/loss record."""
+    cur = conn.cursor()
+    cur.row_factory = None  # plain tuples: this loop is the one that sees every settled trade
+    total, settled, wins, losses = _tally(cur.execute("SELECT pnl FROM trades WHERE status = 'settled'"))
+    return total, WinRate(settled=settled, wins=wins, losses=losses)
+
+
+def read_day_pnl(conn: sqlite3.Connection, now: float) -> DayPnl:
+    day, start, end = utc_day_bounds(now)
+    # `+status` keeps SQLite off the status index so it uses trades_settled (a few rows, not all).
+    total, trades, wins, losses = _tally(conn.execute(
+        "SELECT pnl FROM trades WHERE +status = 'settled' AND settled_ts >= ? AND settled_ts < ?", (start, end)
+    ))
     return DayPnl(day=day, pnl=total, trades=trades, wins=wins, losses=losses)
 
 
