@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
-import src.platforms.polymarket_factory as factory
+import src.poly_components as factory
 import src.poly_daemon as daemon
 from src.config import AppConfig, Secrets, Settings, UserConfig
 from src.data.whale_tracker import parse_trades
