@@ -11,7 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from src.models import Fill, Mode, OrderIntent, Side
+from src.models import Fill, Mode, OrderIntent, Side, fill_totals
 
 # Forward-only migrations. Each runs once, inside a transaction that also bumps user_version,
 # so a crash mid-migration leaves the previous version intact and a re-run is harmless.
@@ -414,9 +414,7 @@ class Database:
 
         Returns the trade id, or None when nothing filled.
         """
-        filled = sum((f.count for f in fills), Decimal(0))
-        cost = sum((f.count * f.price for f in fills), Decimal(0))
-        fees = sum((f.fee for f in fills), Decimal(0))
+        filled, cost, fees = fill_totals(fills)
         avg = (cost / filled) if filled else None
         with self.transaction() as conn:
             self._update_order(conn, client_order_id, ts, status, venue_order_id, filled, avg, fees, None)

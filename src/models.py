@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -246,6 +246,16 @@ class ExchangeStatus:
     exchange_active: bool
     trading_active: bool
     estimated_resume_time: str = ""
+
+
+def fill_totals(fills: Iterable[Fill]) -> tuple[Decimal, Decimal, Decimal]:
+    """(contracts, cost before fees, fees) of an order's fills."""
+    filled = cost = fees = ZERO
+    for f in fills:
+        filled += f.count
+        cost += f.count * f.price
+        fees += f.fee
+    return filled, cost, fees
 
 
 def qty(value: Decimal) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from src.log_setup import redact
-from src.models import OrderIntent, Verdict
+from src.models import Fill, OrderIntent, Verdict
 
 
 class TradeLogError(Exception):
@@ -71,4 +71,12 @@ class TradeLog:
             "order_submitted", ts=ts, mode=mode, client_order_id=intent.client_order_id, ticker=intent.ticker,
             side=intent.side, count=intent.count, limit_price=intent.limit_price, time_in_force=time_in_force,
             strategy=intent.strategy, edge=intent.edge, fair_prob=intent.fair_prob,
+        )
+
+    def fill(self, ts: float, mode: str, client_order_id: str, fill: Fill) -> Path:
+        """One fill of one of our orders (the same line for paper fills and venue fills)."""
+        return self.write(
+            "fill", ts=ts, mode=mode, client_order_id=client_order_id, order_id=fill.order_id,
+            fill_id=fill.fill_id, ticker=fill.ticker, side=fill.side, count=fill.count, price=fill.price,
+            fee=fill.fee,
         )

@@ -44,7 +44,7 @@ from src.execution.order_rules import (
 )
 from src.fees import TAKER_FEE_MULTIPLIER, taker_fee
 from src.interfaces import MarketData, OrderRefused
-from src.models import ZERO, BookLevel, Clock, Fill, Order, OrderBook, OrderIntent, Verdict
+from src.models import ZERO, BookLevel, Clock, Fill, Order, OrderBook, OrderIntent, Verdict, fill_totals
 from src.trade_log import TradeLog
 
 log = logging.getLogger("polybot.paper")
@@ -152,16 +152,13 @@ class PaperExecutor:
                  fee=t.fee, ts=ts, fill_id=f"{order_id}-{i}", is_taker=True)
             for i, t in enumerate(takes)
         ]
-        filled = sum((f.count for f in fills), ZERO)
-        cost = sum((f.count * f.price for f in fills), ZERO)
-        fees = sum((f.fee for f in fills), ZERO)
+        filled, cost, fees = fill_totals(fills)
         status = "executed" if filled == intent.count else "canceled"
         trade_id = self._db.record_execution(
             intent.client_order_id, ts, status=status, venue_order_id=order_id, fills=fills
         )
         for f in fills:
-            self._log.write("fill", ts=ts, mode="paper", client_order_id=intent.client_order_id, order_id=order_id,
-                            fill_id=f.fill_id, ticker=f.ticker, side=f.side, count=f.count, price=f.price, fee=f.fee)
+            self._log.fill(ts, "paper", intent.client_order_id, f)
         avg = (cost / filled) if filled else None
         self._log.write(
             "order_result", ts=ts, mode="paper", client_order_id=intent.client_order_id, order_id=order_id,

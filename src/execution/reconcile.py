@@ -30,7 +30,7 @@ from decimal import Decimal
 
 from src.db import Database, OrderRow
 from src.interfaces import OrderVenue
-from src.models import ZERO, Clock, Fill, Order, OrderIntent, Side
+from src.models import ZERO, Clock, Fill, Order, OrderIntent, Side, fill_totals
 from src.trade_log import TradeLog
 
 log = logging.getLogger("polybot.reconcile")
@@ -122,12 +122,10 @@ async def record_venue_order(
             db.update_order(client_order_id, ts, status="pending", venue_order_id=venue_id)
             return OrderOutcome("pending", order)
     trade_id = db.record_execution(client_order_id, ts, status=order.status, venue_order_id=venue_id, fills=fills)
-    cost = sum((f.count * f.price for f in fills), ZERO)
-    fees = sum((f.fee for f in fills), ZERO)
+    _, cost, fees = fill_totals(fills)
     avg = cost / order.filled_count if order.filled_count else None
     for f in fills:
-        trade_log.write("fill", ts=ts, mode=mode, client_order_id=client_order_id, order_id=order.order_id,
-                        fill_id=f.fill_id, ticker=f.ticker, side=f.side, count=f.count, price=f.price, fee=f.fee)
+        trade_log.fill(ts, mode, client_order_id, f)
     trade_log.write("order_result", ts=ts, mode=mode, client_order_id=client_order_id, order_id=order.order_id,
                     ticker=order.ticker, side=order.side, status=order.status, count=order.count,
                     filled_count=order.filled_count, avg_price=avg, cost=cost, fees=fees, trade_id=trade_id)
@@ -302,9 +300,9 @@ class Reconciler:
                              strategy=ADOPTED_STRATEGY)
         self._db.insert_order_intent(intent, ts, status="pending")
         trade_id = self._db.record_execution(cid, ts, status="executed", venue_order_id=order_id, fills=fills)
+        _, cost, fees = fill_totals(fills)
         self._log.write("order_adopted", ts=ts, mode=self._mode, client_order_id=cid, order_id=order_id,
-                        ticker=ticker, side=intent.side, count=intent.count, trade_id=trade_id,
-                        cost=sum((f.count * f.price for f in fills), ZERO), fees=sum((f.fee for f in fills), ZERO))
+                        ticker=ticker, side=intent.side, count=intent.count, trade_id=trade_id, cost=cost, fees=fees)
         log.warning("adopted venue order %s on %s (%s %s contracts) as trade %s", order_id, ticker,
                     intent.side.value, intent.count, trade_id)
         return f"adopted venue order {order_id}: {intent.side.value} {intent.count} on {ticker} as trade {trade_id}"
