@@ -1,7 +1,8 @@
-"""Shared pytest fixtures: a manual clock, throwaway RSA keys and an isolated project directory."""
+"""Shared pytest fixtures: a manual clock, throwaway RSA keys, an isolated project directory and daemon environment."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,6 +10,9 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+from src.trade_log import TradeLog
+from tests.fakes.fault_secrets import FakeSecrets, make_fake_secrets
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -63,3 +67,27 @@ def project_dir(tmp_path: Path) -> Iterator[Path]:
     (root / "logs" / "errors").mkdir(parents=True)
     (root / "data").mkdir()
     yield root
+
+
+@pytest.fixture
+def tlog(tmp_path: Path, clock: ManualClock) -> TradeLog:
+    return TradeLog(tmp_path / "trades", clock)
+
+
+@pytest.fixture
+def daemon_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """For suites that run main.main in-process: none of the developer's real credentials are
+    visible (real environment variables win over .env), and the root logger main configures is
+    put back afterwards so later tests do not write to closed streams."""
+    from tests.fakes.fault_daemon import restored_logging
+
+    for name in list(os.environ):
+        if name.startswith(("KALSHI_", "POLY_", "LIVE_TRADING")):
+            monkeypatch.delenv(name)
+    with restored_logging():
+        yield
+
+
+@pytest.fixture
+def secrets(tmp_path: Path, rsa_private_key: rsa.RSAPrivateKey) -> FakeSecrets:
+    return make_fake_secrets(tmp_path / "secrets", rsa_private_key)

@@ -14,7 +14,6 @@ import signal
 import sqlite3
 import sys
 import time
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -27,36 +26,19 @@ from tests.fakes.fault_daemon import (
     TEST_TICKER,
     DaemonRun,
     add_test_market,
-    restored_logging,
     run_main,
     satisfy_live_guards,
     send_flat,
     send_ramp,
 )
 from tests.fakes.fault_project import REPO, make_project
-from tests.fakes.fault_secrets import FakeSecrets, make_fake_secrets
+from tests.fakes.fault_secrets import FakeSecrets
 
 ORDERS = "/portfolio/events/orders"
 FAST = {"kalshi": {"poll_interval_s": 0.2}, "execution": {"status_interval_s": 0.5}}
 
 
-@pytest.fixture(autouse=True)
-def _logging_restored() -> Iterator[None]:
-    with restored_logging():
-        yield
-
-
-@pytest.fixture(autouse=True)
-def _no_real_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Real environment variables win over .env: none of the developer's may reach these runs."""
-    for name in list(os.environ):
-        if name.startswith(("KALSHI_", "POLY_", "LIVE_TRADING")):
-            monkeypatch.delenv(name)
-
-
-@pytest.fixture
-def secrets(tmp_path: Path, rsa_private_key) -> FakeSecrets:
-    return make_fake_secrets(tmp_path / "secrets", rsa_private_key)
+pytestmark = pytest.mark.usefixtures("daemon_env")
 
 
 def live(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -96,11 +96,6 @@ def db(tmp_path: Path) -> Database:
     database.close()
 
 
-@pytest.fixture
-def tlog(tmp_path: Path, clock: Any) -> TradeLog:
-    return TradeLog(tmp_path / "trades", clock)
-
-
 def log_lines(tlog: TradeLog) -> list[dict[str, Any]]:
     lines: list[dict[str, Any]] = []
     for path in sorted(tlog.directory.glob("*.jsonl")):

@@ -28,11 +28,6 @@ def db(tmp_path: Path) -> Database:
 
 
 @pytest.fixture
-def tlog(tmp_path: Path, clock: Any) -> TradeLog:
-    return TradeLog(tmp_path / "trades", clock)
-
-
-@pytest.fixture
 def venue(clock: Any) -> FakeVenue:
     return FakeVenue(clock)
 

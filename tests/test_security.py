@@ -16,7 +16,6 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -29,7 +28,6 @@ from src.platforms.kalshi import ALLOWED_HOSTS as KALSHI_ALLOWED
 from tests.fakes.fault_daemon import (
     DaemonRun,
     add_test_market,
-    restored_logging,
     run_main,
     satisfy_live_guards,
     send_flat,
@@ -40,7 +38,6 @@ from tests.fakes.fault_secrets import (
     FakeSecrets,
     database_text_values,
     find_leaks,
-    make_fake_secrets,
     scan_database,
     scan_tree,
 )
@@ -51,23 +48,7 @@ FAST = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _logging_restored() -> Iterator[None]:
-    with restored_logging():
-        yield
-
-
-@pytest.fixture(autouse=True)
-def _no_real_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Real environment variables win over .env: none of the developer's may reach these runs."""
-    for name in list(os.environ):
-        if name.startswith(("KALSHI_", "POLY_", "LIVE_TRADING")):
-            monkeypatch.delenv(name)
-
-
-@pytest.fixture
-def secrets(tmp_path: Path, rsa_private_key) -> FakeSecrets:
-    return make_fake_secrets(tmp_path / "secrets", rsa_private_key)
+pytestmark = pytest.mark.usefixtures("daemon_env")
 
 
 def assert_no_leaks(where: str, leaks: object) -> None:

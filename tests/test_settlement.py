@@ -85,11 +85,6 @@ def db(tmp_path: Path) -> Database:
 
 
 @pytest.fixture
-def tlog(tmp_path: Path, clock: Any) -> TradeLog:
-    return TradeLog(tmp_path / "trades", clock)
-
-
-@pytest.fixture
 def close_ts(clock: Any) -> float:
     return window_close(clock())
 
