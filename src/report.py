@@ -11,21 +11,29 @@ from src.models import ZERO
 
 
 @dataclass(frozen=True, slots=True)
-class DayReport:
-    mode: str
-    day: str
-    settled: tuple[TradeRow, ...]
-    opened_still_open: tuple[TradeRow, ...]
+class SettledFigures:
+    """The figures of a run of settled trades, taken in settlement order."""
+
     wins: int
     losses: int
     win_rate: Decimal | None  # None when nothing settled
     gross_pnl: Decimal  # payout - cost, before fees
     fees: Decimal
     net_pnl: Decimal
+    max_drawdown: Decimal  # dollars, peak to trough of the bankroll after each settlement
+    max_drawdown_pct: Decimal  # of the peak
+
+
+@dataclass(frozen=True, slots=True)
+class DayReport(SettledFigures):
+    """One UTC day of one mode: the day's settled figures (drawdown within the day) and its context."""
+
+    mode: str
+    day: str
+    settled: tuple[TradeRow, ...]
+    opened_still_open: tuple[TradeRow, ...]
     bankroll_start: Decimal
     bankroll_end: Decimal
-    max_drawdown: Decimal  # dollars, peak to trough within the day
-    max_drawdown_pct: Decimal
     kill_events: tuple[KillEventRow, ...]
 
 
@@ -48,20 +56,6 @@ def max_drawdown(start: Decimal, pnls: list[Decimal]) -> tuple[Decimal, Decimal]
             worst = drop
             worst_pct = (drop / peak) if peak > 0 else ZERO
     return worst, worst_pct
-
-
-@dataclass(frozen=True, slots=True)
-class SettledFigures:
-    """The figures of a run of settled trades, taken in settlement order."""
-
-    wins: int
-    losses: int
-    win_rate: Decimal | None  # None when nothing settled
-    gross_pnl: Decimal  # payout - cost, before fees
-    fees: Decimal
-    net_pnl: Decimal
-    max_drawdown: Decimal  # dollars, peak to trough of the bankroll after each settlement
-    max_drawdown_pct: Decimal  # of the peak
 
 
 def settled_figures(start: Decimal, pnls: list[Decimal], fees: Decimal) -> SettledFigures:
