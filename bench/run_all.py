@@ -165,6 +165,10 @@ def feed_figures(r: Mapping[str, Any], floor: Mapping[str, float]) -> list[Figur
                _num(r, "websocket_ingest", "feed_msgs_per_s"),
                _num(r, "websocket_ingest", "bare_websockets_msgs_per_s"), "bare websockets recv loop",
                Target(">=", 0.8, on_ratio=True)),
+        # The same feed with every message through recv(): what the fast lane (ws_lane.py) is worth.
+        Figure("feed", "ingest with the fast lane off (all via recv)", "msgs/s",
+               _num(r, "websocket_ingest", "feed_through_recv_msgs_per_s"),
+               _num(r, "websocket_ingest", "bare_websockets_msgs_per_s"), "bare websockets recv loop"),
     ]
 
 

@@ -22,7 +22,7 @@ from tests.fakes.binance_server import (
     server_shutdown_payload,
     trade_payload,
 )
-from tests.fakes.fake_ws import wait_until
+from tests.fakes.fake_ws import wait_until, wire_frames
 
 # The example event from Binance's spot "Trade Streams" documentation, with our symbol.
 DOC_PAYLOAD = (
@@ -290,15 +290,18 @@ async def test_server_shutdown_reconnects_at_once_without_backoff(clock, server:
 
 
 async def test_proactive_reconnect_before_the_24h_cut(clock, server: FakeBinanceServer) -> None:
+    # Trades take the fast lane, which never looks at the clock: the watchdog enforces the age limit.
     sleeps = Recorder()
-    feed = make(clock, server, sleep=sleeps, watch_interval_s=3600.0)  # only the receive path checks
+    feed = make(clock, server, sleep=sleeps)
     task = asyncio.ensure_future(feed.run())
     await server.wait_for_clients()
+    await wait_until(lambda: feed.connected)
     await server.send_trade()
     await wait_until(lambda: feed.ticks == 1)
     clock.advance(PROACTIVE_RECONNECT_S - 1)
     await server.send_trade()
     await wait_until(lambda: feed.ticks == 2)
+    await asyncio.sleep(0.1)  # twenty watchdog rounds: one second short of the limit is not the limit
     assert server.accepted == 1
     clock.advance(1)  # 23h50m after connecting, by the injected clock
     await server.send_trade()
@@ -306,6 +309,19 @@ async def test_proactive_reconnect_before_the_24h_cut(clock, server: FakeBinance
     await server.send_trade()
     await wait_until(lambda: feed.ticks == 4)
     assert feed.reconnects == 1 and sleeps.delays == [] and feed.last_error == ""
+    await finish(feed, task)
+
+
+async def test_a_message_through_recv_also_checks_the_24h_cut(clock, server: FakeBinanceServer) -> None:
+    sleeps = Recorder()
+    feed = make(clock, server, sleep=sleeps, watch_interval_s=3600.0)  # only the receive path checks
+    task = asyncio.ensure_future(feed.run())
+    await server.wait_for_clients()
+    await wait_until(lambda: feed.connected)
+    clock.advance(PROACTIVE_RECONNECT_S)
+    await server.broadcast(_declined_trade(1, 1_700_000_000_000))  # the lane declines it: recv() gets it
+    await server.wait_for_clients(2)
+    assert feed.ticks == 1 and feed.reconnects == 1 and sleeps.delays == [] and feed.last_error == ""
     await finish(feed, task)
 
 
@@ -477,3 +493,129 @@ async def test_allowlist_refuses_before_connecting(clock, server: FakeBinanceSer
 
 def test_module_allowlist_is_exactly_the_two_binance_stream_hosts() -> None:
     assert ALLOWED_HOSTS == frozenset({"stream.binance.com", "stream.binance.us"})
+
+
+# -- the fast lane (src/data/ws_lane.py) ------------------------------------------------------------
+
+
+def _wire(payload: bytes, opcode: int = 0x1, fin: bool = True) -> bytes:
+    """One unmasked server frame (payloads under 64 KiB) with any opcode and FIN bit, as on the wire."""
+    n = len(payload)
+    length = bytes((n,)) if n < 126 else bytes((126,)) + n.to_bytes(2, "big")
+    return bytes(((0x80 if fin else 0) | opcode,)) + length + payload
+
+
+def _declined_trade(trade_id: int, ts_ms: int) -> bytes:
+    """A valid trade the lane's strict decoder declines (T as 1.7e12, not an int): the general parser takes it."""
+    return trade_payload(65000.0, trade_id, ts_ms).replace(b'"T":%d' % ts_ms, b'"T":%d.0' % ts_ms)
+
+
+def _count_general(feed: BinanceFeed) -> list[bytes]:
+    """Record every message that reaches handle_frame (the recv() lane) and still handle it."""
+    seen: list[bytes] = []
+    handle = feed.handle_frame
+
+    def counting(raw: bytes, now: float) -> bool:
+        seen.append(raw)
+        return handle(raw, now)
+
+    feed.handle_frame = counting  # type: ignore[method-assign]
+    return seen
+
+
+def test_the_declined_trade_shape_is_declined_and_still_a_tick(clock) -> None:
+    feed = BinanceFeed(clock)
+    raw = _declined_trade(7, 1_700_000_000_000)
+    assert feed.fast_frame(raw, clock()) is False and feed.ticks == 0
+    assert feed.handle_frame(raw, clock()) is False and feed.ticks == 1
+
+
+async def test_trades_are_taken_as_they_are_parsed_without_recv(clock, server: FakeBinanceServer) -> None:
+    n = 2_000
+    server.blast = wire_frames(server.build_frames(n, 1_700_000_000_000))
+    feed = make(clock, server)
+    general = _count_general(feed)
+    task = asyncio.ensure_future(feed.run())
+    await wait_until(lambda: feed.ticks == n)
+    assert general == []  # not one trade went through websockets' queue and recv()
+    assert feed.frames == n and feed.malformed == 0 and feed.window.rejected == 0
+    await finish(feed, task)
+
+
+async def test_a_queued_message_holds_back_the_trades_behind_it(clock, server: FakeBinanceServer) -> None:
+    # Thousands of frames in one write arrive in few reads: the lane sees trades right behind each
+    # declined one while that one still waits in websockets' queue. Overtaking it would make the
+    # window refuse it as out of order.
+    frames = server.build_frames(3_000, 1_700_000_000_000)
+    first_id = orjson.loads(frames[0])["t"]
+    declined = set(range(50, 3_000, 100))
+    for i in declined:
+        frames[i] = _declined_trade(first_id + i, 1_700_000_000_000 + i)
+    server.blast = wire_frames(frames)
+    feed = make(clock, server)
+    general = _count_general(feed)
+    task = asyncio.ensure_future(feed.run())
+    await wait_until(lambda: feed.ticks + feed.window.rejected == len(frames))
+    assert feed.window.rejected == 0 and feed.ticks == len(frames)
+    assert len(general) >= len(declined)  # each declined trade (and maybe some behind it) went via recv()
+    assert {orjson.loads(raw)["t"] - first_id for raw in general} >= declined
+    assert feed.window.last_trade_id == first_id + len(frames) - 1
+    await finish(feed, task)
+
+
+async def test_a_fragmented_message_keeps_its_place(clock, server: FakeBinanceServer) -> None:
+    ts = 1_700_000_000_000
+    whole = trade_payload(65002.0, 2, ts + 2)
+    server.blast = b"".join(
+        (
+            _wire(trade_payload(65001.0, 1, ts + 1)),
+            _wire(whole[:40], fin=False),  # text frame without FIN ...
+            _wire(whole[40:], opcode=0x0),  # ... and its continuation
+            _wire(trade_payload(65003.0, 3, ts + 3)),
+            _wire(trade_payload(65004.0, 4, ts + 4)),
+        )
+    )
+    feed = make(clock, server)
+    general = _count_general(feed)
+    task = asyncio.ensure_future(feed.run())
+    await wait_until(lambda: feed.ticks + feed.window.rejected == 4)
+    assert feed.ticks == 4 and feed.window.rejected == 0
+    assert general[0] == whole  # reassembled by websockets, handed over through recv()
+    assert feed.snapshot().price == 65004.0
+    await finish(feed, task)
+
+
+async def test_server_shutdown_behind_fast_trades_still_reconnects(clock, server: FakeBinanceServer) -> None:
+    frames = server.build_frames(200, 1_700_000_000_000)
+    server.blast = wire_frames([*frames, server_shutdown_payload(1_700_000_001_000)])
+    sleeps = Recorder()
+    feed = make(clock, server, sleep=sleeps)
+    task = asyncio.ensure_future(feed.run())
+    await server.wait_for_clients(2)
+    assert feed.reconnects >= 1 and sleeps.delays == []  # planned: no backoff
+    assert feed.ticks == 200 and feed.error_code == ""
+    await finish(feed, task)
+
+
+async def test_a_bug_in_the_fast_lane_drops_the_connection_and_the_feed_recovers(
+    clock, server: FakeBinanceServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    feed = make(clock, server)
+    take = feed.fast_frame
+    failures = [RuntimeError("a bug in the lane")]
+
+    def buggy(raw: bytes, now: float) -> bool:
+        if failures:
+            raise failures.pop()
+        return take(raw, now)
+
+    feed.fast_frame = buggy  # type: ignore[method-assign]
+    task = asyncio.ensure_future(feed.run())
+    await server.wait_for_clients()
+    await server.send_trade()
+    await server.wait_for_clients(2)  # asyncio closed the transport; the feed dialled again
+    await server.send_trade()
+    await wait_until(lambda: feed.ticks == 1)
+    assert feed.reconnects == 1 and not task.done()
+    assert "data_received" in caplog.text  # the traceback reaches the log, not the void
+    await finish(feed, task)

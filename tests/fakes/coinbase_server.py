@@ -148,11 +148,11 @@ class FakeCoinbaseServer(FakeWsServer):
             return False
         self.subscribes.append(raw)
         if not is_valid_subscribe(raw):
-            await ws.send(error_payload("Failed to subscribe", "expected matches for BTC-USD"))
+            await ws.send(error_payload("Failed to subscribe", "expected matches for BTC-USD"), text=True)
             return False
-        await ws.send(subscriptions_payload())
+        await ws.send(subscriptions_payload(), text=True)
         if self.last_match is None:
             self.next_frame()  # Coinbase always has a latest trade to report
         if self.last_match is not None:
-            await ws.send(self.last_match)
+            await ws.send(self.last_match, text=True)
         return True

@@ -146,7 +146,7 @@ class FakeWsServer:
         sent = 0
         for ws in list(self._subscribed):
             try:
-                await ws.send(frame)
+                await ws.send(frame, text=True)  # venues send JSON as text frames, bytes or not
                 sent += 1
             except ConnectionClosed:
                 self._subscribed.discard(ws)
@@ -211,7 +211,7 @@ class FakeWsServer:
             if not await self.on_connect(ws):
                 return
             for frame in self.script:
-                await ws.send(frame)
+                await ws.send(frame, text=True)
             if self.blast is not None:
                 ws.transport.write(self.blast)
             self._subscribed.add(ws)
