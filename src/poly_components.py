@@ -15,11 +15,8 @@ each makes its HTTPS session on its first request.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-
-import aiohttp
 
 from src.auth.poly_auth import ApiCreds
 from src.auth.poly_order_signing import SignatureType
@@ -29,11 +26,11 @@ from src.data.whale_tracker import WhaleTracker
 from src.log_setup import register_secret
 from src.models import Clock
 from src.net.backoff import RetryPolicy
+from src.net.http_session import ConnectorFactory
 from src.platforms.polymarket import PolymarketClient
 from src.strategies.whale_copy import WhaleCopyStrategy
 
 API_CRED_KEYS = ("POLY_API_KEY", "POLY_API_SECRET", "POLY_API_PASSPHRASE")
-ConnectorFactory = Callable[[], aiohttp.BaseConnector]
 
 
 class PolymarketSetupError(Exception):

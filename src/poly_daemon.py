@@ -44,7 +44,8 @@ from src.execution.poly_settlement import PolySettler
 from src.exit_codes import EXIT_OK, EXIT_USAGE
 from src.interfaces import MarketData
 from src.models import Clock, Mode, OrderIntent, Signal, Sleep
-from src.poly_components import ConnectorFactory, PolymarketSetupError, build_polymarket
+from src.net.http_session import ConnectorFactory
+from src.poly_components import PolymarketSetupError, build_polymarket
 from src.risk.kill_switch import KillSwitch, print_stderr, startup_lock_check
 from src.risk.sizing import SizingLimits, intent_from_signal
 from src.trade_log import TradeLog

@@ -6,7 +6,9 @@ import asyncio
 import math
 from email.utils import format_datetime
 
+import aiohttp
 import pytest
+from aiohttp import web
 
 from src.models import utc_from_ts
 from src.net.allowlist import HostNotAllowedError, check_url
@@ -17,6 +19,7 @@ from src.net.backoff import (
     parse_retry_after,
     retry_async,
 )
+from src.net.http_session import new_session
 from src.net.rate_limit import TokenBucket
 
 
@@ -313,3 +316,51 @@ def test_allowlist_accepts_listed_host() -> None:
 def test_allowlist_refuses(url: str) -> None:
     with pytest.raises(HostNotAllowedError):
         check_url(url, KALSHI, frozenset({"https"}))
+
+
+# -- one HTTP try per request (src/net/http_session.py) --------------------------------------------
+
+
+async def _dropping_server() -> tuple[web.AppRunner, str, list[str]]:
+    """HTTP on 127.0.0.1 that aborts the connection of the first request, unanswered, and answers the rest."""
+    seen: list[str] = []
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        seen.append(request.method)
+        if len(seen) == 1 and request.transport is not None:
+            request.transport.abort()
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_route("*", "/x", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    return runner, f"http://127.0.0.1:{port}/x", seen
+
+
+@pytest.mark.parametrize("method", ["GET", "DELETE"])
+async def test_a_dropped_request_is_not_sent_again_behind_the_clients_back(method: str) -> None:
+    runner, url, seen = await _dropping_server()
+    try:
+        async with new_session() as session:
+            with pytest.raises(aiohttp.ClientError):
+                async with session.request(method, url) as resp:
+                    await resp.read()
+        assert seen == [method]
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_plain_aiohttp_session_would_send_it_twice() -> None:
+    # Why new_session exists: if aiohttp ever stops re-sending on its own, this fails and the
+    # private switch in http_session.py can go.
+    runner, url, seen = await _dropping_server()
+    try:
+        async with aiohttp.ClientSession() as session, session.delete(url) as resp:
+            assert resp.status == 200
+        assert seen == ["DELETE", "DELETE"]
+    finally:
+        await runner.cleanup()

@@ -268,6 +268,18 @@ async def test_cancel_and_cancel_all(client, clob):
     assert everything.canceled == ("0x0", "0x2")
 
 
+async def test_a_dropped_cancel_is_sent_again_only_by_the_retry_policy(client, clob, sleeps):
+    # Left alone, aiohttp re-sends a DELETE once, silently, when its connection drops: a copy that
+    # skips the token bucket and the log. Every copy the venue sees must be one the policy chose.
+    clob.open_orders = [{"id": "0x1", "status": "LIVE", "market": CONDITION, "asset_id": TOKEN, "side": "BUY",
+                         "original_size": "10", "size_matched": "0", "price": "0.4", "outcome": "Yes",
+                         "order_type": "GTC", "created_at": 1780000000}]  # fmt: skip
+    clob.fail("/order", Fault(drop=True))
+    result = await client.cancel_order("0x1")
+    assert result.canceled == ("0x1",)
+    assert len(clob.hits("/order", "DELETE")) == 2 and len(sleeps.waits) == 1
+
+
 async def test_open_orders_and_trades_follow_the_cursor(client, clob):
     clob.open_orders = [{"id": f"o{i}", "status": "LIVE", "market": CONDITION, "asset_id": TOKEN, "side": "buy",
                          "original_size": "10", "size_matched": "2.5", "price": "0.41", "outcome": "Yes",

@@ -22,11 +22,10 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-import aiohttp
-
 from src.config import WhaleConfig
 from src.models import Clock
 from src.net.backoff import RetryPolicy, Sleep
+from src.net.http_session import ConnectorFactory
 from src.net.poly_http import PolyHttp, PolyHttpError, PolyMalformedResponse
 from src.net.rate_limit import TokenBucket
 
@@ -234,7 +233,7 @@ class WhaleTracker:
         clock: Clock,
         *,
         base_url: str = DATA_API_URL,
-        connector_factory: Callable[[], aiohttp.BaseConnector] | None = None,
+        connector_factory: ConnectorFactory | None = None,
         reads_per_s: Decimal = Decimal("5"),
         bucket: TokenBucket | None = None,
         retry_policy: RetryPolicy = RetryPolicy(),  # frozen: a shared default is safe

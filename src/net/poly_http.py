@@ -15,6 +15,7 @@ import aiohttp
 
 from src.net.allowlist import check_url
 from src.net.backoff import RetryAdvice, RetryPolicy, Sleep, parse_retry_after, retry_async
+from src.net.http_session import ConnectorFactory, new_session
 from src.net.rate_limit import TokenBucket
 
 log = logging.getLogger(__name__)
@@ -88,7 +89,7 @@ class PolyHttp:
         *,
         timeout_s: float = 5.0,
         retry_policy: RetryPolicy = RetryPolicy(),  # frozen: a shared default is safe
-        connector_factory: Callable[[], aiohttp.BaseConnector] | None = None,
+        connector_factory: ConnectorFactory | None = None,
         sleep: Sleep = asyncio.sleep,
         monotonic: Callable[[], float] = time.monotonic,
         rng: Callable[[], float] = random.random,
@@ -111,8 +112,7 @@ class PolyHttp:
 
     def _session_now(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            connector = self._connector_factory() if self._connector_factory else aiohttp.TCPConnector()
-            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
+            self._session = new_session(self._connector_factory, timeout=self._timeout)
         return self._session
 
     async def close(self) -> None:

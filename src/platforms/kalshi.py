@@ -39,6 +39,7 @@ from src.models import (
 )
 from src.net.allowlist import check_url
 from src.net.backoff import RetryPolicy, RetrySchedule, parse_retry_after
+from src.net.http_session import ConnectorFactory, new_session
 from src.net.rate_limit import TokenBucket
 from src.risk.limits import HARD_READS_PER_S, HARD_WRITES_PER_S
 
@@ -48,7 +49,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Env = Literal["demo", "prod"]
-ConnectorFactory = Callable[[], aiohttp.BaseConnector]
 
 API_PREFIX = "/trade-api/v2"
 ENV_HOSTS: Mapping[str, str] = {"demo": "demo-api.kalshi.co", "prod": "external-api.kalshi.com"}
@@ -772,16 +772,10 @@ class KalshiClient:
             return session  # the usual case: no lock round trip per request
         async with self._session_lock:
             if self._session is None or self._session.closed:
-                connector = self._connector_factory() if self._connector_factory else aiohttp.TCPConnector()
-                self._session = aiohttp.ClientSession(
-                    connector=connector,
+                self._session = new_session(
+                    self._connector_factory,
                     headers={"Accept": "application/json", "User-Agent": "polymarket-bot/0.1"},
                 )
-                # aiohttp silently re-sends a GET once when a kept-alive connection drops. That
-                # second request would bypass the token bucket and the retry policy: every try
-                # must be ours. (No public switch exists; the attribute is checked for.)
-                if hasattr(self._session, "_retry_connection"):
-                    self._session._retry_connection = False
             return self._session
 
     def __repr__(self) -> str:

@@ -25,8 +25,6 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-import aiohttp
-
 from src.auth.poly_auth import ApiCreds, l1_headers, l2_headers
 from src.auth.poly_order_signing import (
     POLYGON_CHAIN_ID,
@@ -41,6 +39,7 @@ from src.auth.poly_order_signing import (
 from src.auth.poly_wallet import PolyAuthError, PolyWallet
 from src.models import BookLevel, Clock, Market, OrderBook, utc_from_ts
 from src.net.backoff import RetryPolicy, Sleep
+from src.net.http_session import ConnectorFactory
 from src.net.poly_http import PolyHttp, PolyHttpError, PolyMalformedResponse
 from src.net.rate_limit import TokenBucket
 
@@ -258,7 +257,7 @@ class PolymarketClient:
         funder: str | None = None,
         clock: Clock = time.time,
         base_url: str = CLOB_URL,
-        connector_factory: Callable[[], aiohttp.BaseConnector] | None = None,
+        connector_factory: ConnectorFactory | None = None,
         reads_per_s: Decimal = Decimal("10"),
         writes_per_s: Decimal = Decimal("5"),
         read_bucket: TokenBucket | None = None,

@@ -126,6 +126,7 @@ class Fault:
     delay_s: float = 0.0  # sleep before answering (timeouts)
     body: str | None = None  # a raw body instead of the normal JSON (malformed responses)
     headers: dict[str, str] = field(default_factory=dict)
+    drop: bool = False  # abort the TCP connection without answering
 
 
 @dataclass
@@ -165,6 +166,10 @@ class FakeHttpsServer:
             fault = queue.pop(0)
             if fault.delay_s:
                 await asyncio.sleep(fault.delay_s)
+            if fault.drop:
+                if request.transport is not None:
+                    request.transport.abort()
+                return web.Response()  # never written: the connection is gone
             if fault.status:
                 text = fault.body if fault.body is not None else json.dumps({"error": f"scripted {fault.status}"})
                 return web.Response(status=fault.status, text=text, headers=fault.headers)
