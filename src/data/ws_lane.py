@@ -1,4 +1,4 @@
-"""A websockets client connection that hands each complete text message to the feed as it is parsed."""
+"""A websockets client connection that hands each complete message to the feed as it is parsed."""
 
 from __future__ import annotations
 
