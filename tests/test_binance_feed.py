@@ -291,8 +291,9 @@ async def test_server_shutdown_reconnects_at_once_without_backoff(clock, server:
 
 async def test_proactive_reconnect_before_the_24h_cut(clock, server: FakeBinanceServer) -> None:
     # Trades take the fast lane, which never looks at the clock: the watchdog enforces the age limit.
+    # (Silence is not the point here: the clock jumps by hours between two trades.)
     sleeps = Recorder()
-    feed = make(clock, server, sleep=sleeps)
+    feed = make(clock, server, sleep=sleeps, silence_timeout_s=10 * PROACTIVE_RECONNECT_S)
     task = asyncio.ensure_future(feed.run())
     await server.wait_for_clients()
     await wait_until(lambda: feed.connected)
@@ -597,25 +598,39 @@ async def test_server_shutdown_behind_fast_trades_still_reconnects(clock, server
     await finish(feed, task)
 
 
-async def test_a_bug_in_the_fast_lane_drops_the_connection_and_the_feed_recovers(
-    clock, server: FakeBinanceServer, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_a_message_the_lane_failed_on_is_not_lost(clock, server: FakeBinanceServer) -> None:
     feed = make(clock, server)
     take = feed.fast_frame
-    failures = [RuntimeError("a bug in the lane")]
+    failures = [RuntimeError("a passing fault in the lane")]
 
-    def buggy(raw: bytes, now: float) -> bool:
+    def flaky(raw: bytes, now: float) -> bool:
         if failures:
             raise failures.pop()
         return take(raw, now)
 
-    feed.fast_frame = buggy  # type: ignore[method-assign]
+    feed.fast_frame = flaky  # type: ignore[method-assign]
+    general = _count_general(feed)
+    task = asyncio.ensure_future(feed.run())
+    await server.wait_for_clients()
+    sent = await server.send_trade()
+    await wait_until(lambda: feed.ticks == 1)
+    assert general == [sent]  # declined by the failing lane, taken through recv()
+    assert feed.reconnects == 0 and feed.error_code == ""
+    await finish(feed, task)
+
+
+async def test_a_bug_in_the_lane_ends_run_with_its_own_error_not_a_venue_error(
+    clock, server: FakeBinanceServer
+) -> None:
+    feed = make(clock, server)
+
+    def broken(raw: bytes, now: float) -> bool:
+        raise RuntimeError("a bug in the lane")
+
+    feed.fast_frame = broken  # type: ignore[method-assign]
     task = asyncio.ensure_future(feed.run())
     await server.wait_for_clients()
     await server.send_trade()
-    await server.wait_for_clients(2)  # asyncio closed the transport; the feed dialled again
-    await server.send_trade()
-    await wait_until(lambda: feed.ticks == 1)
-    assert feed.reconnects == 1 and not task.done()
-    assert "data_received" in caplog.text  # the traceback reaches the log, not the void
-    await finish(feed, task)
+    with pytest.raises(RuntimeError, match="a bug in the lane"):
+        await asyncio.wait_for(task, 5.0)
+    assert feed.reconnects == 0 and feed.error_code == ""  # not blamed on Binance, not retried forever

@@ -75,7 +75,7 @@ class BinanceFeed(WsFeed):
 
     uses_fast_lane = True
 
-    def fast_frame(self, raw: bytes | str, now: float) -> bool:
+    def fast_frame(self, raw: bytes | bytearray | str, now: float) -> bool:
         """Every well-formed BTCUSDT trade, while websockets parses it; anything else is declined."""
         try:
             trade = _decode_trade(raw)

@@ -160,7 +160,7 @@ class WsFeed:
         """Parse one websocket message received at `now`; return True to reconnect at once."""
         raise NotImplementedError
 
-    def fast_frame(self, raw: bytes, now: float) -> bool:
+    def fast_frame(self, raw: bytes | bytearray, now: float) -> bool:
         """Take one text message received at `now` if it is the common case; False leaves it to handle_frame.
 
         Runs inside the connection's data_received: it may not ask for a reconnect, must not raise,
@@ -180,13 +180,19 @@ class WsFeed:
             if self._on_tick is not None:
                 self._notify()
 
-    def _lane(self, raw: bytes) -> bool:
+    def _lane(self, raw: bytes | bytearray) -> bool:
         now = self._clock()
-        if self.fast_frame(raw, now):
+        try:
+            taken = self.fast_frame(raw, now)
+        except Exception:
+            # A bug, not the venue. Raised here, asyncio would drop the connection and the feed would
+            # blame the venue. Declined, the message goes through recv() to handle_frame, where the
+            # same bug ends run() with its traceback, as it would without the lane.
+            return False
+        if taken:
             self._last_frame_at = now
             self.frames += 1
-            return True
-        return False
+        return taken
 
     def _notify(self) -> None:
         on_tick = self._on_tick

@@ -8,10 +8,14 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection
 from websockets.frames import Frame, Opcode
 
-# Given one complete message (its raw bytes, as recv(decode=False) would return them): True if it
+# Given one complete message (its raw payload; websockets hands over a bytearray): True if it
 # consumed the message, False to leave it for recv(). Runs inside data_received: it must not block,
 # and an exception there makes asyncio log it and drop the connection.
-FrameLane = Callable[[bytes], bool]
+FrameLane = Callable[[bytes | bytearray], bool]
+
+
+def _closed_lane(data: bytes | bytearray) -> bool:
+    return False
 
 _WHOLE = frozenset({Opcode.TEXT, Opcode.BINARY})  # with FIN set: a message in one frame
 _DATA = frozenset({Opcode.CONT, Opcode.TEXT, Opcode.BINARY})
@@ -31,6 +35,12 @@ class LaneConnection(ClientConnection):
     messages, control frames (ping, pong, close) and the handshake take websockets' own path. RFC 6455
     allows only control frames inside a fragmented message, so a text or binary frame with FIN always
     starts and ends a message of its own.
+
+    The lane closes when close() is called (by the feed: stop, a planned or watchdog reconnect, the
+    end of the session): trades still arriving during the closing handshake are left unread, as a
+    recv() loop that has stopped reading leaves them, and no callback fires after the feed is done.
+
+    Read messages with recv() only: it is what counts queued messages back down.
 
     The hook (process_event) is websockets' own extension point for subclasses; should a release stop
     calling it, every message simply arrives through recv() as before (tests/test_binance_feed.py
@@ -59,3 +69,7 @@ class LaneConnection(ClientConnection):
         message = await super().recv(decode)
         self.queued -= 1
         return message
+
+    async def close(self, *args: Any, **kwargs: Any) -> None:
+        self._lane = _closed_lane
+        await super().close(*args, **kwargs)
