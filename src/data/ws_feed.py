@@ -87,8 +87,8 @@ class WsFeed:
     """
 
     geo_block_hint = "the venue refused this network location (HTTP 451); choose another feed.source"
-    # True when the venue implements fast_frame: its connections then hand it each text message as
-    # it is parsed, and only the messages it declines reach recv() and handle_frame.
+    # True when the venue implements fast_frame: its connections then hand it each message as it is
+    # parsed, and only the messages it declines reach recv() and handle_frame.
     uses_fast_lane: ClassVar[bool] = False
 
     def __init__(
@@ -161,7 +161,7 @@ class WsFeed:
         raise NotImplementedError
 
     def fast_frame(self, raw: bytes | bytearray, now: float) -> bool:
-        """Take one text message received at `now` if it is the common case; False leaves it to handle_frame.
+        """Take one message received at `now` if it is the common case; False leaves it to handle_frame.
 
         Runs inside the connection's data_received: it may not ask for a reconnect, must not raise,
         and must decline (not half-handle) anything it does not fully understand.

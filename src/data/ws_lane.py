@@ -17,6 +17,7 @@ FrameLane = Callable[[bytes | bytearray], bool]
 def _closed_lane(data: bytes | bytearray) -> bool:
     return False
 
+
 _WHOLE = frozenset({Opcode.TEXT, Opcode.BINARY})  # with FIN set: a message in one frame
 _DATA = frozenset({Opcode.CONT, Opcode.TEXT, Opcode.BINARY})
 
@@ -31,7 +32,7 @@ class LaneConnection(ClientConnection):
     by the handler itself.
 
     Order is kept: once a message has gone to the queue, every later data frame goes there too until
-    recv() has returned all of them, so the lane never overtakes an earlier message. Fragmented and
+    recv() has returned all of them, so the lane never overtakes an earlier message. Fragmented
     messages, control frames (ping, pong, close) and the handshake take websockets' own path. RFC 6455
     allows only control frames inside a fragmented message, so a text or binary frame with FIN always
     starts and ends a message of its own.
