@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from src.config import PROJECT_ROOT, ConfigError, Settings, load_settings, missing_kalshi_secrets
-from src.exit_codes import EXIT_AUTH_HALT, EXIT_ERROR, EXIT_HARD_STOP, EXIT_LIVE_REFUSED, EXIT_OK, EXIT_USAGE
-from src.models import Mode
+from src.model.exit_codes import EXIT_AUTH_HALT, EXIT_ERROR, EXIT_HARD_STOP, EXIT_LIVE_REFUSED, EXIT_OK, EXIT_USAGE
+from src.model.models import Mode
 
 log = logging.getLogger("polybot.main")
 
@@ -116,8 +116,8 @@ def parse_when(text: str | None, flag: str) -> float | None:
 
 def cmd_report(args: argparse.Namespace, root: Path) -> int:
     from src.db import Database, db_path_for, polymarket_db_path
-    from src.report import build_day_report
-    from src.report_render import render_json, render_text
+    from src.reporting.report import build_day_report
+    from src.reporting.report_render import render_json, render_text
 
     settings = load_settings(config_path=args.config, root=root)
     name = args.mode or "paper"
@@ -154,8 +154,8 @@ def cmd_reset(args: argparse.Namespace, root: Path) -> int:
     from src.risk.reset import reset_killswitch
 
     if args.mode == POLYMARKET:
+        from src.app.poly_daemon import polymarket_risk_root
         from src.db import PolymarketDatabase, polymarket_db_path
-        from src.poly_daemon import polymarket_risk_root
 
         poly_db = PolymarketDatabase(polymarket_db_path(root))
         try:
@@ -176,12 +176,12 @@ def cmd_reset(args: argparse.Namespace, root: Path) -> int:
 
 
 def cmd_backtest(args: argparse.Namespace, root: Path) -> int:
-    from src.backtest import run_backtest
-    from src.backtest_report import render_json as bt_json
-    from src.backtest_report import render_text as bt_text
+    from src.research.backtest import run_backtest
+    from src.research.backtest_report import render_json as bt_json
+    from src.research.backtest_report import render_text as bt_text
 
     settings = load_settings(config_path=args.config, root=root)
-    from src.log_setup import setup_logging
+    from src.journal.log_setup import setup_logging
 
     # Warnings only: the progress bar owns the terminal; details still reach logs/errors/.
     setup_logging(root, "WARNING")
@@ -230,7 +230,7 @@ def run_daemon(args: argparse.Namespace, mode: Mode, root: Path) -> int:
     say(3, f"loaded {args.config or root / 'config.yaml'}")
     say(4, f"loaded USER_CONFIG.json (starting bankroll ${settings.user.starting_bankroll_usd})")
 
-    from src.log_setup import register_secret, setup_logging
+    from src.journal.log_setup import register_secret, setup_logging
 
     setup_logging(root, settings.app.logging.level)
     for key in ("KALSHI_API_KEY_ID", "POLY_API_KEY", "POLY_API_SECRET", "POLY_API_PASSPHRASE", "POLY_PRIVATE_KEY"):
@@ -324,14 +324,14 @@ async def _start_and_run(
     kalshi_connector_factory: Callable[[], Any] | None,
     feed_connect: Callable[..., Any] | None,
 ) -> int:
+    from src.app.engine import Engine, EngineTiming
     from src.db import Database, db_path_for
-    from src.engine import Engine, EngineTiming
     from src.execution.paper import PaperExecutor
     from src.execution.settlement import Settler
+    from src.journal.trade_log import TradeLog
     from src.risk.kill_switch import KillSwitch
     from src.risk.sizing import SizingLimits, intent_from_signal, stage_for
     from src.strategies.btc_lag import BtcLagStrategy
-    from src.trade_log import TradeLog
 
     app = settings.app
     path = db_path_for(root, mode)
@@ -471,7 +471,7 @@ async def _start_and_run(
     poly_stop = asyncio.Event()
     poly_task: asyncio.Task[int] | None = None
     if mode is Mode.PAPER:  # Polymarket copy trading runs beside Kalshi paper trading only (off by default)
-        from src.poly_daemon import run_polymarket_paper
+        from src.app.poly_daemon import run_polymarket_paper
 
         poly_task = asyncio.create_task(run_polymarket_paper(settings, root, stop=poly_stop, clock=clock))
     _install_signal_handlers(lambda: (engine.request_stop(EXIT_OK), poly_stop.set()))

@@ -1,6 +1,6 @@
 """Benchmark of the backtest, end to end: ticks per CPU second over recorded and generated prices.
 
-Targets (issue 8): the three days of one-minute Binance.US bars in ../shared/data in at most
+Targets (issue 8): the three days of one-minute Binance.US bars in tests/data in at most
 5 s in total, and at least 300,000 ticks/s over a generated one-million-tick file.
 
 What is timed: run_backtest() as `python main.py --backtest FILE` calls it -- parsing the file,
@@ -33,14 +33,14 @@ if __package__ in (None, ""):
     # Run as `python bench/bench_backtest.py`: make the repository root importable.
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from src.backtest import Backtest, run_backtest  # noqa: E402
 from src.config import Settings, load_settings  # noqa: E402
 from src.data.price_files import iter_ticks, load_ticks, write_price_csv  # noqa: E402
 from src.data.price_generator import PriceGenerator  # noqa: E402
+from src.research.backtest import Backtest, run_backtest  # noqa: E402
 from src.sim.components import replay_source  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED_FILE = REPO.parent / "shared" / "data" / "binanceus_BTCUSDT_1m_2023-03-01_03.csv"
+SHARED_FILE = REPO / "tests" / "data" / "binanceus_BTCUSDT_1m_2023-03-01_03.csv"
 TARGET_SHARED_S = 5.0
 TARGET_TICKS_PER_S = 300_000
 GEN_START = 1_767_225_600.0
@@ -70,7 +70,8 @@ def bench_shared(settings: Settings, runs: int) -> dict[str, Any]:
         return {"skipped": f"missing {SHARED_FILE}"}
     cpu, report = _best(lambda: run_backtest(settings, SHARED_FILE, progress=False), runs)
     code = (
-        "from pathlib import Path; from src.config import load_settings; from src.backtest import run_backtest; "
+        "from pathlib import Path; from src.config import load_settings; "
+        "from src.research.backtest import run_backtest; "
         f"run_backtest(load_settings(root=Path({str(REPO)!r})), Path({str(SHARED_FILE)!r}), progress=False)"
     )
     wall_start = time.perf_counter()

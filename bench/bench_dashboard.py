@@ -34,8 +34,8 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(REPO_ROOT))
 
 from src.db import Database, db_path_for  # noqa: E402
-from src.kxbtc15m import WINDOW_S, market_ticker, window_open  # noqa: E402
-from src.models import Mode  # noqa: E402
+from src.model.kxbtc15m import WINDOW_S, market_ticker, window_open  # noqa: E402
+from src.model.models import Mode  # noqa: E402
 
 TARGET_S = 3.0
 TRADES = 100_000

@@ -15,7 +15,7 @@ if __package__ in (None, ""):  # run as a script: make the repo root importable
 
 from src.config import RiskConfig  # noqa: E402
 from src.db import Database, db_path_for  # noqa: E402
-from src.models import Fill, Mode, OrderIntent, Side  # noqa: E402
+from src.model.models import Fill, Mode, OrderIntent, Side  # noqa: E402
 from src.risk.kill_switch import KillSwitch  # noqa: E402
 
 TARGET_P99_NS = 20_000

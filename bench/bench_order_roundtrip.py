@@ -19,7 +19,7 @@ if __package__ in (None, ""):
 import aiohttp  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
 
-from src.models import Side  # noqa: E402
+from src.model.models import Side  # noqa: E402
 from src.net.rate_limit import TokenBucket  # noqa: E402
 from tests.fakes.kalshi_server import FakeKalshiServer, start_fake_kalshi  # noqa: E402
 

@@ -52,7 +52,7 @@ if __package__ in (None, ""):
 
 import aiohttp  # noqa: E402
 
-from src.kxbtc15m import SERIES  # noqa: E402
+from src.model.kxbtc15m import SERIES  # noqa: E402
 from src.net.rate_limit import TokenBucket  # noqa: E402
 from src.platforms.kalshi import KalshiClient  # noqa: E402
 from tests.fakes.kalshi_server import KALSHI_HOSTS, FakeKalshi, HostMapResolver, start_fake_kalshi  # noqa: E402

@@ -17,7 +17,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from src.config import BtcLagConfig  # noqa: E402
-from src.models import BookLevel, FeedSnapshot, Market, NoSignal, OrderBook, Signal, utc_from_ts  # noqa: E402
+from src.model.models import BookLevel, FeedSnapshot, Market, NoSignal, OrderBook, Signal, utc_from_ts  # noqa: E402
 from src.risk.sizing import SizingLimits, intent_from_signal, size_position  # noqa: E402
 from src.strategies.btc_lag import BtcLagStrategy  # noqa: E402
 from src.strategies.fair_value import settlement_log_variance  # noqa: E402

@@ -238,14 +238,14 @@ def sdk_compare_figures(r: Mapping[str, Any], floor: Mapping[str, float]) -> lis
 def backtest_figures(r: Mapping[str, Any], floor: Mapping[str, float]) -> list[Figure]:
     shared = _get(r, "shared_3_days_1m_bars")
     if "skipped" in shared:
-        raise ResultShapeError(f"the ../shared/data run was skipped: {shared['skipped']}")
+        raise ResultShapeError(f"the tests/data run was skipped: {shared['skipped']}")
     figures = [
         # 17k ticks are too few for a rate: fixed start-up work dominates, so this file's target is
         # bench_backtest's total wall time (issue 8); the 300k ticks/s goal is for the 1M-tick files.
         # bench_backtest measures no parse-only reference for this file: the ratio stays empty.
-        Figure("backtest", f"backtest over ../shared/data ({int(_num(shared, 'ticks')):,} ticks), per CPU s",
+        Figure("backtest", f"backtest over tests/data ({int(_num(shared, 'ticks')):,} ticks), per CPU s",
                "ticks/s", _num(shared, "ticks_per_cpu_s")),
-        Figure("backtest", "backtest over ../shared/data, fresh process wall time", "s",
+        Figure("backtest", "backtest over tests/data, fresh process wall time", "s",
                _num(shared, "fresh_process_wall_s"), target=Target("<=", _num(shared, "target_s"), "s")),
     ]
     for key in ("generated_1_tick_per_s", "generated_10_ticks_per_s"):

@@ -13,7 +13,7 @@ if __package__ in (None, ""):  # run as `python setup/verify.py`
 
 from src.config import ConfigError, Settings, load_settings  # noqa: E402
 from src.data.feed_check import check_feed  # noqa: E402
-from src.models import CheckResult  # noqa: E402
+from src.model.models import CheckResult  # noqa: E402
 from src.platforms.kalshi_verify import verify_kalshi  # noqa: E402
 
 KalshiChecks = Callable[[Settings], Awaitable[list[CheckResult]]]

@@ -1,0 +1,1 @@
+"""polymarket-bot: a careful trading bot for Kalshi's 15-minute BTC markets."""

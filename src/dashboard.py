@@ -28,7 +28,8 @@ import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 import yaml  # noqa: E402
 
-from src.dashboard_queries import (  # noqa: E402
+from src.model.models import Mode  # noqa: E402
+from src.reporting.dashboard_queries import (  # noqa: E402
     CHART_POINTS,
     DashboardDataError,
     NoDatabase,
@@ -40,7 +41,6 @@ from src.dashboard_queries import (  # noqa: E402
     most_recent_mode,
     read_snapshot,
 )
-from src.models import Mode  # noqa: E402
 
 ROOT_ENV = "POLYBOT_ROOT"  # where data/<mode>.db, config.yaml and USER_CONFIG.json live
 DEFAULT_REFRESH_S = 5.0

@@ -11,7 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from src.models import Fill, Mode, OrderIntent, Side, fill_totals
+from src.model.models import Fill, Mode, OrderIntent, Side, fill_totals
 
 # Forward-only migrations. Each runs once, inside a transaction that also bumps user_version,
 # so a crash mid-migration leaves the previous version intact and a re-run is harmless.

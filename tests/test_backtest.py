@@ -11,16 +11,16 @@ from typing import Any
 
 import pytest
 
-import src.backtest as backtest_module
-from src.backtest import CoroutineWaited, as_epoch, run_backtest, run_now
-from src.backtest_report import BacktestReport, render_json, render_text
+import src.research.backtest as backtest_module
 from src.config import Settings, load_settings
 from src.data.price_files import PriceFileError, write_price_csv
 from src.data.price_generator import PriceGenerator
 from src.data.replay import ReplayFeed
-from tests.conftest import REPO, SHARED_DATA
+from src.research.backtest import CoroutineWaited, as_epoch, run_backtest, run_now
+from src.research.backtest_report import BacktestReport, render_json, render_text
+from tests.conftest import REPO, SAMPLE_DATA
 
-SHARED_FILE = SHARED_DATA / "binanceus_BTCUSDT_1m_2023-03-01_03.csv"
+SAMPLE_FILE = SAMPLE_DATA / "binanceus_BTCUSDT_1m_2023-03-01_03.csv"
 GEN_START = 1_767_225_600.0  # 2026-01-01 00:00 UTC
 
 
@@ -94,11 +94,9 @@ def test_as_epoch() -> None:
 # -- the recorded Binance.US data --------------------------------------------------------------------
 
 
-def test_backtest_over_the_shared_binanceus_data(settings: Settings, tmp_path: Path) -> None:
-    if not SHARED_FILE.is_file():
-        pytest.skip(f"shared data file missing: {SHARED_FILE} (expected beside the repository)")
+def test_backtest_over_the_sample_binanceus_data(settings: Settings, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    report = run_backtest(settings, SHARED_FILE, out_dir=out, progress=False)
+    report = run_backtest(settings, SAMPLE_FILE, out_dir=out, progress=False)
     check_totals(report)
     assert report.ticks == 17_280 and report.first_ts == 1_677_628_800.0
     assert report.windows_seen == 288 and report.windows_with_strike == 287  # the first has no minute before it

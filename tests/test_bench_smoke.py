@@ -131,9 +131,9 @@ def test_canned_results_give_every_figure_with_ratio_and_verdict() -> None:
     assert by_name(figures, "read throughput, GET markets").met is False  # 1.5x < 2x
     assert by_name(figures, "read throughput, GET orderbook (ours, real").ratio == pytest.approx(0.99)
     assert by_name(figures, "client CPU per request, GET orderbook").ratio == pytest.approx(400 / 900)
-    shared = by_name(figures, "backtest over ../shared/data (12,960 ticks)")
+    shared = by_name(figures, "backtest over tests/data (12,960 ticks)")
     assert shared.met is None and shared.ratio is None  # no target (too few ticks), no reference measured
-    assert by_name(figures, "backtest over ../shared/data, fresh process").met is True
+    assert by_name(figures, "backtest over tests/data, fresh process").met is True
     slow = by_name(figures, "backtest, generated 1,000,000 ticks (1/s)")
     assert slow.ratio == pytest.approx(0.25) and slow.met is False
     assert by_name(figures, "backtest, generated 1,000,000 ticks (10/s)").met is True
@@ -170,7 +170,7 @@ def test_result_missing_a_figure_is_an_error_row() -> None:
 
 
 def test_skipped_shared_data_is_an_error_row() -> None:
-    skipped = {**CANNED["backtest"], "shared_3_days_1m_bars": {"skipped": "missing ../shared/data/x.csv"}}
+    skipped = {**CANNED["backtest"], "shared_3_days_1m_bars": {"skipped": "missing tests/data/x.csv"}}
     [figure] = figures_for(run_one("backtest", False, canned_runner({"backtest": skipped})), FLOOR)
     assert "skipped" in figure.error and "x.csv" in figure.error
 

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from src.config import BtcLagConfig
-from src.models import BookLevel, FeedSnapshot, Market, NoSignal, OrderBook, Side, Signal, utc_from_ts
+from src.model.models import BookLevel, FeedSnapshot, Market, NoSignal, OrderBook, Side, Signal, utc_from_ts
 from src.strategies import base
 from src.strategies.base import Strategy, UnknownReasonCode
 from src.strategies.btc_lag import (

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from src.db import Database
-from src.models import Mode
+from src.model.models import Mode
 from tests.test_dashboard import DASHBOARD, REPO, add_trade, build_halted, build_normal
 
 if TYPE_CHECKING:
@@ -34,7 +34,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-OUTPUT = REPO / "test-output"
 START_TIMEOUT_S = 45.0
 UI_TIMEOUT_MS = 30_000
 
@@ -48,7 +47,7 @@ def _require_chromium() -> None:
     pytest.skip(message)
 
 
-def _screenshot(page: Page, name: str) -> Path:
+def _screenshot(page: Page, out_dir: Path, name: str) -> Path:
     """The whole page: Streamlit scrolls inside its main block, so grow the viewport to fit it first."""
     height = page.evaluate(
         "() => Math.max(...[...document.querySelectorAll('[data-testid=\"stMain\"], body')]"
@@ -56,7 +55,7 @@ def _screenshot(page: Page, name: str) -> Path:
     )
     page.set_viewport_size({"width": 1400, "height": min(int(height) + 40, 6000)})
     page.wait_for_timeout(1500)  # charts redraw at the new size
-    path = OUTPUT / name
+    path = out_dir / name
     page.screenshot(path=str(path), full_page=True)
     page.set_viewport_size({"width": 1400, "height": 1000})
     return path
@@ -112,11 +111,10 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Path, Path]]:
             proc.wait(timeout=10)
 
 
-def test_dashboard_in_headless_chromium(served: tuple[str, Path, Path]) -> None:
+def test_dashboard_in_headless_chromium(served: tuple[str, Path, Path], tmp_path: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     url, paper_db, log = served
-    OUTPUT.mkdir(exist_ok=True)
     requests: list[str] = []
     sockets: list[str] = []
     with sync_playwright() as p:
@@ -138,7 +136,7 @@ def test_dashboard_in_headless_chromium(served: tuple[str, Path, Path]) -> None:
             expect(page.get_by_text("Stage 2 ($100–$250)")).to_be_visible()
             expect(page.locator('[data-testid="stVegaLiteChart"]')).to_have_count(2, timeout=UI_TIMEOUT_MS)
             expect(page.locator('[data-testid="stException"]')).to_have_count(0)
-            _screenshot(page, "dashboard-paper.png")
+            _screenshot(page, tmp_path, "dashboard-paper.png")
 
             # The bot settles a trade: the page shows it by itself within a few refreshes, no reload.
             db = Database(paper_db)
@@ -158,7 +156,7 @@ def test_dashboard_in_headless_chromium(served: tuple[str, Path, Path]) -> None:
             expect(page.get_by_text(re.compile("Kill switch: HARD_STOPPED"))).to_be_visible(timeout=UI_TIMEOUT_MS)
             expect(page.get_by_text("python main.py --reset-killswitch").first).to_be_visible()
             expect(bankroll).to_contain_text("$68.80", timeout=UI_TIMEOUT_MS)
-            _screenshot(page, "dashboard-live-halted.png")
+            _screenshot(page, tmp_path, "dashboard-live-halted.png")
         finally:
             browser.close()
 
@@ -166,7 +164,7 @@ def test_dashboard_in_headless_chromium(served: tuple[str, Path, Path]) -> None:
     foreign = [u for u in requests if not u.startswith((origin, "data:", "blob:"))]
     assert not foreign, f"the page reached beyond localhost: {foreign[:5]}"
     assert sockets and all(s.startswith(origin.replace("http", "ws", 1)) for s in sockets), sockets
-    assert (OUTPUT / "dashboard-paper.png").stat().st_size > 10_000
+    assert (tmp_path / "dashboard-paper.png").stat().st_size > 10_000
     assert "Traceback" not in log.read_text()
 
 

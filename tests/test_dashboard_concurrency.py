@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from src.dashboard_queries import connect_readonly, read_snapshot
 from src.db import Database, db_path_for
-from src.models import Fill, Mode, OrderIntent, Side
+from src.model.models import Fill, Mode, OrderIntent, Side
+from src.reporting.dashboard_queries import connect_readonly, read_snapshot
 from tests.test_dashboard import DASHBOARD, REPO, build_normal, make_root
 
 WRITE_SECONDS = 3.0

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from src.db import SCHEMA_VERSION, Database, db_path_for
-from src.models import Fill, Mode, OrderIntent, Side
+from src.model.models import Fill, Mode, OrderIntent, Side
 
 
 def _intent(cid: str = "pb1", count: str = "3", price: str = "0.41") -> OrderIntent:

@@ -9,17 +9,17 @@ from pathlib import Path
 
 import pytest
 
+from src.app.engine import Engine, EngineTiming
 from src.config import AppConfig
 from src.db import Database
-from src.engine import Engine, EngineTiming
 from src.execution.paper import PaperExecutor
 from src.execution.settlement import Settler
-from src.kxbtc15m import market_ticker, window_close, window_open
-from src.models import BookLevel, FeedSnapshot, Market, Mode, OrderBook
+from src.journal.trade_log import TradeLog
+from src.model.kxbtc15m import market_ticker, window_close, window_open
+from src.model.models import BookLevel, FeedSnapshot, Market, Mode, OrderBook
 from src.risk.kill_switch import KillSwitch
 from src.risk.sizing import SizingLimits, intent_from_signal
 from src.strategies.btc_lag import BtcLagStrategy
-from src.trade_log import TradeLog
 
 NOW = 1_780_000_000.0 - (1_780_000_000.0 % 900) + 300  # 5 minutes into a window: 10 minutes left
 STRIKE = Decimal("100000")

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from src.db import Database, db_path_for
-from src.models import Mode
+from src.model.models import Mode
 from tests.fakes.binance_server import GARBAGE
 from tests.fakes.fault_daemon import (
     TEST_TICKER,
@@ -518,7 +518,7 @@ def test_kill_9_mid_trade_then_restart_recovers_without_a_duplicate(monkeypatch,
 
 def _seed_losses(root: Path, n: int) -> None:
     """`n` settled $1 losses two hours ago on other markets: a losing streak and a $98 bankroll."""
-    from src.models import Fill, OrderIntent, Side
+    from src.model.models import Fill, OrderIntent, Side
 
     db = Database(db_path_for(root, Mode.LIVE))
     try:

@@ -13,7 +13,7 @@ from src.data.binance import BINANCE_URL, BINANCE_US_URL, BinanceFeed
 from src.data.coinbase import COINBASE_URL, CoinbaseFeed
 from src.data.feed_check import check_feed
 from src.data.feeds import make_feed
-from src.interfaces import PriceFeed
+from src.model.interfaces import PriceFeed
 from tests.fakes.binance_server import FakeBinanceServer
 from tests.fakes.coinbase_server import FakeCoinbaseServer
 

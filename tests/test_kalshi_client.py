@@ -18,9 +18,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 import src.platforms.kalshi as kalshi_mod
 from src.auth.kalshi_auth import KalshiAuth, KalshiAuthError
 from src.config import load_settings
-from src.interfaces import MarketData, OrderVenue
-from src.kxbtc15m import WINDOW_S, market_ticker, window_close
-from src.models import ExchangeStatus, Market, Order, OrderBook, Side
+from src.model.interfaces import MarketData, OrderVenue
+from src.model.kxbtc15m import WINDOW_S, market_ticker, window_close
+from src.model.models import ExchangeStatus, Market, Order, OrderBook, Side
 from src.net.allowlist import HostNotAllowedError
 from src.net.backoff import RetryPolicy
 from src.net.rate_limit import TokenBucket

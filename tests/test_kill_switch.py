@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 from collections.abc import Iterator
@@ -15,8 +14,8 @@ from pydantic import ValidationError
 
 from src.config import AppConfig, RiskConfig, load_settings
 from src.db import Database, db_path_for
-from src.exit_codes import EXIT_AUTH_HALT, EXIT_HARD_STOP, EXIT_OK
-from src.models import Fill, Mode, OrderIntent, Side, TradeResult
+from src.model.exit_codes import EXIT_AUTH_HALT, EXIT_HARD_STOP, EXIT_OK
+from src.model.models import Fill, Mode, OrderIntent, Side, TradeResult
 from src.risk import kill_switch as ks_module
 from src.risk import lockfile
 from src.risk.kill_switch import (
@@ -806,28 +805,3 @@ def test_status_snapshot(rig: Rig) -> None:
     assert status.mode is rig.mode
     assert (status.bankroll, status.today_pnl, status.loss_streak) == (D("98.75"), D("-1.25"), 1)
     assert status.orders_last_hour == 1 and status.cooling_until is None and not status.should_exit
-
-
-def _risk_sources() -> list[Path]:
-    files = sorted(SRC_RISK.glob("*.py"))
-    assert {"kill_switch.py", "protections.py", "lockfile.py", "reset.py"} <= {f.name for f in files}
-    return files
-
-
-@pytest.mark.parametrize("path", _risk_sources(), ids=lambda p: p.name)
-def test_risk_package_is_synchronous(path: Path) -> None:
-    tree = ast.parse(path.read_text(), filename=str(path))
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            assert not any(a.name.split(".")[0] == "asyncio" for a in node.names), path
-        if isinstance(node, ast.ImportFrom):
-            assert (node.module or "").split(".")[0] != "asyncio", path
-        assert not isinstance(node, ast.Await | ast.AsyncFunctionDef | ast.AsyncFor | ast.AsyncWith), (
-            f"{path.name}:{getattr(node, 'lineno', '?')}"
-        )
-
-
-def test_synchronous_check_catches_an_await() -> None:
-    """The scanner above can fail: it finds an await when there is one."""
-    tree = ast.parse("async def f():\n    await g()\n")
-    assert any(isinstance(n, ast.Await) for n in ast.walk(tree))

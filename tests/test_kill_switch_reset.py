@@ -11,8 +11,8 @@ import pytest
 
 from src.config import RiskConfig
 from src.db import Database, db_path_for
-from src.exit_codes import EXIT_ERROR, EXIT_HARD_STOP, EXIT_OK, EXIT_USAGE
-from src.models import Fill, Mode, OrderIntent, Side, TradeResult
+from src.model.exit_codes import EXIT_ERROR, EXIT_HARD_STOP, EXIT_OK, EXIT_USAGE
+from src.model.models import Fill, Mode, OrderIntent, Side, TradeResult
 from src.risk import reset as reset_module
 from src.risk.kill_switch import EVENT_LOG_NAME, KillSwitch, Reason, startup_lock_check
 from src.risk.lockfile import LOCK_NAME, write_lock

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import io
 import json
 from collections.abc import Callable
@@ -22,17 +21,17 @@ from src.execution.live import (
 )
 from src.execution.order_rules import InvalidOrderError
 from src.execution.reconcile import Reconciler
-from src.fees import taker_fee
-from src.interfaces import OrderRefused
-from src.log_setup import redact
-from src.models import Fill, Order, OrderIntent, Position, Settlement, Side, Verdict, new_client_order_id
+from src.journal.log_setup import redact
+from src.journal.trade_log import TradeLog
+from src.model.fees import taker_fee
+from src.model.interfaces import OrderRefused
+from src.model.models import Fill, Order, OrderIntent, Position, Settlement, Side, Verdict, new_client_order_id
 from src.platforms.kalshi import (
     KalshiAPIError,
     KalshiOrderUncertain,
     KalshiRequestError,
     KalshiTransportError,
 )
-from src.trade_log import TradeLog
 
 D = Decimal
 TICKER = "KXBTC15M-26MAY281500-00"
@@ -481,24 +480,8 @@ def test_client_order_ids_survive_the_log_redactor() -> None:
     assert new_client_order_id() != cid
 
 
-def test_live_and_paper_never_import_each_other() -> None:
-    def imports(name: str) -> set[str]:
-        tree = ast.parse((REPO / "src" / "execution" / name).read_text())
-        found: set[str] = set()
-        for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and node.module:
-                found.add(node.module)
-            elif isinstance(node, ast.Import):
-                found.update(a.name for a in node.names)
-        return found
-
-    assert "src.execution.paper" not in imports("live.py")
-    assert "src.execution.paper" not in imports("reconcile.py")
-    assert not {m for m in imports("paper.py") if m.startswith(("src.execution.live", "src.platforms"))}
-
-
 def test_fake_venue_matches_the_protocol_shape() -> None:
-    from src.interfaces import OrderVenue
+    from src.model.interfaces import OrderVenue
 
     wanted = {n for n in vars(OrderVenue) if not n.startswith("_")}
     assert wanted <= set(dir(FakeVenue))

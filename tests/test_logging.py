@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from src.log_setup import redact, register_secret, setup_logging
-from src.trade_log import TradeLog, TradeLogError
+from src.journal.log_setup import redact, register_secret, setup_logging
+from src.journal.trade_log import TradeLog, TradeLogError
 
 
 def test_private_key_api_key_id_and_signatures_are_redacted(rsa_private_key, tmp_path: Path, capsys) -> None:

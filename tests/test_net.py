@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from src.models import utc_from_ts
+from src.model.models import utc_from_ts
 from src.net.allowlist import HostNotAllowedError, check_url
 from src.net.backoff import (
     RetryAdvice,

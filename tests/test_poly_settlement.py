@@ -13,12 +13,12 @@ import pytest
 from src.config import RiskConfig
 from src.db import PolymarketDatabase, polymarket_db_path
 from src.execution.poly_settlement import PolySettler, resolved_outcome
-from src.models import Fill, Market, Mode, OrderIntent, Side, TradeResult, utc_from_ts
+from src.journal.trade_log import TradeLog
+from src.model.models import Fill, Market, Mode, OrderIntent, Side, TradeResult, utc_from_ts
 from src.net.backoff import RetryPolicy
 from src.net.rate_limit import TokenBucket
 from src.platforms.polymarket import PolymarketClient
 from src.risk.kill_switch import KillSwitch
-from src.trade_log import TradeLog
 from tests.fakes.polymarket_server import CLOB_HOST, FakeClob, LoopbackTLS, connector_factory
 
 TOKEN = str(7 * 10**76 + 1_321_045)

@@ -14,7 +14,7 @@ from eth_account import Account
 from src.auth.poly_auth import ApiCreds
 from src.auth.poly_order_signing import OrderSide, OrderValueError, SignatureType
 from src.auth.poly_wallet import PolyAuthError, PolyWallet
-from src.models import Side
+from src.model.models import Side
 from src.net.allowlist import HostNotAllowedError
 from src.net.backoff import RetryPolicy
 from src.net.poly_http import PolyHttpError, PolyMalformedResponse

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
-import src.poly_components as factory
+import src.app.poly_components as factory
+from src.app.poly_components import PolymarketComponents, PolymarketSetupError, build_polymarket
 from src.config import AppConfig, Secrets, Settings, UserConfig, load_app_config
-from src.poly_components import PolymarketComponents, PolymarketSetupError, build_polymarket
 
 REPO = Path(__file__).resolve().parent.parent
 

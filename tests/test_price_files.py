@@ -20,11 +20,11 @@ from src.data.price_files import (
     parse_time,
     write_price_csv,
 )
-from tests.conftest import SHARED_DATA
+from tests.conftest import SAMPLE_DATA
 
 T0_MS = 1_735_689_600_000  # 2025-01-01 00:00:00 UTC in milliseconds
 T0 = T0_MS / 1000
-SHARED_FILE = SHARED_DATA / "binanceus_BTCUSDT_1m_2023-03-01_03.csv"
+SAMPLE_FILE = SAMPLE_DATA / "binanceus_BTCUSDT_1m_2023-03-01_03.csv"
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:
@@ -208,10 +208,8 @@ def test_generic_ohlcv_infers_the_bar_length_despite_a_missing_bar(tmp_path: Pat
     assert ticks[4][0] == T0 + 120
 
 
-def test_shared_binanceus_file(tmp_path: Path) -> None:
-    if not SHARED_FILE.is_file():
-        pytest.skip(f"shared data file missing: {SHARED_FILE}")
-    ticks = load_ticks(SHARED_FILE)
+def test_sample_binanceus_file(tmp_path: Path) -> None:
+    ticks = load_ticks(SAMPLE_FILE)
     assert len(ticks) == 4320 * 4
     first = datetime(2023, 3, 1, tzinfo=UTC).timestamp()
     assert ticks[0] == (first, 23140.48, 1)

@@ -11,9 +11,9 @@ import pytest
 
 from src.db import Database
 from src.execution.reconcile import ADOPTED_STRATEGY, Reconciler, resolve_order
-from src.models import Fill, Order, OrderIntent, Settlement, Side, new_client_order_id
+from src.journal.trade_log import TradeLog
+from src.model.models import Fill, Order, OrderIntent, Settlement, Side, new_client_order_id
 from src.platforms.kalshi import KalshiTransportError
-from src.trade_log import TradeLog
 from tests.test_live import TICKER, FakeVenue
 
 D = Decimal

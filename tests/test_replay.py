@@ -10,8 +10,8 @@ import pytest
 
 from src.config import Settings, load_settings
 from src.data.replay import Pacer, ReplayFeed
-from src.interfaces import PriceFeed
-from src.kxbtc15m import window_open
+from src.model.interfaces import PriceFeed
+from src.model.kxbtc15m import window_open
 from src.sim.clock import SimClock
 from src.sim.components import WARMUP_S, build_sim_components, replay_source, scaled_sleep
 

@@ -8,9 +8,9 @@ from decimal import Decimal
 from pathlib import Path
 
 from src.db import Database
-from src.models import Fill, OrderIntent, Side
-from src.report import build_day_report, day_bounds, max_drawdown
-from src.report_render import render_json, render_text
+from src.model.models import Fill, OrderIntent, Side
+from src.reporting.report import build_day_report, day_bounds, max_drawdown
+from src.reporting.report_render import render_json, render_text
 
 DAY = date(2026, 4, 27)
 START, END = day_bounds(DAY)

@@ -14,15 +14,15 @@ import pytest
 from src.db import Database, TradeRow
 from src.execution.settlement import (
     Settler,
-    derive_result,
     market_outcome,
     trade_payout,
     trade_pnl,
     utc_day,
 )
-from src.kxbtc15m import market_ticker, window_close
-from src.models import Fill, Market, OrderBook, OrderIntent, Settlement, Side, TradeResult, new_client_order_id
-from src.trade_log import TradeLog
+from src.journal.trade_log import TradeLog
+from src.model.kxbtc15m import market_ticker, window_close
+from src.model.models import Fill, Market, OrderBook, OrderIntent, Settlement, Side, TradeResult, new_client_order_id
+from src.model.strike_rule import derive_result
 
 D = Decimal
 START = D("100.00")
@@ -395,7 +395,7 @@ async def test_live_settlement_from_the_fake_server_matches_the_venue(
     import time
 
     from src.execution.live import LiveExecutor
-    from src.models import Verdict
+    from src.model.models import Verdict
     from tests.fakes.kalshi_server import start_fake_kalshi
 
     async with start_fake_kalshi(rsa_private_key) as server:

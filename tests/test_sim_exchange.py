@@ -13,13 +13,13 @@ from src.config import SimConfig
 from src.db import Database
 from src.execution.paper import PaperExecutor
 from src.execution.settlement import Settler
-from src.kxbtc15m import market_ticker
-from src.models import OrderIntent, Side, TradeResult, Verdict
+from src.journal.trade_log import TradeLog
+from src.model.kxbtc15m import market_ticker
+from src.model.models import OrderIntent, Side, TradeResult, Verdict
 from src.sim.averages import BoundaryAverages
 from src.sim.clock import SimClock
 from src.sim.exchange import SimExchange, SimMarketNotFound, quote_cents, unit_noise
 from src.strategies.fair_value import prob_settle_at_or_above
-from src.trade_log import TradeLog
 
 OPEN = 1_767_226_500.0  # a window boundary (multiple of 900 s)
 CLOSE = OPEN + 900

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from src.config import AppConfig, RiskConfig, SizingConfig
-from src.fees import fee_per_contract, taker_fee
-from src.models import BookLevel, OrderBook, OrderIntent, Side, Signal
+from src.model.fees import fee_per_contract, taker_fee
+from src.model.models import BookLevel, OrderBook, OrderIntent, Side, Signal
 from src.risk.limits import HARD_MAX_TRADE_USD
 from src.risk.sizing import (
     STAGES,

@@ -4,7 +4,7 @@
 one core allows) runs in a subprocess from a temporary project for SOAK_SECONDS of wall time, then
 gets SIGINT like a person's Ctrl-C. Resident memory (VmRSS in /proc/<pid>/status) and open file
 descriptors (/proc/<pid>/fd) are sampled twice a second. After a warm-up, neither may keep growing.
-The figures are printed (pytest -s) and written to test-output/soak.json.
+The figures are printed (pytest -s) and written to soak.json in the test's temporary directory.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.fault_project import REPO, copy_code, make_project
+from tests.fakes.fault_project import copy_code, make_project
 
 SOAK_SECONDS = 36.0
 SAMPLE_EVERY_S = 0.5
@@ -114,8 +114,7 @@ def test_simulator_daemon_memory_and_file_descriptors_stay_flat(tmp_path) -> Non
         "fds_end": samples[-1][2],
         "series": [{"t": round(t, 1), "rss_kb": rss, "fds": fds} for t, rss, fds in samples],
     }
-    report = REPO / "test-output" / "soak.json"
-    report.parent.mkdir(exist_ok=True)
+    report = tmp_path / "soak.json"
     report.write_text(json.dumps(figures, indent=2) + "\n")
     print("\nsoak:", json.dumps({k: v for k, v in figures.items() if k != "series"}))
 

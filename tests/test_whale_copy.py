@@ -10,7 +10,7 @@ import pytest
 
 from src.config import WhaleConfig
 from src.data.whale_tracker import INACTIVE, QUALIFIED, TradeRow, Whale, WhaleTrade
-from src.models import BookLevel, Market, NoSignal, OrderBook, Side, Signal
+from src.model.models import BookLevel, Market, NoSignal, OrderBook, Side, Signal
 from src.risk.sizing import intent_from_signal
 from src.strategies.base import BOOK_EMPTY, BOOK_MISMATCH, DISABLED, EDGE_TOO_SMALL, MARKET_CLOSED, PRICE_TOO_HIGH
 from src.strategies.whale_copy import (

@@ -12,17 +12,17 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
-import src.poly_components as factory
-import src.poly_daemon as daemon
+import src.app.poly_components as factory
+import src.app.poly_daemon as daemon
+from src.app.poly_daemon import polymarket_risk_root, run_polymarket_paper
+from src.app.whale_loop import copy_order_id
 from src.config import AppConfig, Secrets, Settings, UserConfig
 from src.data.whale_tracker import parse_trades
 from src.db import Database, PolymarketDatabase, db_path_for, polymarket_db_path
 from src.execution.settlement import utc_day
-from src.exit_codes import EXIT_HARD_STOP, EXIT_OK, EXIT_USAGE
-from src.models import Fill, Mode, OrderIntent, Side
-from src.poly_daemon import polymarket_risk_root, run_polymarket_paper
+from src.model.exit_codes import EXIT_HARD_STOP, EXIT_OK, EXIT_USAGE
+from src.model.models import Fill, Mode, OrderIntent, Side
 from src.risk.lockfile import write_lock
-from src.whale_loop import copy_order_id
 from tests.fakes.polymarket_data_server import FakeDataApi, leaderboard_row, trade_row
 from tests.fakes.polymarket_server import CLOB_HOST, DATA_HOST, FakeClob, LoopbackTLS, connector_factory
 

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from src.data.window import RollingWindow
-from src.models import FeedSnapshot
+from src.model.models import FeedSnapshot
 from tests.fakes.binance_server import load_closes
 
 

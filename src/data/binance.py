@@ -9,7 +9,7 @@ from msgspec.json import Decoder
 from orjson import loads
 
 from src.data.ws_feed import BAD_FRAME, RECONNECT_SHUTDOWN, WsFeed
-from src.models import Clock
+from src.model.models import Clock
 
 BINANCE_URL = "wss://stream.binance.com:9443/ws/btcusdt@trade"
 BINANCE_US_URL = "wss://stream.binance.us:9443/ws/btcusdt@trade"

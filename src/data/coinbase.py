@@ -8,7 +8,7 @@ from typing import Any
 from orjson import dumps, loads
 
 from src.data.ws_feed import BAD_FRAME, ERR_VENUE, WsFeed
-from src.models import Clock
+from src.model.models import Clock
 
 COINBASE_URL = "wss://ws-feed.exchange.coinbase.com"
 ALLOWED_HOSTS = frozenset({"ws-feed.exchange.coinbase.com"})

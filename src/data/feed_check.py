@@ -18,7 +18,7 @@ from src.data.ws_feed import (
     ConnectFactory,
     FeedError,
 )
-from src.models import CheckResult, Clock
+from src.model.models import CheckResult, Clock
 from src.net.allowlist import HostNotAllowedError
 
 _OTHER_SOURCES = {

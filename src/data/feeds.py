@@ -8,7 +8,7 @@ from src.config import FeedConfig
 from src.data.binance import BinanceFeed
 from src.data.coinbase import CoinbaseFeed
 from src.data.ws_feed import ConnectFactory, TickCallback, WsFeed
-from src.models import Clock
+from src.model.models import Clock
 
 SOURCES = ("binance", "binance_us", "coinbase")
 

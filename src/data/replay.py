@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from src.data.price_files import Tick
 from src.data.window import RollingWindow
-from src.models import Clock, FeedSnapshot, Sleep
+from src.model.models import Clock, FeedSnapshot, Sleep
 from src.sim.clock import SimClock
 
 PriceListener = Callable[[float, float], None]

@@ -23,7 +23,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from src.config import WhaleConfig
-from src.models import Clock
+from src.model.models import Clock
 from src.net.backoff import RetryPolicy, Sleep
 from src.net.http_session import ConnectorFactory
 from src.net.poly_http import PolyHttp, PolyHttpError, PolyMalformedResponse

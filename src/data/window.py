@@ -6,7 +6,7 @@ from collections import deque
 from math import inf, isfinite, log, sqrt
 from sys import float_info
 
-from src.models import FeedSnapshot
+from src.model.models import FeedSnapshot
 
 # "No trade yet" for the last trade time: below every finite time, yet above -inf, so the one
 # chained comparison in push() also refuses an infinite trade time.

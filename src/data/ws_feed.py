@@ -16,7 +16,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI, W
 
 from src.data.window import RollingWindow
 from src.data.ws_lane import LaneConnection
-from src.models import Clock, FeedSnapshot, Sleep
+from src.model.models import Clock, FeedSnapshot, Sleep
 from src.net.allowlist import HostNotAllowedError, check_url
 from src.net.backoff import RetryPolicy, parse_retry_after
 

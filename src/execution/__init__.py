@@ -1,0 +1,1 @@
+"""Order execution: paper and live executors, reconciliation and settlement."""

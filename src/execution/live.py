@@ -39,15 +39,15 @@ from src.execution.order_rules import (
     validate_intent,
 )
 from src.execution.reconcile import record_venue_order, resolve_order
-from src.interfaces import OrderRefused, OrderVenue
-from src.models import Clock, Order, OrderIntent, Verdict
+from src.journal.trade_log import TradeLog
+from src.model.interfaces import OrderRefused, OrderVenue
+from src.model.models import Clock, Order, OrderIntent, Verdict
 from src.platforms.kalshi import (
     KalshiAPIError,
     KalshiNoCredentials,
     KalshiOrderUncertain,
     KalshiRequestError,
 )
-from src.trade_log import TradeLog
 
 log = logging.getLogger("polybot.live")
 

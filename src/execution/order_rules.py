@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from src.models import ZERO, OrderIntent
+from src.model.models import ZERO, OrderIntent
 
 FILL_OR_KILL = "fill_or_kill"
 IMMEDIATE_OR_CANCEL = "immediate_or_cancel"

@@ -42,10 +42,10 @@ from src.execution.order_rules import (
     check_time_in_force,
     validate_intent,
 )
-from src.fees import TAKER_FEE_MULTIPLIER, taker_fee
-from src.interfaces import MarketData, OrderRefused
-from src.models import ZERO, BookLevel, Clock, Fill, Order, OrderBook, OrderIntent, Verdict, fill_totals
-from src.trade_log import TradeLog
+from src.journal.trade_log import TradeLog
+from src.model.fees import TAKER_FEE_MULTIPLIER, taker_fee
+from src.model.interfaces import MarketData, OrderRefused
+from src.model.models import ZERO, BookLevel, Clock, Fill, Order, OrderBook, OrderIntent, Verdict, fill_totals
 
 log = logging.getLogger("polybot.paper")
 

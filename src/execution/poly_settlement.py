@@ -34,8 +34,8 @@ from src.execution.settlement import (
     computed_settlement,
     open_trades_by_ticker,
 )
-from src.models import Clock, Market, TradeResult
-from src.trade_log import TradeLog
+from src.journal.trade_log import TradeLog
+from src.model.models import Clock, Market, TradeResult
 
 log = logging.getLogger("polybot.poly_settlement")
 

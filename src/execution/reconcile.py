@@ -29,9 +29,9 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from src.db import Database, OrderRow
-from src.interfaces import OrderVenue
-from src.models import ZERO, Clock, Fill, Order, OrderIntent, Side, fill_totals
-from src.trade_log import TradeLog
+from src.journal.trade_log import TradeLog
+from src.model.interfaces import OrderVenue
+from src.model.models import ZERO, Clock, Fill, Order, OrderIntent, Side, fill_totals
 
 log = logging.getLogger("polybot.reconcile")
 

@@ -34,10 +34,11 @@ from decimal import Decimal
 from typing import Protocol
 
 from src.db import Database, TradeRow
-from src.interfaces import MarketData
-from src.kxbtc15m import close_from_event_ticker
-from src.models import ONE, ZERO, Clock, Market, Settlement, Side, TradeResult
-from src.trade_log import TradeLog
+from src.journal.trade_log import TradeLog
+from src.model.interfaces import MarketData
+from src.model.kxbtc15m import close_from_event_ticker
+from src.model.models import ONE, ZERO, Clock, Market, Settlement, Side, TradeResult
+from src.model.strike_rule import derive_result
 
 log = logging.getLogger("polybot.settlement")
 
@@ -51,37 +52,6 @@ class SettlementSource(Protocol):
     """Where live settlements come from (OrderVenue provides it)."""
 
     async def get_settlements(self) -> list[Settlement]: ...
-
-
-def derive_result(
-    strike_type: str,
-    expiration_value: Decimal,
-    floor_strike: Decimal | None,
-    cap_strike: Decimal | None = None,
-) -> Side:
-    """Which side a market pays, from its settlement value and strike (pure; ties follow strike_type)."""
-    if strike_type == "greater_or_equal":
-        _need(floor_strike, "floor_strike", strike_type)
-        return Side.YES if expiration_value >= floor_strike else Side.NO  # type: ignore[operator]
-    if strike_type == "greater":
-        _need(floor_strike, "floor_strike", strike_type)
-        return Side.YES if expiration_value > floor_strike else Side.NO  # type: ignore[operator]
-    if strike_type == "less_or_equal":
-        _need(cap_strike, "cap_strike", strike_type)
-        return Side.YES if expiration_value <= cap_strike else Side.NO  # type: ignore[operator]
-    if strike_type == "less":
-        _need(cap_strike, "cap_strike", strike_type)
-        return Side.YES if expiration_value < cap_strike else Side.NO  # type: ignore[operator]
-    if strike_type == "between":
-        _need(floor_strike, "floor_strike", strike_type)
-        _need(cap_strike, "cap_strike", strike_type)
-        return Side.YES if floor_strike <= expiration_value <= cap_strike else Side.NO  # type: ignore[operator]
-    raise ValueError(f"unknown strike_type {strike_type!r}")
-
-
-def _need(value: Decimal | None, name: str, strike_type: str) -> None:
-    if value is None:
-        raise ValueError(f"strike_type {strike_type} needs {name}, which the market does not have")
 
 
 def market_outcome(market: Market) -> str | None:

@@ -1,0 +1,1 @@
+"""Venue-agnostic network plumbing: host allowlists, token buckets, retries and HTTP sessions."""

@@ -1,0 +1,1 @@
+"""Venue REST clients (Kalshi, Polymarket): calls, transport and wire parsing."""

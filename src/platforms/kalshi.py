@@ -21,8 +21,8 @@ import aiohttp
 from yarl import URL
 
 from src.auth.kalshi_auth import HEADER_KEY, HEADER_SIGNATURE, KEY_ID_ENV, KEY_PATH_ENV, KalshiAuth, KalshiAuthError
-from src.kxbtc15m import SERIES, market_ticker, window_close
-from src.models import (
+from src.model.kxbtc15m import SERIES, market_ticker, window_close
+from src.model.models import (
     ONE,
     ZERO,
     BookLevel,
@@ -37,11 +37,11 @@ from src.models import (
     Side,
     Sleep,
 )
+from src.model.rate_ceilings import HARD_READS_PER_S, HARD_WRITES_PER_S
 from src.net.allowlist import check_url
 from src.net.backoff import RetryPolicy, RetrySchedule, parse_retry_after
 from src.net.http_session import ConnectorFactory, new_session
 from src.net.rate_limit import TokenBucket
-from src.risk.limits import HARD_READS_PER_S, HARD_WRITES_PER_S
 
 if TYPE_CHECKING:
     from src.config import Settings

@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from src.auth.kalshi_auth import KEY_ID_ENV, KEY_PATH_ENV, KalshiAuth, KalshiAuthError
-from src.models import CheckResult, Clock, Market, Side
+from src.model.models import CheckResult, Clock, Market, Side
 from src.net.allowlist import HostNotAllowedError
 from src.platforms.kalshi import (
     ENV_HOSTS,

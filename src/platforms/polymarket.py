@@ -37,7 +37,7 @@ from src.auth.poly_order_signing import (
     sign_order,
 )
 from src.auth.poly_wallet import PolyAuthError, PolyWallet
-from src.models import BookLevel, Clock, Market, OrderBook, utc_from_ts
+from src.model.models import BookLevel, Clock, Market, OrderBook, utc_from_ts
 from src.net.backoff import RetryPolicy, Sleep
 from src.net.http_session import ConnectorFactory
 from src.net.poly_http import PolyHttp, PolyHttpError, PolyMalformedResponse

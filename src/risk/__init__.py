@@ -1,0 +1,1 @@
+"""Risk gates, all synchronous: the kill switch, its protections, sizing and the lock file."""

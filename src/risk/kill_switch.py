@@ -38,8 +38,8 @@ from typing import Any
 
 from src.config import RiskConfig
 from src.db import Database
-from src.exit_codes import EXIT_AUTH_HALT, EXIT_HARD_STOP, EXIT_OK
-from src.models import ZERO, Clock, Mode, OrderIntent, TradeResult, Verdict, utc_from_ts
+from src.model.exit_codes import EXIT_AUTH_HALT, EXIT_HARD_STOP, EXIT_OK
+from src.model.models import ZERO, Clock, Mode, OrderIntent, TradeResult, Verdict, utc_from_ts
 from src.risk.limits import LIMITS
 from src.risk.lockfile import LockWriteError, append_line, atomic_write_text, lock_path, read_lock, write_lock
 from src.risk.protections import (

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from src.model.rate_ceilings import HARD_READS_PER_S, HARD_WRITES_PER_S
+
 # Raising any of these is a code change, reviewed like one; config.yaml cannot do it.
 HARD_MAX_TRADE_USD = Decimal("5.00")
 HARD_MAX_TRADE_PCT = Decimal("0.05")
@@ -16,8 +18,6 @@ HARD_MAX_AUTH_FAILURES = 3
 HARD_TOTAL_LOSS_PCT = Decimal("0.30")
 HARD_MIN_BANKROLL_USD = Decimal("20.00")
 HARD_KELLY_FRACTION = Decimal("0.25")
-HARD_READS_PER_S = Decimal("10")
-HARD_WRITES_PER_S = Decimal("5")
 HARD_STALE_AFTER_S = Decimal("10")
 
 

@@ -11,8 +11,8 @@ from enum import StrEnum
 from pathlib import Path
 
 from src.config import RiskConfig
-from src.fees import taker_fee
-from src.models import ONE, ZERO, OrderIntent, Verdict
+from src.model.fees import taker_fee
+from src.model.models import ONE, ZERO, OrderIntent, Verdict
 
 SECONDS_PER_DAY = 86_400
 RATE_WINDOW_S = 3_600.0

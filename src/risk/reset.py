@@ -11,8 +11,8 @@ from contextlib import closing
 from pathlib import Path
 
 from src.db import Database, db_path_for
-from src.exit_codes import EXIT_ERROR, EXIT_HARD_STOP, EXIT_OK, EXIT_USAGE
-from src.models import Clock, Mode, utc_from_ts
+from src.model.exit_codes import EXIT_ERROR, EXIT_HARD_STOP, EXIT_OK, EXIT_USAGE
+from src.model.models import Clock, Mode, utc_from_ts
 from src.risk.kill_switch import EVENT_LOG_NAME
 from src.risk.lockfile import LockInfo, append_line, lock_path, read_lock, remove_lock
 

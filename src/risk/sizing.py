@@ -30,8 +30,8 @@ from dataclasses import dataclass, replace
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 
 from src.config import RiskConfig, SizingConfig
-from src.fees import fee_per_contract, taker_fee
-from src.models import ONE, ZERO, OrderBook, OrderIntent, Signal, new_client_order_id
+from src.model.fees import fee_per_contract, taker_fee
+from src.model.models import ONE, ZERO, OrderBook, OrderIntent, Signal, new_client_order_id
 from src.risk.limits import HARD_KELLY_FRACTION, HARD_MAX_TRADE_PCT, HARD_MAX_TRADE_USD
 
 _CENT = Decimal("0.01")

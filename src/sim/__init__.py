@@ -1,0 +1,1 @@
+"""The offline simulated KXBTC15M exchange, its clock and the components --sim wires in."""

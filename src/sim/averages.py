@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 
-from src.kxbtc15m import WINDOW_S
+from src.model.kxbtc15m import WINDOW_S
 
 AVERAGE_S = 60
 

@@ -27,8 +27,8 @@ from src.config import Settings
 from src.data.price_files import PriceFileError, Tick, detect_layout, open_ticks
 from src.data.price_generator import PriceGenerator
 from src.data.replay import GENERATOR_SOURCE, REPLAY_SOURCE, Pacer, ReplayFeed
-from src.kxbtc15m import window_open
-from src.models import Sleep
+from src.model.kxbtc15m import window_open
+from src.model.models import Sleep
 from src.sim.clock import SimClock
 from src.sim.exchange import SimExchange
 

@@ -1,14 +1,14 @@
 """A simulated KXBTC15M exchange (interfaces.MarketData) whose book prices a LAGGED BTC price.
 
 What it simulates, driven by the same BTC ticks as the feed (`on_price`) and an injected clock:
-- Markets: one per 15-minute window (src/kxbtc15m.py), tickers exactly as Kalshi names them.
+- Markets: one per 15-minute window (src/model/kxbtc15m.py), tickers exactly as Kalshi names them.
   Status: "initialized" before the window opens, "active" while open, "closed" after the close
   until the settlement average is known, then "settled" with `result` and `expiration_value`.
 - Strike: `floor_strike` = the 60-second BTC average before the open (src/sim/averages.py),
   to the cent. Until that average is known the market has no strike (like Kalshi before it
   publishes one) and its book is empty.
 - Settlement: the 60-second average before the close, to the cent, is `expiration_value`;
-  `result` follows settlement.derive_result (greater_or_equal: YES when value >= strike).
+  `result` follows model/strike_rule.derive_result (greater_or_equal: YES when value >= strike).
 - The book: the market maker requotes at every whole second S. Its fair YES probability is
   the strategy's own model (strategies/fair_value.prob_settle_at_or_above) applied to the BTC
   price of `lag_s` seconds earlier (the last tick at or before S - lag_s), with the time to
@@ -22,7 +22,7 @@ What it simulates, driven by the same BTC ticks as the feed (`on_price`) and an 
   lag_s = 0 and noise = 0 the book is the model's own price, and taking it pays the spread and
   the fee.
 - Fees are not the exchange's business here: the paper executor charges Kalshi's taker fee
-  (src/fees.py) on every fill, as with the real venue.
+  (src/model/fees.py) on every fill, as with the real venue.
 Deterministic: the same ticks, clock readings and seed give the same markets and books.
 """
 
@@ -36,9 +36,9 @@ from decimal import Decimal
 
 from src.config import SimConfig
 from src.data.price_generator import sigma_per_sqrt_second
-from src.execution.settlement import derive_result
-from src.kxbtc15m import SERIES, WINDOW_S, close_from_event_ticker, event_ticker, market_ticker, window_open
-from src.models import BookLevel, Clock, Market, OrderBook, utc_from_ts
+from src.model.kxbtc15m import SERIES, WINDOW_S, close_from_event_ticker, event_ticker, market_ticker, window_open
+from src.model.models import BookLevel, Clock, Market, OrderBook, utc_from_ts
+from src.model.strike_rule import derive_result
 from src.sim.averages import BoundaryAverages
 from src.strategies.fair_value import prob_settle_at_or_above
 

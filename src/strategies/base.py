@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import ClassVar, Generic, TypeVar
 
-from src.models import Market, NoSignal, OrderBook, Signal
+from src.model.models import Market, NoSignal, OrderBook, Signal
 
 # Reason codes shared by every strategy. Strategies may add their own, but every code a strategy
 # can return must be listed in its REASON_CODES so the main loop and the dashboard can rely on a

@@ -60,8 +60,8 @@ from decimal import ROUND_DOWN, Decimal
 from typing import ClassVar
 
 from src.config import BtcLagConfig
-from src.fees import fee_per_contract
-from src.models import FeedSnapshot, Market, NoSignal, OrderBook, Side, Signal
+from src.model.fees import fee_per_contract
+from src.model.models import FeedSnapshot, Market, NoSignal, OrderBook, Side, Signal
 from src.strategies.base import (
     BOOK_EMPTY,
     BOOK_MISMATCH,

@@ -25,7 +25,7 @@ from typing import ClassVar
 
 from src.config import WhaleConfig
 from src.data.whale_tracker import WhaleTrade
-from src.models import CENT, ONE, ZERO, Market, NoSignal, OrderBook, Side, Signal
+from src.model.models import CENT, ONE, ZERO, Market, NoSignal, OrderBook, Side, Signal
 from src.strategies.base import (
     BOOK_EMPTY,
     BOOK_MISMATCH,

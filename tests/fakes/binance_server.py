@@ -26,9 +26,8 @@ import orjson
 
 from tests.fakes.fake_ws import FakeWsServer, Frame
 
-# Real recorded data lives beside the repository and is never copied into it.
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-BINANCEUS_CSV = SHARED_DATA / "binanceus_BTCUSDT_1m_2023-03-01_03.csv"
+# Real recorded public data shipped with the tests (tests/data/README.md says where it comes from).
+BINANCEUS_CSV = Path(__file__).resolve().parents[1] / "data" / "binanceus_BTCUSDT_1m_2023-03-01_03.csv"
 
 GEO_BLOCK_BODY = (
     '{"code":0,"msg":"Service unavailable from a restricted location according to '

@@ -33,10 +33,10 @@ if str(REPO) not in sys.path:
 from src.config import load_settings  # noqa: E402
 from src.db import Database, db_path_for  # noqa: E402
 from src.execution.live import LiveExecutor  # noqa: E402
-from src.models import Mode, OrderIntent, Side, new_client_order_id  # noqa: E402
+from src.journal.trade_log import TradeLog  # noqa: E402
+from src.model.models import Mode, OrderIntent, Side, new_client_order_id  # noqa: E402
 from src.platforms.kalshi import KalshiClient  # noqa: E402
 from src.risk.kill_switch import KillSwitch  # noqa: E402
-from src.trade_log import TradeLog  # noqa: E402
 from tests.fakes.kalshi_server import KALSHI_HOSTS, HostMapResolver  # noqa: E402
 
 

@@ -2,7 +2,7 @@
 
 Nothing in main.py or src/ is changed: `main.build_and_run` is wrapped so that, inside the
 daemon's own event loop, the fakes are started and the real build_and_run is called with its
-documented transport arguments (`kalshi_connector_factory`, `feed_connect`); `src.engine.Engine`
+documented transport arguments (`kalshi_connector_factory`, `feed_connect`); `src.app.engine.Engine`
 is subclassed only to hand the test the instance the daemon built (to watch it and to stop it
 the way SIGINT does, with request_stop). A scenario coroutine drives the fakes while the daemon
 runs and must end by calling `run.stop()`; a watchdog stops a daemon that overruns.
@@ -199,7 +199,7 @@ def run_main(
     `kalshi_fake` serves an existing fake exchange (state carried over, e.g. across a crash)
     instead of a fresh one; `kalshi_clock` is a fresh fake's clock (skew it to provoke 401s)."""
     import main as main_module
-    import src.engine as engine_module
+    import src.app.engine as engine_module
 
     holder: dict[str, DaemonRun] = {}
     failures: list[BaseException] = []

@@ -77,8 +77,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from src.auth.kalshi_auth import KalshiAuth
-from src.fees import taker_fee
-from src.kxbtc15m import WINDOW_S, event_ticker, market_ticker, window_close, window_open
+from src.model.fees import taker_fee
+from src.model.kxbtc15m import WINDOW_S, event_ticker, market_ticker, window_close, window_open
 from src.platforms.kalshi import ALLOWED_HOSTS, KalshiClient
 
 API = "/trade-api/v2"

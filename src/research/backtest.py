@@ -65,7 +65,17 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
-from src.backtest_report import (
+from src.app.engine import Engine, EngineTiming, MarketView
+from src.config import Settings
+from src.data.price_files import parse_time
+from src.data.replay import ReplayFeed
+from src.db import Database, TradeRow
+from src.execution.paper import PaperExecutor
+from src.execution.settlement import Settler
+from src.journal.trade_log import TradeLog
+from src.model.kxbtc15m import close_from_event_ticker
+from src.model.models import ZERO, Market, Mode, OrderIntent, Signal
+from src.research.backtest_report import (
     KILL_PREFIX,
     BacktestReport,
     KillEventLine,
@@ -75,15 +85,6 @@ from src.backtest_report import (
     summarize,
     write_outputs,
 )
-from src.config import Settings
-from src.data.price_files import parse_time
-from src.data.replay import ReplayFeed
-from src.db import Database, TradeRow
-from src.engine import Engine, EngineTiming, MarketView
-from src.execution.paper import PaperExecutor
-from src.execution.settlement import Settler
-from src.kxbtc15m import close_from_event_ticker
-from src.models import ZERO, Market, Mode, OrderIntent, Signal
 from src.risk.kill_switch import KillSwitch
 from src.risk.lockfile import lock_path
 from src.risk.sizing import SizingLimits, intent_from_signal
@@ -91,7 +92,6 @@ from src.sim.clock import SimClock
 from src.sim.components import PriceSource, generator_source, replay_source
 from src.sim.exchange import SimExchange
 from src.strategies.btc_lag import BtcLagStrategy
-from src.trade_log import TradeLog
 
 T = TypeVar("T")
 

@@ -10,11 +10,11 @@ from decimal import Decimal
 from typing import Any
 
 from src.db import Database
-from src.interfaces import Executor, Gate, MarketData, OrderRefused, PriceFeed, Settler
-from src.models import Clock, FeedSnapshot, Market, Mode, OrderBook, OrderIntent, Signal, Sleep, qty
+from src.journal.trade_log import TradeLogError
+from src.model.interfaces import Executor, Gate, MarketData, OrderRefused, PriceFeed, Settler
+from src.model.models import Clock, FeedSnapshot, Market, Mode, OrderBook, OrderIntent, Signal, Sleep, qty
 from src.risk.sizing import fit_to_book
 from src.strategies.base import Strategy
-from src.trade_log import TradeLogError
 
 log = logging.getLogger("polybot.engine")
 

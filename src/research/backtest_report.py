@@ -16,8 +16,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from src.models import CENT, ZERO
-from src.report import settled_figures
+from src.model.models import CENT, ZERO
+from src.reporting.report import settled_figures
 
 _PCT = Decimal("0.1")
 SIGNAL_OUTCOMES = ("trading", "size_zero")  # decisions that got a signal from the strategy

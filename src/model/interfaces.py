@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Protocol
 
-from src.models import (
+from src.model.models import (
     FeedSnapshot,
     Fill,
     Market,

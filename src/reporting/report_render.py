@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import orjson
 
-from src.report import DayReport
+from src.reporting.report import DayReport
 
 _CENT = Decimal("0.01")
 

@@ -19,7 +19,7 @@ older markets), 0.03 sports, 0.04 finance/politics/tech, 0.05 economics/culture/
 crypto. The paper executor cannot tell a market's category, so every paper fill pays the
 HIGHEST rate, PAPER_TAKER_FEE_RATE = 0.07: paper P&L is never flattered, and on fee-free
 markets it is pessimistic by up to 1.75 cents a share (at p = 0.5). The formula has the same
-shape as Kalshi's, so src/fees.taker_fee applies it with this rate as its multiplier, rounded up
+shape as Kalshi's, so src/model/fees.taker_fee applies it with this rate as its multiplier, rounded up
 to the cent per fill (Polymarket rounds to 1e-5: again never in our favour). Sizing and the kill
 switch count fees with Kalshi's 0.07 multiplier, the same figure, so what sizing plans is what
 the fill pays. The strategy's edge uses the same rate. Polymarket takes a buy's fee in shares;
@@ -37,19 +37,19 @@ from decimal import Decimal
 from pathlib import Path
 from typing import cast
 
+from src.app.poly_components import PolymarketSetupError, build_polymarket
+from src.app.whale_loop import WhaleCopyLoop, WhaleLoopTiming
 from src.config import Settings
 from src.db import PolymarketDatabase, polymarket_db_path
 from src.execution.paper import PaperExecutor
 from src.execution.poly_settlement import PolySettler
-from src.exit_codes import EXIT_OK, EXIT_USAGE
-from src.interfaces import MarketData
-from src.models import Clock, Mode, OrderIntent, Signal, Sleep
+from src.journal.trade_log import TradeLog
+from src.model.exit_codes import EXIT_OK, EXIT_USAGE
+from src.model.interfaces import MarketData
+from src.model.models import Clock, Mode, OrderIntent, Signal, Sleep
 from src.net.http_session import ConnectorFactory
-from src.poly_components import PolymarketSetupError, build_polymarket
 from src.risk.kill_switch import KillSwitch, print_stderr, startup_lock_check
 from src.risk.sizing import SizingLimits, intent_from_signal
-from src.trade_log import TradeLog
-from src.whale_loop import WhaleCopyLoop, WhaleLoopTiming
 
 log = logging.getLogger("polybot.poly_daemon")
 

@@ -12,7 +12,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from src.db import db_path_for
-from src.models import Mode
+from src.model.models import Mode
 
 LAST_TRADES = 10
 OPEN_TRADES_SHOWN = 50

@@ -11,8 +11,8 @@ from typing import Any
 
 import orjson
 
-from src.log_setup import redact
-from src.models import Fill, OrderIntent, Verdict
+from src.journal.log_setup import redact
+from src.model.models import Fill, OrderIntent, Verdict
 
 
 class TradeLogError(Exception):

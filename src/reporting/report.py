@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from src.db import Database, KillEventRow, TradeRow
-from src.models import ZERO
+from src.model.models import ZERO
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,8 +23,8 @@ from src.auth.poly_order_signing import SignatureType
 from src.auth.poly_wallet import PolyAuthError, PolyWallet
 from src.config import Settings
 from src.data.whale_tracker import WhaleTracker
-from src.log_setup import register_secret
-from src.models import Clock
+from src.journal.log_setup import register_secret
+from src.model.models import Clock
 from src.net.backoff import RetryPolicy
 from src.net.http_session import ConnectorFactory
 from src.platforms.polymarket import PolymarketClient

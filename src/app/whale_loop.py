@@ -18,7 +18,7 @@ One pass (`cycle`), repeated every `poll_interval_s` until stopped:
 Every outcome is a reason code (COPIED, NO_FILL or why not), counted in `counts`. Network and
 venue errors are logged, counted and written to the database's errors table, never fatal. Two
 things do stop the loop: the kill switch asking to exit (hard stop), and a trade log that cannot
-be written (trading on without a record would lose data silently), exactly as in src/engine.py.
+be written (trading on without a record would lose data silently), exactly as in src/app/engine.py.
 """
 
 from __future__ import annotations
@@ -34,12 +34,12 @@ from typing import Protocol
 
 from src.data.whale_tracker import PollResult, TradeRow, Whale, WhaleTrade
 from src.db import PolymarketDatabase
-from src.exit_codes import EXIT_ERROR, EXIT_OK
-from src.interfaces import Executor, Gate, OrderRefused, Settler
-from src.models import Clock, Market, NoSignal, Order, OrderBook, OrderIntent, Signal, Sleep, qty
+from src.journal.trade_log import TradeLogError
+from src.model.exit_codes import EXIT_ERROR, EXIT_OK
+from src.model.interfaces import Executor, Gate, OrderRefused, Settler
+from src.model.models import Clock, Market, NoSignal, Order, OrderBook, OrderIntent, Signal, Sleep, qty
 from src.risk.sizing import fit_to_book
 from src.strategies.base import Strategy
-from src.trade_log import TradeLogError
 
 log = logging.getLogger("polybot.whale_loop")
 

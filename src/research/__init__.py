@@ -1,0 +1,1 @@
+"""Offline research over recorded prices: the backtester and its report."""
