@@ -15,7 +15,9 @@ import aiohttp
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-import src.platforms.kalshi as kalshi_mod
+import src.platforms.kalshi_requests as requests_mod
+import src.platforms.kalshi_transport as transport_mod
+import src.platforms.kalshi_wire as wire_mod
 from src.auth.kalshi_auth import KalshiAuth, KalshiAuthError
 from src.config import load_settings
 from src.model.interfaces import MarketData, OrderVenue
@@ -127,13 +129,13 @@ async def test_check_url_runs_on_every_request(
     server: FakeKalshiServer, market: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: list[str] = []
-    real = kalshi_mod.check_url
+    real = transport_mod.check_url
 
     def counting(url: str, hosts: frozenset[str], schemes: frozenset[str]) -> str:
         seen.append(url)
         return real(url, hosts, schemes)
 
-    monkeypatch.setattr(kalshi_mod, "check_url", counting)
+    monkeypatch.setattr(transport_mod, "check_url", counting)
     async with server.client() as client:
         await client.get_orderbook(market)
         await client.get_balance()
@@ -812,26 +814,26 @@ def test_string_numbers_parse_exactly_as_strip_then_decimal() -> None:
     for text in cases:
         expected = _reference_dec(text)
         if isinstance(expected, Decimal):
-            got = kalshi_mod._dec(text, "f")
+            got = wire_mod._dec(text, "f")
             assert got is not None and got.as_tuple() == expected.as_tuple(), repr(text)
         else:
             with pytest.raises(KalshiAPIError, match=expected):
-                kalshi_mod._dec(text, "f")
+                wire_mod._dec(text, "f")
     exact = Decimal("95000.120")
-    assert kalshi_mod._dec(exact, "f") == exact and str(kalshi_mod._dec(exact, "f")) == "95000.120"
+    assert wire_mod._dec(exact, "f") == exact and str(wire_mod._dec(exact, "f")) == "95000.120"
     for bad in (Decimal("NaN"), Decimal("sNaN"), Decimal("Infinity")):
         with pytest.raises(KalshiAPIError, match="not finite"):
-            kalshi_mod._dec(bad, "f")
+            wire_mod._dec(bad, "f")
 
 
 def test_order_book_levels_come_out_the_same_from_the_level_cache(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(kalshi_mod, "_LEVELS", {})
+    monkeypatch.setattr(wire_mod, "_LEVELS", {})
     payload = {"orderbook_fp": {
         "yes_dollars": [["0.4200", "5.00"], ["0.4000", "10.00"], ["0.4100", "0.00"]],
         "no_dollars": [["0.5000", "20.00"]],
     }}
-    first = kalshi_mod.parse_orderbook("T", payload, 1.0)
-    second = kalshi_mod.parse_orderbook("T", payload, 2.0)
+    first = wire_mod.parse_orderbook("T", payload, 1.0)
+    second = wire_mod.parse_orderbook("T", payload, 2.0)
     assert [(lvl.price, lvl.count) for lvl in first.yes_bids] == [
         (Decimal("0.4000"), Decimal("10.00")), (Decimal("0.4200"), Decimal("5.00"))
     ]
@@ -842,31 +844,31 @@ def test_order_book_levels_come_out_the_same_from_the_level_cache(monkeypatch: p
         broken = {"orderbook_fp": {"yes_dollars": [["0.4000", "10.00"], bad]}}
         for _ in range(2):
             with pytest.raises(KalshiAPIError, match="malformed_response"):
-                kalshi_mod.parse_orderbook("T", broken, 1.0)
+                wire_mod.parse_orderbook("T", broken, 1.0)
 
 
 def test_level_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(kalshi_mod, "_LEVELS", {})
-    monkeypatch.setattr(kalshi_mod, "_LEVELS_MAX", 4)
+    monkeypatch.setattr(wire_mod, "_LEVELS", {})
+    monkeypatch.setattr(wire_mod, "_LEVELS_MAX", 4)
     levels = [[f"0.{10 + i}00", f"{i + 1}.00"] for i in range(10)]
-    book = kalshi_mod.parse_orderbook("T", {"orderbook_fp": {"yes_dollars": levels}}, 0.0)
+    book = wire_mod.parse_orderbook("T", {"orderbook_fp": {"yes_dollars": levels}}, 0.0)
     assert len(book.yes_bids) == 10 and book.best_bid(Side.YES) == Decimal("0.19")
-    assert len(kalshi_mod._LEVELS) <= 4
+    assert len(wire_mod._LEVELS) <= 4
 
 
 def test_iso_times_are_remembered_only_when_valid(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(kalshi_mod, "_TIMES", {})
-    monkeypatch.setattr(kalshi_mod, "_TIMES_MAX", 2)
+    monkeypatch.setattr(wire_mod, "_TIMES", {})
+    monkeypatch.setattr(wire_mod, "_TIMES_MAX", 2)
     row = {"t": "2026-11-24T00:15:00Z"}
-    assert kalshi_mod._time(row, "t") == kalshi_mod._time(row, "t")
-    assert kalshi_mod._time(row, "t").timestamp() == 1795479300.0
+    assert wire_mod._time(row, "t") == wire_mod._time(row, "t")
+    assert wire_mod._time(row, "t").timestamp() == 1795479300.0
     for bad, message in (("2026-11-24T00:15:00", "no time zone"), ("soon", "not an ISO time"), (5, "not a string")):
         for _ in range(2):
             with pytest.raises(KalshiAPIError, match=message):
-                kalshi_mod._time({"t": bad}, "t")
+                wire_mod._time({"t": bad}, "t")
     for minute in range(10, 15):
-        kalshi_mod._time({"t": f"2026-11-24T00:{minute}:00Z"}, "t")
-    assert len(kalshi_mod._TIMES) <= 2
+        wire_mod._time({"t": f"2026-11-24T00:{minute}:00Z"}, "t")
+    assert len(wire_mod._TIMES) <= 2
 
 
 def test_query_strings_match_urlencode() -> None:
@@ -876,7 +878,7 @@ def test_query_strings_match_urlencode() -> None:
         {"ticker": "a b&c=é"}, {"tickers": ["A", "B"]}, {"x": 1.5}, {"cursor": "abc", "limit": 200},
     ]
     for params in cases * 2:
-        assert kalshi_mod._query_string(params) == urlencode(params, doseq=True), params
+        assert requests_mod.query_string(params) == urlencode(params, doseq=True), params
 
 
 def test_loads_matches_json_loads_with_decimal_floats() -> None:
@@ -894,9 +896,9 @@ def test_loads_matches_json_loads_with_decimal_floats() -> None:
             expected: object = json.loads(raw, parse_float=Decimal)
         except (ValueError, UnicodeDecodeError) as exc:
             with pytest.raises(type(exc)):
-                kalshi_mod._loads(raw)
+                wire_mod.loads(raw)
             continue
-        assert repr(kalshi_mod._loads(raw)) == repr(expected), raw
+        assert repr(wire_mod.loads(raw)) == repr(expected), raw
 
 
 def test_repeated_date_header_still_tracks_our_clock() -> None:

@@ -571,7 +571,7 @@ ACTIVE_CALLS = re.compile(
     r"ClientSession\(|TCPConnector\(|ws_connect|(?<!self\._http)\.request\(|create_connection\(|urlopen\(|"
     r"open_connection\(|getaddrinfo\(|socket\.socket\("
 )
-REQUESTERS = {"src/platforms/kalshi.py", "src/data/ws_feed.py", "src/net/poly_http.py"}
+REQUESTERS = {"src/platforms/kalshi_transport.py", "src/data/ws_feed.py", "src/net/poly_http.py"}
 # Builds the aiohttp sessions the requesters above send through; it may construct, never send.
 SESSION_BUILDERS = {"src/net/http_session.py"}
 CONSTRUCTING = {"ClientSession(", "TCPConnector("}
@@ -603,18 +603,19 @@ async def test_kalshi_checks_every_request_and_follows_no_redirect(monkeypatch, 
     """Every request (retries and pages included) passes check_url with an allowlisted URL; a 302 (to a
     foreign host or to another Kalshi host) is an error, never followed; only Kalshi names are resolved."""
     import src.platforms.kalshi as kalshi
+    import src.platforms.kalshi_transport as transport
     from src.net.backoff import RetryPolicy
     from tests.fakes.fault_daemon import recording_connector
     from tests.fakes.kalshi_server import start_fake_kalshi
 
     checked: list[str] = []
-    real_check = kalshi.check_url
+    real_check = transport.check_url
 
     def counting_check(url, hosts, schemes):
         checked.append(url)
         return real_check(url, hosts, schemes)
 
-    monkeypatch.setattr(kalshi, "check_url", counting_check)
+    monkeypatch.setattr(transport, "check_url", counting_check)
     lookups: list[str] = []
     async with start_fake_kalshi(secrets.private_key, key_id=secrets.key_id) as server:
         fake = server.fake
