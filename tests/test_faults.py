@@ -240,8 +240,11 @@ def _live_project(tmp_path: Path, secrets: FakeSecrets, **extra) -> Path:
     return make_project(tmp_path, config=config, env_text=secrets.env_text(live_trading=True))
 
 
-def _one_live_order(monkeypatch, tmp_path, secrets, inject, *, settle_s: float = 0.0):
-    """Run --live, inject the fault on the order endpoint, trade once; returns (code, run, orders)."""
+def _one_live_order(monkeypatch, tmp_path, secrets, inject, *, settle_s: float = 0.0, resolved: bool = True):
+    """Run --live, inject the fault on the order endpoint, trade once; returns (code, run, orders).
+
+    With `resolved`, waits until the daemon's own resolution has settled the order (an ambiguous
+    order is never re-sent: it stays "pending" until a look-up finds it)."""
     live(monkeypatch)
     root = _live_project(tmp_path, secrets)
 
@@ -249,6 +252,9 @@ def _one_live_order(monkeypatch, tmp_path, secrets, inject, *, settle_s: float =
         engine = await run.wait_engine()
         inject(run.kalshi.fake)
         await signal_until(run, lambda: engine.orders_sent >= 1)
+        if resolved:
+            await run.until(lambda: db_orders(root, Mode.LIVE)[0]["status"] != "pending", 15,
+                            "the pending order to be resolved")
         await asyncio.sleep(settle_s)
 
     code, run = run_main(monkeypatch, ["--live"], root, scenario, key=secrets.private_key, key_id=secrets.key_id,
@@ -272,7 +278,7 @@ def test_order_500_after_the_exchange_acted_is_resolved_without_a_duplicate(monk
         lambda fake: fake.fail_next(500, method="POST", path=ORDERS, after_processing=True))
     capfd.readouterr()
     assert code == 0
-    assert len(posts(run)) == 1  # looked up by client_order_id, found, never re-sent
+    assert len(posts(run)) == 1  # never re-sent; resolved by a look-up by client_order_id
     _exactly_one_order_filled(run, orders)
 
 
@@ -297,15 +303,18 @@ def test_order_connection_dropped_after_the_exchange_acted_is_not_resent(monkeyp
     _exactly_one_order_filled(run, orders)
 
 
-def test_order_connection_dropped_before_the_exchange_acted_is_sent_once_more(monkeypatch, capfd, tmp_path, secrets):
-    """Dropped before the exchange saw it: the look-up shows no order, so it is re-sent, once."""
+def test_order_connection_dropped_before_the_exchange_acted_is_never_resent(monkeypatch, capfd, tmp_path, secrets):
+    """Dropped before the exchange saw it: the bot cannot tell that from a drop after, so it never
+    re-sends; the order stays "pending" (its market refused) until the venue's listing, after the
+    grace period, confirms it does not exist."""
     code, run, orders = _one_live_order(
         monkeypatch, tmp_path, secrets,
-        lambda fake: fake.drop_next(method="POST", path=ORDERS, after_processing=False))
+        lambda fake: fake.drop_next(method="POST", path=ORDERS, after_processing=False), resolved=False)
     capfd.readouterr()
     assert code == 0
-    assert len(posts(run)) == 2
-    _exactly_one_order_filled(run, orders)
+    assert len(posts(run)) == 1
+    assert run.kalshi.fake.orders == {}
+    assert [o["status"] for o in orders] == ["pending"]  # never assumed failed before the grace
 
 
 def test_order_with_unknown_outcome_stays_pending_then_is_resolved(monkeypatch, capfd, tmp_path, secrets) -> None:

@@ -60,6 +60,7 @@ class FakeVenue:
         self.fills_hidden = False
         self.on_place: Callable[[str], None] | None = None
         self.unreachable: Exception | None = None
+        self.lookup_bounds: list[tuple[str | None, int | None]] = []
         self._n = 0
 
     def _reach(self) -> None:
@@ -105,8 +106,10 @@ class FakeVenue:
             raise exc2
         return order
 
-    async def get_order_by_client_id(self, client_order_id: str) -> Order | None:
+    async def get_order_by_client_id(self, client_order_id: str, ticker: str | None = None, *,
+                                     min_ts: int | None = None) -> Order | None:
         self.calls.append("get_order_by_client_id")
+        self.lookup_bounds.append((ticker, min_ts))
         self._reach()
         if self.lookups_fail is not None:
             raise self.lookups_fail
@@ -115,24 +118,26 @@ class FakeVenue:
     async def cancel_order(self, order_id: str) -> None:
         self.calls.append("cancel_order")
 
-    async def cancel_all_orders(self) -> int:
+    async def cancel_all_orders(self) -> None:
         self.calls.append("cancel_all_orders")
-        n, self.resting = len(self.resting), []
-        return n
+        self.resting = []
 
-    async def get_orders(self, status: str | None = None) -> list[Order]:
+    async def get_orders(self, status: str | None = None, ticker: str | None = None, *,
+                         min_ts: int | None = None) -> list[Order]:
         self.calls.append("get_orders")
         self._reach()
         if status == "resting":
             return list(self.resting)
         return list(self.orders.values()) + list(self.resting)
 
-    async def get_fills(self, ticker: str | None = None) -> list[Fill]:
+    async def get_fills(self, ticker: str | None = None, *, order_id: str | None = None,
+                        min_ts: int | None = None) -> list[Fill]:
         self.calls.append("get_fills")
         self._reach()
         if self.fills_hidden:
             return []
-        return [f for f in self.fills if ticker is None or f.ticker == ticker]
+        return [f for f in self.fills if (ticker is None or f.ticker == ticker)
+                and (order_id is None or f.order_id == order_id)]
 
     async def get_positions(self) -> list[Position]:
         self.calls.append("get_positions")
@@ -144,10 +149,10 @@ class FakeVenue:
                 net[f.ticker] = net.get(f.ticker, D(0)) + (f.count if f.side is Side.YES else -f.count)
         return [Position(t, Side.YES if n > 0 else Side.NO, abs(n), D(0), D(0)) for t, n in net.items() if n != 0]
 
-    async def get_settlements(self) -> list[Settlement]:
+    async def get_settlements(self, *, ticker: str | None = None, min_ts: int | None = None) -> list[Settlement]:
         self.calls.append("get_settlements")
         self._reach()
-        return list(self.settlements)
+        return [s for s in self.settlements if ticker is None or s.ticker == ticker]
 
     async def get_balance(self) -> Decimal:
         return D("100")
@@ -417,8 +422,10 @@ async def test_fills_not_yet_visible_keep_the_order_pending(
 async def test_cancel_all_cancels_at_the_venue(venue: FakeVenue, db: Database, tlog: TradeLog, clock: Any) -> None:
     venue.resting = [Order("r1", "", TICKER, Side.YES, D("1"), D("0.5"), "resting", remaining_count=D("1"))]
     ex = make(venue, db, tlog, clock)
-    assert await ex.cancel_all() == 1
-    assert venue.calls == ["cancel_all_orders"]
+    assert await ex.cancel_all() == 0  # none still rests after the verifying read
+    assert venue.calls == ["cancel_all_orders", "get_orders"]
+    (line,) = [e for e in events(tlog) if e["event"] == "cancel_all"]
+    assert line["remaining"] == 0
 
 
 async def test_reused_client_order_id_never_sends_twice(
@@ -630,6 +637,9 @@ async def test_ambiguous_5xx_stays_pending_then_resolves_by_lookup(
         row = db.order_by_client_id(i.client_order_id)
         assert row is not None and row.status == "pending"
         assert len(server.fake.orders_with_client_id(i.client_order_id)) == 1  # it did go through
+        assert posts(server) == 1  # never re-sent after the ambiguous answer
+        first = await Reconciler(client, db, tlog, clock).run()  # the look-ups fail: still unknown
+        assert not first.reconciled and [d.code for d in first.discrepancies][0] == "pending_unresolved"
         report = await Reconciler(client, db, tlog, clock).run()
         assert report.reconciled, report
         row = db.order_by_client_id(i.client_order_id)

@@ -252,5 +252,5 @@ async def test_fake_server_resting_order_blocks_trading(
         r = Reconciler(client, db, tlog, clock)
         report = await r.run()
         assert not r.reconciled and codes(report) == ["resting_order"]
-        assert await client.cancel_all_orders() == 1
+        await client.cancel_all_orders()
         assert (await r.run()).reconciled

@@ -119,6 +119,9 @@ def test_live_daemon_against_fakes_leaks_no_secret(monkeypatch, capfd, tmp_path,
         deadline = time.monotonic() + 15
         while engine.orders_sent < 1 and time.monotonic() < deadline:
             await send_flat(run.binance, 65700.0, 0.2)
+        # The ambiguous order is never re-sent: the daemon's resolution looks it up and reads its fills.
+        await run.until(lambda: any(r.path == "/portfolio/fills" for r in run.kalshi.fake.requests), 15,
+                        "the pending order to be resolved")
 
     code, run = run_main(monkeypatch, ["--live"], root, scenario, key=secrets.private_key, key_id=secrets.key_id,
                          setup=add_test_market)

@@ -51,10 +51,12 @@ class FakeSettlements:
     def __init__(self, items: list[Settlement] | None = None) -> None:
         self.items = items or []
         self.calls = 0
+        self.tickers: list[str | None] = []
 
-    async def get_settlements(self) -> list[Settlement]:
+    async def get_settlements(self, *, ticker: str | None = None, min_ts: int | None = None) -> list[Settlement]:
         self.calls += 1
-        return list(self.items)
+        self.tickers.append(ticker)
+        return [s for s in self.items if ticker is None or s.ticker == ticker]
 
 
 def market(ticker: str, close_ts: float, *, status: str = "settled", result: str = "yes",
@@ -184,13 +186,14 @@ async def test_win_books_pnl_bankroll_daily_kill_switch_and_log(
                                                                          D("102.16"))
     assert db.open_trades() == []
     (t,) = db.settled_trades()
-    assert (t.result, t.payout, t.pnl, t.settled_ts) == ("yes", D("5"), D("2.16"), clock())
+    # Booked a minute after the close; the result was fixed at the close, and that is its time.
+    assert (t.result, t.payout, t.pnl, t.settled_ts) == ("yes", D("5"), D("2.16"), close_ts)
     assert h.settler.bankroll() == D("102.16")
     assert bankroll_history(db) == [D("102.16")]
-    day = daily(db)[utc_day(clock())]
+    day = daily(db)[utc_day(close_ts)]
     assert (D(day["realized_pnl"]), D(day["fees"]), day["trades"], day["wins"], day["losses"]) == (
         D("2.16"), D("0.09"), 1, 1, 0)
-    assert h.results == [TradeResult(ticker, D("2.16"), clock())]
+    assert h.results == [TradeResult(ticker, D("2.16"), close_ts)]
     (line,) = [x for x in log_lines(tlog) if x["event"] == "settlement"]
     assert line["pnl"] == "2.16" and line["outcome"] == "yes" and line["bankroll_after"] == "102.16"
 
@@ -412,10 +415,11 @@ async def test_live_settlement_from_the_fake_server_matches_the_venue(
             clock.advance(31)
             assert (await settler.settle_due()).waiting == (m.ticker,)
             server.fake.settle(m.ticker, "yes", expiration_value="95000")
+            venue_ts = float(int(server.fake.settlements[-1].ts))  # settled_time has whole seconds
             clock.advance(31)
             (s,) = (await settler.settle_due()).settled
-    # 3 @ 0.45 + 2 @ 0.50 = 2.35, fees 0.06 + 0.04: payout 5 - 2.35 - 0.10
-    assert s.pnl == D("2.55") and results == [TradeResult(m.ticker, D("2.55"), clock())]
+    # 3 @ 0.45 + 2 @ 0.50 = 2.35, fees 0.06 + 0.04: payout 5 - 2.35 - 0.10; booked at the venue's time
+    assert s.pnl == D("2.55") and results == [TradeResult(m.ticker, D("2.55"), venue_ts)]
     assert db.errors_since(0) == 0  # computed and venue figures agree
     assert settler.bankroll() == D("102.55")
 
@@ -435,3 +439,57 @@ async def test_live_both_sides_of_one_market_books_the_computed_figures(
     assert [s.pnl for s in report.settled] == [D("1.44"), D("-0.42")]
     assert h.settler.bankroll() == START + D("1.02")  # 3 paid out - 1.50 - 0.40 - 0.08 fees
     assert db.errors_since(0) == 0
+
+
+# -- issue 18: defects 3 and 7 ------------------------------------------------------------------------
+
+
+class FailingSettlementLog(TradeLog):
+    """A trade log whose disk fails exactly when a settlement line is written."""
+
+    def write(self, event: str, **fields: Any) -> Path:
+        if event == "settlement":
+            from src.journal.trade_log import TradeLogError
+
+            raise TradeLogError("disk full (injected)")
+        return super().write(event, **fields)
+
+
+async def test_a_trade_log_failure_never_hides_a_settled_loss_from_the_kill_switch(
+    db: Database, tmp_path: Path, clock: Any, close_ts: float, ticker: str
+) -> None:
+    """Defect 3: the kill switch is told in the same step as the database commit, before the trade log.
+
+    Before the fix the trade log was written first: its failure skipped the kill switch, and as
+    the trade was already settled in the database it was never booked (nor told) again."""
+    from src.journal.trade_log import TradeLogError
+
+    add_trade(db, ticker, Side.NO, "4", "0.40", "0.07", clock())
+    h = Harness(db, FailingSettlementLog(tmp_path / "trades", clock), clock)
+    h.md.markets[ticker] = market(ticker, close_ts, result="yes")
+    clock.now = close_ts + 60
+    with pytest.raises(TradeLogError):
+        await h.settler.settle_due()  # propagates: the engine stops the daemon on it
+    assert [r.pnl for r in h.results] == [D("-1.67")]
+    assert db.open_trades() == [] and h.settler.bankroll() == START - D("1.67")
+
+
+async def test_the_settlement_day_is_the_venues_not_when_the_bot_booked_it(
+    db: Database, tlog: TradeLog, clock: Any
+) -> None:
+    """Defect 7: after downtime across midnight, yesterday's loss counts for yesterday, not today."""
+    midnight = 86400 * (int(clock()) // 86400 + 1)
+    close = midnight - 600  # 23:50 UTC
+    t = market_ticker(close)
+    add_trade(db, t, Side.YES, "4", "0.50", "0.07", close - 300)
+    venue = FakeSettlements([Settlement(t, "no", D("0"), close + 60, yes_count=D("4"), cost=D("2.00"),
+                                        fees=D("0.07"))])
+    h = Harness(db, tlog, clock, venue, mode="live")
+    h.md.markets[t] = market(t, close, result="no")
+    clock.now = midnight + 3 * 3600  # the bot was down until 03:00 the next day
+    (s,) = (await h.settler.settle_due()).settled
+    assert s.pnl == D("-2.07") and s.settled_ts == close + 60
+    rows = daily(db)
+    assert utc_day(clock()) not in rows and D(rows[utc_day(close)]["realized_pnl"]) == D("-2.07")
+    assert h.results == [TradeResult(t, D("-2.07"), close + 60)]
+    assert venue.tickers == [t]  # bounded by the market (defect 5), never the account's whole history

@@ -298,7 +298,8 @@ async def test_paper_fill_and_settlement_against_the_simulator(tmp_path: Path) -
     report = await settler.settle_due()
     assert [s.outcome for s in report.settled] == ["yes"]
     # payout 50 - cost (40 * 0.51 + 10 * 0.52 = 25.60) - fees 0.88 = 23.52
-    assert results == [TradeResult(ticker=TICKER, pnl=Decimal("23.52"), settled_ts=clock())]
+    # Settled at the close (the result is fixed then), not when the pass booked it (issue 18, defect 7).
+    assert results == [TradeResult(ticker=TICKER, pnl=Decimal("23.52"), settled_ts=CLOSE)]
     db.close()
 
 

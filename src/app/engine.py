@@ -65,6 +65,7 @@ class Engine:
         timing: EngineTiming = EngineTiming(),
         status_out: Callable[[str], None] = print,
         reconciled: Callable[[], bool] = lambda: True,
+        reconcile_reason: Callable[[], str] = lambda: "reconciling",
         resync: Callable[[], Awaitable[Any]] | None = None,
         resolve_pending: Callable[[], Awaitable[Any]] | None = None,
         on_error: Callable[[str, str], None] | None = None,
@@ -86,6 +87,7 @@ class Engine:
         self.timing = timing
         self.status_out = status_out
         self.reconciled = reconciled
+        self.reconcile_reason = reconcile_reason
         self.resync = resync
         self.resolve_pending = resolve_pending
         self.on_error = on_error
@@ -97,6 +99,7 @@ class Engine:
         self._stop = asyncio.Event()
         self._exit_code = 0
         self._entered: set[str] = set()
+        self._sending: str | None = None  # the market of the order in flight, if any
         self.refresh_entered()
         self._last_attempt: dict[str, float] = {}
         self._in_flight: asyncio.Task[None] | None = None
@@ -204,7 +207,7 @@ class Engine:
             self.why_not_trading = "no_open_market" if self.why_not_trading == "no_open_market" else "no_market_yet"
             return None
         if not self.reconciled():
-            self.why_not_trading = "reconciling"
+            self.why_not_trading = self.reconcile_reason() or "reconciling"
             return None
         ticker = view.market.ticker
         if ticker in self._entered:
@@ -258,9 +261,12 @@ class Engine:
         self._entered = {t.ticker for t in self.db.open_trades()} | {
             o.ticker for o in self.db.orders_with_status("pending")
         }
+        if self._sending is not None:
+            self._entered.add(self._sending)  # a refresh mid-flight must not free the market being traded
 
     async def send(self, intent: OrderIntent) -> None:
         """Execute an approved intent and account for it (the backtest drives this directly)."""
+        self._sending = intent.ticker
         try:
             order = await self.executor.execute(intent)
         except asyncio.CancelledError:
@@ -280,6 +286,8 @@ class Engine:
             log.error("order %s failed: %s", intent.client_order_id, exc)
             self._report_error("order", f"{type(exc).__name__}: {exc}")
             return
+        finally:
+            self._sending = None
         self.orders_sent += 1
         if order.filled_count > 0:
             avg = order.avg_fill_price.quantize(Decimal("0.0001")) if order.avg_fill_price is not None else "-"
@@ -301,8 +309,9 @@ class Engine:
         while not self._stop.is_set():
             await self.sleep(self.timing.settle_interval_s)
             try:
-                if self.resync is not None and not self.reconciled():
-                    # Trading stays refused until the venue and the database agree again.
+                if self.resync is not None:
+                    # It decides whether a run is due (disagreement, reconnect, timer); trading
+                    # stays refused until the venue and the database agree again.
                     await self.resync()
                 if self.resolve_pending is not None and self.db.orders_with_status("pending"):
                     # An order whose outcome is unknown is looked up until it is known: its fill
@@ -319,6 +328,12 @@ class Engine:
                     self.refresh_entered()
             except asyncio.CancelledError:
                 raise
+            except TradeLogError as exc:
+                # The settlement is booked and the kill switch told; going on without its record is not.
+                log.error("%s; stopping: fix the disk or permissions, then restart", exc)
+                self._report_error("trade_log", str(exc))
+                self.request_stop(1)
+                return
             except Exception as exc:  # noqa: BLE001 - retried on the next pass
                 log.warning("settlement pass failed: %s", exc)
                 self._report_error("settlement", f"{type(exc).__name__}: {exc}")

@@ -5,20 +5,23 @@ the word LIVE typed after a giant warning, at every start. Anything missing rais
 LiveGuardError with a one-line reason; the daemon must then not start.
 
 Every order (`LiveExecutor.execute`):
-1. is validated, then passes the kill switch check, which raises OrderRefused on a no
-   (one `order_refused` trade-log line, nothing in the database, nothing sent);
-2. is refused too (OrderRefused, reason `unresolved_orders`) while an earlier order's outcome
-   is still unknown and a fresh look-up cannot settle it: a second order must never go out
-   while the first might exist. When look-ups did settle earlier orders, the kill switch is
-   asked again, so it stays the last gate before the request;
-3. is written to the database as "pending", with its client_order_id, BEFORE the request;
-4. is sent once (the client re-sends the same client_order_id only after a look-up shows it
-   is absent). Then:
-   - a definite refusal (4xx other than 408/409, a request the client refused to build, no
-     credentials) marks the order "failed" and re-raises;
-   - an ambiguous outcome (timeout, dropped connection, 5xx after retries, anything else)
-     leaves it "pending" and returns an Order with status "pending". It is resolved by
-     looking it up by client_order_id (reconcile.resolve_order), never assumed failed;
+1. runs the shared pre-send sequence (src/execution/pre_send.py): validation, the kill switch, a
+   used client_order_id refused, then this executor's extra gate: while an earlier order's
+   outcome is unknown it is looked up first, and a new order is refused (OrderRefused, reason
+   `unresolved_orders`) while one stays unknown, since a second order must never go out while
+   the first might exist; then the kill switch again, the "pending" row BEFORE the request,
+   the submitted hook and the `order_submitted` line;
+2. is sent once. The client repeats a try only when the venue certainly did not act on it
+   (429, no connection); after an ambiguous try it never sends again. Then:
+   - a definite refusal (4xx other than 408/409 on a try the venue did not act on, a request
+     the client refused to build, no credentials) marks the order "failed" and re-raises; a
+     refusal naming the order group means the exchange-side limit fired: `on_order_group_triggered`
+     is told (the daemon treats it as a HARD STOP);
+   - anything else (timeout, dropped connection, 5xx, KalshiOrderUncertain, a failed look-up)
+     leaves it "pending" and returns an Order with status "pending". Once any try was ambiguous,
+     every later failure keeps it pending: only the venue's own word ends it, i.e. the order
+     found (adopted with its fills) or still absent `not_found_grace_s` after it was written
+     (reconcile.resolve_order). Trading stays refused until then;
    - an answer records the venue's status and its fills, fetched from the venue's fill list
      (the create-order answer carries no per-fill prices or fees). If the fills do not yet
      add up to the filled count the order stays "pending" until a look-up completes it.
@@ -33,14 +36,13 @@ from collections.abc import Callable
 from typing import TextIO
 
 from src.db import Database
-from src.execution.order_rules import (
-    InvalidOrderError,
-    check_time_in_force,
-    validate_intent,
-)
+from src.execution.cancel_all import cancel_all_and_verify
+from src.execution.order_lookup import OrderLookup, RestOrderLookup
+from src.execution.order_rules import check_time_in_force
+from src.execution.pre_send import PreSend
 from src.execution.reconcile import record_venue_order, resolve_order
 from src.journal.trade_log import TradeLog
-from src.model.interfaces import OrderRefused, OrderVenue
+from src.model.interfaces import OrderVenue
 from src.model.models import Clock, Order, OrderIntent, Verdict
 from src.platforms.kalshi import (
     KalshiAPIError,
@@ -117,6 +119,11 @@ def is_definite_rejection(exc: BaseException) -> bool:
     return False
 
 
+def names_order_group(exc: BaseException) -> bool:
+    """True when the venue refused an order because its order group stopped it (limit hit, group triggered)."""
+    return isinstance(exc, KalshiAPIError) and 400 <= exc.status < 500 and "order_group" in exc.code.lower()
+
+
 class LiveExecutor:
     """Real order placement through an OrderVenue; implements interfaces.Executor."""
 
@@ -131,39 +138,22 @@ class LiveExecutor:
         time_in_force: str = "fill_or_kill",
         on_order_submitted: Callable[[OrderIntent], None] | None = None,
         not_found_grace_s: float = 30.0,
+        lookup: OrderLookup | None = None,
+        on_order_group_triggered: Callable[[str], None] | None = None,
     ) -> None:
         check_time_in_force(time_in_force)
         self._venue = venue
         self._db = db
         self._log = trade_log
         self._clock = clock
-        self._check = kill_switch_check
         self._tif = time_in_force
-        self._on_submitted = on_order_submitted
         self._grace = not_found_grace_s
+        self._lookup = lookup if lookup is not None else RestOrderLookup(venue)
+        self._on_group_triggered = on_order_group_triggered
+        self._pre_send = PreSend("live", time_in_force, db, trade_log, clock, kill_switch_check, on_order_submitted)
 
     async def execute(self, intent: OrderIntent) -> Order:
-        validate_intent(intent, self._tif)
-        verdict = self._check(intent)
-        if not verdict.allowed:
-            self._refuse(intent, verdict)
-        if self._db.order_by_client_id(intent.client_order_id) is not None:
-            raise InvalidOrderError(f"client_order_id {intent.client_order_id} was already used")
-        if self._db.orders_with_status("pending"):
-            unresolved = await self.resolve_pending()
-            if unresolved:
-                self._refuse(intent, Verdict(False, "unresolved_orders",
-                                             f"outcome of {', '.join(unresolved)} unknown; reconcile first"))
-            # Resolving may have booked trades the kill switch counts: ask again, right before sending.
-            verdict = self._check(intent)
-            if not verdict.allowed:
-                self._refuse(intent, verdict)
-
-        submitted_ts = self._clock()
-        self._db.insert_order_intent(intent, submitted_ts, status="pending")
-        if self._on_submitted is not None:
-            self._on_submitted(intent)
-        self._log.order_submitted(submitted_ts, "live", intent, self._tif)
+        submitted_ts = await self._pre_send.admit(intent, self._no_unknown_orders)
         try:
             placed = await self._venue.place_order(
                 intent.ticker, intent.side, intent.count, intent.limit_price, intent.client_order_id,
@@ -175,8 +165,10 @@ class LiveExecutor:
                 self._db.update_order(intent.client_order_id, self._clock(), status="failed", error=message[:500])
                 self._log.write("order_failed", ts=self._clock(), mode="live",
                                 client_order_id=intent.client_order_id, ticker=intent.ticker, error=message)
+                if names_order_group(exc) and self._on_group_triggered is not None:
+                    self._on_group_triggered(message)
                 raise
-            log.error("order %s outcome unknown, left pending for reconciliation: %s",
+            log.error("order %s outcome unknown, left pending until the venue says what happened: %s",
                       intent.client_order_id, message)
             self._db.record_error(self._clock(), "live", f"order {intent.client_order_id} outcome unknown: {message}")
             self._log.write("order_uncertain", ts=self._clock(), mode="live",
@@ -188,25 +180,32 @@ class LiveExecutor:
             return self._pending_order(intent, submitted_ts, placed.order_id)
         return outcome.order
 
+    async def _no_unknown_orders(self, intent: OrderIntent) -> Verdict | None:
+        """The extra gate: look earlier unknown orders up; a refusal while any stays unknown."""
+        if not self._db.orders_with_status("pending"):
+            return None
+        unresolved = await self.resolve_pending()
+        if unresolved:
+            return Verdict(False, "unresolved_orders", f"outcome of {', '.join(unresolved)} unknown; reconcile first")
+        return None
+
     async def resolve_pending(self) -> list[str]:
         """Look up every order still "pending"; returns the client_order_ids that stay unresolved."""
         unresolved: list[str] = []
         for row in self._db.orders_with_status("pending"):
             resolution = await resolve_order(self._venue, self._db, self._log, self._clock, row,
-                                             not_found_grace_s=self._grace, mode="live")
+                                             not_found_grace_s=self._grace, mode="live", lookup=self._lookup)
             if resolution.status == "pending":
                 unresolved.append(row.client_order_id)
         return unresolved
 
     async def cancel_all(self) -> int:
-        """Cancel every resting order on the venue (risk-reducing, so no kill switch check)."""
-        cancelled = await self._venue.cancel_all_orders()
-        self._log.write("cancel_all", ts=self._clock(), mode="live", cancelled=cancelled)
-        return cancelled
-
-    def _refuse(self, intent: OrderIntent, verdict: Verdict) -> None:
-        self._log.order_refused(self._clock(), "live", intent, verdict)
-        raise OrderRefused(verdict)
+        """Cancel every resting order on the venue and verify (risk-reducing, so no kill switch check);
+        returns how many still rest after the verifying read (0 when the cancel held)."""
+        report = await cancel_all_and_verify(self._venue)
+        self._log.write("cancel_all", ts=self._clock(), mode="live", remaining=len(report.remaining),
+                        error=report.error)
+        return len(report.remaining)
 
     @staticmethod
     def _pending_order(intent: OrderIntent, submitted_ts: float, order_id: str = "") -> Order:

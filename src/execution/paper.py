@@ -17,11 +17,11 @@ How a paper buy fills (DECISIONS.md §7):
 - Resulting status, as Kalshi reports it: "executed" when the whole count filled,
   "canceled" otherwise (a partial IOC is "canceled" with filled_count > 0).
 
-Every order passes the kill switch check first; a refusal raises OrderRefused, writes one
-`order_refused` line to the trade log and records nothing in the database. Otherwise the
-intent is written (status "pending") before the book is read and the outcome after, with
-its fills and trade, and the trade log gets `order_submitted`, one `fill` per fill and
-`order_result`. If the book cannot be read the order is marked "failed" and the error is
+Every order first runs the shared pre-send sequence (src/execution/pre_send.py: validation, kill
+switch, duplicate id, the "pending" row, the submitted hook and the `order_submitted` line), so
+a refusal raises OrderRefused and records nothing in the database. The book is read after the
+intent is written and the outcome recorded after, with its fills and trade; the trade log gets
+one `fill` per fill and `order_result`. If the book cannot be read the order is marked "failed" and the error is
 re-raised: every attempt is accounted for.
 
 This module takes only a MarketData, which has no order methods, and imports nothing from
@@ -36,15 +36,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from src.db import Database
-from src.execution.order_rules import (
-    FILL_OR_KILL,
-    InvalidOrderError,
-    check_time_in_force,
-    validate_intent,
-)
+from src.execution.order_rules import FILL_OR_KILL, check_time_in_force
+from src.execution.pre_send import PreSend
 from src.journal.trade_log import TradeLog
 from src.model.fees import TAKER_FEE_MULTIPLIER, taker_fee
-from src.model.interfaces import MarketData, OrderRefused
+from src.model.interfaces import MarketData
 from src.model.models import ZERO, BookLevel, Clock, Fill, Order, OrderBook, OrderIntent, Verdict, fill_totals
 
 log = logging.getLogger("polybot.paper")
@@ -112,25 +108,12 @@ class PaperExecutor:
         self._db = db
         self._log = trade_log
         self._clock = clock
-        self._check = kill_switch_check
         self._tif = time_in_force
         self._fee_multiplier = fee_multiplier
-        self._on_submitted = on_order_submitted
+        self._pre_send = PreSend("paper", time_in_force, db, trade_log, clock, kill_switch_check, on_order_submitted)
 
     async def execute(self, intent: OrderIntent) -> Order:
-        validate_intent(intent, self._tif)
-        verdict = self._check(intent)
-        if not verdict.allowed:
-            self._log.order_refused(self._clock(), "paper", intent, verdict)
-            raise OrderRefused(verdict)
-        if self._db.order_by_client_id(intent.client_order_id) is not None:
-            raise InvalidOrderError(f"client_order_id {intent.client_order_id} was already used")
-
-        submitted_ts = self._clock()
-        self._db.insert_order_intent(intent, submitted_ts, status="pending")
-        if self._on_submitted is not None:
-            self._on_submitted(intent)
-        self._log.order_submitted(submitted_ts, "paper", intent, self._tif)
+        submitted_ts = await self._pre_send.admit(intent)
         try:
             book = await self._market_data.get_orderbook(intent.ticker)
             if book.ticker != intent.ticker:

@@ -11,9 +11,8 @@ For every open trade in the Polymarket paper database (its ticker is the outcome
 - Every copy BUYS the token (Side.YES, "this token wins"), so payout = count x $1 when the token
   won, else 0; pnl = payout - cost - fees. The pure helpers of src/execution/settlement.py
   (trade_payout, trade_pnl, utc_day) do the arithmetic, exactly as for Kalshi.
-- Each trade is booked with db.settle_trade (which refuses a trade already settled, so nothing
-  is counted twice), the kill switch is told (on_trade_result) and a `settlement` line goes to
-  the trade log.
+- The pass itself (retries, booking each trade once with the kill switch told in the same
+  step as the database commit) is settle_loop.SettleLoop, shared with the Kalshi settler.
 
 Known limit: a market resolved 50/50 (both tokens pay $0.50) marks no winner, so such a position
 stays open and is retried; its market is listed as waiting in every report.
@@ -27,13 +26,8 @@ from decimal import Decimal
 from typing import Protocol
 
 from src.db import PolymarketDatabase, TradeRow
-from src.execution.settlement import (
-    SettledTrade,
-    SettlementReport,
-    book_settlements,
-    computed_settlement,
-    open_trades_by_ticker,
-)
+from src.execution.settle_loop import Booking, Decision, Postponed, SettleLoop
+from src.execution.settlement import computed_settlement
 from src.journal.trade_log import TradeLog
 from src.model.models import Clock, Market, TradeResult
 
@@ -58,7 +52,7 @@ def resolved_outcome(market: Market) -> str | None:
     return result if result in WINNER_RESULTS else None
 
 
-class PolySettler:
+class PolySettler(SettleLoop):
     """Settles open Polymarket paper trades of resolved markets; one instance per Polymarket database."""
 
     def __init__(
@@ -73,56 +67,25 @@ class PolySettler:
         mode: str = "polymarket_paper",
         retry_after_s: float = DEFAULT_RETRY_AFTER_S,
     ) -> None:
+        super().__init__(db, trade_log, clock, starting_bankroll, on_trade_result, mode=mode,
+                         retry_after_s=retry_after_s)
         self._markets = markets
-        self._db = db
-        self._log = trade_log
-        self._clock = clock
-        self._starting = starting_bankroll
-        self._on_result = on_trade_result
-        self._mode = mode
-        self._retry_after_s = retry_after_s
-        self._next_try: dict[str, float] = {}
+        self._poly_db = db
 
-    def bankroll(self) -> Decimal:
-        """Starting bankroll plus the realised P&L of this database's trades (DECISIONS.md §5)."""
-        return self._starting + self._db.realized_pnl()
-
-    async def settle_due(self) -> SettlementReport:
-        """Try every token with open trades that is not waiting for a retry."""
-        now = self._clock()
-        by_token = open_trades_by_ticker(self._db)
-        settled: list[SettledTrade] = []
-        waiting: list[str] = []
-        errors: list[str] = []
-        for token, trades in by_token.items():
-            if now < self._next_try.get(token, 0.0):
-                waiting.append(token)
-                continue
-            condition = self._db.condition_for_token(token)
-            if condition is None:
-                errors.append(f"token {token[:16]} has open trades but no known market: cannot settle it")
-                log.error("%s", errors[-1])
-                self._next_try[token] = now + self._retry_after_s
-                continue
-            try:
-                market = await self._markets.get_market(condition, token)
-            except Exception as exc:  # network trouble: not an error of the books, try again later
-                log.warning("settlement of %s postponed: %s: %s", token[:16], type(exc).__name__, exc)
-                self._next_try[token] = now + self._retry_after_s
-                waiting.append(token)
-                continue
-            outcome = resolved_outcome(market)
-            if outcome is None:
-                self._next_try[token] = now + self._retry_after_s
-                waiting.append(token)
-                continue
-            settled.extend(self._book(token, trades, outcome))
-            self._next_try.pop(token, None)
-        return SettlementReport(tuple(settled), tuple(waiting), tuple(errors))
-
-    def _book(self, token: str, trades: list[TradeRow], outcome: str) -> list[SettledTrade]:
+    async def decide(self, ticker: str, trades: list[TradeRow], now: float) -> Decision:
+        token = ticker
+        condition = self._poly_db.condition_for_token(token)
+        if condition is None:
+            return Decision(errors=(f"token {token[:16]} has open trades but no known market: cannot settle it",),
+                            waiting=False)
+        try:
+            market = await self._markets.get_market(condition, token)
+        except Exception as exc:  # network trouble: not an error of the books, try again later
+            raise Postponed(f"{type(exc).__name__}: {exc}") from exc
+        outcome = resolved_outcome(market)
+        if outcome is None:
+            return Decision()
         payouts, pnls = computed_settlement(trades, outcome)
-        return book_settlements(
-            self._db, self._log, self._on_result, self.bankroll, ts=self._clock(), mode=self._mode, ticker=token,
-            trades=trades, outcome=outcome, payouts=payouts, pnls=pnls, source="computed",
-        )
+        # Polymarket gives no resolution time here: the market's end, unless it is still ahead of us.
+        settled_ts = min(now, market.close_time.timestamp())
+        return Decision(Booking(outcome, payouts, pnls, "computed", settled_ts))

@@ -1,6 +1,7 @@
 """Reconciliation: make the live database agree with what Kalshi says happened, or say where it does not.
 
-Run at start-up and after every reconnect (Reconciler.run). In order:
+Run at start-up, after every reconnect and on a timer while anything is open or pending
+(ReconcileSchedule in reconcile_schedule.py decides when; Reconciler.run does it). In order:
 1. Orders still "pending" (outcome unknown) are looked up by client_order_id:
    - found: the venue's outcome is adopted (status, and its fills from the venue's fill list;
      record_execution opens the trade). If the fills do not yet add up to the filled count
@@ -29,6 +30,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from src.db import Database, OrderRow
+from src.execution.order_lookup import OrderLookup, RestOrderLookup
 from src.journal.trade_log import TradeLog
 from src.model.interfaces import OrderVenue
 from src.model.models import ZERO, Clock, Fill, Order, OrderIntent, Side, fill_totals
@@ -110,7 +112,9 @@ async def record_venue_order(
     fills: list[Fill] = []
     if order.filled_count > 0:
         try:
-            fills = [f for f in await venue.get_fills(order.ticker) if f.order_id == order.order_id]
+            # REST fills carry no client_order_id (2026-03-30): matched by the venue's order_id only.
+            fills = [f for f in await venue.get_fills(order.ticker, order_id=order.order_id)
+                     if f.order_id == order.order_id]
         except Exception as exc:
             log.warning("fills of order %s unavailable, left pending: %s: %s", client_order_id,
                         type(exc).__name__, exc)
@@ -141,11 +145,14 @@ async def resolve_order(
     *,
     not_found_grace_s: float = 30.0,
     mode: str = "live",
+    lookup: OrderLookup | None = None,
 ) -> Resolution:
-    """Settle one pending order by looking it up at the venue by client_order_id."""
+    """Settle one pending order from the venue's own word, found by client_order_id (bounded by its
+    market and the time it was written). Any failure of the look-up, a 401 included, keeps it pending."""
     cid = row.client_order_id
+    source = lookup if lookup is not None else RestOrderLookup(venue)
     try:
-        found = await venue.get_order_by_client_id(cid)
+        found = await source.find(cid, row.ticker, row.created_ts)
     except Exception as exc:
         return Resolution(cid, "pending", f"look-up failed: {type(exc).__name__}: {exc}")
     if found is None:
@@ -245,18 +252,19 @@ class Reconciler:
         db_net: dict[str, Decimal] = {}
         for t in self._db.open_trades():
             db_net[t.ticker] = db_net.get(t.ticker, ZERO) + _signed(t.side, t.count)
-        settled_at_venue: set[str] | None = None
         for ticker in tickers:
             ours, theirs = db_net.get(ticker, ZERO), venue_net.get(ticker, ZERO)
             if ours == theirs:
                 continue
             if theirs == 0:
-                if settled_at_venue is None:
-                    settled_at_venue = {s.ticker for s in await self._venue.get_settlements()}
-                if ticker in settled_at_venue:
+                if await self._settled_at_venue(ticker):
                     continue  # paid out at the venue; settlement will book it here
             found.append(Discrepancy("position_mismatch", ticker,
                                      f"venue holds {describe_net(theirs)}, database {describe_net(ours)}"))
+
+    async def _settled_at_venue(self, ticker: str) -> bool:
+        # Bounded by the market: the account's whole settlement history is never downloaded.
+        return any(s.ticker == ticker for s in await self._venue.get_settlements(ticker=ticker))
 
     async def _compare_fills(self, ticker: str, may_adopt: bool, found: list[Discrepancy],
                              actions: list[str]) -> None:

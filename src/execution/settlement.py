@@ -17,23 +17,32 @@ For every open trade whose market has closed:
   the market's booked total is exactly what the venue paid. (Exception: trades on BOTH sides of
   one market. Kalshi nets those as they happen and its settlement covers only the remainder,
   so the computed figures, exact in total, are booked and a warning is logged.)
-- Each trade is booked with db.settle_trade (trade, daily_pnl of the UTC day it is booked,
-  bankroll_history with bankroll = starting bankroll + realised P&L), then the kill switch
-  is told (on_trade_result) and a `settlement` line goes to the trade log. settle_trade
-  refuses a trade already settled, so settling twice never double-counts and never tells
-  the kill switch twice.
+- The pass itself (retries, booking each trade once, the kill switch told in the same step as
+  the database commit, the day of the venue's settlement time) is settle_loop.SettleLoop, shared
+  with the Polymarket settler. The settlement time is the venue's `settled_time` in live mode,
+  the market's close (when the result is fixed) otherwise.
+- Every venue request is bounded: one market's record (`GET /markets/{ticker}`) and, live, that
+  market's settlements only (`ticker=`), never the account's whole history.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Protocol
 
 from src.db import Database, TradeRow
+from src.execution.settle_loop import (
+    Booking,
+    Decision,
+    Postponed,
+    SettledTrade,
+    SettleLoop,
+    SettlementReport,
+    open_trades_by_ticker,
+    utc_day,
+)
 from src.journal.trade_log import TradeLog
 from src.model.interfaces import MarketData
 from src.model.kxbtc15m import close_from_event_ticker
@@ -42,6 +51,13 @@ from src.model.strike_rule import derive_result
 
 log = logging.getLogger("polybot.settlement")
 
+# Re-exported: callers import the settlement types from here.
+__all__ = [
+    "Booking", "Decision", "Postponed", "SettledTrade", "SettleLoop", "SettlementReport", "Settler",
+    "computed_settlement", "market_outcome", "open_trades_by_ticker", "trade_payout", "trade_pnl", "utc_day",
+    "venue_pnl",
+]
+
 FINAL_STATUSES = frozenset({"settled", "determined", "finalized"})
 VOID = "void"
 # Venue and computed P&L may differ by sub-cent rounding of the fee accumulator; more is a mismatch.
@@ -49,9 +65,9 @@ MISMATCH_TOLERANCE = Decimal("0.005")
 
 
 class SettlementSource(Protocol):
-    """Where live settlements come from (OrderVenue provides it)."""
+    """Where live settlements come from (OrderVenue provides it), asked for one market at a time."""
 
-    async def get_settlements(self) -> list[Settlement]: ...
+    async def get_settlements(self, *, ticker: str | None = None, min_ts: int | None = None) -> list[Settlement]: ...
 
 
 def market_outcome(market: Market) -> str | None:
@@ -77,40 +93,12 @@ def trade_pnl(payout: Decimal, cost: Decimal, fees: Decimal) -> Decimal:
     return payout - cost - fees
 
 
-def utc_day(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d")
-
-
 def venue_pnl(settlement: Settlement) -> Decimal:
     return settlement.revenue - settlement.cost - settlement.fees
 
 
-@dataclass(frozen=True, slots=True)
-class SettledTrade:
-    """One trade booked by a settlement pass."""
-
-    trade_id: int
-    ticker: str
-    side: Side
-    count: Decimal
-    outcome: str
-    payout: Decimal
-    pnl: Decimal
-    bankroll_after: Decimal
-    settled_ts: float
-
-
-@dataclass(frozen=True, slots=True)
-class SettlementReport:
-    """What one pass did: trades booked, markets still waiting, markets with a problem."""
-
-    settled: tuple[SettledTrade, ...]
-    waiting: tuple[str, ...]
-    errors: tuple[str, ...]
-
-
-class Settler:
-    """Settles open trades of closed markets; one instance per mode's database."""
+class Settler(SettleLoop):
+    """Settles open trades of closed Kalshi markets; one instance per mode's database."""
 
     def __init__(
         self,
@@ -125,75 +113,46 @@ class Settler:
         mode: str = "paper",
         retry_after_s: float = 30.0,
     ) -> None:
+        super().__init__(db, trade_log, clock, starting_bankroll, on_trade_result, mode=mode,
+                         retry_after_s=retry_after_s)
         self._market_data = market_data
-        self._db = db
-        self._log = trade_log
-        self._clock = clock
-        self._starting = starting_bankroll
-        self._on_result = on_trade_result
         self._settlements = settlements
-        self._mode = mode
-        self._retry_after_s = retry_after_s
-        self._next_try: dict[str, float] = {}
 
-    def bankroll(self) -> Decimal:
-        """Starting bankroll plus this mode's realised P&L (DECISIONS.md §5)."""
-        return self._starting + self._db.realized_pnl()
+    def may_try(self, ticker: str, now: float) -> bool:
+        return now >= _known_close(ticker, now)
 
-    async def settle_due(self) -> SettlementReport:
-        """Try every market with open trades that has closed and is not waiting for a retry."""
-        now = self._clock()
-        by_ticker = open_trades_by_ticker(self._db)
-        settled: list[SettledTrade] = []
-        waiting: list[str] = []
-        errors: list[str] = []
-        venue: dict[str, Settlement] | None = None
-        for ticker, trades in by_ticker.items():
-            if now < self._next_try.get(ticker, 0.0) or now < _known_close(ticker, now):
-                waiting.append(ticker)
-                continue
+    async def decide(self, ticker: str, trades: list[TradeRow], now: float) -> Decision:
+        try:
+            market = await self._market_data.get_market(ticker)
+        except Exception as exc:  # network trouble: not an error of the books, try again later
+            raise Postponed(f"{type(exc).__name__}: {exc}") from exc
+        errors: tuple[str, ...] = ()
+        try:
+            outcome = market_outcome(market)
+        except ValueError as exc:
+            return Decision(errors=(f"{ticker}: cannot derive the result: {exc}",))
+        if outcome is None:
+            if market.status in FINAL_STATUSES:
+                errors = (f"{ticker} is {market.status} but has no usable result ({market.result!r})",)
+            return Decision(errors=errors)
+        venue_settlement: Settlement | None = None
+        if self._settlements is not None:
             try:
-                market = await self._market_data.get_market(ticker)
-            except Exception as exc:  # network trouble: not an error of the books, try again later
-                log.warning("settlement of %s postponed: %s: %s", ticker, type(exc).__name__, exc)
-                self._next_try[ticker] = now + self._retry_after_s
-                waiting.append(ticker)
-                continue
-            try:
-                outcome = market_outcome(market)
-            except ValueError as exc:
-                outcome = None
-                errors.append(f"{ticker}: cannot derive the result: {exc}")
-                log.error("%s", errors[-1])
-            else:
-                if outcome is None and market.status in FINAL_STATUSES:
-                    errors.append(f"{ticker} is {market.status} but has no usable result ({market.result!r})")
-                    log.error("%s", errors[-1])
-            if outcome is not None and self._settlements is not None and venue is None:
-                try:
-                    venue = {s.ticker: s for s in await self._settlements.get_settlements()}
-                except Exception as exc:
-                    log.warning("settlement of %s postponed: venue settlements unavailable: %s: %s",
-                                ticker, type(exc).__name__, exc)
-                    outcome = None
-            if outcome is None:
-                self._next_try[ticker] = now + self._retry_after_s
-                waiting.append(ticker)
-                continue
-            venue_settlement = venue.get(ticker) if venue is not None else None
-            if self._settlements is not None and venue_settlement is None:
-                # The market is final but the venue has not paid the account yet.
-                self._next_try[ticker] = now + self._retry_after_s
-                waiting.append(ticker)
-                continue
-            settled.extend(self._book(ticker, trades, outcome, venue_settlement))
-            self._next_try.pop(ticker, None)
-        return SettlementReport(tuple(settled), tuple(waiting), tuple(errors))
+                found = await self._settlements.get_settlements(ticker=ticker)
+            except Exception as exc:
+                raise Postponed(f"venue settlements unavailable: {type(exc).__name__}: {exc}") from exc
+            venue_settlement = next((s for s in found if s.ticker == ticker), None)
+            if venue_settlement is None:
+                return Decision()  # the market is final but the venue has not paid the account yet
+        settled_ts = min(now, market.close_time.timestamp())
+        if venue_settlement is not None and venue_settlement.settled_ts > 0:
+            settled_ts = venue_settlement.settled_ts
+        return Decision(self._booking(ticker, trades, outcome, venue_settlement, settled_ts))
 
-    def _book(
-        self, ticker: str, trades: list[TradeRow], outcome: str, venue_settlement: Settlement | None
-    ) -> list[SettledTrade]:
-        ts = self._clock()
+    def _booking(
+        self, ticker: str, trades: list[TradeRow], outcome: str, venue_settlement: Settlement | None,
+        settled_ts: float,
+    ) -> Booking:
         payouts, pnls = computed_settlement(trades, outcome)
         source = "computed"
         if venue_settlement is not None and len({t.side for t in trades}) > 1:
@@ -208,6 +167,7 @@ class Settler:
             venue_total = venue_pnl(venue_settlement)
             difference = venue_total - computed_total
             if abs(difference) > MISMATCH_TOLERANCE or venue_settlement.result.lower() != outcome:
+                ts = self._clock()
                 message = (
                     f"settlement mismatch on {ticker}: computed pnl {computed_total} ({outcome}), venue "
                     f"{venue_total} ({venue_settlement.result}, revenue {venue_settlement.revenue}); "
@@ -220,18 +180,7 @@ class Settler:
                                 venue_pnl=venue_total, venue_revenue=venue_settlement.revenue)
             pnls[-1] += difference
             payouts[-1] += difference
-        return book_settlements(
-            self._db, self._log, self._on_result, self.bankroll, ts=ts, mode=self._mode, ticker=ticker,
-            trades=trades, outcome=outcome, payouts=payouts, pnls=pnls, source=source,
-        )
-
-
-def open_trades_by_ticker(db: Database) -> dict[str, list[TradeRow]]:
-    """The open trades of a database, grouped by the market (or token) they are in."""
-    by_ticker: dict[str, list[TradeRow]] = {}
-    for trade in db.open_trades():
-        by_ticker.setdefault(trade.ticker, []).append(trade)
-    return by_ticker
+        return Booking(outcome, payouts, pnls, source, settled_ts)
 
 
 def computed_settlement(trades: list[TradeRow], outcome: str) -> tuple[list[Decimal], list[Decimal]]:
@@ -239,40 +188,6 @@ def computed_settlement(trades: list[TradeRow], outcome: str) -> tuple[list[Deci
     payouts = [trade_payout(t.side, t.count, t.cost, outcome) for t in trades]
     pnls = [trade_pnl(p, t.cost, t.fees) for p, t in zip(payouts, trades, strict=True)]
     return payouts, pnls
-
-
-def book_settlements(
-    db: Database,
-    trade_log: TradeLog,
-    on_trade_result: Callable[[TradeResult], None],
-    bankroll: Callable[[], Decimal],
-    *,
-    ts: float,
-    mode: str,
-    ticker: str,
-    trades: list[TradeRow],
-    outcome: str,
-    payouts: list[Decimal],
-    pnls: list[Decimal],
-    source: str,
-) -> list[SettledTrade]:
-    """Book each trade's settlement (database, trade log, kill switch), skipping any already settled.
-
-    Shared by every settler, so a settlement is recorded the same way whatever the venue.
-    """
-    booked: list[SettledTrade] = []
-    for trade, payout, pnl in zip(trades, payouts, pnls, strict=True):
-        bankroll_after = bankroll() + pnl
-        if not db.settle_trade(trade.id, ts, result=outcome, payout=payout, pnl=pnl, day=utc_day(ts),
-                               bankroll_after=bankroll_after):
-            continue
-        booked.append(SettledTrade(trade.id, ticker, trade.side, trade.count, outcome, payout, pnl,
-                                   bankroll_after, ts))
-        trade_log.write("settlement", ts=ts, mode=mode, trade_id=trade.id, ticker=ticker, side=trade.side,
-                        count=trade.count, outcome=outcome, payout=payout, cost=trade.cost, fees=trade.fees,
-                        pnl=pnl, bankroll_after=bankroll_after, source=source)
-        on_trade_result(TradeResult(ticker=ticker, pnl=pnl, settled_ts=ts))
-    return booked
 
 
 def _known_close(ticker: str, now: float) -> float:

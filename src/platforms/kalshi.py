@@ -12,7 +12,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -47,15 +47,21 @@ from src.platforms.kalshi_errors import (
 from src.platforms.kalshi_requests import SELF_TRADE_PREVENTION, TIME_IN_FORCE, check_ticker, order_body, path_id
 from src.platforms.kalshi_transport import ALLOWED_HOSTS, API_PREFIX, ENV_HOSTS, Env, KalshiTransport, _Target
 from src.platforms.kalshi_wire import (
-    json_list,
+    FeeChange,
+    OrderGroup,
+    SeriesFees,
     json_obj,
     parse_balance,
     parse_exchange_status,
+    parse_fee_changes,
     parse_fill,
     parse_market,
     parse_order,
+    parse_order_group,
+    parse_order_group_id,
     parse_orderbook,
     parse_position,
+    parse_series_fees,
     parse_settlement,
     placed_order,
 )
@@ -64,8 +70,6 @@ if TYPE_CHECKING:
     from src.config import Settings
 
 log = logging.getLogger(__name__)
-
-_BATCH_CANCEL = 20
 
 
 class KalshiClient(KalshiTransport):
@@ -105,6 +109,7 @@ class KalshiClient(KalshiTransport):
         )
         self.series_ticker = check_ticker(series_ticker)
         self._stp = self_trade_prevention_type
+        self._order_group_id: str | None = None
 
     # ------------------------------------------------------------------ construction helpers
 
@@ -225,25 +230,51 @@ class KalshiClient(KalshiTransport):
         rows = await self._pages(self._portfolio, "/portfolio/positions", "market_positions")
         return [p for p in (parse_position(row) for row in rows) if p is not None]
 
-    async def get_fills(self, ticker: str | None = None) -> list[Fill]:
-        query = {"ticker": check_ticker(ticker) if ticker else None}
+    async def get_fills(
+        self, ticker: str | None = None, *, order_id: str | None = None, min_ts: int | None = None
+    ) -> list[Fill]:
+        """Our fills, bounded by market, order and/or time (REST fills carry no client_order_id since
+        2026-03-30: match them to orders by order_id)."""
+        query = {
+            "ticker": check_ticker(ticker) if ticker else None,
+            "order_id": path_id(order_id, "order id") if order_id else None,
+            "min_ts": _whole_seconds(min_ts),
+        }
         return [parse_fill(row) for row in await self._pages(self._portfolio, "/portfolio/fills", "fills", query)]
 
-    async def get_orders(self, status: str | None = None, ticker: str | None = None) -> list[Order]:
-        query = {"status": status, "ticker": check_ticker(ticker) if ticker else None}
+    async def get_orders(
+        self, status: str | None = None, ticker: str | None = None, *, min_ts: int | None = None
+    ) -> list[Order]:
+        query = {"status": status, "ticker": check_ticker(ticker) if ticker else None, "min_ts": _whole_seconds(min_ts)}
         rows = await self._pages(self._portfolio, "/portfolio/orders", "orders", query)
         return [parse_order(row) for row in rows]
 
-    async def get_settlements(self) -> list[Settlement]:
-        rows = await self._pages(self._portfolio, "/portfolio/settlements", "settlements")
+    async def get_settlements(self, *, ticker: str | None = None, min_ts: int | None = None) -> list[Settlement]:
+        """Our settlements, bounded by market and/or time so the listing never grows with the account's age."""
+        query = {"ticker": check_ticker(ticker) if ticker else None, "min_ts": _whole_seconds(min_ts)}
+        rows = await self._pages(self._portfolio, "/portfolio/settlements", "settlements", query)
         return [parse_settlement(row) for row in rows]
 
-    async def get_order_by_client_id(self, client_order_id: str, ticker: str | None = None) -> Order | None:
-        """Find our order by the id we chose (Kalshi's listing has no such filter: we filter here)."""
-        for order in await self.get_orders(ticker=ticker):
+    async def get_order_by_client_id(
+        self, client_order_id: str, ticker: str | None = None, *, min_ts: int | None = None
+    ) -> Order | None:
+        """Find our order by the id we chose (Kalshi's listing has no such filter: we filter here).
+
+        Pass the market and the time the order was written: the listing is then a handful of rows
+        instead of every order the account ever placed.
+        """
+        for order in await self.get_orders(ticker=ticker, min_ts=min_ts):
             if order.client_order_id == client_order_id:
                 return order
         return None
+
+    def use_order_group(self, order_group_id: str | None) -> None:
+        """Attach every order placed from now on to this exchange-side order group (None: none)."""
+        self._order_group_id = None if order_group_id is None else path_id(order_group_id, "order group id")
+
+    @property
+    def order_group_id(self) -> str | None:
+        return self._order_group_id
 
     async def place_order(
         self,
@@ -254,23 +285,22 @@ class KalshiClient(KalshiTransport):
         client_order_id: str,
         time_in_force: str = "fill_or_kill",
     ) -> Order:
-        """Buy `count` contracts of `side` at most `price` each, exactly once.
+        """Buy `count` contracts of `side` at most `price` each, at most once.
 
-        The same client_order_id goes out on every try. After an ambiguous failure (timeout,
-        dropped connection, 5xx, garbled answer) the order is looked up by that id before anything
-        is re-sent; if every try stays ambiguous and no lookup finds it, KalshiOrderUncertain.
+        Only a try the venue certainly did not act on is repeated (429, a connection that never
+        opened), with the same client_order_id. After an ambiguous try (timeout, dropped connection,
+        5xx, garbled answer) nothing is ever sent again and no look-up is made here: Kalshi's
+        listing lags a write by about a second, and a reused client_order_id is not refused once
+        the first order no longer rests, so a quick "not found" proves nothing. The caller gets
+        KalshiOrderUncertain and resolves the order from the venue's own word later.
         """
-        body = order_body(ticker, side, count, price, client_order_id, time_in_force, self._stp)
+        body = order_body(ticker, side, count, price, client_order_id, time_in_force, self._stp,
+                          order_group_id=self._order_group_id)
         path = "/portfolio/events/orders"
         raw_body = json.dumps(body, separators=(",", ":")).encode()
         schedule = RetrySchedule(self._policy, clock=self._monotonic, rng=self._rng)
-        ambiguous = False
+        started = self._clock()
         while True:
-            if ambiguous:
-                # Re-send only once a lookup has shown the order is NOT there.
-                found = await self._lookup(client_order_id, ticker)
-                if found is not None:
-                    return found
             attempt = schedule.start_attempt()
             try:
                 payload = await self._attempt("POST", self._portfolio, path, None, raw_body)
@@ -284,62 +314,82 @@ class KalshiClient(KalshiTransport):
                     now=self._clock(),
                 )
             except Retryable as failure:
-                ambiguous = ambiguous or failure.ambiguous
+                if failure.ambiguous:
+                    raise KalshiOrderUncertain(client_order_id, failure.error) from None
                 delay = schedule.next_delay(failure.retry_after_s)
                 if delay is None:
-                    if not ambiguous:
-                        raise failure.error from None
-                    found = await self._lookup(client_order_id, ticker)
-                    if found is not None:
-                        return found
-                    raise KalshiOrderUncertain(client_order_id, failure.error) from None
+                    raise failure.error from None
                 log.warning(
-                    "Kalshi order %s: %s %s, retry %d in %.2fs",
+                    "Kalshi order %s: %s %s (not acted on), retry %d in %.2fs",
                     client_order_id, failure.error.status, failure.error.code, attempt, delay,
                 )
             except KalshiAPIError as exc:
                 if exc.status == 409:
-                    # Duplicate client_order_id: an earlier try may have got through after all.
-                    found = await self._lookup(client_order_id, ticker)
-                    if found is not None and found.side is side:
-                        return found
+                    return await self._existing(client_order_id, ticker, side, started, exc)
                 raise
             await self._retry_sleep(delay)
 
-    async def _lookup(self, client_order_id: str, ticker: str) -> Order | None:
-        """The order if Kalshi has it, None if Kalshi says it does not; uncertain if the lookup fails."""
+    async def _existing(
+        self, client_order_id: str, ticker: str, side: Side, since: float, conflict: KalshiAPIError
+    ) -> Order:
+        """After a 409 (an order with this client_order_id rests): that order, when it is ours on the same side."""
         try:
-            return await self.get_order_by_client_id(client_order_id, ticker=ticker)
-        except KalshiAuthFailure:
-            raise
+            found = await self.get_order_by_client_id(client_order_id, ticker=ticker, min_ts=_since(since))
         except KalshiAPIError as exc:
-            # Without a definite "not there" a re-send could double the order: stop here.
+            # Any failure of the look-up (a 401 included) leaves the order's fate unknown, never refused.
             raise KalshiOrderUncertain(client_order_id, exc) from None
+        if found is None:
+            raise KalshiOrderUncertain(client_order_id, conflict)
+        if found.side is not side:
+            raise conflict
+        return found
 
     async def cancel_order(self, order_id: str) -> None:
         await self._call("DELETE", self._portfolio, f"/portfolio/events/orders/{path_id(order_id, 'order id')}")
 
-    async def cancel_all_orders(self) -> int:
-        """Cancel every resting order, 20 per batch request; returns how many were cancelled."""
-        resting = [o.order_id for o in await self.get_orders(status="resting")]
-        cancelled = 0
-        for start in range(0, len(resting), _BATCH_CANCEL):
-            batch = resting[start : start + _BATCH_CANCEL]
-            payload = await self._call(
-                "DELETE",
-                self._portfolio,
-                "/portfolio/events/orders/batched",
-                body={"orders": [{"order_id": path_id(oid, "order id")} for oid in batch]},
-            )
-            for row in json_list(payload, "orders"):
-                if row.get("error"):
-                    err = row["error"]
-                    code = err.get("code") if isinstance(err, Mapping) else err
-                    log.warning("Kalshi could not cancel order %s: %s", row.get("order_id"), code)
-                else:
-                    cancelled += 1
-        return cancelled
+    async def cancel_all_orders(self) -> None:
+        """Kalshi's single cancel-all (DELETE /portfolio/events/orders, every resting order at once).
 
+        The answer carries no count: callers verify with get_orders(status="resting").
+        """
+        await self._call("DELETE", self._portfolio, "/portfolio/events/orders")
+
+    # ------------------------------------------------------------------ exchange-side backstops
+
+    async def create_order_group(self, contracts_limit: int) -> str:
+        """A new order group: the exchange cancels its orders and refuses new ones once `contracts_limit`
+        contracts match within a rolling 15 seconds, until the group is reset."""
+        if isinstance(contracts_limit, bool) or not isinstance(contracts_limit, int) or contracts_limit < 1:
+            raise KalshiRequestError(f"contracts_limit must be a whole number >= 1, got {contracts_limit!r}")
+        payload = await self._call("POST", self._portfolio, "/portfolio/order_groups/create",
+                                   body={"contracts_limit": contracts_limit})
+        return parse_order_group_id(payload)
+
+    async def get_order_group(self, order_group_id: str) -> OrderGroup:
+        payload = await self._call(
+            "GET", self._portfolio, f"/portfolio/order_groups/{path_id(order_group_id, 'order group id')}"
+        )
+        return parse_order_group(order_group_id, payload)
+
+    async def get_series_fees(self, series_ticker: str | None = None) -> SeriesFees:
+        """The series' fee_type and fee_multiplier as the venue states them now (public)."""
+        series = check_ticker(series_ticker or self.series_ticker)
+        return parse_series_fees(await self._call("GET", self._market, f"/series/{series}"))
+
+    async def get_fee_changes(self, series_ticker: str | None = None) -> list[FeeChange]:
+        """Fee changes the venue has announced for the series (public; upcoming ones by default)."""
+        series = check_ticker(series_ticker or self.series_ticker)
+        payload = await self._call("GET", self._market, "/series/fee_changes", {"series_ticker": series})
+        return parse_fee_changes(payload)
+
+
+def _whole_seconds(ts: float | None) -> int | None:
+    return None if ts is None else int(ts)
+
+
+def _since(ts: float) -> int:
+    # A minute of slack: our clock and the venue's created_time may disagree by a few seconds.
+    return int(ts) - 60
 
 
 __all__ = [

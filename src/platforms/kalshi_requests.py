@@ -47,6 +47,8 @@ def order_body(
     client_order_id: str,
     time_in_force: str = "fill_or_kill",
     self_trade_prevention_type: str = "taker_at_cross",
+    *,
+    order_group_id: str | None = None,
 ) -> dict[str, str]:
     """The V2 order request for BUYING `count` contracts of `side` at `price` (quoted on YES: NO at p = ask at 1-p)."""
     check_ticker(ticker)
@@ -65,7 +67,7 @@ def order_body(
     if not ZERO < price < ONE:
         raise KalshiRequestError(f"price must be strictly between 0 and 1 dollars, got {price}")
     yes_price = price if side is Side.YES else ONE - price
-    return {
+    body = {
         "ticker": ticker,
         "client_order_id": client_order_id,
         "side": "bid" if side is Side.YES else "ask",
@@ -74,6 +76,9 @@ def order_body(
         "time_in_force": time_in_force,
         "self_trade_prevention_type": self_trade_prevention_type,
     }
+    if order_group_id is not None:
+        body["order_group_id"] = order_group_id
+    return body
 
 
 # Encoded query strings by their parameters: polling sends the same few queries over and over, and

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
@@ -252,10 +253,13 @@ def parse_orderbook(ticker: str, payload: Any, fetched_at: float) -> OrderBook:
 def _bought(d: Mapping[str, Any]) -> tuple[Side, Decimal]:
     """Which outcome an order/fill buys and the price paid for it, from any of Kalshi's side conventions.
 
-    V2 quotes on the YES book (bid = buy YES at p; ask = sell YES at p = buy NO at 1 - p); listings
-    may use side yes|no with action buy|sell. Selling one side is buying the other at 1 - price.
+    V2 quotes on the YES book (bid = buy YES at p; ask = sell YES at p = buy NO at 1 - p): `book_side`
+    (since `direction` was removed on 2026-05-28) or a bid/ask `side`. Otherwise `outcome_side` or
+    `side` yes|no with `action` buy|sell. Selling one side is buying the other at 1 - price.
+    `direction` is never read.
     """
-    side = _str(d, "side").lower()
+    side = (_str(d, "book_side", optional=True) or _str(d, "outcome_side", optional=True)
+            or _str(d, "side")).lower()
     action = _str(d, "action", optional=True).lower() or "buy"
     yes_price = _opt_dec(d, "yes_price_dollars")
     no_price = _opt_dec(d, "no_price_dollars")
@@ -348,6 +352,78 @@ def parse_settlement(d: Mapping[str, Any]) -> Settlement:
         cost=_dec_or_zero(d, "yes_total_cost_dollars") + _dec_or_zero(d, "no_total_cost_dollars"),
         fees=_dec_or_zero(d, "fee_cost"),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class OrderGroup:
+    """An exchange-side order group: its contracts limit per rolling 15 s and the orders in it."""
+
+    order_group_id: str
+    contracts_limit: Decimal | None
+    auto_cancel_enabled: bool
+    order_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesFees:
+    """A series' fee terms as the venue states them: fee_type and its multiplier."""
+
+    series_ticker: str
+    fee_type: str
+    fee_multiplier: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class FeeChange:
+    """A fee change the venue announced for a series, effective at `scheduled_ts` (epoch seconds)."""
+
+    series_ticker: str
+    fee_type: str
+    fee_multiplier: Decimal
+    scheduled_ts: float
+
+
+def parse_order_group_id(payload: Any) -> str:
+    if not _is_mapping(payload):
+        raise malformed("response is not a JSON object")
+    return _str(payload, "order_group_id")
+
+
+def parse_order_group(order_group_id: str, payload: Any) -> OrderGroup:
+    if not _is_mapping(payload):
+        raise malformed("response is not a JSON object")
+    enabled = payload.get("is_auto_cancel_enabled")
+    if not isinstance(enabled, bool):
+        raise malformed("field 'is_auto_cancel_enabled' is not a boolean")
+    limit = _opt_dec(payload, "contracts_limit_fp")
+    if limit is None:
+        limit = _opt_dec(payload, "contracts_limit")
+    orders = payload.get("orders") or []
+    if not isinstance(orders, list) or not all(isinstance(o, str) for o in orders):
+        raise malformed("field 'orders' is not a list of order ids")
+    return OrderGroup(order_group_id, limit, enabled, tuple(orders))
+
+
+def _fee_terms(d: Mapping[str, Any]) -> tuple[str, Decimal]:
+    # fee_multiplier is a JSON number (parse_float gives a Decimal, an integer stays int).
+    return _str(d, "fee_type"), _req_dec(d, "fee_multiplier")
+
+
+def parse_series_fees(payload: Any) -> SeriesFees:
+    series = json_obj(payload, "series")
+    fee_type, multiplier = _fee_terms(series)
+    return SeriesFees(_str(series, "ticker"), fee_type, multiplier)
+
+
+def parse_fee_changes(payload: Any) -> list[FeeChange]:
+    changes = []
+    for row in json_list(payload, "series_fee_change_arr"):
+        fee_type, multiplier = _fee_terms(row)
+        when = row.get("scheduled_ts")
+        scheduled = float(when) if isinstance(when, int | Decimal) and not isinstance(when, bool) else _ts(
+            row, "scheduled_ts")
+        changes.append(FeeChange(_str(row, "series_ticker"), fee_type, multiplier, scheduled))
+    return changes
 
 
 def parse_balance(payload: Any) -> Decimal:

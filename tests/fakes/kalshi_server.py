@@ -243,6 +243,16 @@ class FakeOrder:
     status: str = "resting"
     fees: Decimal = ZERO
     fill_cost: Decimal = ZERO  # dollars paid for the bought side
+    order_group_id: str = ""
+
+
+@dataclass
+class FakeOrderGroup:
+    group_id: str
+    contracts_limit: Decimal
+    matched: list[tuple[float, Decimal]] = field(default_factory=list)  # (ts, contracts) for the rolling 15 s
+    triggered: bool = False
+    order_ids: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -338,6 +348,14 @@ class FakeKalshi:
         self.exchange_active = True
         self.trading_active = True
         self.page_size = 100
+        # As hard as the real venue: a new order (and its fills) is missing from the listings for
+        # this many seconds after it was created (Kalshi lags a write by about a second).
+        self.listing_lag_s = 0.0
+        # Cancel-all answers 204 yet leaves the resting orders in place this many more times.
+        self.cancel_all_misses = 0
+        self.order_groups: dict[str, FakeOrderGroup] = {}
+        self.series_fees: dict[str, tuple[str, Decimal]] = {}  # series -> (fee_type, fee_multiplier)
+        self.fee_changes: list[dict[str, Any]] = []
         self.faults: list[Fault] = []
         self.requests: list[RecordedRequest] = []
         self._ids = itertools.count(1)
@@ -612,7 +630,12 @@ class FakeKalshi:
         r.add_get(API + "/portfolio/settlements", self._settlements)
         r.add_post(API + "/portfolio/orders", self._v1_order)
         r.add_post(API + "/portfolio/events/orders", self._create_order)
+        r.add_delete(API + "/portfolio/events/orders", self._cancel_all)
         r.add_delete(API + "/portfolio/events/orders/batched", self._batch_cancel)
+        r.add_post(API + "/portfolio/order_groups/create", self._create_group)
+        r.add_get(API + "/portfolio/order_groups/{group_id}", self._get_group)
+        r.add_get(API + "/series/fee_changes", self._fee_changes)
+        r.add_get(API + "/series/{series}", self._series)
         r.add_delete(API + "/portfolio/events/orders/{order_id}", self._cancel)
         return app
 
@@ -703,13 +726,15 @@ class FakeKalshi:
 
     @staticmethod
     def order_json(o: FakeOrder) -> dict[str, Any]:
-        # Listed like Kalshi's order objects: side/action on the YES leg, fixed-point fields only.
+        # Listed like Kalshi's order objects since 2026-05-28: no `direction`; the YES book's
+        # side (bid/ask) and the outcome bought; fixed-point fields only.
         return {
             "order_id": o.order_id,
             "client_order_id": o.client_order_id,
             "ticker": o.ticker,
-            "side": "yes",
-            "action": "buy" if o.book_side == "bid" else "sell",
+            "book_side": o.book_side,
+            "outcome_side": "yes" if o.book_side == "bid" else "no",
+            "action": "buy",
             "type": "limit",
             "status": o.status,
             "yes_price_dollars": d4(o.yes_price),
@@ -728,15 +753,16 @@ class FakeKalshi:
 
     @staticmethod
     def fill_json(f: FakeFill) -> dict[str, Any]:
+        # REST fills lost client_order_id on 2026-03-30 and direction on 2026-05-28.
         return {
             "fill_id": f.fill_id,
             "trade_id": f.fill_id,
             "order_id": f.order_id,
-            "client_order_id": f.client_order_id,
             "ticker": f.ticker,
             "market_ticker": f.ticker,
-            "side": "yes",
-            "action": "buy" if f.book_side == "bid" else "sell",
+            "book_side": f.book_side,
+            "outcome_side": "yes" if f.book_side == "bid" else "no",
+            "action": "buy",
             "count_fp": d2(f.count),
             "yes_price_dollars": d4(f.yes_price),
             "no_price_dollars": d4(ONE - f.yes_price),
@@ -827,17 +853,25 @@ class FakeKalshi:
         ]
         return self._page(request, rows, "market_positions")
 
+    def _listed(self, created_ts: float) -> bool:
+        return self.clock() - created_ts >= self.listing_lag_s
+
     async def _fills(self, request: web.Request) -> web.Response:
-        ticker = request.query.get("ticker")
-        rows = [self.fill_json(f) for f in self.fills if ticker is None or f.ticker == ticker]
+        q = request.query
+        ticker, order_id, min_ts = q.get("ticker"), q.get("order_id"), float(q.get("min_ts") or 0)
+        rows = [self.fill_json(f) for f in self.fills
+                if (ticker is None or f.ticker == ticker) and (order_id is None or f.order_id == order_id)
+                and f.ts >= min_ts and self._listed(f.ts)]
         return self._page(request, rows, "fills")
 
     async def _orders(self, request: web.Request) -> web.Response:
         ticker, status = request.query.get("ticker"), request.query.get("status")
+        min_ts = float(request.query.get("min_ts") or 0)
         rows = [
             self.order_json(o)
             for o in self.orders.values()
             if (ticker is None or o.ticker == ticker) and (status is None or o.status == status)
+            and o.created_ts >= min_ts and self._listed(o.created_ts)
         ]
         return self._page(request, rows, "orders")
 
@@ -856,6 +890,7 @@ class FakeKalshi:
                 "settled_time": iso(s.ts),
             }
             for s in self.settlements
+            if (request.query.get("ticker") in (None, s.ticker)) and s.ts >= float(request.query.get("min_ts") or 0)
         ]
         return self._page(request, rows, "settlements")
 
@@ -881,9 +916,35 @@ class FakeKalshi:
         if market.status != "active":
             return _error(400, "market_closed", "market is not open")
         coid = body["client_order_id"]
+        # Like Kalshi: only an order still RESTING blocks its client_order_id. Once the first order
+        # executed or was cancelled, the same id is accepted again and makes a second order.
         if any(o.client_order_id == coid and o.status == "resting" for o in self.orders.values()):
             return _error(409, "order_already_exists", "an open order has this client_order_id")
-        return _json(self._execute(market, body, coid))
+        group = None
+        if body.get("order_group_id"):
+            group = self.order_groups.get(body["order_group_id"])
+            if group is None:
+                return _error(404, "order_group_not_found", "order group not found")
+            if group.triggered:
+                return _error(400, "order_group_limit_reached", "the order group was triggered; reset it")
+        answer = self._execute(market, body, coid)
+        if group is not None:
+            self._group_matched(group, answer["order_id"], Decimal(answer["fill_count"]))
+        return _json(answer, status=201)
+
+    def _group_matched(self, group: FakeOrderGroup, order_id: str, filled: Decimal) -> None:
+        """Count matched contracts over a rolling 15 s; at the limit the group triggers and cancels its orders."""
+        now = self.clock()
+        order = self.orders[order_id]
+        order.order_group_id = group.group_id
+        group.order_ids.append(order_id)
+        group.matched = [(t, c) for t, c in group.matched if now - t < 15.0]
+        if filled:
+            group.matched.append((now, filled))
+        if sum((c for _, c in group.matched), ZERO) >= group.contracts_limit:
+            group.triggered = True
+            for oid in group.order_ids:
+                self._cancel_one(oid)
 
     def _execute(self, market: FakeMarket, body: Mapping[str, Any], coid: str) -> dict[str, Any]:
         book_side = body["side"]
@@ -1016,6 +1077,58 @@ class FakeKalshi:
         if reduced == 0:
             return _error(400, "order_not_resting", "order is not resting")
         return _json({"order_id": order.order_id, "client_order_id": order.client_order_id, "reduced_by": d2(reduced)})
+
+    async def _cancel_all(self, request: web.Request) -> web.Response:
+        if self.cancel_all_misses > 0:
+            self.cancel_all_misses -= 1  # answered as done; the orders stay (the caller must verify)
+            return web.Response(status=204)
+        for order in list(self.orders.values()):
+            self._cancel_one(order.order_id)
+        return web.Response(status=204)
+
+    async def _create_group(self, request: web.Request) -> web.Response:
+        try:
+            body = json.loads(await request.text())
+            limit = Decimal(str(body.get("contracts_limit_fp") or body["contracts_limit"]))
+        except (ValueError, KeyError, TypeError, ArithmeticError):
+            return _error(400, "invalid_parameters", "contracts_limit required")
+        if limit < 1:
+            return _error(400, "invalid_parameters", "contracts_limit must be at least 1")
+        group_id = f"og-{next(self._ids)}"
+        self.order_groups[group_id] = FakeOrderGroup(group_id, limit)
+        return _json({"order_group_id": group_id, "subaccount": 0}, status=201)
+
+    async def _get_group(self, request: web.Request) -> web.Response:
+        group = self.order_groups.get(request.match_info["group_id"])
+        if group is None:
+            return _error(404, "not_found", "order group not found")
+        return _json({"is_auto_cancel_enabled": True, "contracts_limit_fp": d2(group.contracts_limit),
+                      "contracts_limit": int(group.contracts_limit), "orders": list(group.order_ids)})
+
+    def trigger_group(self, group_id: str) -> None:
+        """What the exchange does when the limit is hit: cancel the group's orders, refuse new ones."""
+        group = self.order_groups[group_id]
+        group.triggered = True
+        for oid in group.order_ids:
+            self._cancel_one(oid)
+
+    def set_series_fees(self, series: str, fee_type: str, multiplier: Decimal | str | int) -> None:
+        self.series_fees[series] = (fee_type, Decimal(str(multiplier)))
+
+    def announce_fee_change(self, series: str, fee_type: str, multiplier: Decimal | str, scheduled_ts: float) -> None:
+        self.fee_changes.append({"id": f"fc-{next(self._ids)}", "series_ticker": series, "fee_type": fee_type,
+                                 "fee_multiplier": float(Decimal(str(multiplier))), "scheduled_ts": iso(scheduled_ts)})
+
+    async def _series(self, request: web.Request) -> web.Response:
+        series = request.match_info["series"]
+        fee_type, multiplier = self.series_fees.get(series, ("quadratic", Decimal(1)))
+        return _json({"series": {"ticker": series, "frequency": "fifteen_min", "title": series, "category": "Crypto",
+                                 "fee_type": fee_type, "fee_multiplier": float(multiplier)}})
+
+    async def _fee_changes(self, request: web.Request) -> web.Response:
+        series = request.query.get("series_ticker")
+        rows = [c for c in self.fee_changes if series is None or c["series_ticker"] == series]
+        return _json({"series_fee_change_arr": rows})
 
     async def _batch_cancel(self, request: web.Request) -> web.Response:
         try:
