@@ -166,8 +166,10 @@ def cmd_reset(args: argparse.Namespace, root: Path) -> int:
     where = risk_root(root, Mode.SIM) if sim else root
     info = read_lock(where)
     mode = Mode.SIM if sim else Mode.PAPER
-    if not sim and info is not None and info.data is not None and info.data.get("mode") in ("paper", "live"):
-        mode = Mode(info.data["mode"])
+    figures = info.data.get("figures") if info is not None and info.data is not None else None
+    # The kill switch writes the mode among the lock's figures, not at its top level.
+    if not sim and isinstance(figures, dict) and figures.get("mode") in ("paper", "live"):
+        mode = Mode(figures["mode"])
     db = Database(db_path_for(root, mode))
     try:
         return reset_killswitch(where, db)
@@ -344,9 +346,11 @@ async def _start_and_run(
 
     def cancel_all() -> None:
         # Only live orders can rest; paper and simulated orders fill or die on the spot. The kill
-        # switch is synchronous: it asks for the cancel, and the run awaits it before exiting.
+        # switch is synchronous: it schedules the verified, retried cancel-all, awaited before exit.
         if mode is Mode.LIVE and client is not None:
-            res.background.append(asyncio.ensure_future(client.cancel_all_orders()))
+            from src.execution.live_setup import cancel_all_on_hard_stop
+
+            cancel_all_on_hard_stop(client, risk_root(root, mode), clock, res.background)()
 
     def make_kill_switch(clock: Callable[[], float]) -> KillSwitch:
         ks_root = risk_root(root, mode)
@@ -403,15 +407,11 @@ async def _start_and_run(
 
     submitted = lambda intent: kill_switch.record_order_submitted(intent.client_order_id)  # noqa: E731
     reconciled: Callable[[], bool] = lambda: True  # noqa: E731
+    reconcile_reason: Callable[[], str] = lambda: "reconciling"  # noqa: E731
     resync: Callable[[], Any] | None = None
     resolve_pending: Callable[[], Any] | None = None
-    if mode is Mode.LIVE:
-        from src.execution.live import LiveExecutor
-
-        executor: Any = LiveExecutor(client, db, trade_log, clock, kill_switch.check_order_allowed,
-                                     time_in_force=app.execution.time_in_force, on_order_submitted=submitted)
-        resolve_pending = executor.resolve_pending
-    else:
+    executor: Any = None
+    if mode is not Mode.LIVE:  # the live executor is built once the person has confirmed (step 11)
         executor = PaperExecutor(market_data, db, trade_log, clock, kill_switch.check_order_allowed,
                                  time_in_force=app.execution.time_in_force, on_order_submitted=submitted)
         interrupted = executor.fail_interrupted()
@@ -428,19 +428,28 @@ async def _start_and_run(
 
     if mode is Mode.LIVE:
         from src.execution.live import LiveGuardError, check_live_guards
-        from src.execution.reconcile import Reconciler
+        from src.execution.live_setup import start_live
 
         say(11, "live mode: confirmation required")
         try:
             check_live_guards(settings.live_trading_enabled, True, sys.stdin.isatty(), input, sys.stdout)
         except LiveGuardError as exc:
             return fail(str(exc), EXIT_LIVE_REFUSED)
-        reconciler = Reconciler(client, db, trade_log, clock)
-        report = await reconciler.run()
-        for item in report.discrepancies:
+        try:
+            live = await start_live(client, db, trade_log, clock, lock_root=risk_root(root, mode),
+                                    max_trade_usd=app.risk.max_single_trade_usd,
+                                    time_in_force=app.execution.time_in_force,
+                                    kill_switch_check=kill_switch.check_order_allowed,
+                                    on_hard_stop=kill_switch.refresh, on_order_submitted=submitted)
+        except KalshiError as exc:
+            return fail(f"live start-up refused: could not set up the exchange-side order group or checks: {exc}",
+                        EXIT_ERROR)
+        for item in live.first_report.discrepancies:
             log.warning("reconciliation: %s %s %s", item.code, item.ticker, item.detail)
-        reconciled = lambda: reconciler.reconciled  # noqa: E731
-        resync = reconciler.run
+        if live.tripwire.refusal():
+            log.error("fee tripwire: %s", live.tripwire.refusal())
+        executor, resolve_pending, resync = live.executor, live.executor.resolve_pending, live.upkeep
+        reconciled, reconcile_reason = live.reconciled, live.halt_reason
     else:
         say(11, f"{mode.value} mode: no real orders will be sent")
 
@@ -462,6 +471,7 @@ async def _start_and_run(
         timing=EngineTiming(poll_interval_s=app.kalshi.poll_interval_s,
                             status_interval_s=app.execution.status_interval_s),
         reconciled=reconciled,
+        reconcile_reason=reconcile_reason,
         resync=resync,
         resolve_pending=resolve_pending,
         on_error=lambda source, message: db.record_error(clock(), source, message),

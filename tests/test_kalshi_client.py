@@ -743,9 +743,33 @@ async def test_verify_all_green(
         ),
         now=lambda: now,
     )
-    assert [r.ok for r in results] == [True] * 5, results
+    assert [r.ok for r in results] == [True] * 7, results
     assert m.ticker in results[3].detail and "95000.5" in results[3].detail
     assert "YES ask 0.4500" in results[4].detail
+    assert results[5].name == "Kalshi fee terms" and "quadratic x1" in results[5].detail
+    assert results[6].name == "Kalshi order group" and "limit 501 contracts per 15 s" in results[6].detail
+
+
+async def test_verify_flags_fee_terms_fees_py_does_not_model(
+    server: FakeKalshiServer, project_dir: Path, rsa_key_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = time.time()
+    server.fake.add_kxbtc15m_market(now, floor_strike="95000.5")
+    settings = _settings(
+        project_dir, monkeypatch, [f"KALSHI_API_KEY_ID={server.key_id}", f"KALSHI_PRIVATE_KEY_PATH={rsa_key_file}"]
+    )
+
+    def factory(s: object, auth: KalshiAuth | None) -> KalshiClient:
+        return KalshiClient.from_settings(s, with_auth=False, auth=auth, connector_factory=server.connector)
+
+    server.fake.announce_fee_change("KXBTC15M", "quadratic", "2", now + 86400)
+    (announced,) = [r for r in await verify_kalshi(settings, client_factory=factory, now=lambda: now)
+                    if r.name == "Kalshi fee terms"]
+    assert not announced.ok and "announced" in announced.detail and "fees.py" in announced.hint
+    server.fake.set_series_fees("KXBTC15M", "flat", "1")
+    (flat,) = [r for r in await verify_kalshi(settings, client_factory=factory, now=lambda: now)
+               if r.name == "Kalshi fee terms"]
+    assert not flat.ok and "'flat' is not modelled" in flat.detail
 
 
 async def test_verify_hints(
@@ -795,7 +819,7 @@ async def test_verify_without_credentials_still_checks_market_data(
         ),
         now=lambda: now,
     )
-    assert [r.ok for r in results] == [False, True, False, True, True]
+    assert [r.ok for r in results] == [False, True, False, True, True, True, False]
     assert "--paper" in results[0].hint and ".env.example" in results[0].hint  # main.py --paper needs the keys
     assert not any(r.signed for r in server.fake.requests)
 

@@ -136,7 +136,7 @@ class CancelAllRunner:
         info = read_lock(self._root)
         payload = dict(info.data) if info is not None and info.data is not None else {
             "version": 1, "reason": "cancel_all_failed", "message": "orders may still rest on Kalshi",
-            "ts": self._clock(), "at": self._at(),
+            "ts": self._clock(), "at": self._at(), "figures": {"mode": "live"},
         }
         payload["cancel_all"] = entry
         try:

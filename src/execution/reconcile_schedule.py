@@ -74,6 +74,9 @@ class ReconcileSchedule:
         """Run a reconciliation if one is due; returns its report, or None when none was due."""
         if not self.due():
             return None
+        return await self.run_now()
+
+    async def run_now(self) -> ReconcileReport:
         why = "reconnect" if self._reconnected else "timer" if self.reconciled else "disagreement"
         self._reconnected = False
         report = await self._run()

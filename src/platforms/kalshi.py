@@ -59,6 +59,7 @@ from src.platforms.kalshi_wire import (
     parse_order,
     parse_order_group,
     parse_order_group_id,
+    parse_order_groups,
     parse_orderbook,
     parse_position,
     parse_series_fees,
@@ -98,6 +99,7 @@ class KalshiClient(KalshiTransport):
         rng: Callable[[], float] = random.random,
         on_auth_failure: Callable[[str], None] | None = None,
         on_auth_success: Callable[[], None] | None = None,
+        on_reconnect: Callable[[], None] | None = None,
     ) -> None:
         if self_trade_prevention_type not in SELF_TRADE_PREVENTION:
             raise KalshiRequestError(f"self_trade_prevention_type must be one of {sorted(SELF_TRADE_PREVENTION)}")
@@ -106,6 +108,7 @@ class KalshiClient(KalshiTransport):
             writes_per_s=writes_per_s, request_timeout_s=request_timeout_s, retry_policy=retry_policy,
             connector_factory=connector_factory, clock=clock, monotonic=monotonic, retry_sleep=retry_sleep,
             rng=rng, on_auth_failure=on_auth_failure, on_auth_success=on_auth_success,
+            on_reconnect=on_reconnect,
         )
         self.series_ticker = check_ticker(series_ticker)
         self._stp = self_trade_prevention_type
@@ -370,6 +373,9 @@ class KalshiClient(KalshiTransport):
             "GET", self._portfolio, f"/portfolio/order_groups/{path_id(order_group_id, 'order group id')}"
         )
         return parse_order_group(order_group_id, payload)
+
+    async def get_order_groups(self) -> list[OrderGroup]:
+        return parse_order_groups(await self._call("GET", self._portfolio, "/portfolio/order_groups"))
 
     async def get_series_fees(self, series_ticker: str | None = None) -> SeriesFees:
         """The series' fee_type and fee_multiplier as the venue states them now (public)."""

@@ -83,6 +83,7 @@ class KalshiTransport:
         rng: Callable[[], float] = random.random,
         on_auth_failure: Callable[[str], None] | None = None,
         on_auth_success: Callable[[], None] | None = None,
+        on_reconnect: Callable[[], None] | None = None,
     ) -> None:
         for name, value in (("env", env), ("market_data_env", market_data_env or env)):
             if value not in ENV_HOSTS:
@@ -115,6 +116,8 @@ class KalshiTransport:
         self._rng = rng
         self._on_auth_failure = on_auth_failure
         self._on_auth_success = on_auth_success
+        self.on_reconnect = on_reconnect  # told when Kalshi answers again after a lost connection
+        self._link_down = False
         self._session: aiohttp.ClientSession | None = None
         self._session_lock = asyncio.Lock()
         self.server_clock_skew_s: float | None = None  # server Date minus our clock, last response
@@ -207,19 +210,27 @@ class KalshiTransport:
                     retry_after = None if retry_header is None else parse_retry_after(retry_header, self._clock())
                     self._observe_date(resp_headers.get("Date"))
             except TimeoutError:
+                self._link_down = True
                 err = KalshiTransportError(0, "timeout", "no answer in time", method=method, path=path)
                 raise Retryable(err, ambiguous=True) from None
             except aiohttp.ClientConnectorError as exc:
                 # Never connected, so nothing was sent: safe to resend even an order.
+                self._link_down = True
                 reason = type(exc.os_error).__name__ if exc.os_error else "connect failed"
                 err = KalshiTransportError(0, "connection_refused", reason, method=method, path=path)
                 raise Retryable(err, ambiguous=False) from None
             except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
+                self._link_down = True
                 err = KalshiTransportError(0, "connection_error", type(exc).__name__, method=method, path=path)
                 raise Retryable(err, ambiguous=True) from None
             except aiohttp.ClientError as exc:
                 err = KalshiTransportError(0, "client_error", type(exc).__name__, method=method, path=path)
                 raise err from None
+        if self._link_down:
+            # An answer after a lost connection: whatever happened meanwhile must be reconciled.
+            self._link_down = False
+            if self.on_reconnect is not None:
+                self.on_reconnect()
         return self._outcome(method, path, target, status, raw, retry_after, secrets)
 
     def _outcome(

@@ -1,14 +1,17 @@
-"""`--verify` checks for Kalshi: credentials, exchange status, balance, current KXBTC15M market and book."""
+"""`--verify` checks for Kalshi: credentials, exchange status, balance, market, book, fee terms, order group."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from src.auth.kalshi_auth import KEY_ID_ENV, KEY_PATH_ENV, KalshiAuth, KalshiAuthError
+from src.model.fees import fee_terms_mismatch
 from src.model.models import CheckResult, Clock, Market, Side
+from src.model.order_group_limit import order_group_contracts_limit
 from src.net.allowlist import HostNotAllowedError
 from src.platforms.kalshi import (
     ENV_HOSTS,
@@ -74,6 +77,35 @@ async def _check(
         return await action()
     except (KalshiAPIError, HostNotAllowedError, KalshiAuthError) as exc:
         return _failed(name, exc, env)
+
+
+async def _fee_check(client: KalshiClient, series: str) -> CheckResult:
+    """The series' fee terms against fees.py: live refuses new orders while they differ."""
+    fees = await client.get_series_fees(series)
+    changes = await client.get_fee_changes(series)
+    problem = fee_terms_mismatch(fees.fee_type, fees.fee_multiplier)
+    detail = f"{series}: {fees.fee_type} x{fees.fee_multiplier}"
+    if problem:
+        return CheckResult("Kalshi fee terms", False, f"{detail}: {problem}",
+                           "live trading refuses new orders until src/model/fees.py is updated for these terms")
+    announced = [c for c in changes if fee_terms_mismatch(c.fee_type, c.fee_multiplier)]
+    if announced:
+        first = min(announced, key=lambda c: c.scheduled_ts)
+        when = datetime.fromtimestamp(first.scheduled_ts, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+        return CheckResult("Kalshi fee terms", False,
+                           f"{detail} matches fees.py now, but a change to {first.fee_type} x{first.fee_multiplier} "
+                           f"is announced for {when}",
+                           "live trading will refuse new orders from then until src/model/fees.py is updated")
+    return CheckResult("Kalshi fee terms", True, f"{detail} = the taker fee fees.py computes (live checks it again "
+                                                 "every 10 min)")
+
+
+async def _group_check(client: KalshiClient, env: str, limit: int) -> CheckResult:
+    """The order-group endpoint answers with these keys; what live mode will create at start-up."""
+    groups = await client.get_order_groups()
+    return CheckResult("Kalshi order group", True,
+                       f"{ENV_HOSTS[env]}: live mode creates one group at start-up, limit {limit} contracts per "
+                       f"15 s (a trigger is a HARD STOP); {len(groups)} group(s) on the account now")
 
 
 async def verify_kalshi(
@@ -172,6 +204,15 @@ async def verify_kalshi(
                 return CheckResult(f"{cfg.series_ticker} order book", True, detail)
 
             results.append(await _check(f"{cfg.series_ticker} order book", md_env, book))
+
+        results.append(await _check("Kalshi fee terms", md_env, lambda: _fee_check(client, cfg.series_ticker)))
+        if auth is None:
+            results.append(
+                CheckResult("Kalshi order group", False, "skipped: no credentials", "needed only for --live")
+            )
+        else:
+            limit = order_group_contracts_limit(settings.app.risk.max_single_trade_usd)
+            results.append(await _check("Kalshi order group", env, lambda: _group_check(client, env, limit)))
     finally:
         await client.close()
     return results

@@ -404,6 +404,17 @@ def parse_order_group(order_group_id: str, payload: Any) -> OrderGroup:
     return OrderGroup(order_group_id, limit, enabled, tuple(orders))
 
 
+def parse_order_groups(payload: Any) -> list[OrderGroup]:
+    """GET /portfolio/order_groups (no pagination: Kalshi lists every group at once)."""
+    groups = []
+    for row in json_list(payload, "order_groups"):
+        limit = _opt_dec(row, "contracts_limit_fp")
+        if limit is None:
+            limit = _opt_dec(row, "contracts_limit")
+        groups.append(OrderGroup(_str(row, "id"), limit, bool(row.get("is_auto_cancel_enabled", False)), ()))
+    return groups
+
+
 def _fee_terms(d: Mapping[str, Any]) -> tuple[str, Decimal]:
     # fee_multiplier is a JSON number (parse_float gives a Decimal, an integer stays int).
     return _str(d, "fee_type"), _req_dec(d, "fee_multiplier")

@@ -633,6 +633,7 @@ class FakeKalshi:
         r.add_delete(API + "/portfolio/events/orders", self._cancel_all)
         r.add_delete(API + "/portfolio/events/orders/batched", self._batch_cancel)
         r.add_post(API + "/portfolio/order_groups/create", self._create_group)
+        r.add_get(API + "/portfolio/order_groups", self._list_groups)
         r.add_get(API + "/portfolio/order_groups/{group_id}", self._get_group)
         r.add_get(API + "/series/fee_changes", self._fee_changes)
         r.add_get(API + "/series/{series}", self._series)
@@ -1097,6 +1098,11 @@ class FakeKalshi:
         group_id = f"og-{next(self._ids)}"
         self.order_groups[group_id] = FakeOrderGroup(group_id, limit)
         return _json({"order_group_id": group_id, "subaccount": 0}, status=201)
+
+    async def _list_groups(self, request: web.Request) -> web.Response:
+        return _json({"order_groups": [
+            {"id": g.group_id, "contracts_limit_fp": d2(g.contracts_limit), "is_auto_cancel_enabled": True}
+            for g in self.order_groups.values()]})
 
     async def _get_group(self, request: web.Request) -> web.Response:
         group = self.order_groups.get(request.match_info["group_id"])
