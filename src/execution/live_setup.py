@@ -17,7 +17,7 @@ the verified, retried cancel-all (cancel_all.py) on the running loop.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -101,12 +101,18 @@ async def start_live(
 
 
 def cancel_all_on_hard_stop(
-    client: KalshiClient, lock_root: Path, clock: Clock, background: list[Any]
+    client: KalshiClient,
+    lock_root: Path,
+    clock: Clock,
+    background: list[Any],
+    *,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    out: Callable[[str], None] | None = None,
 ) -> Callable[[], None]:
     """The kill switch's cancel_all callable: schedules the verified, retried cancel-all on the loop."""
 
     def cancel_all() -> None:
-        runner = CancelAllRunner(client, lock_root, clock, asyncio.sleep)
+        runner = CancelAllRunner(client, lock_root, clock, sleep, out=out)
         background.append(asyncio.ensure_future(runner.run()))
 
     return cancel_all
