@@ -241,3 +241,47 @@ async def test_defect6_a_cancel_all_that_leaves_orders_resting_is_retried_and_sa
     assert lock.data["cancel_all"]["ok"] is True and lock.data["cancel_all"]["round"] == 3
     assert not (tmp_path / "BLOCKERS.md").exists()  # written while orders rested, removed once none do
     assert json.dumps(lock.data)  # still one JSON object
+
+
+async def test_defect7_a_refresh_mid_flight_keeps_the_market_being_traded(tmp_path: Path, clock: Any) -> None:
+    """The settlement task refreshes the entered-market set from the database; an order still in flight
+    (not yet written, e.g. while earlier unknown orders are looked up first) must stay entered, or the
+    engine could decide a second order on the same market the moment the refresh lands."""
+    from src.app.engine import Engine, EngineTiming
+    from src.config import AppConfig
+    from src.model.models import Mode, Order
+    from src.risk.kill_switch import KillSwitch
+    from tests.test_engine import FakeFeed, FakeMarketData, snap
+
+    db = Database(tmp_path / "paper.db")
+    log = TradeLog(tmp_path / "trades", clock)
+    md = FakeMarketData(clock)
+    ks = KillSwitch(AppConfig().risk, D("100"), db, tmp_path, mode=Mode.PAPER, clock=clock, cancel_all=lambda: None,
+                    out=lambda _m: None)
+    release = asyncio.Event()
+    ticker = "KXBTC15M-26MAY281630-30"
+
+    class SlowExecutor:
+        async def execute(self, intent: OrderIntent) -> Order:
+            await release.wait()
+            return Order("o-1", intent.client_order_id, intent.ticker, intent.side, intent.count, intent.limit_price,
+                         "canceled", created_ts=clock())
+
+        async def cancel_all(self) -> int:
+            return 0
+
+    engine = Engine(
+        mode=Mode.PAPER, feed=FakeFeed(snap()), market_data=md, strategy=object(),  # type: ignore[arg-type]
+        size=lambda s, b: None, gate=ks, executor=SlowExecutor(),
+        settler=Settler(md, db, log, clock, D("100"), ks.record_trade_result), db=db, bankroll=lambda: ks.bankroll,
+        clock=clock, timing=EngineTiming(0.01, 0.01, 0.01), status_out=lambda _l: None,
+    )
+    sending = asyncio.create_task(engine.send(yes(ticker)))
+    await asyncio.sleep(0)
+    engine.refresh_entered()  # what the settlement task does after a pass
+    assert ticker in engine._entered
+    release.set()
+    await sending
+    engine.refresh_entered()
+    assert ticker not in engine._entered  # the order did not fill: the market is free again
+    db.close()

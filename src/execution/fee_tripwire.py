@@ -83,7 +83,7 @@ class FeeTripwire:
             log.warning("fee check of %s failed: %s: %s", self.series_ticker, type(exc).__name__, exc)
             self._checked_ts = now
             return self._refusal
-        self.terms = f"{current.fee_type} x{current.fee_multiplier}"
+        self.terms = f"{current.fee_type} x{format(current.fee_multiplier.normalize(), 'f')}"
         problems = []
         announced: list[tuple[float, str]] = []
         problem = fee_terms_mismatch(current.fee_type, current.fee_multiplier)

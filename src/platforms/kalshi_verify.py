@@ -84,7 +84,7 @@ async def _fee_check(client: KalshiClient, series: str) -> CheckResult:
     fees = await client.get_series_fees(series)
     changes = await client.get_fee_changes(series)
     problem = fee_terms_mismatch(fees.fee_type, fees.fee_multiplier)
-    detail = f"{series}: {fees.fee_type} x{fees.fee_multiplier}"
+    detail = f"{series}: {fees.fee_type} x{format(fees.fee_multiplier.normalize(), 'f')}"
     if problem:
         return CheckResult("Kalshi fee terms", False, f"{detail}: {problem}",
                            "live trading refuses new orders until src/model/fees.py is updated for these terms")
