@@ -19,6 +19,8 @@ FORBIDDEN: list[tuple[str, tuple[str, ...], str]] = [
      "risk is synchronous and decides without the network"),
     ("src/execution/paper.py", ("src.execution.live", "src.platforms"), "paper never reaches an order endpoint"),
     ("src/execution/live.py", ("src.execution.paper",), "paper and live executors never import each other"),
+    ("src/execution/pre_send.py", ("src.execution.paper", "src.execution.live", "src.platforms"),
+     "the shared pre-send step belongs to neither executor"),
     ("src/platforms/*.py", ("src.risk", "src.execution", "src.strategies", "src.app"),
      "a venue client is transport and parsing only"),
     ("src/sim/exchange.py", ("src.execution",), "the simulated venue does not borrow the executors"),

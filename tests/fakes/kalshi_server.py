@@ -35,6 +35,19 @@ faults (each applies to the next `times` matching requests; `method`/`path` narr
         redirect_next(location)                           a 302 (the client must not follow it)
         echo_auth_headers=True on fail_next               puts the received auth headers in the
                                                           error message (to test scrubbing)
+as hard as the real venue (issue 18):
+        listing_lag_s                                     new orders and their fills are missing
+                                                          from the listings for this long
+        (always) a reused client_order_id is accepted     once the first order no longer rests
+                                                          (only a RESTING order blocks its id)
+        reject_auth_next("header_timestamp_expired",      401s on the reads that resolve an order
+                         method="GET", path=...)
+        cancel_all_misses                                 cancel-all answers 204 but leaves orders
+        order groups (create, get, list, trigger_group)   rolling 15-s contracts limit; a triggered
+                                                          group refuses orders (order_group_limit_reached)
+        set_series_fees / announce_fee_change             the series' fee terms and announced changes
+        2026 shapes: orders and fills carry book_side/outcome_side, never `direction`; REST fills
+        carry no client_order_id; listings filter by ticker, order_id and min_ts.
 observation: requests (RecordedRequest list), counts_per_second(kind), orders_with_client_id,
         orders, fills, positions, settlements, balance
 
