@@ -111,7 +111,7 @@ async def _bare_loop(server: FakeKalshiServer, ticker: str, n: int, warmup: int)
                 async with session.post(url, data=body, headers=headers) as resp:
                     payload = json.loads(await resp.read())
                 elapsed = (time.perf_counter() - start) * 1000
-            if resp.status != 200 or payload.get("fill_count") != "1.00":
+            if resp.status != 201 or payload.get("fill_count") != "1.00":  # Kalshi answers 201 Created
                 raise RuntimeError(f"reference order failed: {resp.status} {payload}")
             if i >= warmup:
                 samples.append((elapsed, idle))

@@ -175,6 +175,9 @@ async def test_fee_tripwire_refuses_orders_while_the_terms_differ(
         fake.fail_next(503, times=10, path="/series")
         fake.set_series_fees("KXBTC15M", "flat", "1")
         assert await tripwire.check() == ""  # unreachable: the last verdict stands
+        fake.faults.clear()
+        clock.advance(31)
+        assert "not modelled" in await tripwire.maybe_check()  # a failed check is retried after 30 s
     assert len(server.fake.requests_to(ORDERS, "POST")) == 1
 
 

@@ -8,8 +8,8 @@ The terms are read at start-up and again every `recheck_s` (10 min), together wi
 the venue has announced for the series (`GET /series/fee_changes`): a change whose time has come
 and that the model does not match trips the wire as well, even if the series record lags. While
 tripped, `refusal()` gives the reason and the daemon refuses every new order with it until a person
-updates the fee model. A check that cannot reach the venue keeps the previous verdict; before any
-check has succeeded, orders are refused (the fees are unknown).
+updates the fee model. A check that cannot reach the venue keeps the previous verdict and is tried
+again 30 s later; before any check has succeeded, orders are refused (the fees are unknown).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from src.model.models import Clock
 log = logging.getLogger("polybot.fees")
 
 DEFAULT_RECHECK_S = 600.0
+RETRY_AFTER_FAILURE_S = 30.0
 REASON = "fee_model_mismatch"
 
 
@@ -81,7 +82,8 @@ class FeeTripwire:
             changes = await self._source.get_fee_changes(self.series_ticker)
         except Exception as exc:  # noqa: BLE001 - keep the last verdict; a later check retries
             log.warning("fee check of %s failed: %s: %s", self.series_ticker, type(exc).__name__, exc)
-            self._checked_ts = now
+            # Try again in RETRY_AFTER_FAILURE_S rather than a full recheck_s later.
+            self._checked_ts = now - self._recheck_s + min(RETRY_AFTER_FAILURE_S, self._recheck_s)
             return self._refusal
         self.terms = f"{current.fee_type} x{format(current.fee_multiplier.normalize(), 'f')}"
         problems = []

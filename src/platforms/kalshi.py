@@ -1,4 +1,4 @@
-"""Kalshi Trade API v2 client: the typed endpoints (MarketData and OrderVenue) and exactly-once order placement.
+"""Kalshi Trade API v2 client: typed endpoints for market data and the portfolio, with at-most-once orders.
 
 The work is split by job: kalshi_transport.py (session, allowlist, signing, rate limits, retries),
 kalshi_requests.py (request building), kalshi_wire.py (parsing), kalshi_errors.py (errors) and
