@@ -353,6 +353,36 @@ def test_order_with_unknown_outcome_stays_pending_then_is_resolved(monkeypatch, 
     _exactly_one_order_filled(run, db_orders(root, Mode.LIVE))
 
 
+def test_hard_stop_cancel_all_is_verified_retried_and_reported(monkeypatch, capfd, tmp_path, secrets) -> None:
+    """Issue 18, defect 6, through the daemon: orders rest on Kalshi when a HARD STOP comes (another
+    process wrote kill_switch.lock), and the first cancel-all fails (500s on every try). Before the fix
+    the cancel was fired and never checked, and the person was told cancels were requested. Now a
+    read shows what still rests, the console and the lock say so, and a retry after backoff clears it."""
+    from src.risk.lockfile import read_lock, write_lock
+
+    live(monkeypatch)
+    root = _live_project(tmp_path, secrets)
+
+    async def scenario(run: DaemonRun) -> None:
+        await run.wait_engine()
+        fake = run.kalshi.fake
+        for price in ("0.10", "0.11", "0.12"):
+            fake.add_resting_order(TEST_TICKER, buy="yes", price=price, count="1")
+        fake.fail_next(500, times=5, method="DELETE")  # more than one round's tries
+        write_lock(root, {"version": 1, "reason": "total_loss", "message": "test", "figures": {"mode": "live"}})
+        await asyncio.sleep(60)  # the daemon stops by itself on the HARD STOP; this task is cancelled then
+
+    code, run = run_main(monkeypatch, ["--live"], root, scenario, key=secrets.private_key, key_id=secrets.key_id,
+                         setup=add_test_market, timeout_s=60)
+    _out, err = capfd.readouterr()
+    assert code == 3
+    assert not [o for o in run.kalshi.fake.orders.values() if o.status == "resting"], "orders still rest"
+    assert "3 order(s) STILL REST on Kalshi" in err and "retrying in 1s" in err
+    assert "verified on round 2" in err
+    lock = read_lock(root)
+    assert lock is not None and lock.data is not None and lock.data["cancel_all"]["ok"] is True
+
+
 # ----------------------------------------------------------------------------------------------------
 # authentication: clock skew
 
