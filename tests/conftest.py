@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,9 @@ from src.journal.trade_log import TradeLog
 from tests.fakes.fault_secrets import FakeSecrets, make_fake_secrets
 
 REPO = Path(__file__).resolve().parent.parent
+# Hypothesis keeps its example database and constants cache under .hypothesis/ in the working
+# directory; tests write only to temporary directories, so point it at one.
+os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", tempfile.mkdtemp(prefix="polybot-hypothesis-"))
 SAMPLE_DATA = REPO / "tests" / "data"  # real public market data shipped with the tests
 
 
