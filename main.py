@@ -467,7 +467,8 @@ async def _start_and_run(
         on_error=lambda source, message: db.record_error(clock(), source, message),
     )
     engine_ref.bind(engine)
-    db.set_health({"mode": mode.value, "started_ts": repr(clock()), "starting_bankroll": str(starting)}, clock())
+    db.set_health({"mode": mode.value, "started_ts": repr(clock()), "starting_bankroll": str(starting),
+                   "dashboard_refresh_s": repr(float(app.dashboard.refresh_s))}, clock())
     poly_stop = asyncio.Event()
     poly_task: asyncio.Task[int] | None = None
     if mode is Mode.PAPER:  # Polymarket copy trading runs beside Kalshi paper trading only (off by default)

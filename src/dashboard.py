@@ -2,20 +2,19 @@
 
 Start it with `.venv/bin/streamlit run src/dashboard.py` (add `-- --mode sim` to pick a mode).
 It opens the database with SQLite's read-only mode, so it cannot change anything, and it talks
-to nothing but that file (plus config.yaml for the refresh interval and USER_CONFIG.json for
-the starting bankroll).
+to nothing but that file: the daemon writes what the page needs from config.yaml and
+USER_CONFIG.json (refresh interval, starting bankroll) into the database when it starts.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sqlite3
 import sys
 import time
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 # `streamlit run src/dashboard.py` puts src/ (not the repo root) on sys.path; the `src.` imports need the root.
@@ -26,9 +25,9 @@ if str(_REPO_ROOT) not in sys.path:
 import altair as alt  # noqa: E402
 import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
-import yaml  # noqa: E402
 
 from src.model.models import Mode  # noqa: E402
+from src.model.stages import STAGES, stage_range  # noqa: E402
 from src.reporting.dashboard_queries import (  # noqa: E402
     CHART_POINTS,
     DashboardDataError,
@@ -39,11 +38,11 @@ from src.reporting.dashboard_queries import (  # noqa: E402
     database_path,
     last_write_time,
     most_recent_mode,
+    read_refresh_s,
     read_snapshot,
 )
 
-ROOT_ENV = "POLYBOT_ROOT"  # where data/<mode>.db, config.yaml and USER_CONFIG.json live
-DEFAULT_REFRESH_S = 5.0
+ROOT_ENV = "POLYBOT_ROOT"  # the project folder: the page reads its data/<mode>.db
 RESET_COMMAND = "python main.py --reset-killswitch"
 HEARTBEAT_LATE_S = 60.0
 CENT = Decimal("0.01")
@@ -78,7 +77,8 @@ TIPS: tuple[str, ...] = (
     f"A hard stop survives restarts (kill_switch.lock). Reset only once you know why: `{RESET_COMMAND}`.",
     "Today's P&L counts trades settled since 00:00 UTC. Paper, live and sim each have their own "
     "database and bankroll; they never mix.",
-    "Stages: 1 below $100, 2 from $100, 3 from $250. The $5.00 per-trade hard cap in code applies in every stage.",
+    "Stages: " + ", ".join(f"{s.number} from ${s.min_bankroll}" for s in STAGES)
+    + ". The $5.00 per-trade hard cap in code applies in every stage.",
     "An old heartbeat means the bot is not running (or is stuck): check its terminal and logs/errors/.",
 )
 
@@ -137,7 +137,11 @@ def fmt_ts(ts: float | None) -> str:
 
 
 def stage_label(stage: int | None) -> str:
-    return {1: "Stage 1 ($0–$100)", 2: "Stage 2 ($100–$250)", 3: "Stage 3 ($250+)"}.get(stage or 0, "Stage unknown")
+    """'Stage 2 ($100–$250)' from the one stage table (src/model/stages.py)."""
+    for s in STAGES:
+        if s.number == stage:
+            return f"Stage {s.number} ({stage_range(s)})"
+    return "Stage unknown"
 
 
 def banner_html(mode: Mode) -> str:
@@ -178,26 +182,6 @@ def trades_frame(trades: tuple[TradeLine, ...]) -> pd.DataFrame:
 def project_root() -> Path:
     env = os.environ.get(ROOT_ENV)
     return Path(env).expanduser() if env else _REPO_ROOT
-
-
-def refresh_seconds(root: Path) -> float:
-    """dashboard.refresh_s from config.yaml (safe_load), or 5 s when missing or unusable."""
-    try:
-        data = yaml.safe_load((root / "config.yaml").read_text(encoding="utf-8"))
-        value = float(data["dashboard"]["refresh_s"])
-    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError):
-        return DEFAULT_REFRESH_S
-    return value if 1 <= value <= 600 else DEFAULT_REFRESH_S
-
-
-def starting_bankroll(root: Path) -> Decimal | None:
-    """USER_CONFIG.json's starting bankroll, used when the bot has not reported one."""
-    try:
-        raw = json.loads((root / "USER_CONFIG.json").read_text(encoding="utf-8"))
-        value = Decimal(str(raw["starting_bankroll_usd"]))
-    except (OSError, ValueError, KeyError, TypeError, InvalidOperation):
-        return None
-    return value if value.is_finite() and value > 0 else None
 
 
 def cli_mode(argv: list[str]) -> tuple[Mode | None, str | None]:
@@ -418,7 +402,7 @@ def render_body(mode: Mode, root: Path, refresh_s: float) -> None:
         )
         return
     try:
-        snap = read_snapshot(conn, mode=mode, wall_now=wall_now, starting_fallback=starting_bankroll(root))
+        snap = read_snapshot(conn, mode=mode, wall_now=wall_now)
     except DashboardDataError as exc:
         st.error(f"Cannot show {mode.value} mode's data: {exc}")
         return
@@ -458,7 +442,7 @@ def main() -> None:
     )
     mode = Mode(mode_value)
     st.set_page_config(page_title=f"polybot · {mode.value.upper()}", layout="wide")
-    refresh_s = refresh_seconds(root)
+    refresh_s = read_refresh_s(database_path(root, mode))
     st.sidebar.caption(f"File: `{database_path(root, mode)}`")
     st.sidebar.caption(f"Read-only view. Refreshes every {refresh_s:g} s.")
     render_tips()

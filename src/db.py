@@ -138,7 +138,8 @@ HEALTH_KEYS: dict[str, str] = {
     "kill_reason": "reason code for the current kill switch state",
     "kill_since_ts": "epoch seconds the current kill switch state began",
     "bankroll": "current bankroll, dollars (Decimal string)",
-    "starting_bankroll": "starting bankroll, dollars",
+    "starting_bankroll": "starting bankroll, dollars (USER_CONFIG.json, written at start)",
+    "dashboard_refresh_s": "config.yaml's dashboard.refresh_s, written at start (the dashboard reads no config)",
 }
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import sqlite3
@@ -23,8 +22,6 @@ from src.dashboard import (
     fmt_money,
     fmt_pct,
     fmt_price,
-    refresh_seconds,
-    starting_bankroll,
 )
 from src.db import Database, db_path_for
 from src.model.models import Fill, Mode, OrderIntent, Side
@@ -34,8 +31,8 @@ from src.reporting.dashboard_queries import (
     connect_readonly,
     most_recent_mode,
     read_bankroll_points,
+    read_refresh_s,
     read_snapshot,
-    stage_of,
     utc_day_bounds,
 )
 
@@ -47,11 +44,10 @@ APP_TIMEOUT_S = 60
 # -- fixture databases (built with the real writer, src/db.Database) -----------------------------
 
 
-def make_root(base: Path, *, refresh_s: object = 5, starting: str = "100.00") -> Path:
+def make_root(base: Path) -> Path:
+    """A project folder with no config.yaml or USER_CONFIG.json: the dashboard reads only the database."""
     root = base / "proj"
     (root / "data").mkdir(parents=True, exist_ok=True)
-    (root / "config.yaml").write_text(f"dashboard:\n  refresh_s: {refresh_s}\n", encoding="utf-8")
-    (root / "USER_CONFIG.json").write_text(json.dumps({"owner": "t", "starting_bankroll_usd": starting}))
     return root
 
 
@@ -346,9 +342,9 @@ def test_empty_database_renders_every_panel_with_empty_states(
     assert any("Kill switch: not reported yet" in i for i in infos)
     for text in ("No bankroll history yet.", "No settled trades yet.", "No open positions.", "No trades yet."):
         assert text in infos
-    # Nothing reported yet: the bankroll falls back to USER_CONFIG.json's starting bankroll.
-    assert metric(at, "Bankroll") == "$100.00"
-    assert "Stage 2 ($100–$250)" in captions(at)
+    # Nothing reported yet: the page reads no config file, so the bankroll is unknown.
+    assert metric(at, "Bankroll") == "n/a"
+    assert "Stage unknown" in captions(at)
     assert metric(at, "Today's P&L") == "$0.00"
     assert metric(at, "Win rate") == "n/a"
     assert metric(at, "Open positions") == "0"
@@ -457,33 +453,22 @@ def test_cli_mode_parsing() -> None:
     assert cli_mode(["--mode", "demo"])[1] == "unknown --mode 'demo': use paper, live or sim"
 
 
-def test_refresh_interval_comes_from_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_refresh_interval_comes_from_the_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     built = build_normal(tmp_path)
-    (built.root / "config.yaml").write_text("kalshi:\n  env: demo\ndashboard:\n  refresh_s: 7\n")
-    assert refresh_seconds(built.root) == 7.0
+    db = Database(built.path)
+    db.set_health({"dashboard_refresh_s": "7.0"}, built.now)
+    db.close()
+    assert read_refresh_s(built.path) == 7.0
     at = run_app(built.root, monkeypatch)
     assert "refreshes every 7 s" in captions(at)
     assert "Refreshes every 7 s" in "\n".join(c.value for c in at.sidebar.caption)
 
-    for text in ("dashboard: [", "dashboard:\n  refresh_s: soon\n", "dashboard:\n  refresh_s: 0\n", "- 1\n", ""):
-        (built.root / "config.yaml").write_text(text)
-        assert refresh_seconds(built.root) == 5.0
-    (built.root / "config.yaml").unlink()
-    assert refresh_seconds(built.root) == 5.0
-
-
-def test_repo_config_sets_refresh(tmp_path: Path) -> None:
-    # The repo's own config.yaml carries dashboard.refresh_s; reading it must work with safe_load.
-    assert 1 <= refresh_seconds(REPO) <= 600
-
-
-def test_starting_bankroll_from_user_config(tmp_path: Path) -> None:
-    root = make_root(tmp_path, starting="250.50")
-    assert starting_bankroll(root) == Decimal("250.50")
-    (root / "USER_CONFIG.json").write_text("{not json")
-    assert starting_bankroll(root) is None
-    (root / "USER_CONFIG.json").write_text('{"starting_bankroll_usd": "NaN"}')
-    assert starting_bankroll(root) is None
+    for text in ("soon", "0", "601", "nan", ""):
+        db = Database(built.path)
+        db.set_health({"dashboard_refresh_s": text}, built.now)
+        db.close()
+        assert read_refresh_s(built.path) == 5.0, text
+    assert read_refresh_s(tmp_path / "missing.db") == 5.0
 
 
 def test_sim_mode_measures_time_on_the_simulator_clock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -532,13 +517,6 @@ def test_money_formatting_is_decimal_half_up() -> None:
     assert fmt_age(3 * 86400 + 7300) == "3 d 2 h ago"
 
 
-def test_stages_match_sizing() -> None:
-    from src.risk.sizing import stage_for
-
-    for text in ("0", "19.99", "99.99", "100", "100.00", "249.99", "250", "10000"):
-        assert stage_of(Decimal(text)) == stage_for(Decimal(text)).number, text
-
-
 def test_downsampling_keeps_lows_highs_and_the_latest(tmp_path: Path) -> None:
     path = tmp_path / "d.db"
     Database(path).close()
@@ -580,7 +558,7 @@ def test_database_without_schema_is_reported(tmp_path: Path) -> None:
     path.write_bytes(b"")
     conn = connect_readonly(path)
     with pytest.raises(DashboardDataError, match="no tables yet"):
-        read_snapshot(conn, mode=Mode.PAPER, wall_now=time.time(), starting_fallback=None)
+        read_snapshot(conn, mode=Mode.PAPER, wall_now=time.time())
     conn.close()
 
 
@@ -630,6 +608,7 @@ def build_big(base: Path, n: int = 100_000) -> tuple[Built, Decimal]:
                          trades)
         conn.executemany("INSERT INTO bankroll_history (ts, bankroll, reason) VALUES (?,?,?)", history)
         conn.execute("INSERT INTO health (key, value, ts) VALUES ('heartbeat_ts', ?, ?)", (str(now), now))
+        conn.execute("INSERT INTO health (key, value, ts) VALUES ('starting_bankroll', '100.00', ?)", (now,))
     conn.close()
     return Built(root, path, now, utc_day_bounds(now)[0]), realised
 

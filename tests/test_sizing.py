@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from src.config import AppConfig, RiskConfig, SizingConfig
 from src.model.fees import fee_per_contract, taker_fee
 from src.model.models import BookLevel, OrderBook, OrderIntent, Side, Signal
+from src.model.stages import STAGES
 from src.risk.limits import HARD_MAX_TRADE_USD
 from src.risk.sizing import (
-    STAGES,
     SizeDecision,
     SizingError,
     SizingLimits,

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from src.db import db_path_for
 from src.model.models import Mode
+from src.model.stages import stage_of
 
 LAST_TRADES = 10
 OPEN_TRADES_SHOWN = 50
@@ -23,9 +24,7 @@ CHART_POINTS = 2000
 ERROR_WINDOW_S = 3600.0
 MAX_TS = 32_503_680_000.0  # year 3000: a later 'time' is garbage, not a clock
 
-# Bankroll stages (ARCHITECTURE.md, src/risk/sizing.py): a bankroll exactly on a boundary
-# belongs to the higher stage.
-STAGE_FLOORS: tuple[tuple[int, Decimal], ...] = ((3, Decimal("250")), (2, Decimal("100")), (1, Decimal("0")))
+DEFAULT_REFRESH_S = 5.0  # when the daemon has not written config.yaml's dashboard.refresh_s yet
 
 
 class DashboardDataError(Exception):
@@ -230,13 +229,6 @@ def connect_readonly(path: Path, *, busy_timeout_ms: int = 5000) -> sqlite3.Conn
 # -- pure helpers --------------------------------------------------------------------------------
 
 
-def stage_of(bankroll: Decimal) -> int:
-    for number, floor in STAGE_FLOORS:
-        if bankroll >= floor:
-            return number
-    return 1
-
-
 def utc_day_bounds(ts: float) -> tuple[str, float, float]:
     """The UTC day containing `ts`: its name and [start, end) in epoch seconds."""
     start = datetime.fromtimestamp(ts, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -283,6 +275,21 @@ def _age(now: float, ts: float | None) -> float | None:
 def read_health(conn: sqlite3.Connection) -> dict[str, HealthValue]:
     rows = conn.execute("SELECT key, value, ts FROM health")
     return {r["key"]: HealthValue(r["value"], float(r["ts"])) for r in rows}
+
+
+def read_refresh_s(path: Path) -> float:
+    """How often the page refreshes: config.yaml's dashboard.refresh_s as the daemon wrote it, else 5 s."""
+    try:
+        conn = connect_readonly(path)
+    except (DashboardDataError, sqlite3.Error):
+        return DEFAULT_REFRESH_S
+    try:
+        value = _health_float(read_health(conn), "dashboard_refresh_s")
+    except sqlite3.Error:
+        return DEFAULT_REFRESH_S
+    finally:
+        conn.close()
+    return value if value is not None and 1 <= value <= 600 else DEFAULT_REFRESH_S
 
 
 def reference_now(mode: Mode, health: dict[str, HealthValue], wall_now: float) -> tuple[float, bool]:
@@ -470,12 +477,8 @@ def read_pnl_bars(conn: sqlite3.Connection, limit: int = PNL_BARS) -> tuple[PnlB
     return tuple(bars)
 
 
-def bankroll_view(
-    health: dict[str, HealthValue], realised: Decimal, starting_fallback: Decimal | None
-) -> BankrollView:
-    starting = _health_decimal(health, "starting_bankroll")
-    if starting is None:
-        starting = starting_fallback
+def bankroll_view(health: dict[str, HealthValue], realised: Decimal) -> BankrollView:
+    starting = _health_decimal(health, "starting_bankroll")  # the daemon writes it at start
     computed = starting + realised if starting is not None else None
     reported = _health_decimal(health, "bankroll")
     if reported is not None:
@@ -490,7 +493,7 @@ def bankroll_view(
         starting=starting,
         realised=realised,
         computed=computed,
-        stage=stage_of(value) if value is not None else None,
+        stage=stage_of(value).number if value is not None else None,
     )
 
 
@@ -508,7 +511,6 @@ def read_snapshot(
     *,
     mode: Mode,
     wall_now: float,
-    starting_fallback: Decimal | None,
 ) -> Snapshot:
     """Read every panel's data inside one read transaction (a consistent view while the bot writes)."""
     version = schema_version(conn)
@@ -526,7 +528,7 @@ def read_snapshot(
             simulated_clock=simulated,
             health=health,
             kill=read_kill_status(conn, health),
-            bankroll=bankroll_view(health, realised, starting_fallback),
+            bankroll=bankroll_view(health, realised),
             today=read_day_pnl(conn, now),
             record=record,
             open_positions=read_open_positions(conn),
