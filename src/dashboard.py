@@ -26,14 +26,13 @@ import altair as alt  # noqa: E402
 import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
-from src.model.models import Mode  # noqa: E402
+from src.model.models import CENT, Mode, TradeRow  # noqa: E402
 from src.model.stages import STAGES, stage_range  # noqa: E402
 from src.reporting.dashboard_queries import (  # noqa: E402
     CHART_POINTS,
     DashboardDataError,
     NoDatabase,
     Snapshot,
-    TradeLine,
     connect_readonly,
     database_path,
     last_write_time,
@@ -45,7 +44,6 @@ from src.reporting.dashboard_queries import (  # noqa: E402
 ROOT_ENV = "POLYBOT_ROOT"  # the project folder: the page reads its data/<mode>.db
 RESET_COMMAND = "python main.py --reset-killswitch"
 HEARTBEAT_LATE_S = 60.0
-CENT = Decimal("0.01")
 
 START_COMMANDS: dict[Mode, str] = {
     Mode.PAPER: "python main.py --paper",
@@ -154,7 +152,7 @@ def banner_html(mode: Mode) -> str:
     )
 
 
-def trades_frame(trades: tuple[TradeLine, ...]) -> pd.DataFrame:
+def trades_frame(trades: tuple[TradeRow, ...]) -> pd.DataFrame:
     """Money as formatted strings: a float column would round differently from the Decimal figures."""
     return pd.DataFrame(
         [

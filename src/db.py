@@ -11,7 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from src.model.models import Fill, Mode, OrderIntent, Side, fill_totals
+from src.model.models import Fill, Mode, OrderIntent, Side, TradeRow, fill_totals
 
 # Forward-only migrations. Each runs once, inside a transaction that also bumps user_version,
 # so a crash mid-migration leaves the previous version intact and a re-run is harmless.
@@ -193,25 +193,6 @@ class OrderRow:
     error: str | None
     created_ts: float
     updated_ts: float
-
-
-@dataclass(frozen=True, slots=True)
-class TradeRow:
-    id: int
-    order_id: int
-    ticker: str
-    side: Side
-    count: Decimal
-    avg_price: Decimal
-    cost: Decimal
-    fees: Decimal
-    strategy: str
-    opened_ts: float
-    status: str
-    result: str | None
-    payout: Decimal | None
-    pnl: Decimal | None
-    settled_ts: float | None
 
 
 @dataclass(frozen=True, slots=True)

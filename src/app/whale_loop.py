@@ -37,7 +37,7 @@ from src.db import PolymarketDatabase
 from src.journal.trade_log import TradeLogError
 from src.model.exit_codes import EXIT_ERROR, EXIT_OK
 from src.model.interfaces import Executor, Gate, OrderRefused, Settler
-from src.model.models import Clock, Market, NoSignal, Order, OrderBook, OrderIntent, Signal, Sleep, qty
+from src.model.models import CENT, Clock, Market, NoSignal, Order, OrderBook, OrderIntent, Signal, Sleep, qty
 from src.risk.sizing import fit_to_book
 from src.strategies.base import Strategy
 
@@ -319,7 +319,7 @@ class WhaleCopyLoop:
         return (
             f"[POLY PAPER] whales {len(self.tracker.whales)} | new trades {new_trades} | "
             f"copied {self.counts[COPIED]} | open {len(self.db.open_trades())} | "
-            f"bankroll ${self.gate.bankroll.quantize(Decimal('0.01'))} | kill switch {state} | "
+            f"bankroll ${self.gate.bankroll.quantize(CENT)} | kill switch {state} | "
             f"errors {self.errors} | last {self.last_code}"
         )
 

@@ -12,7 +12,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from src.db import db_path_for
-from src.model.models import Mode
+from src.model.models import Mode, Side, TradeRow, bankroll_from
 from src.model.stages import stage_of
 
 LAST_TRADES = 10
@@ -98,28 +98,11 @@ class WinRate:
 
 
 @dataclass(frozen=True, slots=True)
-class TradeLine:
-    id: int
-    ticker: str
-    side: str
-    count: Decimal
-    avg_price: Decimal
-    cost: Decimal
-    fees: Decimal
-    strategy: str
-    opened_ts: float
-    status: str
-    result: str | None
-    pnl: Decimal | None
-    settled_ts: float | None
-
-
-@dataclass(frozen=True, slots=True)
 class OpenPositions:
     count: int
     cost: Decimal  # total cost of every open trade, not only the ones shown
     fees: Decimal
-    shown: tuple[TradeLine, ...]  # newest first, at most OPEN_TRADES_SHOWN
+    shown: tuple[TradeRow, ...]  # newest first, at most OPEN_TRADES_SHOWN
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +156,7 @@ class Snapshot:
     today: DayPnl
     record: WinRate
     open_positions: OpenPositions
-    last_trades: tuple[TradeLine, ...]  # newest first
+    last_trades: tuple[TradeRow, ...]  # newest first
     system: SystemHealth
     bankroll_points: tuple[ChartPoint, ...]  # oldest first, at most CHART_POINTS
     bankroll_history_rows: int
@@ -363,12 +346,17 @@ def read_day_pnl(conn: sqlite3.Connection, now: float) -> DayPnl:
     return DayPnl(day=day, pnl=total, trades=trades, wins=wins, losses=losses)
 
 
-def _trade_line(r: sqlite3.Row) -> TradeLine:
+def _trade_line(r: sqlite3.Row) -> TradeRow:
     where = f"trade {r['id']}"
-    return TradeLine(
+    try:
+        side = Side(r["side"])
+    except ValueError:
+        raise DashboardDataError(f"{where}: side {r['side']!r} is neither yes nor no") from None
+    return TradeRow(
         id=int(r["id"]),
+        order_id=int(r["order_id"]),
         ticker=r["ticker"],
-        side=r["side"],
+        side=side,
         count=_money(r["count"], where),
         avg_price=_money(r["avg_price"], where),
         cost=_money(r["cost"], where),
@@ -377,13 +365,15 @@ def _trade_line(r: sqlite3.Row) -> TradeLine:
         opened_ts=float(r["opened_ts"]),
         status=r["status"],
         result=r["result"],
+        payout=_opt_money(r["payout"], where),
         pnl=_opt_money(r["pnl"], where),
         settled_ts=None if r["settled_ts"] is None else float(r["settled_ts"]),
     )
 
 
 _TRADE_COLUMNS = (
-    "id, ticker, side, count, avg_price, cost, fees, strategy, opened_ts, status, result, pnl, settled_ts"
+    "id, order_id, ticker, side, count, avg_price, cost, fees, strategy, opened_ts, status, result, payout, pnl,"
+    " settled_ts"
 )
 
 
@@ -401,7 +391,7 @@ def read_open_positions(conn: sqlite3.Connection) -> OpenPositions:
     return OpenPositions(count=count, cost=cost, fees=fees, shown=tuple(_trade_line(r) for r in shown))
 
 
-def read_last_trades(conn: sqlite3.Connection, limit: int = LAST_TRADES) -> tuple[TradeLine, ...]:
+def read_last_trades(conn: sqlite3.Connection, limit: int = LAST_TRADES) -> tuple[TradeRow, ...]:
     rows = conn.execute(f"SELECT {_TRADE_COLUMNS} FROM trades ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
     return tuple(_trade_line(r) for r in rows)
 
@@ -479,7 +469,7 @@ def read_pnl_bars(conn: sqlite3.Connection, limit: int = PNL_BARS) -> tuple[PnlB
 
 def bankroll_view(health: dict[str, HealthValue], realised: Decimal) -> BankrollView:
     starting = _health_decimal(health, "starting_bankroll")  # the daemon writes it at start
-    computed = starting + realised if starting is not None else None
+    computed = bankroll_from(starting, realised) if starting is not None else None
     reported = _health_decimal(health, "bankroll")
     if reported is not None:
         value, source = reported, "daemon"

@@ -38,14 +38,23 @@ from typing import Any
 from src.config import RiskConfig
 from src.db import Database
 from src.model.exit_codes import EXIT_AUTH_HALT, EXIT_HARD_STOP, EXIT_OK
-from src.model.models import ZERO, Clock, Mode, OrderIntent, TradeResult, Verdict, utc_from_ts
+from src.model.models import (
+    SECONDS_PER_DAY,
+    ZERO,
+    Clock,
+    Mode,
+    OrderIntent,
+    TradeResult,
+    Verdict,
+    utc_day_number,
+    utc_from_ts,
+)
 from src.risk.blockers import BLOCKERS_NAME, blockers_text, remove_auth_section, write_auth_section
 from src.risk.limits import LIMITS
 from src.risk.lockfile import LockWriteError, append_line, lock_path, read_lock, write_lock
 from src.risk.protections import (
     ALLOWED,
     RATE_WINDOW_S,
-    SECONDS_PER_DAY,
     CoolingRule,
     OrderRule,
     Reason,
@@ -54,7 +63,6 @@ from src.risk.protections import (
     TradingState,
     default_order_rules,
     default_state_rules,
-    utc_day,
     worst_case_cost,
 )
 from src.risk.stop_messages import (
@@ -191,9 +199,9 @@ class KillSwitch:
         s.refresh_money(self._th)
         if s.reset_ts is None or result.settled_ts >= s.reset_ts:
             s.loss_since_reset -= pnl
-        day = utc_day(result.settled_ts)
+        day = utc_day_number(result.settled_ts)
         s.daily_pnl[day] = s.daily_pnl.get(day, ZERO) + pnl
-        for old in [d for d in s.daily_pnl if d < utc_day(now) - 1]:
+        for old in [d for d in s.daily_pnl if d < utc_day_number(now) - 1]:
             del s.daily_pnl[old]
         if pnl < 0:
             s.loss_streak += 1
@@ -465,7 +473,7 @@ class KillSwitch:
         reset = db.latest_kill_event("reset")
         s.reset_ts = reset.ts if reset is not None else None
         s.loss_since_reset = -(db.realized_pnl(since_ts=s.reset_ts) if reset is not None else s.realized_pnl)
-        today = utc_day(now)
+        today = utc_day_number(now)
         s.daily_pnl = {today: db.realized_pnl(today * SECONDS_PER_DAY, (today + 1) * SECONDS_PER_DAY)}
         for ts, client_id in db.order_times_since(now - RATE_WINDOW_S, UNSUBMITTED_ORDER_STATUSES):
             if now - ts < RATE_WINDOW_S and not (client_id and client_id in s.order_ids):

@@ -31,11 +31,10 @@ from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 
 from src.config import RiskConfig, SizingConfig
 from src.model.fees import fee_per_contract, taker_fee
-from src.model.models import ONE, ZERO, OrderBook, OrderIntent, Signal, new_client_order_id
+from src.model.models import CENT, ONE, ZERO, OrderBook, OrderIntent, Signal, new_client_order_id
 from src.model.stages import Stage, stage_of
 from src.risk.limits import HARD_KELLY_FRACTION, HARD_MAX_TRADE_PCT, HARD_MAX_TRADE_USD
 
-_CENT = Decimal("0.01")
 PROB_QUANTUM = Decimal("0.000001")
 KELLY_QUANTUM = Decimal("0.000001")
 
@@ -140,7 +139,7 @@ def size_position(
     for name, value in caps[1:]:
         if value < amount:
             binding, amount = name, value
-    stake = max(amount, ZERO).quantize(_CENT, rounding=ROUND_DOWN)
+    stake = max(amount, ZERO).quantize(CENT, rounding=ROUND_DOWN)
     contracts = contracts_within(stake, limit_price)
     return SizeDecision(
         stage=stage.number,
