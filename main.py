@@ -324,6 +324,7 @@ async def _start_and_run(
     kalshi_connector_factory: Callable[[], Any] | None,
     feed_connect: Callable[..., Any] | None,
 ) -> int:
+    from src.app.daemon_records import record_error
     from src.app.engine import Engine, EngineTiming
     from src.db import Database, db_path_for
     from src.execution.paper import PaperExecutor
@@ -464,7 +465,7 @@ async def _start_and_run(
         reconciled=reconciled,
         resync=resync,
         resolve_pending=resolve_pending,
-        on_error=lambda source, message: db.record_error(clock(), source, message),
+        on_error=lambda source, message: record_error(db, clock(), source, message),
     )
     engine_ref.bind(engine)
     db.set_health({"mode": mode.value, "started_ts": repr(clock()), "starting_bankroll": str(starting),

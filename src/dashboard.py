@@ -182,6 +182,22 @@ def project_root() -> Path:
     return Path(env).expanduser() if env else _REPO_ROOT
 
 
+def process_running(pid: int) -> bool:
+    """Whether a process with this id exists on this machine (the bot and the page run side by side).
+
+    Signal 0 checks without signalling. PermissionError means it exists under another user.
+    """
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except (OSError, OverflowError, ValueError):
+        return False
+    return True
+
+
 def cli_mode(argv: list[str]) -> tuple[Mode | None, str | None]:
     """`--mode paper|live|sim` after `--` on the streamlit command line; (mode, error message)."""
     parser = argparse.ArgumentParser(add_help=False)
@@ -279,7 +295,14 @@ def render_system_health(snap: Snapshot) -> None:
     if sysh.started_ts is not None:
         details.append(f"bot started {fmt_ts(sysh.started_ts)}")
     st.caption(" · ".join(details) + clock_note)
-    if not snap.simulated_clock and (sysh.heartbeat_age_s is None or sysh.heartbeat_age_s > HEARTBEAT_LATE_S):
+    # Judged on the wall clock whatever the mode: a stopped simulator must not look alive.
+    gone = sysh.pid is not None and not process_running(sysh.pid)
+    if gone:
+        st.warning(
+            f"The bot (process {sysh.pid}) is not running; its last heartbeat was {fmt_age(sysh.heartbeat_age_s)}. "
+            "Figures below are as of its last update."
+        )
+    elif sysh.heartbeat_age_s is None or sysh.heartbeat_age_s > HEARTBEAT_LATE_S:
         st.warning(
             f"The bot's last heartbeat was {fmt_age(sysh.heartbeat_age_s)}: it is probably not running. "
             "Figures below are as of its last update."

@@ -124,7 +124,9 @@ SCHEMA_VERSION = len(MIGRATIONS)
 HEALTH_KEYS: dict[str, str] = {
     "mode": "paper | live | sim",
     "started_ts": "epoch seconds the daemon started",
-    "heartbeat_ts": "epoch seconds of the last status update",
+    "heartbeat_ts": "epoch seconds of the last status update, by the daemon's clock (the simulator's runs ahead)",
+    "heartbeat_wall_ts": "epoch seconds of the last status update, by the wall clock: is the process alive?",
+    "pid": "the daemon's process id, with heartbeat_wall_ts: the dashboard checks the process is still there",
     "feed_source": "binance | binance_us | coinbase | replay | generator",
     "btc_price": "last BTC price, USD",
     "feed_last_tick_ts": "epoch seconds of the last feed tick (by the daemon's clock)",

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from decimal import Decimal
@@ -480,7 +482,8 @@ def test_sim_mode_measures_time_on_the_simulator_clock(tmp_path: Path, monkeypat
     add_trade(db, ts=sim_now - 1000, pnl="3.10", bankroll_after=Decimal("103.10"))
     db.set_health({"heartbeat_ts": str(sim_now), "feed_last_tick_ts": str(sim_now - 4),
                    "kill_state": "cooling", "kill_reason": "consecutive_losses",
-                   "kill_since_ts": str(sim_now - 600)}, sim_now)
+                   "kill_since_ts": str(sim_now - 600),
+                   "heartbeat_wall_ts": str(time.time()), "pid": str(os.getpid())}, sim_now)  # running now
     db.close()
     at = run_app(root, monkeypatch)
     assert utc_day_bounds(sim_now)[0] in metric_label(at, "Today's P&L")
@@ -489,6 +492,54 @@ def test_sim_mode_measures_time_on_the_simulator_clock(tmp_path: Path, monkeypat
     assert "(simulator clock)" in captions(at)
     (warn,) = at.warning
     assert "Kill switch: COOLING" in warn.value and "10 min ago" in warn.value
+
+
+def _dead_pid() -> int:
+    """The id of a process that has exited (and been reaped)."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])  # noqa: S603
+    child.wait()
+    return child.pid
+
+
+def test_a_stopped_simulator_never_looks_alive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its clock ran ahead of the wall clock, so its last heartbeat_ts is in the future; it stopped 10 min ago."""
+    root = make_root(tmp_path)
+    sim_now = time.time() + 3 * 86400
+    db = Database(db_path_for(root, Mode.SIM))
+    db.set_health({"heartbeat_ts": str(sim_now), "heartbeat_wall_ts": str(time.time() - 600),
+                   "pid": str(_dead_pid()), "kill_state": "active"}, sim_now)
+    db.close()
+    at = run_app(root, monkeypatch)
+    assert metric(at, "Heartbeat") == "10 min ago"
+    assert any("is not running" in w.value for w in at.warning), [w.value for w in at.warning]
+
+
+def test_a_fresh_heartbeat_from_a_dead_process_is_not_alive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    built = build_normal(tmp_path)
+    pid = _dead_pid()
+    db = Database(built.path)
+    db.set_health({"heartbeat_wall_ts": str(time.time()), "pid": str(pid)}, time.time())
+    db.close()
+    at = run_app(built.root, monkeypatch)
+    assert any(f"process {pid}) is not running" in w.value for w in at.warning), [w.value for w in at.warning]
+    db = Database(built.path)
+    db.set_health({"pid": str(os.getpid())}, time.time())  # the same figures from a live process: no warning
+    db.close()
+    assert not run_app(built.root, monkeypatch).warning
+
+
+def test_a_sim_database_without_a_wall_clock_heartbeat_is_not_called_alive(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Written by a daemon from before heartbeat_wall_ts: its sim heartbeat says nothing about real time."""
+    root = make_root(tmp_path)
+    sim_now = time.time() + 86400
+    db = Database(db_path_for(root, Mode.SIM))
+    db.set_health({"heartbeat_ts": str(sim_now), "kill_state": "active"}, sim_now)
+    db.close()
+    at = run_app(root, monkeypatch)
+    assert metric(at, "Heartbeat") == "never"
+    assert any("probably not running" in w.value for w in at.warning)
 
 
 # -- pure pieces ---------------------------------------------------------------------------------

@@ -114,9 +114,15 @@ class ErrorLine:
 
 @dataclass(frozen=True, slots=True)
 class SystemHealth:
-    """Ages are seconds before the snapshot's reference time; None when never reported."""
+    """Ages are seconds before the snapshot's reference time; None when never reported.
+
+    The heartbeat's age is the exception: it is measured on the wall clock (heartbeat_wall_ts
+    against the reader's own time), because the simulator's clock runs ahead of real time and a
+    stopped simulator must never look alive.
+    """
 
     heartbeat_age_s: float | None
+    pid: int | None  # the daemon's process id, when it reported one
     feed_tick_age_s: float | None
     kalshi_call_age_s: float | None
     errors_last_hour: int
@@ -396,14 +402,34 @@ def read_last_trades(conn: sqlite3.Connection, limit: int = LAST_TRADES) -> tupl
     return tuple(_trade_line(r) for r in rows)
 
 
-def read_system_health(conn: sqlite3.Connection, health: dict[str, HealthValue], now: float) -> SystemHealth:
+def heartbeat_wall_age(health: dict[str, HealthValue], wall_now: float, simulated: bool) -> float | None:
+    """Real seconds since the daemon's last status update, or None when that is unknown.
+
+    A daemon from before heartbeat_wall_ts existed wrote only heartbeat_ts: that is wall time
+    in paper and live, but simulated time in sim, which says nothing about real time.
+    """
+    wall = _health_float(health, "heartbeat_wall_ts")
+    if wall is None and not simulated:
+        wall = _health_float(health, "heartbeat_ts")
+    return _age(wall_now, wall)
+
+
+def _health_pid(health: dict[str, HealthValue]) -> int | None:
+    text = _health_str(health, "pid")
+    return int(text) if text is not None and text.isdigit() and int(text) > 0 else None
+
+
+def read_system_health(
+    conn: sqlite3.Connection, health: dict[str, HealthValue], now: float, wall_age_s: float | None
+) -> SystemHealth:
     errors = int(conn.execute("SELECT COUNT(*) FROM errors WHERE ts >= ?", (now - ERROR_WINDOW_S,)).fetchone()[0])
     recent = conn.execute(
         "SELECT ts, source, message FROM errors ORDER BY ts DESC, id DESC LIMIT ?", (RECENT_ERRORS_SHOWN,)
     ).fetchall()
     stale = _health_str(health, "feed_stale")
     return SystemHealth(
-        heartbeat_age_s=_age(now, _health_float(health, "heartbeat_ts")),
+        heartbeat_age_s=wall_age_s,
+        pid=_health_pid(health),
         feed_tick_age_s=_age(now, _health_float(health, "feed_last_tick_ts")),
         kalshi_call_age_s=_age(now, _health_float(health, "kalshi_last_call_ts")),
         errors_last_hour=errors,
@@ -523,7 +549,7 @@ def read_snapshot(
             record=record,
             open_positions=read_open_positions(conn),
             last_trades=read_last_trades(conn),
-            system=read_system_health(conn, health, now),
+            system=read_system_health(conn, health, now, heartbeat_wall_age(health, wall_now, simulated)),
             bankroll_points=points,
             bankroll_history_rows=history_rows,
             pnl_bars=read_pnl_bars(conn),
