@@ -1,4 +1,4 @@
-"""Shared pytest fixtures: a manual clock, throwaway RSA keys, an isolated project directory and daemon environment."""
+"""Shared pytest fixtures: clocks, sleeps, throwaway keys and TLS, an isolated project directory and environment."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from src.journal.trade_log import TradeLog
 from tests.fakes.fault_secrets import FakeSecrets, make_fake_secrets
+from tests.fakes.polymarket_server import LoopbackTLS
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_DATA = REPO / "tests" / "data"  # real public market data shipped with the tests
@@ -34,6 +35,29 @@ class ManualClock:
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock()
+
+
+class RecordedSleeps:
+    """A sleep that records each wait and returns at once: retry waits are checked, never slept."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+
+@pytest.fixture
+def sleeps() -> RecordedSleeps:
+    return RecordedSleeps()
+
+
+@pytest.fixture(scope="module")
+def tls() -> Iterator[LoopbackTLS]:
+    """Loopback TLS material for the local fake Polymarket servers, one per test module."""
+    material = LoopbackTLS()
+    yield material
+    material.cleanup()
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Callable
 from decimal import Decimal
@@ -13,10 +12,7 @@ import pytest
 
 from src.db import Database
 from src.execution.live import (
-    CONFIRM_WORD,
     LiveExecutor,
-    LiveGuardError,
-    check_live_guards,
     is_definite_rejection,
 )
 from src.execution.order_rules import InvalidOrderError
@@ -193,50 +189,6 @@ def events(tlog: TradeLog) -> list[dict[str, Any]]:
     for path in sorted(tlog.directory.glob("*.jsonl")):
         lines.extend(json.loads(line) for line in path.read_text().splitlines())
     return lines
-
-
-# -- start-up guards ----------------------------------------------------------------------------
-
-
-class Prompt:
-    def __init__(self, answer: str | BaseException) -> None:
-        self.answer = answer
-        self.asked = 0
-
-    def __call__(self, prompt: str) -> str:
-        self.asked += 1
-        if isinstance(self.answer, BaseException):
-            raise self.answer
-        return self.answer
-
-
-@pytest.mark.parametrize(("env", "flag", "tty", "needle"), [
-    (False, True, True, "LIVE_TRADING=true"),
-    (True, False, True, "--live"),
-    (True, True, False, "no terminal"),
-    (False, False, False, "LIVE_TRADING=true"),
-])
-def test_each_missing_guard_refuses_without_asking(env: bool, flag: bool, tty: bool, needle: str) -> None:
-    prompt, out = Prompt(CONFIRM_WORD), io.StringIO()
-    with pytest.raises(LiveGuardError, match=needle) as info:
-        check_live_guards(env, flag, tty, prompt, out)
-    assert "\n" not in str(info.value)
-    assert prompt.asked == 0 and out.getvalue() == ""
-
-
-@pytest.mark.parametrize("answer", ["", "yes", "live", "LIVE!", "y", EOFError(), KeyboardInterrupt()])
-def test_anything_but_the_word_refuses(answer: str | BaseException) -> None:
-    prompt, out = Prompt(answer), io.StringIO()
-    with pytest.raises(LiveGuardError, match="live trading refused"):
-        check_live_guards(True, True, True, prompt, out)
-    assert prompt.asked == 1
-    assert "REAL money" in out.getvalue()
-
-
-def test_all_guards_and_the_typed_word_allow_live() -> None:
-    prompt, out = Prompt(" LIVE\n"), io.StringIO()
-    check_live_guards(True, True, True, prompt, out)
-    assert prompt.asked == 1 and "L I V E" in out.getvalue()
 
 
 # -- the gate and the order of writes --------------------------------------------------------------
