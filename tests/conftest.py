@@ -11,6 +11,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from src.journal import log_setup
 from src.journal.trade_log import TradeLog
 from tests.fakes.fault_secrets import FakeSecrets, make_fake_secrets
 from tests.fakes.polymarket_server import LoopbackTLS
@@ -35,6 +36,15 @@ class ManualClock:
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock()
+
+
+@pytest.fixture(autouse=True)
+def registered_secrets(monkeypatch: pytest.MonkeyPatch) -> Iterator[set[str]]:
+    """Secrets a test registers for redaction (directly, or through an in-process daemon start) are
+    forgotten when it ends: the registry is process-global, and a leftover would redact text in later tests."""
+    own = set(log_setup._exact_secrets)
+    monkeypatch.setattr(log_setup, "_exact_secrets", own)
+    yield own
 
 
 class RecordedSleeps:
