@@ -668,5 +668,28 @@ class PolymarketDatabase(Database):
 
 
 def _split_sql(script: str) -> list[str]:
-    """Split a migration into statements (no semicolons appear inside our string literals)."""
-    return [s.strip() for s in script.split(";") if s.strip()]
+    """Split a migration into whole statements, each ending at a ';' SQLite itself calls complete.
+
+    sqlite3.complete_statement knows string literals, comments and CREATE TRIGGER ... BEGIN ...
+    END, so a ';' inside any of them never cuts a statement in two.
+    """
+    statements: list[str] = []
+    start = 0
+    for i, char in enumerate(script):
+        if char == ";" and sqlite3.complete_statement(script[start : i + 1]):
+            statement = _without_leading_comments(script[start : i + 1])
+            if statement != ";":
+                statements.append(statement)
+            start = i + 1
+    rest = _without_leading_comments(script[start:])
+    if rest:
+        raise ValueError(f"migration ends inside a statement: {rest[:80]!r}")
+    return statements
+
+
+def _without_leading_comments(text: str) -> str:
+    """The text without blank lines and whole-line `--` comments before it (a comment after a ';' lands here)."""
+    lines = text.strip().splitlines()
+    while lines and (not lines[0].strip() or lines[0].strip().startswith("--")):
+        lines.pop(0)
+    return "\n".join(lines).strip()
