@@ -118,6 +118,7 @@ async def test_subscribes_and_streams(clock, server: FakeCoinbaseServer) -> None
     task = asyncio.ensure_future(feed.run())
     await server.wait_for_clients()
     assert [orjson.loads(s) for s in server.subscribes] == [SUBSCRIBE_MESSAGE]
+    assert all(isinstance(s, str) for s in server.subscribes)  # text frames: a binary one is refused
     await wait_until(lambda: feed.ticks == 1)  # the last_match sent after subscribing
     for _ in range(20):
         await server.send_match()
