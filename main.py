@@ -358,9 +358,14 @@ async def _start_and_run(
 
     sleep: Callable[[float], Any] = asyncio.sleep
     if mode is Mode.SIM:
+        from src.data.price_files import PriceFileError
         from src.sim.components import build_sim_components
 
-        sim = build_sim_components(settings, replay=replay, speed=speed, on_tick=lambda: engine_ref.call("notify_tick"))
+        try:  # a restart resumes after the simulated time the last run reached (sim/components.py)
+            sim = build_sim_components(settings, replay=replay, speed=speed, resume_after=db.latest_record_ts(),
+                                       on_tick=lambda: engine_ref.call("notify_tick"))
+        except PriceFileError as exc:
+            return fail(f"--replay: {exc}", EXIT_USAGE)
         clock, feed, market_data, sleep = sim.clock, sim.feed, sim.exchange, sim.sleep
         say(6, "simulated KXBTC15M exchange ready (offline, no credentials)")
         say(7, f"price source: {replay if replay else 'built-in generator'} at {sim.speed:g}x real time")

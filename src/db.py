@@ -622,6 +622,20 @@ class Database:
         with self.transaction() as conn:
             conn.execute("INSERT INTO errors (ts, source, message) VALUES (?,?,?)", (ts, source, message[:500]))
 
+    def latest_record_ts(self) -> float | None:
+        """The newest time any record carries, by the clock of the process that wrote it; None when empty.
+
+        In sim mode that is the simulated time the last run reached, where a new run resumes.
+        """
+        sources = (
+            "SELECT MAX(updated_ts) AS t FROM orders", "SELECT MAX(opened_ts) FROM trades",
+            "SELECT MAX(settled_ts) FROM trades", "SELECT MAX(ts) FROM bankroll_history",
+            "SELECT MAX(ts) FROM kill_switch_events", "SELECT MAX(ts) FROM auth_events",
+            "SELECT MAX(ts) FROM errors", "SELECT MAX(ts) FROM health",
+        )
+        row = self._conn.execute(f"SELECT MAX(t) FROM ({' UNION ALL '.join(sources)})").fetchone()
+        return None if row[0] is None else float(row[0])
+
     def errors_since(self, since_ts: float) -> int:
         return int(self._conn.execute("SELECT COUNT(*) FROM errors WHERE ts >= ?", (since_ts,)).fetchone()[0])
 
