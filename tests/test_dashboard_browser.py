@@ -18,7 +18,7 @@ import pytest
 
 from src.db import Database
 from src.model.models import Mode
-from tests.test_dashboard import DASHBOARD, REPO, add_trade, build_halted, build_normal
+from tests.fakes.trading_dbs import DASHBOARD, REPO, add_trade, build_halted, build_normal
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page

@@ -18,7 +18,7 @@ from streamlit.testing.v1 import AppTest
 from src.db import Database, db_path_for
 from src.model.models import Fill, Mode, OrderIntent, Side
 from src.reporting.dashboard_queries import connect_readonly, read_snapshot
-from tests.test_dashboard import DASHBOARD, REPO, build_normal, make_root
+from tests.fakes.trading_dbs import DASHBOARD, REPO, build_normal, make_root
 
 WRITE_SECONDS = 3.0
 STARTING = Decimal("100.00")
