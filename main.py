@@ -474,7 +474,8 @@ async def _start_and_run(
     )
     engine_ref.bind(engine)
     db.set_health({"mode": mode.value, "started_ts": repr(clock()), "starting_bankroll": str(starting),
-                   "dashboard_refresh_s": repr(float(app.dashboard.refresh_s))}, clock())
+                   "dashboard_refresh_s": repr(float(app.dashboard.refresh_s)),
+                   "risk_limits": app.risk.model_dump_json()}, clock())
     poly_stop = asyncio.Event()
     poly_task: asyncio.Task[int] | None = None
     if mode is Mode.PAPER:  # Polymarket copy trading runs beside Kalshi paper trading only (off by default)

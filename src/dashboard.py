@@ -32,12 +32,13 @@ from src.reporting.dashboard_queries import (  # noqa: E402
     CHART_POINTS,
     DashboardDataError,
     NoDatabase,
+    RiskLimits,
     Snapshot,
     connect_readonly,
     database_path,
     last_write_time,
     most_recent_mode,
-    read_refresh_s,
+    read_page_settings,
     read_snapshot,
 )
 
@@ -60,25 +61,49 @@ BANNERS: dict[Mode, tuple[str, str, str]] = {
 
 SOFT_STATES = {"cooling", "rate_paused", "daily_halted"}
 HARD_STATES = {"halted", "hard_stopped"}
-KILL_STATE_MEANINGS: dict[str, str] = {
-    "active": "trading allowed; every order still passes the kill switch first",
-    "cooling": "5 losses in a row: a 2-hour pause that ends by itself",
-    "rate_paused": "more than 15 orders in the last hour: paused until the hourly count drops",
-    "daily_halted": "today's loss passed 15% of the starting bankroll: no new trades until the next UTC day",
-    "halted": "3 authentication failures in a row (see BLOCKERS.md): fix the key, key id or clock and restart; "
-    "the first successful signed call clears it",
-    "hard_stopped": "total loss over 30% or bankroll under $20: stopped until you reset it by hand",
-}
 
-TIPS: tuple[str, ...] = (
-    "This page only reads the database: nothing here can place, cancel or change anything.",
-    f"A hard stop survives restarts (kill_switch.lock). Reset only once you know why: `{RESET_COMMAND}`.",
-    "Today's P&L counts trades settled since 00:00 UTC. Paper, live and sim each have their own "
-    "database and bankroll; they never mix.",
-    "Stages: " + ", ".join(f"{s.number} from ${s.min_bankroll}" for s in STAGES)
-    + ". The $5.00 per-trade hard cap in code applies in every stage.",
-    "An old heartbeat means the bot is not running (or is stuck): check its terminal and logs/errors/.",
-)
+
+def kill_state_meanings(limits: RiskLimits | None) -> dict[str, str]:
+    """What each kill switch state means, with the limits the bot runs with (as it wrote them), else in words."""
+    if limits is None:
+        streak, pause, orders = "a losing streak", "a pause", "too many orders"
+        daily, auth = "today's loss passed the daily limit", "repeated authentication failures"
+        hard = "total loss over its limit or bankroll under the floor"
+    else:
+        streak = f"{limits.max_consecutive_losses} losses in a row"
+        pause = f"a {_plain(limits.cooling_hours)}-hour pause"
+        orders = f"more than {limits.max_trades_per_hour} orders"
+        daily = f"today's loss passed {_plain(limits.daily_loss_pct * 100)}% of the starting bankroll"
+        auth = f"{limits.max_auth_failures} authentication failures in a row"
+        hard = (f"total loss over {_plain(limits.total_loss_pct * 100)}% or bankroll under "
+                f"${_plain(limits.min_bankroll_usd)}")
+    return {
+        "active": "trading allowed; every order still passes the kill switch first",
+        "cooling": f"{streak}: {pause} that ends by itself",
+        "rate_paused": f"{orders} in the last hour: paused until the hourly count drops",
+        "daily_halted": f"{daily}: no new trades until the next UTC day",
+        "halted": f"{auth} (see BLOCKERS.md): fix the key, key id or clock and restart; "
+        "the first successful signed call clears it",
+        "hard_stopped": f"{hard}: stopped until you reset it by hand",
+    }
+
+
+def tips(limits: RiskLimits | None) -> tuple[str, ...]:
+    cap = "A per-trade cap" if limits is None else f"The ${limits.max_single_trade_usd} per-trade cap"
+    return (
+        "This page only reads the database: nothing here can place, cancel or change anything.",
+        f"A hard stop survives restarts (kill_switch.lock). Reset only once you know why: `{RESET_COMMAND}`.",
+        "Today's P&L counts trades settled since 00:00 UTC. Paper, live and sim each have their own "
+        "database and bankroll; they never mix.",
+        "Stages: " + ", ".join(f"{s.number} from ${s.min_bankroll}" for s in STAGES)
+        + f". {cap} applies in every stage.",
+        "An old heartbeat means the bot is not running (or is stuck): check its terminal and logs/errors/.",
+    )
+
+
+def _plain(value: Decimal) -> str:
+    """2 not 2.00, 15 not 15.00, 0.5 not 0.50."""
+    return f"{value.normalize():f}"
 
 
 
@@ -215,6 +240,7 @@ def cli_mode(argv: list[str]) -> tuple[Mode | None, str | None]:
 
 
 def render_kill_switch(snap: Snapshot) -> None:
+    meanings = kill_state_meanings(snap.limits)
     kill = snap.kill
     state = kill.state
     since = f" since {fmt_ts(kill.since_ts)} ({fmt_age(_age(snap, kill.since_ts))})" if kill.since_ts else ""
@@ -222,14 +248,14 @@ def render_kill_switch(snap: Snapshot) -> None:
     if state is None:
         st.info("**Kill switch: not reported yet.** The bot writes its state here once it is running.")
     elif state == "active":
-        st.success(f"**Kill switch: ACTIVE**{since}. {KILL_STATE_MEANINGS['active'].capitalize()}.")
+        st.success(f"**Kill switch: ACTIVE**{since}. {meanings['active'].capitalize()}.")
     elif state in SOFT_STATES:
         st.warning(
-            f"**Kill switch: {state.upper()}**{since}.{reason} {KILL_STATE_MEANINGS[state].capitalize()}. "
+            f"**Kill switch: {state.upper()}**{since}.{reason} {meanings[state].capitalize()}. "
             f"Nothing to do: it clears by itself (`{RESET_COMMAND}` is for hard_stopped)."
         )
     else:
-        meaning = KILL_STATE_MEANINGS.get(state, "trading is stopped")
+        meaning = meanings.get(state, "trading is stopped")
         st.error(
             f"**Kill switch: {state.upper()}**{since}.{reason} {meaning.capitalize()}. "
             f"Reset (after finding the cause): `{RESET_COMMAND}`"
@@ -399,13 +425,13 @@ def render_tables(snap: Snapshot) -> None:
         st.info("No trades yet.")
 
 
-def render_tips() -> None:
-    """Static help in the sidebar, visible whatever state the database is in."""
+def render_tips(limits: RiskLimits | None) -> None:
+    """Help in the sidebar, visible whatever state the database is in."""
     st.sidebar.subheader("Tips")
-    for tip in TIPS:
+    for tip in tips(limits):
         st.sidebar.caption(f"• {tip}")
     st.sidebar.caption("**Kill switch states**")
-    for state, meaning in KILL_STATE_MEANINGS.items():
+    for state, meaning in kill_state_meanings(limits).items():
         st.sidebar.caption(f"• **{state}**: {meaning}")
 
 
@@ -463,10 +489,11 @@ def main() -> None:
     )
     mode = Mode(mode_value)
     st.set_page_config(page_title=f"polybot · {mode.value.upper()}", layout="wide")
-    refresh_s = read_refresh_s(database_path(root, mode))
+    page = read_page_settings(database_path(root, mode))
+    refresh_s = page.refresh_s
     st.sidebar.caption(f"File: `{database_path(root, mode)}`")
     st.sidebar.caption(f"Read-only view. Refreshes every {refresh_s:g} s.")
-    render_tips()
+    render_tips(page.limits)
     st.markdown(banner_html(mode), unsafe_allow_html=True)
     if cli_error:
         st.error(cli_error)

@@ -142,6 +142,7 @@ HEALTH_KEYS: dict[str, str] = {
     "bankroll": "current bankroll, dollars (Decimal string)",
     "starting_bankroll": "starting bankroll, dollars (USER_CONFIG.json, written at start)",
     "dashboard_refresh_s": "config.yaml's dashboard.refresh_s, written at start (the dashboard reads no config)",
+    "risk_limits": "config.yaml's risk section as a JSON object, written at start (the dashboard names the limits)",
 }
 
 

@@ -29,10 +29,11 @@ from src.model.models import Mode
 from src.reporting.dashboard_queries import (
     DashboardDataError,
     NoDatabase,
+    PageSettings,
     connect_readonly,
     most_recent_mode,
     read_bankroll_points,
-    read_refresh_s,
+    read_page_settings,
     read_snapshot,
     utc_day_bounds,
 )
@@ -321,7 +322,7 @@ def test_refresh_interval_comes_from_the_database(tmp_path: Path, monkeypatch: p
     db = Database(built.path)
     db.set_health({"dashboard_refresh_s": "7.0"}, built.now)
     db.close()
-    assert read_refresh_s(built.path) == 7.0
+    assert read_page_settings(built.path).refresh_s == 7.0
     at = run_app(built.root, monkeypatch)
     assert "refreshes every 7 s" in captions(at)
     assert "Refreshes every 7 s" in "\n".join(c.value for c in at.sidebar.caption)
@@ -330,8 +331,29 @@ def test_refresh_interval_comes_from_the_database(tmp_path: Path, monkeypatch: p
         db = Database(built.path)
         db.set_health({"dashboard_refresh_s": text}, built.now)
         db.close()
-        assert read_refresh_s(built.path) == 5.0, text
-    assert read_refresh_s(tmp_path / "missing.db") == 5.0
+        assert read_page_settings(built.path).refresh_s == 5.0, text
+    assert read_page_settings(tmp_path / "missing.db") == PageSettings(5.0, None)
+
+
+def test_the_limits_named_are_the_ones_the_bot_runs_with(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from src.config import RiskConfig
+
+    built = build_normal(tmp_path)
+    at = run_app(built.root, monkeypatch)  # no limits written yet: the page speaks in words, not numbers
+    assert any("• **cooling**: a losing streak: a pause that ends by itself" in t for t in tip_lines(at))
+    risk = RiskConfig(max_consecutive_losses=4, cooling_hours=Decimal("1.5"), max_single_trade_usd=Decimal("3.00"),
+                      min_bankroll_usd=Decimal("25.00"))
+    db = Database(built.path)
+    db.set_health({"risk_limits": risk.model_dump_json()}, built.now)  # as the daemon writes them at start
+    db.close()
+    lines = tip_lines(run_app(built.root, monkeypatch))
+    assert "• **cooling**: 4 losses in a row: a 1.5-hour pause that ends by itself" in lines
+    assert any("total loss over 30% or bankroll under $25" in t for t in lines)
+    assert any("The $3.00 per-trade cap applies in every stage." in t for t in lines)
+    db = Database(built.path)
+    db.set_health({"risk_limits": '{"max_consecutive_losses": "many"}'}, built.now)  # unreadable: words again
+    db.close()
+    assert any("a losing streak" in t for t in tip_lines(run_app(built.root, monkeypatch)))
 
 
 def test_sim_mode_measures_time_on_the_simulator_clock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

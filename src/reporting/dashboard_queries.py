@@ -40,6 +40,28 @@ class NoDatabase(DashboardDataError):
 
 
 @dataclass(frozen=True, slots=True)
+class RiskLimits:
+    """config.yaml's risk section as the daemon wrote it at start (health key risk_limits)."""
+
+    max_single_trade_usd: Decimal
+    daily_loss_pct: Decimal
+    max_consecutive_losses: int
+    cooling_hours: Decimal
+    max_trades_per_hour: int
+    max_auth_failures: int
+    total_loss_pct: Decimal
+    min_bankroll_usd: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class PageSettings:
+    """What the page needs from the bot's configuration, read from the database (never from config files)."""
+
+    refresh_s: float
+    limits: RiskLimits | None  # None until a daemon has written them
+
+
+@dataclass(frozen=True, slots=True)
 class HealthValue:
     """One row of the daemon's `health` table."""
 
@@ -164,6 +186,7 @@ class Snapshot:
     open_positions: OpenPositions
     last_trades: tuple[TradeRow, ...]  # newest first
     system: SystemHealth
+    limits: RiskLimits | None
     bankroll_points: tuple[ChartPoint, ...]  # oldest first, at most CHART_POINTS
     bankroll_history_rows: int
     pnl_bars: tuple[PnlBar, ...]  # oldest first, at most PNL_BARS
@@ -266,19 +289,42 @@ def read_health(conn: sqlite3.Connection) -> dict[str, HealthValue]:
     return {r["key"]: HealthValue(r["value"], float(r["ts"])) for r in rows}
 
 
-def read_refresh_s(path: Path) -> float:
-    """How often the page refreshes: config.yaml's dashboard.refresh_s as the daemon wrote it, else 5 s."""
+def read_page_settings(path: Path) -> PageSettings:
+    """config.yaml's dashboard.refresh_s (else 5 s) and risk limits (else None), as the daemon wrote them."""
     try:
         conn = connect_readonly(path)
     except (DashboardDataError, sqlite3.Error):
-        return DEFAULT_REFRESH_S
+        return PageSettings(DEFAULT_REFRESH_S, None)
     try:
-        value = _health_float(read_health(conn), "dashboard_refresh_s")
+        health = read_health(conn)
     except sqlite3.Error:
-        return DEFAULT_REFRESH_S
+        return PageSettings(DEFAULT_REFRESH_S, None)
     finally:
         conn.close()
-    return value if value is not None and 1 <= value <= 600 else DEFAULT_REFRESH_S
+    value = _health_float(health, "dashboard_refresh_s")
+    refresh = value if value is not None and 1 <= value <= 600 else DEFAULT_REFRESH_S
+    return PageSettings(refresh, risk_limits(health))
+
+
+def risk_limits(health: dict[str, HealthValue]) -> RiskLimits | None:
+    """The risk_limits row (a JSON object), or None when missing or unreadable: the page then speaks generally."""
+    text = _health_str(health, "risk_limits")
+    if text is None:
+        return None
+    try:
+        raw = json.loads(text)
+        return RiskLimits(
+            max_single_trade_usd=_money(raw["max_single_trade_usd"], "risk_limits"),
+            daily_loss_pct=_money(raw["daily_loss_pct"], "risk_limits"),
+            max_consecutive_losses=int(raw["max_consecutive_losses"]),
+            cooling_hours=_money(raw["cooling_hours"], "risk_limits"),
+            max_trades_per_hour=int(raw["max_trades_per_hour"]),
+            max_auth_failures=int(raw["max_auth_failures"]),
+            total_loss_pct=_money(raw["total_loss_pct"], "risk_limits"),
+            min_bankroll_usd=_money(raw["min_bankroll_usd"], "risk_limits"),
+        )
+    except (ValueError, TypeError, KeyError, DashboardDataError):
+        return None
 
 
 def reference_now(mode: Mode, health: dict[str, HealthValue], wall_now: float) -> tuple[float, bool]:
@@ -550,6 +596,7 @@ def read_snapshot(
             open_positions=read_open_positions(conn),
             last_trades=read_last_trades(conn),
             system=read_system_health(conn, health, now, heartbeat_wall_age(health, wall_now, simulated)),
+            limits=risk_limits(health),
             bankroll_points=points,
             bankroll_history_rows=history_rows,
             pnl_bars=read_pnl_bars(conn),
