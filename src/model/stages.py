@@ -1,4 +1,4 @@
-"""The bankroll stages: from which bankroll each applies and what it lets one bet risk (ARCHITECTURE.md)."""
+"""The bankroll stages (ARCHITECTURE.md): the bankroll each starts at, the most one bet may risk in it."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The kill switch's section of BLOCKERS.md for an auth halt: its text, written and removed without touching others."""
+"""The kill switch's own section of BLOCKERS.md for an auth halt, kept apart from anything else in the file."""
 
 from __future__ import annotations
 

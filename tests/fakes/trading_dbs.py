@@ -1,7 +1,4 @@
-"""Databases as a running, a halted and a new bot leave them, built with the real writer (src/db.Database).
-
-The dashboard tests read them; the dashboard itself only ever opens them read-only.
-"""
+"""Fixture databases of a running, a halted or a new bot, built with the real writer (src/db.Database)."""
 
 from __future__ import annotations
 
