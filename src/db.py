@@ -116,6 +116,20 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX IF NOT EXISTS errors_ts ON errors(ts);
     """,
+    # 2: notifications sent (or not) to the owner's phone, for the dashboard. No URLs, no secrets.
+    """
+    CREATE TABLE IF NOT EXISTS notifications (
+        id INTEGER PRIMARY KEY,
+        ts REAL NOT NULL,
+        kind TEXT NOT NULL,
+        level TEXT NOT NULL,
+        title TEXT NOT NULL,
+        status TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        error TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX IF NOT EXISTS notifications_ts ON notifications(ts);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -637,6 +651,16 @@ class Database:
     def record_error(self, ts: float, source: str, message: str) -> None:
         with self.transaction() as conn:
             conn.execute("INSERT INTO errors (ts, source, message) VALUES (?,?,?)", (ts, source, message[:500]))
+
+    def record_notification(
+        self, ts: float, kind: str, level: str, title: str, status: str, attempts: int, error: str = ""
+    ) -> None:
+        """One notification's outcome: status is sent | failed | dropped | refused."""
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO notifications (ts, kind, level, title, status, attempts, error) VALUES (?,?,?,?,?,?,?)",
+                (ts, kind, level, title[:200], status, attempts, error[:300]),
+            )
 
     def errors_since(self, since_ts: float) -> int:
         return int(self._conn.execute("SELECT COUNT(*) FROM errors WHERE ts >= ?", (since_ts,)).fetchone()[0])
