@@ -54,11 +54,13 @@ def register_notify_secrets(urls: Sequence[str], hosts: frozenset[str]) -> None:
     """Every URL and every long piece of one (tokens, webhook keys) is redacted from logs from now on."""
     for url in urls:
         register_secret(url)
-        for sep in "/:@?&=":
-            url = url.replace(sep, " ")
-        for piece in url.split():
-            if len(piece) >= 12 and piece.lower() not in hosts:
-                register_secret(piece)
+        for segment in url.split("://", 1)[-1].split("/"):
+            pieces = [segment]
+            for sep in ":@?&=":
+                pieces = [p for piece in pieces for p in piece.split(sep)] + ([segment] if sep == ":" else [])
+            for piece in pieces:
+                if len(piece) >= 12 and piece.lower() not in hosts:
+                    register_secret(piece)
 
 
 class NotifyRuntime:

@@ -69,7 +69,8 @@ class Outbox:
         if len(self._queue) >= self.capacity:
             oldest = self._queue.popleft()
             self.dropped += 1
-            log.warning("notification queue full: dropped %r (%d dropped so far)", oldest.title, self.dropped)
+            if self.dropped == 1 or self.dropped % 100 == 0:  # a dead service must not flood the log
+                log.warning("notification queue full: dropped %r (%d dropped so far)", oldest.title, self.dropped)
             self._write(oldest, "dropped", 0, f"queue full ({self.capacity}); {self.dropped} dropped so far")
         self._queue.append(note)
         self._idle.clear()
