@@ -326,7 +326,7 @@ def render_notifications(snap: Snapshot) -> None:
         st.dataframe(
             pd.DataFrame(
                 [{"time (UTC)": fmt_ts(n.ts).removesuffix(" UTC"), "event": n.kind, "level": n.level,
-                  "title": n.title, "status": n.status, "tries": n.attempts, "error": n.error}
+                  "title": n.title, "to": n.service, "status": n.status, "tries": n.attempts, "error": n.error}
                  for n in view.recent]
             ),
             hide_index=True,

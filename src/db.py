@@ -124,6 +124,7 @@ MIGRATIONS: tuple[str, ...] = (
         kind TEXT NOT NULL,
         level TEXT NOT NULL,
         title TEXT NOT NULL,
+        service TEXT NOT NULL DEFAULT '',
         status TEXT NOT NULL,
         attempts INTEGER NOT NULL DEFAULT 0,
         error TEXT NOT NULL DEFAULT ''
@@ -653,13 +654,15 @@ class Database:
             conn.execute("INSERT INTO errors (ts, source, message) VALUES (?,?,?)", (ts, source, message[:500]))
 
     def record_notification(
-        self, ts: float, kind: str, level: str, title: str, status: str, attempts: int, error: str = ""
+        self, ts: float, kind: str, level: str, title: str, status: str, attempts: int, error: str = "",
+        *, service: str = "",
     ) -> None:
-        """One notification's outcome: status is sent | failed | dropped | refused."""
+        """One notification's outcome at one service (scheme://host only): status is sent | failed | dropped."""
         with self.transaction() as conn:
             conn.execute(
-                "INSERT INTO notifications (ts, kind, level, title, status, attempts, error) VALUES (?,?,?,?,?,?,?)",
-                (ts, kind, level, title[:200], status, attempts, error[:300]),
+                "INSERT INTO notifications (ts, kind, level, title, service, status, attempts, error)"
+                " VALUES (?,?,?,?,?,?,?,?)",
+                (ts, kind, level, title[:200], service[:100], status, attempts, error[:300]),
             )
 
     def errors_since(self, since_ts: float) -> int:

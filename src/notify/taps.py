@@ -1,12 +1,22 @@
-"""Pass-through wrappers around the executor and the settler that tell the notifier about fills and settlements."""
+"""Pass-through wrappers around the trading components (executor, settler, reconciler) that tell the notifier."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, TypeVar
 
 from src.model.interfaces import Executor, Settler, SettleReport
 from src.model.models import Order, OrderIntent
+from src.notify.messages import DiscrepancyLike
 from src.notify.notifier import Notifier
+
+
+class ReconcileReportLike(Protocol):
+    @property
+    def discrepancies(self) -> tuple[DiscrepancyLike, ...]: ...
+
+
+R = TypeVar("R", bound=ReconcileReportLike)
 
 
 class NotifyingExecutor:
@@ -44,3 +54,14 @@ class NotifyingSettler:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
+
+
+def telling_reconciliation(run: Callable[[], Awaitable[R]], notifier: Notifier) -> Callable[[], Awaitable[R]]:
+    """The reconciler's run(), also telling the owner when the venue and the database disagree."""
+
+    async def run_and_tell() -> R:
+        report = await run()
+        notifier.reconciliation(report.discrepancies)
+        return report
+
+    return run_and_tell

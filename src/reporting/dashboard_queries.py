@@ -136,7 +136,8 @@ class NotificationLine:
     kind: str
     level: str
     title: str
-    status: str  # sent | failed | dropped | refused
+    service: str  # scheme://host, never the URL
+    status: str  # sent | failed | dropped
     attempts: int
     error: str
 
@@ -450,7 +451,8 @@ def read_notifications(conn: sqlite3.Connection, now: float) -> NotificationsVie
     if schema_version(conn) < 2:
         return NotificationsView()
     rows = conn.execute(
-        "SELECT ts, kind, level, title, status, attempts, error FROM notifications ORDER BY ts DESC, id DESC LIMIT ?",
+        "SELECT ts, kind, level, title, service, status, attempts, error FROM notifications"
+        " ORDER BY ts DESC, id DESC LIMIT ?",
         (NOTIFICATIONS_SHOWN,),
     ).fetchall()
     failed = int(conn.execute(
@@ -459,8 +461,8 @@ def read_notifications(conn: sqlite3.Connection, now: float) -> NotificationsVie
     ).fetchone()[0])
     return NotificationsView(
         recent=tuple(
-            NotificationLine(float(r["ts"]), r["kind"], r["level"], r["title"], r["status"], int(r["attempts"]),
-                             r["error"])
+            NotificationLine(float(r["ts"]), r["kind"], r["level"], r["title"], r["service"], r["status"],
+                             int(r["attempts"]), r["error"])
             for r in rows
         ),
         failed_last_day=failed,
