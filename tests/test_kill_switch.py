@@ -703,7 +703,9 @@ def test_there_is_no_bypass_parameter() -> None:
     import inspect
 
     params = set(inspect.signature(KillSwitch.__init__).parameters)
-    assert params == {"self", "risk", "starting_bankroll", "db", "root", "mode", "clock", "cancel_all", "out"}
+    # on_event only observes (notifications): it is told after each change and cannot refuse or allow.
+    assert params == {"self", "risk", "starting_bankroll", "db", "root", "mode", "clock", "cancel_all", "out",
+                      "on_event"}
     assert set(inspect.signature(KillSwitch.check_order_allowed).parameters) == {"self", "order"}
 
 

