@@ -493,3 +493,60 @@ def test_old_databases_show_no_notifications(tmp_path: Path) -> None:
     assert read_notifications(ro, 0.0).recent == ()
     ro.close()
 
+
+
+# -- the periodic jobs, on a manual clock -------------------------------------------------------------------------
+
+
+class ClockedSleep:
+    """sleep() that moves a ManualClock instead of waiting, and stops the job after `limit` sleeps."""
+
+    def __init__(self, clock: ManualClock, limit: int, on_sleep: Any = None) -> None:
+        self.clock, self.limit, self.count, self.on_sleep = clock, limit, 0, on_sleep
+
+    async def __call__(self, seconds: float) -> None:
+        self.count += 1
+        if self.count > self.limit:
+            raise asyncio.CancelledError
+        self.clock.advance(seconds)
+        if self.on_sleep is not None:
+            self.on_sleep(self.clock())
+
+
+async def test_outage_watch_tells_down_once_and_up_once(clock: ManualClock) -> None:
+    from src.notify.jobs import Watched, watch_outages
+
+    sent: list[str] = []
+    n = Notifier(ALL_ON, "info", lambda x: sent.append(x.title), clock)
+    last = {"feed": clock(), "kalshi": clock()}
+
+    def tick(now: float) -> None:
+        last["kalshi"] = now  # Kalshi answers all along
+        if not (clock.now - start < 300 or clock.now - start > 600):
+            return  # the feed is silent from 300 s to 600 s
+        last["feed"] = now
+
+    start = clock()
+    sleep = ClockedSleep(clock, limit=100, on_sleep=tick)
+    watched = [Watched("BTC feed", lambda: last["feed"]), Watched("Kalshi", lambda: last["kalshi"])]
+    with pytest.raises(asyncio.CancelledError):
+        await watch_outages(watched, n, threshold_s=120, clock=clock, sleep=sleep)
+    assert sent == ["BTC feed DOWN for 2 min", "BTC feed back up"]
+
+
+async def test_summaries_go_out_at_the_configured_time(rig: Rig) -> None:
+    from src.notify.jobs import send_summaries
+
+    clock = rig.clock
+    clock.now = datetime(2026, 12, 5, 12, 0, tzinfo=UTC).timestamp()  # a Saturday
+    rig.settle(None, D("2.00"), ts=clock() - 3600)
+    sent: list[Notification] = []
+    n = Notifier(ALL_ON, "info", sent.append, clock)
+    with pytest.raises(asyncio.CancelledError):
+        await send_summaries(n, rig.db, mode="paper", starting_bankroll=rig.starting, daily_utc="21:00",
+                             weekly_day="sunday", clock=clock, sleep=ClockedSleep(clock, limit=2))
+    daily = [x for x in sent if x.kind is Kind.DAILY_SUMMARY]
+    weekly = [x for x in sent if x.kind is Kind.WEEKLY_SUMMARY]
+    assert [x.title for x in daily] == ["Daily summary 2026-12-05: $2.00", "Daily summary 2026-12-06: $0.00"]
+    assert [x.title for x in weekly] == ["Weekly summary 2026-11-30 to 2026-12-06: $2.00"]
+    assert "1 trades settled: 1 won, 0 lost (100% won)" in daily[0].body
