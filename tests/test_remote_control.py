@@ -221,3 +221,13 @@ async def test_every_request_passes_the_allowlist(h: Harness, monkeypatch: Any) 
     await h.command("/status")
     assert checked == ["https://api.telegram.org", "https://api.telegram.org"]
     assert telegram_api.TELEGRAM_HOSTS == frozenset({"api.telegram.org"})
+
+
+async def test_handled_commands_are_confirmed_so_a_restart_does_not_repeat_them(h: Harness) -> None:
+    await h.command("/stop")
+    assert h.stops == [EXIT_OK] and h.tg.updates  # handled, not yet confirmed to Telegram
+    await h.poller.acknowledge()
+    assert h.tg.updates == []
+    restarted = TelegramPoller(h.api, h.handler, poll_timeout_s=0, clock=h.rig.clock)
+    await restarted.poll_once()
+    assert h.stops == [EXIT_OK]  # the /stop was not delivered a second time

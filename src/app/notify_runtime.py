@@ -26,7 +26,7 @@ from src.notify.notifier import Notifier
 from src.notify.outbox import Outbox, SendFn
 from src.notify.pause import PauseGate
 from src.notify.taps import NotifyingExecutor, NotifyingSettler
-from src.notify.telegram_api import TelegramApi
+from src.notify.telegram_api import TelegramApi, TelegramError
 from src.notify.telegram_poller import TelegramPoller
 from src.risk.kill_switch import KillSwitch
 
@@ -217,6 +217,12 @@ class NotifyRuntime:
         for task in self._tasks:
             if task.get_name() == "telegram-commands":
                 task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        if self.poller is not None:
+            try:
+                await asyncio.wait_for(self.poller.acknowledge(), 5.0)
+            except (TelegramError, TimeoutError) as exc:
+                log.warning("telegram: could not confirm the last commands (%s)", type(exc).__name__)
         if any(t.get_name().startswith("notify-outbox") for t in self._tasks):
             drained = await asyncio.gather(*(box.drain(DRAIN_ON_CLOSE_S) for _, box in self.outboxes))
             for (name, box), ok in zip(self.outboxes, drained, strict=True):

@@ -38,6 +38,7 @@ class TelegramPoller:
         self._sleep = sleep
         self._rng = rng
         self._offset: int | None = None
+        self._confirmed: int | None = None  # Telegram forgets updates below the offset it was last sent
         self.failures = 0
         self.handled = 0
 
@@ -56,6 +57,7 @@ class TelegramPoller:
     async def poll_once(self) -> int:
         """One getUpdates round; returns how many messages were answered."""
         updates = await self._api.get_updates(self._offset, self._poll_timeout_s)
+        self._confirmed = self._offset
         answered = 0
         for update in updates:
             # Acknowledge first: a command that crashes the handler is never re-delivered in a loop.
@@ -77,3 +79,9 @@ class TelegramPoller:
             except TelegramError as exc:
                 log.warning("telegram: could not answer chat %s (%s)", update.chat_id, exc)
         return answered
+
+    async def acknowledge(self) -> None:
+        """Confirm what was handled, so a restart is not handed the same /stop again."""
+        if self._offset is not None and self._offset != self._confirmed:
+            await self._api.get_updates(self._offset, 0)
+            self._confirmed = self._offset
