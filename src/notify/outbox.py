@@ -58,6 +58,8 @@ class Outbox:
         self._idle = asyncio.Event()
         self._idle.set()
         self.dropped = 0
+        # Drops not yet written to the record (bounded: the record is for the dashboard only).
+        self._unrecorded: deque[tuple[Notification, int]] = deque(maxlen=max(capacity, 100))
         self.sent = 0
         self.failed = 0
 
@@ -71,7 +73,8 @@ class Outbox:
             self.dropped += 1
             if self.dropped == 1 or self.dropped % 100 == 0:  # a dead service must not flood the log
                 log.warning("notification queue full: dropped %r (%d dropped so far)", oldest.title, self.dropped)
-            self._write(oldest, "dropped", 0, f"queue full ({self.capacity}); {self.dropped} dropped so far")
+            # Recorded by the sender task, not here: put() is called from the trading path.
+            self._unrecorded.append((oldest, self.dropped))
         self._queue.append(note)
         self._idle.clear()
         self._ready.set()
@@ -79,6 +82,9 @@ class Outbox:
     async def run(self) -> None:
         """Send forever (until cancelled)."""
         while True:
+            while self._unrecorded:
+                dropped, count = self._unrecorded.popleft()
+                self._write(dropped, "dropped", 0, f"queue full ({self.capacity}); {count} dropped so far")
             if not self._queue:
                 self._idle.set()
                 self._ready.clear()
