@@ -553,3 +553,22 @@ async def test_summaries_go_out_at_the_configured_time(rig: Rig) -> None:
     assert [x.title for x in daily] == ["Daily summary 2026-12-05: $2.00", "Daily summary 2026-12-06: $0.00"]
     assert [x.title for x in weekly] == ["Weekly summary 2026-11-30 to 2026-12-06: $2.00"]
     assert "1 trades settled: 1 won, 0 lost (100% won)" in daily[0].body
+
+
+async def test_resync_tells_each_new_mismatch_once_and_returns_the_report() -> None:
+    from src.execution.reconcile import ReconcileReport
+    from src.notify.taps import telling_reconciliation
+
+    sent: list[str] = []
+    n = Notifier(ALL_ON, "info", lambda x: sent.append(x.body), lambda: 0.0)
+    bad = (Discrepancy("resting_order", "KXBTC15M-A", "an order rests on Kalshi the database does not know"),)
+    reports = [ReconcileReport(False, bad, (), 1.0), ReconcileReport(False, bad, (), 2.0),
+               ReconcileReport(True, (), (), 3.0), ReconcileReport(False, bad, (), 4.0)]
+
+    async def run() -> ReconcileReport:
+        return reports.pop(0)
+
+    resync = telling_reconciliation(run, n)
+    results = [await resync() for _ in range(4)]
+    assert [r.ts for r in results] == [1.0, 2.0, 3.0, 4.0]
+    assert len(sent) == 2 and all("an order rests on Kalshi" in b for b in sent)  # again after it cleared

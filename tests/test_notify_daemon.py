@@ -52,6 +52,15 @@ def test_paper_daemon_notifies_and_obeys_the_owner_only(monkeypatch: Any, capfd:
             return await real_build_and_run(settings, mode, project_root, **kwargs)
 
     monkeypatch.setattr(main_module, "build_and_run", with_notify_fakes)
+    import src.app.notify_runtime as runtime_module
+
+    real_start = runtime_module.NotifyRuntime.start
+
+    def keep_watched(self: Any, **kwargs: Any) -> None:
+        seen["watched"] = kwargs["watched"]
+        real_start(self, **kwargs)
+
+    monkeypatch.setattr(runtime_module.NotifyRuntime, "start", keep_watched)
 
     async def scenario(run: DaemonRun) -> None:
         engine = await run.wait_engine()
@@ -64,6 +73,9 @@ def test_paper_daemon_notifies_and_obeys_the_owner_only(monkeypatch: Any, capfd:
         while engine.orders_sent < 1 and time.monotonic() < deadline:
             await send_flat(run.binance, 65700.0, 0.2)
         await run.until(lambda: any(m["title"].startswith("Filled:") for m in hook.received), 10, "the fill")
+        # The outage watch reads the real feed and engine: both have just shown signs of life.
+        ages = {w.name: time.time() - (w.last_ok_ts() or 0.0) for w in seen["watched"]}
+        assert set(ages) == {"BTC feed", "Kalshi"} and all(0 <= age < 5 for age in ages.values()), ages
         tg.say(999, "/stop")  # a stranger
         tg.say(OWNER, "/pause")
         await run.until(lambda: any("Paused" in t for _, t in tg.sent), 10, "the /pause reply")

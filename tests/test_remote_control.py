@@ -139,6 +139,7 @@ async def test_halt_is_the_kill_switch_hard_stop_and_resume_cannot_lift_it(h: Ha
     lock = read_lock(h.rig.root)
     assert lock is not None and lock.data is not None and lock.data["reason"] == "remote_halt"
     assert f"chat {OWNER}" in lock.data["message"]
+    assert lock.data["mode"] == "live" and lock.data["figures"]["mode"] == "live"  # reset goes to live.db
     assert h.rig.cancels == 1  # cancel all, as the kill switch does on every HARD STOP
     assert h.ks.hard_stopped and h.ks.should_exit and h.ks.exit_code == EXIT_HARD_STOP
     assert h.stops == [EXIT_HARD_STOP]
@@ -231,3 +232,18 @@ async def test_handled_commands_are_confirmed_so_a_restart_does_not_repeat_them(
     restarted = TelegramPoller(h.api, h.handler, poll_timeout_s=0, clock=h.rig.clock)
     await restarted.poll_once()
     assert h.stops == [EXIT_OK]  # the /stop was not delivered a second time
+
+
+async def test_a_remote_halt_is_reset_at_the_terminal_like_any_hard_stop(h: Harness) -> None:
+    from src.db import Database, db_path_for
+    from src.risk.reset import reset_killswitch
+
+    await h.command("/halt")
+    paper = Database(db_path_for(h.rig.root, Mode.PAPER))  # what main.py opens before reading the lock's mode
+    try:
+        code = reset_killswitch(h.rig.root, paper, input_fn=lambda _: "RESET", isatty=lambda: True,
+                                out=lambda _: None, clock=h.rig.clock)
+    finally:
+        paper.close()
+    assert code == EXIT_OK and read_lock(h.rig.root) is None
+    assert h.rig.kinds()[-1] == "reset"  # recorded in the live database, where the halt happened

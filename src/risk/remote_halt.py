@@ -24,12 +24,23 @@ def request_hard_stop(kill_switch: KillSwitch, root: Path, requested_by: str, no
     """
     if kill_switch.hard_stopped:
         return False
+    status = kill_switch.status()
     payload = {
         "version": 1,
         "reason": REMOTE_HALT_REASON,
         "message": f"HARD STOP requested remotely ({requested_by})",
         "ts": now,
         "at": utc_from_ts(now).isoformat(),
+        # The mode tells --reset-killswitch which database records the reset, as for the kill switch's own lock.
+        "mode": status.mode.value,
+        "figures": {
+            "mode": status.mode.value,
+            "starting_bankroll": str(status.starting_bankroll),
+            "bankroll": str(status.bankroll),
+            "today_pnl": str(status.today_pnl),
+            "loss_since_reset": str(status.loss_since_reset),
+            "state_before": status.state.value,
+        },
         "reset": RESET_COMMAND,
     }
     try:
