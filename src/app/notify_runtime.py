@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Callable, Sequence
 from decimal import Decimal
@@ -60,10 +61,8 @@ def register_notify_secrets(urls: Sequence[str], hosts: frozenset[str]) -> None:
     for url in urls:
         register_secret(url)
         for segment in url.split("://", 1)[-1].split("/"):
-            pieces = [segment]
-            for sep in ":@?&=":
-                pieces = [p for piece in pieces for p in piece.split(sep)] + ([segment] if sep == ":" else [])
-            for piece in pieces:
+            # The whole segment (a Telegram token is "<bot id>:<secret>") and each part of it.
+            for piece in {segment, *re.split(r"[:@?&=]", segment)}:
                 if len(piece) >= 12 and piece.lower() not in hosts:
                     register_secret(piece)
 

@@ -116,6 +116,8 @@ class AppriseSender:
     """send() delivers one notification to every configured service, off the event loop."""
 
     def __init__(self, urls: Sequence[str]) -> None:
+        # Apprise logs every send at INFO (and URLs at DEBUG); the outbox logs what matters.
+        logging.getLogger("apprise").setLevel(logging.WARNING)
         plugins, self.services = parse_services(urls)
         if not plugins:
             raise NotifyConfigError("NOTIFY_URLS is empty")
