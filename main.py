@@ -294,16 +294,18 @@ async def build_and_run(
     replay: Path | None = None,
     kalshi_connector_factory: Callable[[], Any] | None = None,
     feed_connect: Callable[..., Any] | None = None,
+    telegram_connector_factory: Callable[[], Any] | None = None,
 ) -> int:
     """Steps 5-12 of the start-up sequence, then the main loop until a stop.
 
-    The two transport arguments let tests point the real client and feed at local fake servers
-    (the allowlists still check the real URLs); production passes neither.
+    The transport arguments let tests point the real clients and feed at local fake servers
+    (the allowlists still check the real URLs); production passes none.
     """
     res = _Resources()
     try:
         code = await _start_and_run(settings, mode, root, res, speed=speed, replay=replay,
-                                    kalshi_connector_factory=kalshi_connector_factory, feed_connect=feed_connect)
+                                    kalshi_connector_factory=kalshi_connector_factory, feed_connect=feed_connect,
+                                    telegram_connector_factory=telegram_connector_factory)
     finally:
         await res.close()
     if code == EXIT_HARD_STOP:
@@ -323,13 +325,17 @@ async def _start_and_run(
     replay: Path | None,
     kalshi_connector_factory: Callable[[], Any] | None,
     feed_connect: Callable[..., Any] | None,
+    telegram_connector_factory: Callable[[], Any] | None = None,
 ) -> int:
     from src.app.daemon_records import record_error
     from src.app.engine import Engine, EngineTiming
+    from src.app.notify_runtime import NotifyRuntime, stop_reason
     from src.db import Database, db_path_for
     from src.execution.paper import PaperExecutor
     from src.execution.settlement import Settler
     from src.journal.trade_log import TradeLog
+    from src.notify.pause import PauseGate
+    from src.notify.taps import telling_reconciliation
     from src.risk.kill_switch import KillSwitch
     from src.risk.sizing import SizingLimits, intent_from_signal, stage_for
     from src.strategies.btc_lag import BtcLagStrategy
@@ -338,6 +344,11 @@ async def _start_and_run(
     path = db_path_for(root, mode)
     say(5, f"opening database {path.relative_to(root) if path.is_relative_to(root) else path}")
     db = res.db = Database(path)
+    # Notifications and remote control (paper and live; the simulator would flood the phone).
+    notify = NotifyRuntime(settings, db, enabled=mode is not Mode.SIM,
+                           telegram_connector_factory=telegram_connector_factory)
+    res.cleanups.append(notify.close)
+    notify.start_sending()
     gate = _Late()
     engine_ref = _Late()
     starting = settings.user.starting_bankroll_usd
@@ -352,7 +363,8 @@ async def _start_and_run(
     def make_kill_switch(clock: Callable[[], float]) -> KillSwitch:
         ks_root = risk_root(root, mode)
         ks_root.mkdir(parents=True, exist_ok=True)
-        ks = KillSwitch(app.risk, starting, db, ks_root, mode=mode, clock=clock, cancel_all=cancel_all)
+        ks = KillSwitch(app.risk, starting, db, ks_root, mode=mode, clock=clock, cancel_all=cancel_all,
+                        on_event=notify.notifier.kill_switch)
         gate.bind(ks)  # replays any auth results the client reported before this point
         return ks
 
@@ -407,6 +419,7 @@ async def _start_and_run(
     if kill_switch.should_exit:
         return kill_switch.exit_code
 
+    pause_gate = PauseGate(kill_switch)  # Telegram /pause; the kill switch's refusals always win
     submitted = lambda intent: kill_switch.record_order_submitted(intent.client_order_id)  # noqa: E731
     reconciled: Callable[[], bool] = lambda: True  # noqa: E731
     resync: Callable[[], Any] | None = None
@@ -414,18 +427,19 @@ async def _start_and_run(
     if mode is Mode.LIVE:
         from src.execution.live import LiveExecutor
 
-        executor: Any = LiveExecutor(client, db, trade_log, clock, kill_switch.check_order_allowed,
+        executor: Any = LiveExecutor(client, db, trade_log, clock, pause_gate.check_order_allowed,
                                      time_in_force=app.execution.time_in_force, on_order_submitted=submitted)
         resolve_pending = executor.resolve_pending
     else:
-        executor = PaperExecutor(market_data, db, trade_log, clock, kill_switch.check_order_allowed,
+        executor = PaperExecutor(market_data, db, trade_log, clock, pause_gate.check_order_allowed,
                                  time_in_force=app.execution.time_in_force, on_order_submitted=submitted)
         interrupted = executor.fail_interrupted()
         if interrupted:
             log.warning("%d paper order(s) interrupted by the last shutdown were marked failed", interrupted)
     settler = Settler(market_data, db, trade_log, clock, starting, kill_switch.record_trade_result,
                       settlements=client if mode is Mode.LIVE else None, mode=mode.value)
-    say(9, "not a --verify run: continuing")
+    executor, settler = notify.tap_executor(executor), notify.tap_settler(settler)
+    say(9, f"not a --verify run: continuing; {notify.describe()}")
 
     stage = stage_for(kill_switch.bankroll)
     banner = (f"{mode.value.upper()} MODE | bankroll ${kill_switch.bankroll} (stage {stage.number}) | "
@@ -445,8 +459,9 @@ async def _start_and_run(
         report = await reconciler.run()
         for item in report.discrepancies:
             log.warning("reconciliation: %s %s %s", item.code, item.ticker, item.detail)
+        notify.notifier.reconciliation(report.discrepancies)
         reconciled = lambda: reconciler.reconciled  # noqa: E731
-        resync = reconciler.run
+        resync = telling_reconciliation(reconciler.run, notify.notifier)
     else:
         say(11, f"{mode.value} mode: no real orders will be sent")
 
@@ -457,7 +472,7 @@ async def _start_and_run(
         market_data=market_data,
         strategy=BtcLagStrategy(app.strategy.btc_lag),
         size=lambda sig, bankroll: intent_from_signal(sig, bankroll, limits),
-        gate=kill_switch,
+        gate=pause_gate,
         executor=executor,
         settler=settler,
         db=db,
@@ -483,10 +498,17 @@ async def _start_and_run(
 
         poly_task = asyncio.create_task(run_polymarket_paper(settings, root, stop=poly_stop, clock=clock))
     _install_signal_handlers(lambda: (engine.request_stop(EXIT_OK), poly_stop.set()))
+    notify.start_for_daemon(engine=engine, feed=feed, kill_switch=kill_switch, pause_gate=pause_gate,
+                            kill_switch_root=risk_root(root, mode),
+                            request_stop=lambda code: (engine.request_stop(code), poly_stop.set()),
+                            mode=mode.value, starting_bankroll=starting)
+    notify.notifier.started(mode.value, kill_switch.bankroll, ks_status.state.value)
     say(12, "main loop running (Ctrl-C to stop)")
+    code = EXIT_ERROR
     try:
         code = await engine.run()
     finally:
+        notify.notifier.stopped(mode.value, kill_switch.bankroll, code, stop_reason(code))
         poly_stop.set()
         poly_code = EXIT_OK
         if poly_task is not None:

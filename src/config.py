@@ -127,6 +127,41 @@ class PlatformsConfig(_Strict):
     polymarket: PolymarketConfig = PolymarketConfig()
 
 
+NotifyLevel = Literal["off", "info", "warning", "critical"]
+
+
+class NotifyLevels(_Strict):
+    """How loud each kind of notification is; "off" never sends it."""
+
+    start_stop: NotifyLevel = "info"
+    order_filled: NotifyLevel = "info"
+    settlement: NotifyLevel = "info"
+    kill_switch: NotifyLevel = "critical"
+    auth_halt: NotifyLevel = "critical"
+    outage: NotifyLevel = "warning"
+    reconciliation: NotifyLevel = "warning"
+    remote_command: NotifyLevel = "warning"
+    daily_summary: NotifyLevel = "info"
+    weekly_summary: NotifyLevel = "info"
+
+
+class NotifyConfig(_Strict):
+    """Push notifications (NOTIFY_URLS in .env) and Telegram remote control (TELEGRAM_CHAT_IDS)."""
+
+    min_level: Literal["info", "warning", "critical"] = "info"
+    levels: NotifyLevels = NotifyLevels()
+    outage_after_s: float = Field(120.0, ge=10, le=86400)
+    daily_summary_utc: str = Field("21:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    weekly_summary_day: Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"] = (
+        "sunday"
+    )
+    queue_size: int = Field(200, ge=10, le=10000)
+    send_timeout_s: float = Field(10.0, gt=0, le=60)
+    max_attempts: int = Field(4, ge=1, le=10)
+    retry_budget_s: float = Field(120.0, gt=0, le=3600)
+    poll_timeout_s: int = Field(25, ge=1, le=50)
+
+
 class LoggingConfig(_Strict):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -168,6 +203,7 @@ class AppConfig(_Strict):
     dashboard: DashboardConfig = DashboardConfig()
     platforms: PlatformsConfig = PlatformsConfig()
     logging: LoggingConfig = LoggingConfig()
+    notify: NotifyConfig = NotifyConfig()
 
     @model_validator(mode="after")
     def _never_looser_than_code(self) -> AppConfig:

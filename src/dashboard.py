@@ -346,6 +346,24 @@ def render_system_health(snap: Snapshot) -> None:
             )
 
 
+def render_notifications(snap: Snapshot) -> None:
+    """The last notifications sent to the owner's phone, and any that could not be delivered."""
+    view = snap.notifications
+    if not view.recent:
+        return
+    if view.failed_last_day:
+        st.warning(f"{view.failed_last_day} notification(s) could not be delivered in the last 24 hours.")
+    with st.expander(f"Latest notifications ({view.failed_last_day} undelivered in the last day)"):
+        st.dataframe(
+            pd.DataFrame(
+                [{"time (UTC)": fmt_ts(n.ts).removesuffix(" UTC"), "event": n.kind, "level": n.level,
+                  "title": n.title, "to": n.service, "status": n.status, "tries": n.attempts, "error": n.error}
+                 for n in view.recent]
+            ),
+            hide_index=True,
+        )
+
+
 def render_charts(snap: Snapshot) -> None:
     left, right = st.columns(2)
     with left:
@@ -464,6 +482,7 @@ def render_body(mode: Mode, root: Path, refresh_s: float) -> None:
     render_kill_switch(snap)
     st.subheader("System health")
     render_system_health(snap)
+    render_notifications(snap)
     render_charts(snap)
     render_tables(snap)
     written = last_write_time(path)

@@ -116,6 +116,21 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX IF NOT EXISTS errors_ts ON errors(ts);
     """,
+    # 2: notifications sent (or not) to the owner's phone, for the dashboard. No URLs, no secrets.
+    """
+    CREATE TABLE IF NOT EXISTS notifications (
+        id INTEGER PRIMARY KEY,
+        ts REAL NOT NULL,
+        kind TEXT NOT NULL,
+        level TEXT NOT NULL,
+        title TEXT NOT NULL,
+        service TEXT NOT NULL DEFAULT '',
+        status TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        error TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX IF NOT EXISTS notifications_ts ON notifications(ts);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -636,6 +651,18 @@ class Database:
         )
         row = self._conn.execute(f"SELECT MAX(t) FROM ({' UNION ALL '.join(sources)})").fetchone()
         return None if row[0] is None else float(row[0])
+
+    def record_notification(
+        self, ts: float, kind: str, level: str, title: str, status: str, attempts: int, error: str = "",
+        *, service: str = "",
+    ) -> None:
+        """One notification's outcome at one service (scheme://host only): status is sent | failed | dropped."""
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO notifications (ts, kind, level, title, service, status, attempts, error)"
+                " VALUES (?,?,?,?,?,?,?,?)",
+                (ts, kind, level, title[:200], service[:100], status, attempts, error[:300]),
+            )
 
     def errors_since(self, since_ts: float) -> int:
         return int(self._conn.execute("SELECT COUNT(*) FROM errors WHERE ts >= ?", (since_ts,)).fetchone()[0])

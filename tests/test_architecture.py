@@ -24,6 +24,9 @@ FORBIDDEN: list[tuple[str, tuple[str, ...], str]] = [
     ("src/sim/exchange.py", ("src.execution",), "the simulated venue does not borrow the executors"),
     ("src/net/*.py", ("src.platforms", "src.execution", "src.risk", "src.strategies", "src.app"),
      "network plumbing is venue-agnostic"),
+    ("src/notify/*.py", ("src.platforms", "src.execution", "src.strategies", "src.app", "src.data", "src.sim"),
+     "notifications only tell and listen; the app wires them to the trading components"),
+    ("src/risk/*.py", ("src.notify",), "the kill switch decides alone; notifications observe it"),
 ]
 
 # The dashboard and its queries read the database file and nothing else in src/.

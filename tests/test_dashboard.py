@@ -563,3 +563,23 @@ def test_100k_trades_first_render_under_3s(tmp_path: Path, monkeypatch: pytest.M
     assert len(at.dataframe[-1].value) == 10
     assert "99,997 records shown as" in captions(at)
     assert "Latest 500 of 99,997 settled trades" in captions(at)
+
+
+def test_notifications_panel_shows_the_last_ones_and_delivery_failures(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built = build_normal(tmp_path)
+    db = Database(built.path)
+    db.record_notification(built.now - 60, "order_filled", "info", "Filled: 4 YES KXBTC15M-X", "sent", 1,
+                           service="tgram://api.telegram.org")
+    db.record_notification(built.now - 30, "kill_switch", "critical", "HARD STOP (total_loss)", "failed", 4,
+                           "no answer within 10 s", service="json://hooks.example.com")
+    db.record_notification(built.now - 20, "settlement", "info", "WON $1.20: KXBTC15M-X", "dropped", 0,
+                           "queue full (200); 1 dropped so far", service="json://hooks.example.com")
+    db.close()
+    at = run_app(built.root, monkeypatch)
+    assert any("2 notification(s) could not be delivered" in w.value for w in at.warning)
+    (panel,) = [e for e in at.expander if e.label.startswith("Latest notifications")]
+    frame = panel.dataframe[0].value
+    assert list(frame["status"]) == ["dropped", "failed", "sent"]
+    assert list(frame["to"])[2] == "tgram://api.telegram.org" and "no answer within 10 s" in list(frame["error"])

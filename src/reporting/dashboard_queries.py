@@ -135,6 +135,26 @@ class ErrorLine:
 
 
 @dataclass(frozen=True, slots=True)
+class NotificationLine:
+    ts: float
+    kind: str
+    level: str
+    title: str
+    service: str  # scheme://host, never the URL
+    status: str  # sent | failed | dropped
+    attempts: int
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationsView:
+    """The last notifications and how many could not be delivered in the last day."""
+
+    recent: tuple[NotificationLine, ...] = ()  # newest first
+    failed_last_day: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class SystemHealth:
     """Ages are seconds before the snapshot's reference time; None when never reported.
 
@@ -190,6 +210,7 @@ class Snapshot:
     bankroll_points: tuple[ChartPoint, ...]  # oldest first, at most CHART_POINTS
     bankroll_history_rows: int
     pnl_bars: tuple[PnlBar, ...]  # oldest first, at most PNL_BARS
+    notifications: NotificationsView = NotificationsView()
 
 
 # -- files ---------------------------------------------------------------------------------------
@@ -490,6 +511,33 @@ def read_system_health(
     )
 
 
+NOTIFICATIONS_SHOWN = 10
+NOT_DELIVERED = ("failed", "dropped")
+
+
+def read_notifications(conn: sqlite3.Connection, now: float) -> NotificationsView:
+    """Empty for a database written before notifications existed (schema version 1)."""
+    if schema_version(conn) < 2:
+        return NotificationsView()
+    rows = conn.execute(
+        "SELECT ts, kind, level, title, service, status, attempts, error FROM notifications"
+        " ORDER BY ts DESC, id DESC LIMIT ?",
+        (NOTIFICATIONS_SHOWN,),
+    ).fetchall()
+    failed = int(conn.execute(
+        f"SELECT COUNT(*) FROM notifications WHERE ts >= ? AND status IN ({','.join('?' * len(NOT_DELIVERED))})",
+        (now - 86400, *NOT_DELIVERED),
+    ).fetchone()[0])
+    return NotificationsView(
+        recent=tuple(
+            NotificationLine(float(r["ts"]), r["kind"], r["level"], r["title"], r["service"], r["status"],
+                             int(r["attempts"]), r["error"])
+            for r in rows
+        ),
+        failed_last_day=failed,
+    )
+
+
 def read_bankroll_points(
     conn: sqlite3.Connection, max_points: int = CHART_POINTS
 ) -> tuple[int, tuple[ChartPoint, ...]]:
@@ -600,6 +648,7 @@ def read_snapshot(
             bankroll_points=points,
             bankroll_history_rows=history_rows,
             pnl_bars=read_pnl_bars(conn),
+            notifications=read_notifications(conn, now),
         )
     except sqlite3.OperationalError as exc:
         if "no such table" in str(exc) or "no such column" in str(exc):

@@ -80,6 +80,7 @@ __all__ = [
     "EVENT_LOG_NAME",
     "BLOCKERS_NAME",
     "KillSwitch",
+    "KillSwitchEvent",
     "KillSwitchStatus",
     "Reason",
     "TradingState",
@@ -96,6 +97,18 @@ UNSUBMITTED_ORDER_STATUSES = ("refused",)
 # How far back a losing streak is rebuilt; a streak this long would have hard-stopped long before.
 STREAK_LOOKBACK = 10_000
 _CODE_CHARS = re.compile(r"[^A-Za-z0-9_.:\-]")
+
+@dataclass(frozen=True, slots=True)
+class KillSwitchEvent:
+    """A change of state as recorded in kill_switch_events, handed to an observer (notifications)."""
+
+    ts: float
+    kind: str  # cooling_start, daily_halt, rate_pause, auth_halt, hard_stop, ... and their *_end/*_resume
+    reason: str
+    message: str
+    detail: dict[str, Any]
+    last_auth_code: str = ""
+
 
 @dataclass(frozen=True, slots=True)
 class KillSwitchStatus:
@@ -131,8 +144,10 @@ class KillSwitch:
         clock: Clock,
         cancel_all: Callable[[], object],
         out: Output = print_stderr,
+        on_event: Callable[[KillSwitchEvent], None] | None = None,
     ) -> None:
         _refuse_looser_than_code(risk)
+        self._on_event = on_event  # set before _rebuild, which records the state found at start-up
         if not isinstance(starting_bankroll, Decimal) or not starting_bankroll.is_finite() or starting_bankroll <= 0:
             raise ValueError(f"starting bankroll must be a positive Decimal, got {starting_bankroll!r}")
         self._th = Thresholds.from_config(risk, starting_bankroll)
@@ -347,6 +362,12 @@ class KillSwitch:
         except sqlite3.Error as exc:
             # The stop itself must never depend on the database being writable.
             logger.error("could not record kill switch event %s (%s)", kind, type(exc).__name__)
+        if self._on_event is not None:
+            code = self._auth_codes[0][1] if self._auth_codes else ""
+            try:
+                self._on_event(KillSwitchEvent(now, kind, reason, text, detail, code))
+            except Exception as exc:  # noqa: BLE001 - an observer never changes what the kill switch does
+                logger.error("kill switch observer failed on %s (%s)", kind, type(exc).__name__)
 
     def _figures(self, now: float) -> dict[str, Any]:
         s, th = self._s, self._th
