@@ -113,6 +113,9 @@ class WhaleConfig(_Strict):
 
 class PolymarketConfig(_Strict):
     enabled: bool = False
+    # us: the CFTC-regulated Polymarket US exchange (US residents; Ed25519 API key, paper and live).
+    # international: the global CLOB (geoblocks US persons; paper only here).
+    venue: Literal["us", "international"] = "us"
     chain_id: int = 137
     signature_type: int = Field(0, ge=0, le=2)
     whale: WhaleConfig = WhaleConfig()
@@ -285,7 +288,8 @@ def load_secrets(env_path: Path) -> Secrets:
     values: dict[str, str] = {}
     if env_path.is_file():
         values.update({k: v for k, v in dotenv_values(env_path).items() if v is not None})
-    for key in list(values) + [k for k in os.environ if k.startswith(("KALSHI_", "POLY_", "LIVE_TRADING"))]:
+    prefixes = ("KALSHI_", "POLY_", "POLYMARKET_", "LIVE_TRADING")
+    for key in list(values) + [k for k in os.environ if k.startswith(prefixes)]:
         if key in os.environ:
             values[key] = os.environ[key]
     return Secrets(values)

@@ -532,6 +532,8 @@ DECIDED = {
     "src.data.coinbase.ALLOWED_HOSTS": {"ws-feed.exchange.coinbase.com"},
     "src.platforms.polymarket.CLOB_HOSTS": {"clob.polymarket.com"},
     "src.data.whale_tracker.DATA_API_HOSTS": {"data-api.polymarket.com"},
+    # DECISIONS §8: Polymarket US, signed calls on api., public market data on gateway.
+    "src.platforms.polymarket_us.US_HOSTS": {"api.polymarket.us", "gateway.polymarket.us"},
 }
 NEVER = {"trading-api.kalshi.com", "external-api-ws.kalshi.com", "external-api-ws.demo.kalshi.co"}
 
