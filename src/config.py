@@ -283,6 +283,11 @@ def load_user_config(path: Path, app: AppConfig) -> tuple[UserConfig, AppConfig]
     return user, app
 
 
+def env_file(root: Path) -> Path:
+    """The .env file of a project root (read only: nothing in this code base writes it)."""
+    return root / ".env"
+
+
 def load_secrets(env_path: Path) -> Secrets:
     """Read .env (never written by code); real environment variables win over the file."""
     values: dict[str, str] = {}
@@ -303,7 +308,7 @@ def load_settings(
 ) -> Settings:
     app = load_app_config(config_path or root / "config.yaml")
     user, app = load_user_config(user_config_path or root / "USER_CONFIG.json", app)
-    secrets = load_secrets(env_path or root / ".env")
+    secrets = load_secrets(env_path or env_file(root))
     return Settings(app=app, user=user, secrets=secrets, root=root)
 
 

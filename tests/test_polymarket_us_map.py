@@ -25,7 +25,9 @@ from src.platforms.polymarket_us_map import (
 
 FIXTURES = json.loads((Path(__file__).parent / "data" / "polymarket_us_fixtures.json").read_text())
 US = FIXTURES["us_markets"]
-TRADES = {t.slug + "|" + t.outcome: t for t in parse_trades(FIXTURES["international_trades"])}
+ROWS = [{**row, "transactionHash": "0x" + f"{i:064x}", "conditionId": "0x" + f"{i + 100:064x}"}
+        for i, row in enumerate(FIXTURES["international_trades"], 1)]
+TRADES = {t.slug + "|" + t.outcome: t for t in parse_trades(ROWS)}
 
 
 def us(slug: str) -> UsMarket:

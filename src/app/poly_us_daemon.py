@@ -37,7 +37,7 @@ from src.app.poly_daemon import PAPER_TAKER_FEE_RATE, REFRESH_WHALES_S, SETTLE_I
 from src.app.poly_us_loop import UsWhaleCopyLoop
 from src.app.whale_loop import WhaleLoopTiming
 from src.auth.poly_us_auth import KEY_ID_ENV, SECRET_ENV, PolyUsAuthError, PolyUsKey
-from src.config import Settings
+from src.config import Settings, env_file
 from src.data.whale_tracker import WhaleTracker
 from src.db import PolymarketDatabase
 from src.execution.paper import PaperExecutor
@@ -104,7 +104,7 @@ def load_us_key(settings: Settings, *, required: bool) -> PolyUsKey | None:
     if not key_id or not secret:
         missing = KEY_ID_ENV if not key_id else SECRET_ENV
         raise PolymarketUsSetupError(f"Polymarket US key is partial: {missing} is missing from .env")
-    env = settings.root / ".env"
+    env = env_file(settings.root)
     try:
         if os.name == "posix" and env.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
             log.warning("%s holds the Polymarket US secret and is readable by others; run: chmod 600 %s", env, env)
