@@ -304,6 +304,12 @@ class WhaleTracker:
             if len(page) < limit or offset >= want:
                 return rows
 
+    async def leaderboard(self) -> list[LeaderboardEntry]:
+        """The all-time PnL leaderboard's top `leaderboard_limit` rows."""
+        params = {"category": "OVERALL", "timePeriod": self._time_period, "orderBy": "PNL",
+                  "limit": str(self._leaderboard_limit)}  # fmt: skip
+        return parse_leaderboard(await self._get("/v1/leaderboard", params))
+
     async def refresh_whales(self) -> list[Whale]:
         """Re-read the leaderboard and re-qualify every wallet on it; returns all, qualified or not.
 

@@ -95,6 +95,7 @@ class PolyHttp:
         monotonic: Callable[[], float] = time.monotonic,
         rng: Callable[[], float] = random.random,
         redactions: Callable[[], Iterable[str]] = tuple,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         check_url(base_url, allowed_hosts, HTTPS)
         if timeout_s <= 0:
@@ -109,9 +110,10 @@ class PolyHttp:
         self._monotonic = monotonic
         self._rng = rng
         self._redactions = redactions
+        self._wall_clock = wall_clock
         self._session: aiohttp.ClientSession | None = None
         # The server's clock from the last answer's Date header (epoch seconds), and our clock
-        # (time.time) when it arrived: --verify's clock-skew hint for venues that sign timestamps.
+        # (`wall_clock`, the one signatures use) when it arrived: --verify's clock-skew hint.
         self.last_server_date: tuple[float, float] | None = None
 
     def _session_now(self) -> aiohttp.ClientSession:
@@ -210,7 +212,7 @@ class PolyHttp:
         except (TypeError, ValueError, IndexError):
             return
         if when is not None and when.tzinfo is not None:
-            self.last_server_date = (when.timestamp(), time.time())
+            self.last_server_date = (when.timestamp(), self._wall_clock())
 
 
 def _error_text(text: str) -> str:

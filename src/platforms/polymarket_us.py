@@ -410,7 +410,7 @@ class PolymarketUSClient:
         self._http = PolyHttp(
             SERVICE, API_URL, US_HOSTS, timeout_s=timeout_s, retry_policy=retry_policy,
             connector_factory=connector_factory, sleep=sleep, monotonic=monotonic,
-            redactions=lambda: (key.key_id,) if key else (),
+            redactions=lambda: (key.key_id,) if key else (), wall_clock=clock,
         )  # fmt: skip
         self._reads = TokenBucket.per_second(reads_per_s, sleep=sleep)
         self._writes = TokenBucket.per_second(writes_per_s, sleep=sleep)
@@ -461,6 +461,15 @@ class PolymarketUSClient:
         return result
 
     # ------------------------------------------------------------------ public market data
+
+    async def open_market_slugs(self, limit: int = 5) -> list[str]:
+        """Slugs of some open markets (`GET /v1/markets?active=true&closed=false`): --verify's book probe."""
+        payload = _obj(await self._public("/v1/markets", {"limit": str(limit), "active": "true", "closed": "false"}),
+                       "markets")  # fmt: skip
+        rows = payload.get("markets") or []
+        if not isinstance(rows, list):
+            raise _bad("markets is not a list")
+        return [str(r["slug"]) for r in rows if isinstance(r, dict) and isinstance(r.get("slug"), str) and r["slug"]]
 
     async def get_us_market(self, slug: str) -> UsMarket:
         return market_from_payload(await self._public(f"/v1/market/slug/{slug}"))

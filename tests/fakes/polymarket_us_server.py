@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from email.utils import formatdate
 from typing import Any
 
 from aiohttp import web
@@ -110,7 +111,10 @@ class FakePolymarketUS(FakeHttpsServer):
         self.page_size = 2
         self.auth_failures: list[str] = []
         self.created: list[dict[str, Any]] = []  # every order body applied, in order
+        self.date_offset_s = 0.0  # how far the fake's Date header is from real time (clock-skew checks)
+        self.app.on_response_prepare.append(self._date_header)
         r = self.app.router
+        r.add_get("/v1/markets", self._markets)
         r.add_get("/v1/market/slug/{slug}", self._market)
         r.add_get("/v1/events/slug/{slug}", self._event)
         r.add_get("/v1/markets/{slug}/book", self._book)
@@ -123,6 +127,10 @@ class FakePolymarketUS(FakeHttpsServer):
         r.add_get("/v1/portfolio/positions", self._positions)
         r.add_get("/v1/portfolio/activities", self._activities)
         r.add_get("/v1/account/balances", self._balances)
+
+    async def _date_header(self, _request: web.Request, response: web.StreamResponse) -> None:
+        if self.date_offset_s:
+            response.headers["Date"] = formatdate(time.time() + self.date_offset_s, usegmt=True)
 
     # -- host and auth checks ------------------------------------------------------------------
 
@@ -157,6 +165,14 @@ class FakePolymarketUS(FakeHttpsServer):
         return None
 
     # -- public ---------------------------------------------------------------------------------
+
+    async def _markets(self, request: web.Request) -> web.Response:
+        if not self._public_ok(request):
+            return _error(404, 5, "not found")
+        limit = int(request.query.get("limit", "20"))
+        rows = [m["market"] for m in self.markets.values()
+                if not (request.query.get("closed") == "false" and m["market"].get("closed"))]  # fmt: skip
+        return _json({"markets": rows[:limit]})
 
     async def _market(self, request: web.Request) -> web.Response:
         if not self._public_ok(request):
