@@ -29,6 +29,7 @@ import streamlit as st  # noqa: E402
 import yaml  # noqa: E402
 
 from src.model.models import Mode  # noqa: E402
+from src.reporting.dashboard_polymarket import render_polymarket  # noqa: E402
 from src.reporting.dashboard_queries import (  # noqa: E402
     CHART_POINTS,
     DashboardDataError,
@@ -466,6 +467,7 @@ def main() -> None:
     if cli_error:
         st.error(cli_error)
     st.fragment(render_body, run_every=refresh_s)(mode, root, refresh_s)
+    st.fragment(render_polymarket, run_every=refresh_s)(root)  # its own files: never mixed with the mode above
 
 
 if __name__ == "__main__":
