@@ -236,3 +236,25 @@ def test_the_typed_confirmation_names_polymarket_us() -> None:
 
     assert "no Polymarket US confirmation" in (confirm_live(True, eof, io.StringIO()) or "")
     assert json.dumps({"ok": True})
+
+
+@pytest.mark.parametrize(("venue", "env_extra", "code", "words"), [
+    ("international", "", EXIT_LIVE_REFUSED, "international venue is paper-only"),
+    ("us", "", EXIT_USAGE, "POLYMARKET_KEY_ID"),
+    ("us", "POLYMARKET_KEY_ID=4f1e2d3c-5b6a-4798-8a9b-0c1d2e3f4a5b\nPOLYMARKET_SECRET_KEY=bm90IGEga2V5\n",
+     EXIT_USAGE, "POLYMARKET_SECRET_KEY decodes to"),
+])  # fmt: skip
+def test_main_live_refuses_in_one_line_before_any_network(tmp_path, monkeypatch, capsys, daemon_env, venue,
+                                                          env_extra, code, words) -> None:  # fmt: skip
+    import main
+    from tests.fakes.fault_project import make_project
+
+    root = make_project(tmp_path, config={"platforms": {"polymarket": {"enabled": True, "venue": venue}}},
+                        env_text="KALSHI_API_KEY_ID=k\nKALSHI_PRIVATE_KEY_PATH=/nonexistent.pem\n"
+                                 f"LIVE_TRADING=true\n{env_extra}")  # fmt: skip
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    assert main.main(["--live"], root=root) == code
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and words in err[0], err
+    assert "bm90IGEga2V5" not in err[0]
+    assert not us_db_path(root, Mode.LIVE).exists()
