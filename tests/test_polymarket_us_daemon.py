@@ -258,3 +258,24 @@ def test_main_live_refuses_in_one_line_before_any_network(tmp_path, monkeypatch,
     assert len(err) == 1 and words in err[0], err
     assert "bm90IGEga2V5" not in err[0]
     assert not us_db_path(root, Mode.LIVE).exists()
+
+
+async def test_live_lost_answer_is_resolved_by_the_loop_and_never_resent(tmp_path, tls, us, data_api, clock, key):
+    clock.now = float(T0)
+    us.order_faults = ["drop"]  # applied at the venue, then the connection is cut
+
+    def whale_buys() -> None:
+        data_api.add_trade(intl_trade(WHALE, 1, int(clock()) - 2, event=EVENT, outcome="Chargers", price=0.43))
+
+    steps = [whale_buys] + [lambda: None] * 14  # 70 s of passes: past the next settlement pass
+    code = await run(tmp_path, settings(tmp_path, key), tls, us, data_api, clock, steps, [], mode=Mode.LIVE,
+                     confirmed=True)  # fmt: skip
+    assert code == EXIT_OK
+    assert len(us.created) == 1 and len(us.hits("/v1/orders")) == 1
+    db = PolymarketDatabase(us_db_path(tmp_path, Mode.LIVE))
+    try:
+        (order,) = db.orders_with_status("executed")
+        assert order.filled_count == us.positions[US_SLUG] and order.avg_price == Decimal("0.42")
+        assert rows(db, "SELECT code FROM whale_activity") == [("order_pending",)]
+    finally:
+        db.close()

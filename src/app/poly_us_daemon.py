@@ -252,6 +252,7 @@ async def run_polymarket_us(
 
         loop = UsWhaleCopyLoop(
             mapper=UsMarketMapper(client, clock), live=live, client=client, tracker=tracker,
+            resolve=executor.resolve_pending if live else None,
             strategy=WhaleCopyStrategy(cfg.whale, enabled=True, taker_fee_rate=PAPER_TAKER_FEE_RATE),
             size=size, gate=kill_switch, executor=executor, settler=settler, db=db, clock=clock,
             timing=WhaleLoopTiming(poll_interval_s=cfg.whale.poll_interval_s, refresh_whales_s=REFRESH_WHALES_S,
