@@ -297,3 +297,18 @@ def test_malformed_shapes_are_errors_not_guesses() -> None:
     assert settlement_result({"slug": SLUG, "settlement": Decimal("0")}) == "no"
     assert settlement_result({"slug": SLUG, "settlement": Decimal("0.5")}) == ""
     assert json.loads('{"a": 1}') == {"a": 1}
+
+
+def test_us_key_material_is_redacted_from_any_log_line(key_pair) -> None:
+    from src.journal.log_setup import redact, register_secret
+
+    key_id, secret = key_pair
+    key = PolyUsKey.load(key_id, secret)
+    signature = key.sign(1_780_000_000_000, "GET", "/v1/account/balances")
+    register_secret(key_id)  # done by load_us_key at start-up
+    for line in (f"POLYMARKET_SECRET_KEY={secret}", f"headers {{'X-PM-Signature': '{signature}'}}",
+                 f"X-PM-Access-Key: {key_id}", f"POLYMARKET_KEY_ID={key_id}", f"oops {secret}"):  # fmt: skip
+        cleaned = redact(line, uuids=False)
+        assert secret not in cleaned and signature not in cleaned and key_id not in cleaned, cleaned
+    client = PolymarketUSClient(key)
+    assert key_id not in repr(client) and secret not in repr(client)
