@@ -203,3 +203,16 @@ async def test_the_kill_switch_and_a_429_never_make_a_second_order(client, db, t
     assert (await ex.execute(intent(2))).status == "executed"
     assert len(fake.hits("/v1/orders")) == 2 and len(fake.created) == 1
     assert await ex.cancel_all() == 0
+
+
+async def test_a_placed_order_whose_state_cannot_be_read_is_resolved_by_its_id(client, db, tmp_path, clock, gate,
+                                                                               fake) -> None:  # fmt: skip
+    ex = executor(client, db, tmp_path, clock, gate)
+    fake.fail("/v1/order/ord-000001", Fault(status=503), Fault(status=503))
+    order = await ex.execute(intent(1))
+    assert order.status == "pending" and order.order_id == "ord-000001"
+    assert await ex.resolve_pending() == []
+    row = db.order_by_client_id(intent(1).client_order_id)
+    assert (row.status, row.filled_count, row.avg_price) == ("executed", Decimal("10"), Decimal("0.42"))
+    assert row.fees == Decimal("0.05")  # the order's own commission, from its record
+    assert len(fake.created) == 1

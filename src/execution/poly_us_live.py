@@ -156,7 +156,12 @@ class PolyUsLiveExecutor:
             return self._as_order(self._db.order_by_client_id(intent.client_order_id))
         self._db.update_order(intent.client_order_id, self._clock(), status="pending", venue_order_id=ack.order_id)
         row = self._db.order_by_client_id(intent.client_order_id)
-        await self._resolve(row, ack)
+        try:
+            await self._resolve(row, ack)
+        except PolyHttpError as exc:  # the order exists (we have its id); its outcome is read again later
+            self.needs_reconcile = True
+            log.warning("order %s (%s) placed; its state could not be read yet: %s", intent.client_order_id,
+                        ack.order_id, exc)  # fmt: skip
         return self._as_order(self._db.order_by_client_id(intent.client_order_id))
 
     async def cancel_all(self) -> int:
