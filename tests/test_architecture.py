@@ -50,6 +50,14 @@ def test_import_directions(pattern: str, forbidden: tuple[str, ...], why: str) -
     assert not {k: v for k, v in bad.items() if v}, why
 
 
+def test_test_only_oracles_are_never_imported_by_the_bot() -> None:
+    """The official Polymarket SDKs (and PyNaCl, the US SDK's signer) check our signatures in tests only."""
+    oracles = ("polymarket_us", "nacl", "py_clob_client_v2")
+    paths = [*REPO.glob("src/**/*.py"), *REPO.glob("setup/*.py"), REPO / "main.py"]
+    bad = {str(p.relative_to(REPO)): sorted(imports_any(imports_of(p), oracles)) for p in paths}
+    assert not {k: v for k, v in bad.items() if v}
+
+
 def test_model_imports_nothing_else_from_src() -> None:
     for path in _files("src/model/*.py"):
         outside = {m for m in imports_of(path) if m.startswith("src.") and not m.startswith("src.model")}
