@@ -312,3 +312,11 @@ def test_us_key_material_is_redacted_from_any_log_line(key_pair) -> None:
         assert secret not in cleaned and signature not in cleaned and key_id not in cleaned, cleaned
     client = PolymarketUSClient(key)
     assert key_id not in repr(client) and secret not in repr(client)
+
+
+async def test_a_redirect_is_an_error_never_followed(client, fake) -> None:
+    fake.fail(f"/v1/markets/{SLUG}/book", Fault(status=302, headers={"Location": "https://evil.example/v1/x"}))
+    with pytest.raises(PolyHttpError) as info:
+        await client.get_orderbook(SLUG)
+    assert info.value.status == 302
+    assert len(fake.hits(f"/v1/markets/{SLUG}/book")) == 1
