@@ -15,11 +15,11 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from src.model.models import TradeRow
 from src.reporting.dashboard_queries import (
     DashboardDataError,
     NoDatabase,
     PolymarketView,
-    TradeLine,
     connect_readonly,
     polymarket_paths,
     read_polymarket_view,
@@ -41,7 +41,7 @@ def _money(value: Decimal | None) -> str:
     return "-" if value is None else f"${value.quantize(Decimal('0.01'))}"
 
 
-def _trades(trades: tuple[TradeLine, ...]) -> pd.DataFrame:
+def _trades(trades: tuple[TradeRow, ...]) -> pd.DataFrame:
     return pd.DataFrame([{
         "opened (UTC)": _ts(t.opened_ts), "market": t.ticker, "side": t.side.upper(),
         "contracts": format(t.count.normalize(), "f"), "avg price": str(t.avg_price), "cost": _money(t.cost),
