@@ -20,6 +20,7 @@ from src.model.models import Mode
 log = logging.getLogger("polybot.main")
 
 POLYMARKET = "polymarket"  # --mode value for Polymarket paper trading's own database and kill switch
+POLYMARKET_US = {"polymarket-us-paper": Mode.PAPER, "polymarket-us-live": Mode.LIVE}  # Polymarket US, per mode
 
 EPILOG = """examples:
   python main.py --sim                          offline simulator, no credentials or network
@@ -60,9 +61,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--config", metavar="PATH", type=Path, default=None,
                    help="config.yaml to use (default: the one in the project root)")
     p.add_argument("--date", metavar="YYYY-MM-DD", help="--report: the UTC day (default: today)")
-    p.add_argument("--mode", choices=[*(m.value for m in Mode), POLYMARKET], default=None,
-                   help="--report: which mode's database (default: paper; polymarket = Polymarket paper); "
-                        "--reset-killswitch: sim or polymarket reset that one's own kill switch")
+    p.add_argument("--mode", choices=[*(m.value for m in Mode), POLYMARKET, *POLYMARKET_US], default=None,
+                   help="--report: which mode's database (default: paper; polymarket = Polymarket international "
+                        "paper; polymarket-us-paper, polymarket-us-live = Polymarket US); "
+                        "--reset-killswitch: sim or a polymarket mode resets that one's own kill switch")
     p.add_argument("--json", action="store_true", help="--report/--backtest: print JSON instead of a table")
     p.add_argument("--speed", metavar="N", type=float, default=None,
                    help="--sim: simulated seconds per real second (default: sim.speed in config)")
@@ -125,8 +127,12 @@ def cmd_report(args: argparse.Namespace, root: Path) -> int:
         day = date.fromisoformat(args.date) if args.date else None
     except ValueError:
         return fail(f"--date: {args.date!r} is not a date like 2026-11-23", EXIT_USAGE)
-    mode = Mode.PAPER if name == POLYMARKET else Mode(name)
+    mode = Mode.PAPER if name == POLYMARKET else POLYMARKET_US.get(name) or Mode(name)
     path = polymarket_db_path(root) if name == POLYMARKET else db_path_for(root, mode)
+    if name in POLYMARKET_US:
+        from src.app.poly_us_daemon import us_db_path
+
+        path = us_db_path(root, mode)
     if not path.exists():
         return fail(f"no {name} database yet ({path}); run the bot in {name} mode first", EXIT_USAGE)
     db = Database(path)
@@ -162,6 +168,16 @@ def cmd_reset(args: argparse.Namespace, root: Path) -> int:
             return reset_killswitch(polymarket_risk_root(root), poly_db)
         finally:
             poly_db.close()
+    if args.mode in POLYMARKET_US:
+        from src.app.poly_us_daemon import us_db_path, us_risk_root
+        from src.db import PolymarketDatabase
+
+        us_mode = POLYMARKET_US[args.mode]
+        us_db = PolymarketDatabase(us_db_path(root, us_mode))
+        try:
+            return reset_killswitch(us_risk_root(root, us_mode), us_db)
+        finally:
+            us_db.close()
     sim = args.mode == Mode.SIM.value
     where = risk_root(root, Mode.SIM) if sim else root
     info = read_lock(where)
@@ -224,16 +240,25 @@ def run_daemon(args: argparse.Namespace, mode: Mode, root: Path) -> int:
         refusal = live_refusal(settings.live_trading_enabled, True, sys.stdin.isatty())
         if refusal is not None:
             return fail(refusal, EXIT_LIVE_REFUSED)
-        if settings.app.platforms.polymarket.enabled:
-            return fail("live trading refused: Polymarket copy trading is paper-only; set "
-                        "platforms.polymarket.enabled: false to trade Kalshi live", EXIT_LIVE_REFUSED)
+        poly = settings.app.platforms.polymarket
+        if poly.enabled and poly.venue != "us":
+            return fail("live trading refused: the Polymarket international venue is paper-only (it geoblocks US "
+                        "persons); set platforms.polymarket.venue: us, or enabled: false", EXIT_LIVE_REFUSED)
+        if poly.enabled:  # Polymarket US trades live beside Kalshi, after its own typed confirmation
+            from src.app.poly_us_daemon import PolymarketUsSetupError, load_us_key
+
+            try:
+                load_us_key(settings, required=True)
+            except PolymarketUsSetupError as exc:
+                return fail(str(exc), EXIT_USAGE)
     say(3, f"loaded {args.config or root / 'config.yaml'}")
     say(4, f"loaded USER_CONFIG.json (starting bankroll ${settings.user.starting_bankroll_usd})")
 
     from src.journal.log_setup import register_secret, setup_logging
 
     setup_logging(root, settings.app.logging.level)
-    for key in ("KALSHI_API_KEY_ID", "POLY_API_KEY", "POLY_API_SECRET", "POLY_API_PASSPHRASE", "POLY_PRIVATE_KEY"):
+    for key in ("KALSHI_API_KEY_ID", "POLY_API_KEY", "POLY_API_SECRET", "POLY_API_PASSPHRASE", "POLY_PRIVATE_KEY",
+                "POLYMARKET_KEY_ID", "POLYMARKET_SECRET_KEY"):
         register_secret(settings.secrets.get(key))
 
     if args.verify:
@@ -420,6 +445,7 @@ async def _start_and_run(
         return kill_switch.exit_code
 
     pause_gate = PauseGate(kill_switch)  # Telegram /pause; the kill switch's refusals always win
+    poly_confirmed = False  # Polymarket US live: set once its typed confirmation was given (step 11)
     submitted = lambda intent: kill_switch.record_order_submitted(intent.client_order_id)  # noqa: E731
     reconciled: Callable[[], bool] = lambda: True  # noqa: E731
     resync: Callable[[], Any] | None = None
@@ -455,6 +481,13 @@ async def _start_and_run(
             check_live_guards(settings.live_trading_enabled, True, sys.stdin.isatty(), input, sys.stdout)
         except LiveGuardError as exc:
             return fail(str(exc), EXIT_LIVE_REFUSED)
+        if app.platforms.polymarket.enabled:
+            from src.app.poly_us_daemon import confirm_live
+
+            refusal = confirm_live(sys.stdin.isatty(), input, sys.stdout)
+            if refusal is not None:
+                return fail(refusal, EXIT_LIVE_REFUSED)
+            poly_confirmed = True
         reconciler = Reconciler(client, db, trade_log, clock)
         report = await reconciler.run()
         for item in report.discrepancies:
@@ -493,10 +526,11 @@ async def _start_and_run(
                    "risk_limits": app.risk.model_dump_json()}, clock())
     poly_stop = asyncio.Event()
     poly_task: asyncio.Task[int] | None = None
-    if mode is Mode.PAPER:  # Polymarket copy trading runs beside Kalshi paper trading only (off by default)
-        from src.app.poly_daemon import run_polymarket_paper
+    if mode is Mode.PAPER or poly_confirmed:  # Polymarket copy trading runs beside Kalshi (off by default)
+        from src.app.poly_us_daemon import run_polymarket
 
-        poly_task = asyncio.create_task(run_polymarket_paper(settings, root, stop=poly_stop, clock=clock))
+        poly_task = asyncio.create_task(run_polymarket(settings, root, stop=poly_stop, mode=mode, clock=clock,
+                                                       live_confirmed=poly_confirmed))
     _install_signal_handlers(lambda: (engine.request_stop(EXIT_OK), poly_stop.set()))
     notify.start_for_daemon(engine=engine, feed=feed, kill_switch=kill_switch, pause_gate=pause_gate,
                             kill_switch_root=risk_root(root, mode),

@@ -113,6 +113,9 @@ class WhaleConfig(_Strict):
 
 class PolymarketConfig(_Strict):
     enabled: bool = False
+    # us: the CFTC-regulated Polymarket US exchange (US residents; Ed25519 API key, paper and live).
+    # international: the global CLOB (geoblocks US persons; paper only here).
+    venue: Literal["us", "international"] = "us"
     chain_id: int = 137
     signature_type: int = Field(0, ge=0, le=2)
     whale: WhaleConfig = WhaleConfig()
@@ -316,12 +319,18 @@ def load_user_config(path: Path, app: AppConfig) -> tuple[UserConfig, AppConfig]
     return user, app
 
 
+def env_file(root: Path) -> Path:
+    """The .env file of a project root (read only: nothing in this code base writes it)."""
+    return root / ".env"
+
+
 def load_secrets(env_path: Path) -> Secrets:
     """Read .env (never written by code); real environment variables win over the file."""
     values: dict[str, str] = {}
     if env_path.is_file():
         values.update({k: v for k, v in dotenv_values(env_path).items() if v is not None})
-    for key in list(values) + [k for k in os.environ if k.startswith(("KALSHI_", "POLY_", "LIVE_TRADING"))]:
+    prefixes = ("KALSHI_", "POLY_", "POLYMARKET_", "LIVE_TRADING")
+    for key in list(values) + [k for k in os.environ if k.startswith(prefixes)]:
         if key in os.environ:
             values[key] = os.environ[key]
     return Secrets(values)
@@ -335,7 +344,7 @@ def load_settings(
 ) -> Settings:
     app = load_app_config(config_path or root / "config.yaml")
     user, app = load_user_config(user_config_path or root / "USER_CONFIG.json", app)
-    secrets = load_secrets(env_path or root / ".env")
+    secrets = load_secrets(env_path or env_file(root))
     return Settings(app=app, user=user, secrets=secrets, root=root)
 
 

@@ -28,6 +28,7 @@ import streamlit as st  # noqa: E402
 
 from src.model.models import CENT, Mode, TradeRow  # noqa: E402
 from src.model.stages import STAGES, stage_range  # noqa: E402
+from src.reporting.dashboard_polymarket import render_polymarket  # noqa: E402
 from src.reporting.dashboard_queries import (  # noqa: E402
     CHART_POINTS,
     DashboardDataError,
@@ -517,6 +518,7 @@ def main() -> None:
     if cli_error:
         st.error(cli_error)
     st.fragment(render_body, run_every=refresh_s)(mode, root, refresh_s)
+    st.fragment(render_polymarket, run_every=refresh_s)(root)  # its own files: never mixed with the mode above
 
 
 if __name__ == "__main__":

@@ -120,7 +120,7 @@ def daemon_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     from tests.fakes.fault_daemon import restored_logging
 
     for name in list(os.environ):
-        if name.startswith(("KALSHI_", "POLY_", "LIVE_TRADING")):
+        if name.startswith(("KALSHI_", "POLY_", "POLYMARKET_", "LIVE_TRADING")):
             monkeypatch.delenv(name)
     with restored_logging():
         yield

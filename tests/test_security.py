@@ -533,6 +533,8 @@ DECIDED = {
     "src.platforms.polymarket.CLOB_HOSTS": {"clob.polymarket.com"},
     "src.data.whale_tracker.DATA_API_HOSTS": {"data-api.polymarket.com"},
     "src.notify.telegram_api.TELEGRAM_HOSTS": {"api.telegram.org"},  # remote control (issue 23)
+    # DECISIONS §8: Polymarket US, signed calls on api., public market data on gateway.
+    "src.platforms.polymarket_us.US_HOSTS": {"api.polymarket.us", "gateway.polymarket.us"},
 }
 NEVER = {"trading-api.kalshi.com", "external-api-ws.kalshi.com", "external-api-ws.demo.kalshi.co"}
 

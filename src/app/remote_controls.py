@@ -8,10 +8,10 @@ from pathlib import Path
 
 from src.db import Database
 from src.model.exit_codes import EXIT_HARD_STOP
+from src.model.models import SECONDS_PER_DAY, utc_day_number
 from src.notify.messages import money
 from src.notify.pause import PauseGate
 from src.risk.kill_switch import KillSwitch
-from src.risk.protections import SECONDS_PER_DAY, utc_day
 from src.risk.remote_halt import RemoteHaltError, request_hard_stop
 
 log = logging.getLogger("polybot.notify")
@@ -49,7 +49,7 @@ class DaemonControls:
         return f"{paused}{self._status_line()}"
 
     def pnl_text(self) -> str:
-        day = utc_day(self._clock())
+        day = utc_day_number(self._clock())
         today = self._db.realized_pnl(day * SECONDS_PER_DAY, (day + 1) * SECONDS_PER_DAY)
         total = self._db.realized_pnl()
         return (f"P&L today {money(today)}, all time {money(total)}. "

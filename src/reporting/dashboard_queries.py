@@ -657,3 +657,96 @@ def read_snapshot(
         raise
     finally:
         conn.execute("ROLLBACK")
+
+
+# -- Polymarket view ------------------------------------------------------------------------------
+# Polymarket runs beside Kalshi in its own files (src/app/poly_us_daemon.py, src/db.py): one per
+# venue and mode, each with its own kill switch and bankroll. Read here the same read-only way.
+
+POLYMARKET_FILES: tuple[tuple[str, str], ...] = (
+    ("Polymarket US · live", "polymarket_us_live.db"),
+    ("Polymarket US · paper", "polymarket_us_paper.db"),
+    ("Polymarket international · paper", "polymarket_paper.db"),
+)
+WHALE_ACTIVITY_SHOWN = 20
+
+
+@dataclass(frozen=True, slots=True)
+class WhaleActivityLine:
+    ts: float
+    whale: str
+    title: str
+    outcome: str
+    whale_price: str
+    us_market: str  # "slug YES|NO", or "" when unmatched
+    code: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class PolymarketView:
+    """One Polymarket database: mode, kill switch, bankroll, positions, trades, whale activity, skip reasons."""
+
+    name: str
+    path: Path
+    mode: str | None  # the daemon's health `mode`, e.g. polymarket_us_live
+    heartbeat_age_s: float | None
+    kill: KillStatus
+    bankroll: Decimal | None
+    open_positions: OpenPositions
+    last_trades: tuple[TradeRow, ...]
+    whale_activity: tuple[WhaleActivityLine, ...]  # newest first
+    reasons: tuple[tuple[str, int], ...]  # reason code -> count over the journal, most frequent first
+    errors_last_hour: int
+
+
+def polymarket_paths(root: Path) -> list[tuple[str, Path]]:
+    """The Polymarket databases that exist, live first."""
+    return [(name, root / "data" / file) for name, file in POLYMARKET_FILES if (root / "data" / file).is_file()]
+
+
+def _has_table(conn: sqlite3.Connection, name: str) -> bool:
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
+
+
+def read_whale_activity(conn: sqlite3.Connection, limit: int = WHALE_ACTIVITY_SHOWN) -> tuple[WhaleActivityLine, ...]:
+    if not _has_table(conn, "whale_activity"):
+        return ()
+    rows = conn.execute(
+        "SELECT ts, whale, title, outcome, whale_price, us_slug, us_side, code, detail FROM whale_activity"
+        " ORDER BY ts DESC, id DESC LIMIT ?", (limit,),
+    ).fetchall()  # fmt: skip
+    return tuple(WhaleActivityLine(float(r["ts"]), r["whale"], r["title"], r["outcome"], r["whale_price"],
+                                   f"{r['us_slug']} {r['us_side'].upper()}" if r["us_slug"] else "", r["code"],
+                                   r["detail"]) for r in rows)  # fmt: skip
+
+
+def read_reason_counts(conn: sqlite3.Connection) -> tuple[tuple[str, int], ...]:
+    if not _has_table(conn, "whale_activity"):
+        return ()
+    rows = conn.execute("SELECT code, COUNT(*) AS n FROM whale_activity GROUP BY code ORDER BY n DESC, code")
+    return tuple((r["code"], int(r["n"])) for r in rows)
+
+
+def read_polymarket_view(name: str, conn: sqlite3.Connection, path: Path, wall_now: float) -> PolymarketView:
+    """One Polymarket database, inside one read transaction."""
+    if schema_version(conn) == 0:
+        raise DashboardDataError("the database has no tables yet: the bot is still creating it")
+    conn.execute("BEGIN")
+    try:
+        health = read_health(conn)
+        errors = int(conn.execute("SELECT COUNT(*) FROM errors WHERE ts >= ?",
+                                  (wall_now - ERROR_WINDOW_S,)).fetchone()[0])  # fmt: skip
+        return PolymarketView(
+            name=name, path=path, mode=_health_str(health, "mode"),
+            heartbeat_age_s=_age(wall_now, _health_float(health, "heartbeat_ts")),
+            kill=read_kill_status(conn, health), bankroll=_health_decimal(health, "bankroll"),
+            open_positions=read_open_positions(conn), last_trades=read_last_trades(conn),
+            whale_activity=read_whale_activity(conn), reasons=read_reason_counts(conn), errors_last_hour=errors,
+        )  # fmt: skip
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc) or "no such column" in str(exc):
+            raise DashboardDataError(f"unexpected database layout ({exc})") from None
+        raise
+    finally:
+        conn.execute("ROLLBACK")
