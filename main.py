@@ -20,6 +20,7 @@ from src.model.models import Mode
 log = logging.getLogger("polybot.main")
 
 POLYMARKET = "polymarket"  # --mode value for Polymarket paper trading's own database and kill switch
+POLYMARKET_US = {"polymarket-us-paper": Mode.PAPER, "polymarket-us-live": Mode.LIVE}  # Polymarket US, per mode
 
 EPILOG = """examples:
   python main.py --sim                          offline simulator, no credentials or network
@@ -60,9 +61,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--config", metavar="PATH", type=Path, default=None,
                    help="config.yaml to use (default: the one in the project root)")
     p.add_argument("--date", metavar="YYYY-MM-DD", help="--report: the UTC day (default: today)")
-    p.add_argument("--mode", choices=[*(m.value for m in Mode), POLYMARKET], default=None,
-                   help="--report: which mode's database (default: paper; polymarket = Polymarket paper); "
-                        "--reset-killswitch: sim or polymarket reset that one's own kill switch")
+    p.add_argument("--mode", choices=[*(m.value for m in Mode), POLYMARKET, *POLYMARKET_US], default=None,
+                   help="--report: which mode's database (default: paper; polymarket = Polymarket international "
+                        "paper; polymarket-us-paper, polymarket-us-live = Polymarket US); "
+                        "--reset-killswitch: sim or a polymarket mode resets that one's own kill switch")
     p.add_argument("--json", action="store_true", help="--report/--backtest: print JSON instead of a table")
     p.add_argument("--speed", metavar="N", type=float, default=None,
                    help="--sim: simulated seconds per real second (default: sim.speed in config)")
@@ -125,8 +127,12 @@ def cmd_report(args: argparse.Namespace, root: Path) -> int:
         day = date.fromisoformat(args.date) if args.date else None
     except ValueError:
         return fail(f"--date: {args.date!r} is not a date like 2026-11-23", EXIT_USAGE)
-    mode = Mode.PAPER if name == POLYMARKET else Mode(name)
+    mode = Mode.PAPER if name == POLYMARKET else POLYMARKET_US.get(name) or Mode(name)
     path = polymarket_db_path(root) if name == POLYMARKET else db_path_for(root, mode)
+    if name in POLYMARKET_US:
+        from src.app.poly_us_daemon import us_db_path
+
+        path = us_db_path(root, mode)
     if not path.exists():
         return fail(f"no {name} database yet ({path}); run the bot in {name} mode first", EXIT_USAGE)
     db = Database(path)
@@ -162,6 +168,16 @@ def cmd_reset(args: argparse.Namespace, root: Path) -> int:
             return reset_killswitch(polymarket_risk_root(root), poly_db)
         finally:
             poly_db.close()
+    if args.mode in POLYMARKET_US:
+        from src.app.poly_us_daemon import us_db_path, us_risk_root
+        from src.db import PolymarketDatabase
+
+        us_mode = POLYMARKET_US[args.mode]
+        us_db = PolymarketDatabase(us_db_path(root, us_mode))
+        try:
+            return reset_killswitch(us_risk_root(root, us_mode), us_db)
+        finally:
+            us_db.close()
     sim = args.mode == Mode.SIM.value
     where = risk_root(root, Mode.SIM) if sim else root
     info = read_lock(where)
@@ -226,16 +242,25 @@ def run_daemon(args: argparse.Namespace, mode: Mode, root: Path) -> int:
         refusal = live_refusal(settings.live_trading_enabled, True, sys.stdin.isatty())
         if refusal is not None:
             return fail(refusal, EXIT_LIVE_REFUSED)
-        if settings.app.platforms.polymarket.enabled:
-            return fail("live trading refused: Polymarket copy trading is paper-only; set "
-                        "platforms.polymarket.enabled: false to trade Kalshi live", EXIT_LIVE_REFUSED)
+        poly = settings.app.platforms.polymarket
+        if poly.enabled and poly.venue != "us":
+            return fail("live trading refused: the Polymarket international venue is paper-only (it geoblocks US "
+                        "persons); set platforms.polymarket.venue: us, or enabled: false", EXIT_LIVE_REFUSED)
+        if poly.enabled:  # Polymarket US trades live beside Kalshi, after its own typed confirmation
+            from src.app.poly_us_daemon import PolymarketUsSetupError, load_us_key
+
+            try:
+                load_us_key(settings, required=True)
+            except PolymarketUsSetupError as exc:
+                return fail(str(exc), EXIT_USAGE)
     say(3, f"loaded {args.config or root / 'config.yaml'}")
     say(4, f"loaded USER_CONFIG.json (starting bankroll ${settings.user.starting_bankroll_usd})")
 
     from src.journal.log_setup import register_secret, setup_logging
 
     setup_logging(root, settings.app.logging.level)
-    for key in ("KALSHI_API_KEY_ID", "POLY_API_KEY", "POLY_API_SECRET", "POLY_API_PASSPHRASE", "POLY_PRIVATE_KEY"):
+    for key in ("KALSHI_API_KEY_ID", "POLY_API_KEY", "POLY_API_SECRET", "POLY_API_PASSPHRASE", "POLY_PRIVATE_KEY",
+                "POLYMARKET_KEY_ID", "POLYMARKET_SECRET_KEY"):
         register_secret(settings.secrets.get(key))
 
     if args.verify:
@@ -296,16 +321,18 @@ async def build_and_run(
     replay: Path | None = None,
     kalshi_connector_factory: Callable[[], Any] | None = None,
     feed_connect: Callable[..., Any] | None = None,
+    telegram_connector_factory: Callable[[], Any] | None = None,
 ) -> int:
     """Steps 5-12 of the start-up sequence, then the main loop until a stop.
 
-    The two transport arguments let tests point the real client and feed at local fake servers
-    (the allowlists still check the real URLs); production passes neither.
+    The transport arguments let tests point the real clients and feed at local fake servers
+    (the allowlists still check the real URLs); production passes none.
     """
     res = _Resources()
     try:
         code = await _start_and_run(settings, mode, root, res, speed=speed, replay=replay,
-                                    kalshi_connector_factory=kalshi_connector_factory, feed_connect=feed_connect)
+                                    kalshi_connector_factory=kalshi_connector_factory, feed_connect=feed_connect,
+                                    telegram_connector_factory=telegram_connector_factory)
     finally:
         await res.close()
     if code == EXIT_HARD_STOP:
@@ -325,12 +352,16 @@ async def _start_and_run(
     replay: Path | None,
     kalshi_connector_factory: Callable[[], Any] | None,
     feed_connect: Callable[..., Any] | None,
+    telegram_connector_factory: Callable[[], Any] | None = None,
 ) -> int:
+    from src.app.daemon_records import record_error
     from src.app.engine import Engine, EngineTiming
+    from src.app.notify_runtime import NotifyRuntime, stop_reason
     from src.db import Database, db_path_for
     from src.execution.paper import PaperExecutor
     from src.execution.settlement import Settler
     from src.journal.trade_log import TradeLog
+    from src.notify.pause import PauseGate
     from src.risk.kill_switch import KillSwitch
     from src.risk.sizing import SizingLimits, intent_from_signal, stage_for
     from src.strategies.btc_lag import BtcLagStrategy
@@ -339,6 +370,11 @@ async def _start_and_run(
     path = db_path_for(root, mode)
     say(5, f"opening database {path.relative_to(root) if path.is_relative_to(root) else path}")
     db = res.db = Database(path)
+    # Notifications and remote control (paper and live; the simulator would flood the phone).
+    notify = NotifyRuntime(settings, db, enabled=mode is not Mode.SIM,
+                           telegram_connector_factory=telegram_connector_factory)
+    res.cleanups.append(notify.close)
+    notify.start_sending()
     gate = _Late()
     engine_ref = _Late()
     starting = settings.user.starting_bankroll_usd
@@ -355,15 +391,21 @@ async def _start_and_run(
     def make_kill_switch(clock: Callable[[], float]) -> KillSwitch:
         ks_root = risk_root(root, mode)
         ks_root.mkdir(parents=True, exist_ok=True)
-        ks = KillSwitch(app.risk, starting, db, ks_root, mode=mode, clock=clock, cancel_all=cancel_all)
+        ks = KillSwitch(app.risk, starting, db, ks_root, mode=mode, clock=clock, cancel_all=cancel_all,
+                        on_event=notify.notifier.kill_switch)
         gate.bind(ks)  # replays any auth results the client reported before this point
         return ks
 
     sleep: Callable[[float], Any] = asyncio.sleep
     if mode is Mode.SIM:
+        from src.data.price_files import PriceFileError
         from src.sim.components import build_sim_components
 
-        sim = build_sim_components(settings, replay=replay, speed=speed, on_tick=lambda: engine_ref.call("notify_tick"))
+        try:  # a restart resumes after the simulated time the last run reached (sim/components.py)
+            sim = build_sim_components(settings, replay=replay, speed=speed, resume_after=db.latest_record_ts(),
+                                       on_tick=lambda: engine_ref.call("notify_tick"))
+        except PriceFileError as exc:
+            return fail(f"--replay: {exc}", EXIT_USAGE)
         clock, feed, market_data, sleep = sim.clock, sim.feed, sim.exchange, sim.sleep
         say(6, "simulated KXBTC15M exchange ready (offline, no credentials)")
         say(7, f"price source: {replay if replay else 'built-in generator'} at {sim.speed:g}x real time")
@@ -405,6 +447,8 @@ async def _start_and_run(
     if kill_switch.should_exit:
         return kill_switch.exit_code
 
+    pause_gate = PauseGate(kill_switch)  # Telegram /pause; the kill switch's refusals always win
+    poly_confirmed = False  # Polymarket US live: set once its typed confirmation was given (step 11)
     submitted = lambda intent: kill_switch.record_order_submitted(intent.client_order_id)  # noqa: E731
     reconciled: Callable[[], bool] = lambda: True  # noqa: E731
     reconcile_reason: Callable[[], str] = lambda: "reconciling"  # noqa: E731
@@ -412,14 +456,17 @@ async def _start_and_run(
     resolve_pending: Callable[[], Any] | None = None
     executor: Any = None
     if mode is not Mode.LIVE:  # the live executor is built once the person has confirmed (step 11)
-        executor = PaperExecutor(market_data, db, trade_log, clock, kill_switch.check_order_allowed,
+        executor = PaperExecutor(market_data, db, trade_log, clock, pause_gate.check_order_allowed,
                                  time_in_force=app.execution.time_in_force, on_order_submitted=submitted)
         interrupted = executor.fail_interrupted()
         if interrupted:
             log.warning("%d paper order(s) interrupted by the last shutdown were marked failed", interrupted)
     settler = Settler(market_data, db, trade_log, clock, starting, kill_switch.record_trade_result,
                       settlements=client if mode is Mode.LIVE else None, mode=mode.value)
-    say(9, "not a --verify run: continuing")
+    settler = notify.tap_settler(settler)
+    if executor is not None:
+        executor = notify.tap_executor(executor)
+    say(9, f"not a --verify run: continuing; {notify.describe()}")
 
     stage = stage_for(kill_switch.bankroll)
     banner = (f"{mode.value.upper()} MODE | bankroll ${kill_switch.bankroll} (stage {stage.number}) | "
@@ -435,12 +482,20 @@ async def _start_and_run(
             check_live_guards(settings.live_trading_enabled, True, sys.stdin.isatty(), input, sys.stdout)
         except LiveGuardError as exc:
             return fail(str(exc), EXIT_LIVE_REFUSED)
+        if app.platforms.polymarket.enabled:
+            from src.app.poly_us_daemon import confirm_live
+
+            refusal = confirm_live(sys.stdin.isatty(), input, sys.stdout)
+            if refusal is not None:
+                return fail(refusal, EXIT_LIVE_REFUSED)
+            poly_confirmed = True
         try:
             live = await start_live(client, db, trade_log, clock, lock_root=risk_root(root, mode),
                                     max_trade_usd=app.risk.max_single_trade_usd,
                                     time_in_force=app.execution.time_in_force,
-                                    kill_switch_check=kill_switch.check_order_allowed,
-                                    on_hard_stop=kill_switch.refresh, on_order_submitted=submitted)
+                                    kill_switch_check=pause_gate.check_order_allowed,
+                                    on_hard_stop=kill_switch.refresh, on_order_submitted=submitted,
+                                    on_reconcile=lambda report: notify.notifier.reconciliation(report.discrepancies))
         except KalshiError as exc:
             return fail(f"live start-up refused: could not set up the exchange-side order group or checks: {exc}",
                         EXIT_ERROR)
@@ -448,7 +503,8 @@ async def _start_and_run(
             log.warning("reconciliation: %s %s %s", item.code, item.ticker, item.detail)
         if live.tripwire.refusal():
             log.error("fee tripwire: %s", live.tripwire.refusal())
-        executor, resolve_pending, resync = live.executor, live.executor.resolve_pending, live.upkeep
+        executor = notify.tap_executor(live.executor)
+        resolve_pending, resync = live.executor.resolve_pending, live.upkeep
         reconciled, reconcile_reason = live.reconciled, live.halt_reason
     else:
         say(11, f"{mode.value} mode: no real orders will be sent")
@@ -460,7 +516,7 @@ async def _start_and_run(
         market_data=market_data,
         strategy=BtcLagStrategy(app.strategy.btc_lag),
         size=lambda sig, bankroll: intent_from_signal(sig, bankroll, limits),
-        gate=kill_switch,
+        gate=pause_gate,
         executor=executor,
         settler=settler,
         db=db,
@@ -474,21 +530,31 @@ async def _start_and_run(
         reconcile_reason=reconcile_reason,
         resync=resync,
         resolve_pending=resolve_pending,
-        on_error=lambda source, message: db.record_error(clock(), source, message),
+        on_error=lambda source, message: record_error(db, clock(), source, message),
     )
     engine_ref.bind(engine)
-    db.set_health({"mode": mode.value, "started_ts": repr(clock()), "starting_bankroll": str(starting)}, clock())
+    db.set_health({"mode": mode.value, "started_ts": repr(clock()), "starting_bankroll": str(starting),
+                   "dashboard_refresh_s": repr(float(app.dashboard.refresh_s)),
+                   "risk_limits": app.risk.model_dump_json()}, clock())
     poly_stop = asyncio.Event()
     poly_task: asyncio.Task[int] | None = None
-    if mode is Mode.PAPER:  # Polymarket copy trading runs beside Kalshi paper trading only (off by default)
-        from src.app.poly_daemon import run_polymarket_paper
+    if mode is Mode.PAPER or poly_confirmed:  # Polymarket copy trading runs beside Kalshi (off by default)
+        from src.app.poly_us_daemon import run_polymarket
 
-        poly_task = asyncio.create_task(run_polymarket_paper(settings, root, stop=poly_stop, clock=clock))
+        poly_task = asyncio.create_task(run_polymarket(settings, root, stop=poly_stop, mode=mode, clock=clock,
+                                                       live_confirmed=poly_confirmed))
     _install_signal_handlers(lambda: (engine.request_stop(EXIT_OK), poly_stop.set()))
+    notify.start_for_daemon(engine=engine, feed=feed, kill_switch=kill_switch, pause_gate=pause_gate,
+                            kill_switch_root=risk_root(root, mode),
+                            request_stop=lambda code: (engine.request_stop(code), poly_stop.set()),
+                            mode=mode.value, starting_bankroll=starting)
+    notify.notifier.started(mode.value, kill_switch.bankroll, ks_status.state.value)
     say(12, "main loop running (Ctrl-C to stop)")
+    code = EXIT_ERROR
     try:
         code = await engine.run()
     finally:
+        notify.notifier.stopped(mode.value, kill_switch.bankroll, code, stop_reason(code))
         poly_stop.set()
         poly_code = EXIT_OK
         if poly_task is not None:

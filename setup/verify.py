@@ -15,6 +15,7 @@ from src.config import ConfigError, Settings, load_settings  # noqa: E402
 from src.data.feed_check import check_feed  # noqa: E402
 from src.model.models import CheckResult  # noqa: E402
 from src.platforms.kalshi_verify import verify_kalshi  # noqa: E402
+from src.platforms.polymarket_us_verify import PolymarketChecks, verify_polymarket  # noqa: E402
 
 KalshiChecks = Callable[[Settings], Awaitable[list[CheckResult]]]
 FeedChecks = Callable[[Settings], Awaitable[list[CheckResult]]]
@@ -29,11 +30,12 @@ async def collect(
     *,
     kalshi: KalshiChecks = verify_kalshi,
     feed: FeedChecks = _feed_checks,
+    polymarket: PolymarketChecks = verify_polymarket,
 ) -> list[CheckResult]:
-    """Kalshi and feed checks run concurrently; a check that blows up becomes a failed line."""
-    results = await asyncio.gather(kalshi(settings), feed(settings), return_exceptions=True)
+    """Kalshi, feed and Polymarket checks run concurrently; a check that blows up becomes a failed line."""
+    results = await asyncio.gather(kalshi(settings), feed(settings), polymarket(settings), return_exceptions=True)
     out: list[CheckResult] = []
-    for name, result in zip(("Kalshi", "BTC feed"), results, strict=True):
+    for name, result in zip(("Kalshi", "BTC feed", "Polymarket"), results, strict=True):
         if isinstance(result, BaseException):
             out.append(CheckResult(name, False, f"{type(result).__name__}: {result}", "see logs/errors/"))
         else:

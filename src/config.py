@@ -113,6 +113,9 @@ class WhaleConfig(_Strict):
 
 class PolymarketConfig(_Strict):
     enabled: bool = False
+    # us: the CFTC-regulated Polymarket US exchange (US residents; Ed25519 API key, paper and live).
+    # international: the global CLOB (geoblocks US persons; paper only here).
+    venue: Literal["us", "international"] = "us"
     chain_id: int = 137
     signature_type: int = Field(0, ge=0, le=2)
     whale: WhaleConfig = WhaleConfig()
@@ -125,6 +128,41 @@ class PolymarketConfig(_Strict):
 
 class PlatformsConfig(_Strict):
     polymarket: PolymarketConfig = PolymarketConfig()
+
+
+NotifyLevel = Literal["off", "info", "warning", "critical"]
+
+
+class NotifyLevels(_Strict):
+    """How loud each kind of notification is; "off" never sends it."""
+
+    start_stop: NotifyLevel = "info"
+    order_filled: NotifyLevel = "info"
+    settlement: NotifyLevel = "info"
+    kill_switch: NotifyLevel = "critical"
+    auth_halt: NotifyLevel = "critical"
+    outage: NotifyLevel = "warning"
+    reconciliation: NotifyLevel = "warning"
+    remote_command: NotifyLevel = "warning"
+    daily_summary: NotifyLevel = "info"
+    weekly_summary: NotifyLevel = "info"
+
+
+class NotifyConfig(_Strict):
+    """Push notifications (NOTIFY_URLS in .env) and Telegram remote control (TELEGRAM_CHAT_IDS)."""
+
+    min_level: Literal["info", "warning", "critical"] = "info"
+    levels: NotifyLevels = NotifyLevels()
+    outage_after_s: float = Field(120.0, ge=10, le=86400)
+    daily_summary_utc: str = Field("21:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    weekly_summary_day: Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"] = (
+        "sunday"
+    )
+    queue_size: int = Field(200, ge=10, le=10000)
+    send_timeout_s: float = Field(10.0, gt=0, le=60)
+    max_attempts: int = Field(4, ge=1, le=10)
+    retry_budget_s: float = Field(120.0, gt=0, le=3600)
+    poll_timeout_s: int = Field(25, ge=1, le=50)
 
 
 class LoggingConfig(_Strict):
@@ -168,6 +206,7 @@ class AppConfig(_Strict):
     dashboard: DashboardConfig = DashboardConfig()
     platforms: PlatformsConfig = PlatformsConfig()
     logging: LoggingConfig = LoggingConfig()
+    notify: NotifyConfig = NotifyConfig()
 
     @model_validator(mode="after")
     def _never_looser_than_code(self) -> AppConfig:
@@ -280,12 +319,18 @@ def load_user_config(path: Path, app: AppConfig) -> tuple[UserConfig, AppConfig]
     return user, app
 
 
+def env_file(root: Path) -> Path:
+    """The .env file of a project root (read only: nothing in this code base writes it)."""
+    return root / ".env"
+
+
 def load_secrets(env_path: Path) -> Secrets:
     """Read .env (never written by code); real environment variables win over the file."""
     values: dict[str, str] = {}
     if env_path.is_file():
         values.update({k: v for k, v in dotenv_values(env_path).items() if v is not None})
-    for key in list(values) + [k for k in os.environ if k.startswith(("KALSHI_", "POLY_", "LIVE_TRADING"))]:
+    prefixes = ("KALSHI_", "POLY_", "POLYMARKET_", "LIVE_TRADING")
+    for key in list(values) + [k for k in os.environ if k.startswith(prefixes)]:
         if key in os.environ:
             values[key] = os.environ[key]
     return Secrets(values)
@@ -299,7 +344,7 @@ def load_settings(
 ) -> Settings:
     app = load_app_config(config_path or root / "config.yaml")
     user, app = load_user_config(user_config_path or root / "USER_CONFIG.json", app)
-    secrets = load_secrets(env_path or root / ".env")
+    secrets = load_secrets(env_path or env_file(root))
     return Settings(app=app, user=user, secrets=secrets, root=root)
 
 

@@ -26,11 +26,15 @@ FORBIDDEN: list[tuple[str, tuple[str, ...], str]] = [
     ("src/sim/exchange.py", ("src.execution",), "the simulated venue does not borrow the executors"),
     ("src/net/*.py", ("src.platforms", "src.execution", "src.risk", "src.strategies", "src.app"),
      "network plumbing is venue-agnostic"),
+    ("src/notify/*.py", ("src.platforms", "src.execution", "src.strategies", "src.app", "src.data", "src.sim"),
+     "notifications only tell and listen; the app wires them to the trading components"),
+    ("src/risk/*.py", ("src.notify",), "the kill switch decides alone; notifications observe it"),
 ]
 
 # The dashboard and its queries read the database file and nothing else in src/.
-DASHBOARD_FILES = ("src/dashboard.py", "src/reporting/dashboard_queries.py")
-DASHBOARD_MAY_IMPORT = ("src.reporting.dashboard_queries", "src.model", "src.db.db_path_for", "src.db")
+DASHBOARD_FILES = ("src/dashboard.py", "src/reporting/dashboard_queries.py", "src/reporting/dashboard_polymarket.py")
+DASHBOARD_MAY_IMPORT = ("src.reporting.dashboard_queries", "src.reporting.dashboard_polymarket", "src.model",
+                        "src.db.db_path_for", "src.db")
 NETWORK_LIBS = ("aiohttp", "websockets", "requests", "urllib", "http", "socket", "httpx")
 
 
@@ -49,6 +53,14 @@ def violations(path: Path, forbidden: tuple[str, ...]) -> set[str]:
 def test_import_directions(pattern: str, forbidden: tuple[str, ...], why: str) -> None:
     bad = {str(p.relative_to(REPO)): sorted(violations(p, forbidden)) for p in _files(pattern)}
     assert not {k: v for k, v in bad.items() if v}, why
+
+
+def test_test_only_oracles_are_never_imported_by_the_bot() -> None:
+    """The official Polymarket SDKs (and PyNaCl, the US SDK's signer) check our signatures in tests only."""
+    oracles = ("polymarket_us", "nacl", "py_clob_client_v2")
+    paths = [*REPO.glob("src/**/*.py"), *REPO.glob("setup/*.py"), REPO / "main.py"]
+    bad = {str(p.relative_to(REPO)): sorted(imports_any(imports_of(p), oracles)) for p in paths}
+    assert not {k: v for k, v in bad.items() if v}
 
 
 def test_model_imports_nothing_else_from_src() -> None:

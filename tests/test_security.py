@@ -535,6 +535,9 @@ DECIDED = {
     "src.data.coinbase.ALLOWED_HOSTS": {"ws-feed.exchange.coinbase.com"},
     "src.platforms.polymarket.CLOB_HOSTS": {"clob.polymarket.com"},
     "src.data.whale_tracker.DATA_API_HOSTS": {"data-api.polymarket.com"},
+    "src.notify.telegram_api.TELEGRAM_HOSTS": {"api.telegram.org"},  # remote control (issue 23)
+    # DECISIONS §8: Polymarket US, signed calls on api., public market data on gateway.
+    "src.platforms.polymarket_us.US_HOSTS": {"api.polymarket.us", "gateway.polymarket.us"},
 }
 NEVER = {"trading-api.kalshi.com", "external-api-ws.kalshi.com", "external-api-ws.demo.kalshi.co"}
 
@@ -568,13 +571,22 @@ def test_allowlists_are_exactly_the_decided_hosts() -> None:
     assert CoinbaseFeed(time.time).allowed_hosts == {"ws-feed.exchange.coinbase.com"}
 
 
-NETWORK_LIBS = ("aiohttp", "websockets", "socket", "urllib.request", "http.client", "requests", "httpx", "ssl")
+NETWORK_LIBS = (
+    "aiohttp", "websockets", "socket", "urllib.request", "http.client", "requests", "httpx", "ssl", "smtplib",
+    "apprise",
+)
 # Opening a connection or sending a request; `self._http.request(` is delegation to PolyHttp (which checks).
 ACTIVE_CALLS = re.compile(
     r"ClientSession\(|TCPConnector\(|ws_connect|(?<!self\._http)\.request\(|create_connection\(|urlopen\(|"
     r"open_connection\(|getaddrinfo\(|socket\.socket\("
 )
-REQUESTERS = {"src/platforms/kalshi_transport.py", "src/data/ws_feed.py", "src/net/poly_http.py"}
+REQUESTERS = {"src/platforms/kalshi_transport.py", "src/data/ws_feed.py", "src/net/poly_http.py",
+              "src/notify/telegram_api.py"}
+# Libraries that open their own connections (no transport to inject): only these modules may use
+# them, each validates its hosts with check_url at start-up and sends only inside
+# src.net.connection_guard.only_hosts, which refuses every host lookup off that list.
+SELF_CONNECTING_LIBS = ("apprise", "requests", "smtplib", "urllib.request", "http.client", "httpx")
+GUARDED_SENDERS = {"src/notify/apprise_sender.py"}
 # Builds the aiohttp sessions the requesters above send through; it may construct, never send.
 SESSION_BUILDERS = {"src/net/http_session.py"}
 CONSTRUCTING = {"ClientSession(", "TCPConnector("}
@@ -592,6 +604,10 @@ def test_only_the_known_network_modules_reach_out_and_each_checks_its_allowlist(
         if not any(m == lib or m.startswith(lib + ".") for m in imported for lib in NETWORK_LIBS):
             continue
         source = path.read_text()
+        if any(m == lib or m.startswith(lib + ".") for m in imported for lib in SELF_CONNECTING_LIBS):
+            assert rel in GUARDED_SENDERS, f"{rel} uses a self-connecting network library outside the guarded senders"
+            assert "check_url(" in source and "only_hosts(" in source, f"{rel} sends without the host guard"
+            continue
         if rel in SESSION_BUILDERS:
             sends = {m.group(0) for m in ACTIVE_CALLS.finditer(source)} - CONSTRUCTING
             assert not sends, f"{rel} only builds sessions, yet calls {sorted(sends)}"
@@ -600,6 +616,25 @@ def test_only_the_known_network_modules_reach_out_and_each_checks_its_allowlist(
             active.add(rel)
             assert "check_url(" in source, f"{rel} reaches the network without src.net.allowlist.check_url"
     assert active == REQUESTERS
+
+
+def test_the_notification_sender_is_held_to_its_hosts_at_run_time() -> None:
+    """Not just present in the source: a send whose library reaches another host is refused before it connects."""
+    import requests
+
+    from src.net.allowlist import HostNotAllowedError
+    from src.net.connection_guard import only_hosts
+    from src.notify.apprise_sender import AppriseSender, NotifyConfigError
+
+    with only_hosts(frozenset({"api.telegram.org"})):
+        with pytest.raises(HostNotAllowedError):
+            requests.get("https://elsewhere.example/", timeout=1)
+    with pytest.raises(NotifyConfigError):
+        AppriseSender(["https://hooks.example.com/x"])  # a scheme whose host cannot be validated
+    sender = AppriseSender(["tgram://123456789:AAH" + "abcdefghijklmnopqrstuvwxyz" + "012345/987654321"])
+    assert sender.allowed_hosts == frozenset({"api.telegram.org"})
+    assert "AAHabc" not in repr(sender)
+    sender.close()
 
 
 async def test_kalshi_checks_every_request_and_follows_no_redirect(monkeypatch, secrets) -> None:
@@ -891,7 +926,9 @@ def test_sim_subprocess_writes_nothing_outside_its_project(tmp_path) -> None:
         (False, True, True, "LIVE", "LIVE_TRADING=true is not set"),
         (True, False, True, "LIVE", "--live flag was not given"),
         (True, True, False, "LIVE", "no terminal attached"),
+        (False, False, False, "LIVE", "LIVE_TRADING=true is not set"),
         (True, True, True, "live", "was not the word LIVE"),
+        (True, True, True, "LIVE!", "was not the word LIVE"),
         (True, True, True, "", "was not the word LIVE"),
         (True, True, True, EOFError, "no confirmation was typed"),
         (True, True, True, KeyboardInterrupt, "no confirmation was typed"),
@@ -909,11 +946,15 @@ def test_each_live_guard_is_required(env_ok, flag, tty, answer, refusal) -> None
             raise answer
         return answer
 
+    out = io.StringIO()
     with pytest.raises(LiveGuardError) as info:
-        check_live_guards(env_ok, flag, tty, typed, io.StringIO())
+        check_live_guards(env_ok, flag, tty, typed, out)
     message = str(info.value)
     assert refusal in message and "\n" not in message
-    assert len(prompts) == (1 if env_ok and flag and tty else 0)  # the prompt comes only after the rest pass
+    asked = env_ok and flag and tty
+    assert len(prompts) == (1 if asked else 0)  # the prompt comes only after the rest pass
+    # The real-money warning is shown only to someone who is then asked to confirm.
+    assert ("REAL money" in out.getvalue()) is asked
 
 
 def test_all_three_live_guards_together_pass() -> None:
@@ -921,8 +962,9 @@ def test_all_three_live_guards_together_pass() -> None:
     from src.execution.live import WARNING_BANNER, check_live_guards
 
     out = io.StringIO()
-    check_live_guards(True, True, True, lambda prompt: " LIVE\n", out)
-    assert WARNING_BANNER.strip() in out.getvalue()
+    prompts: list[str] = []
+    check_live_guards(True, True, True, lambda prompt: prompts.append(prompt) or " LIVE\n", out)
+    assert WARNING_BANNER.strip() in out.getvalue() and len(prompts) == 1
 
 
 def _run_offline(copy_or_repo: Path, argv: list[str], *, stdin=subprocess.DEVNULL, timeout: float = 60):

@@ -9,9 +9,10 @@ Isolation (DECISIONS.md §5, §6): Polymarket paper trading never mixes with Kal
 Shared with Kalshi: config.yaml's risk and sizing limits (each venue gets the same caps, counted
 separately) and a Kalshi lock in the project root, which main.py checks before anything runs.
 
-Paper only: orders are filled by the PaperExecutor against the real Polymarket book (public
-`GET /book`, no auth); no Polymarket order endpoint is ever called. Live Polymarket trading is
-not built: main.py refuses `--live` while platforms.polymarket.enabled is true.
+This is the INTERNATIONAL venue (platforms.polymarket.venue: international), paper only: orders
+are filled by the PaperExecutor against the real Polymarket book (public `GET /book`, no auth);
+no Polymarket order endpoint is ever called, and main.py refuses `--live` for this venue.
+Polymarket US (the default venue; paper and live) starts in src/app/poly_us_daemon.py.
 
 Fees: Polymarket charges takers fee = C x feeRate x p x (1 - p) (docs.polymarket.com/trading/fees);
 makers pay nothing. feeRate depends on the market's category: 0 on geopolitics (and on many

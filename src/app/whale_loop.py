@@ -32,12 +32,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
+from src.app.daemon_records import record_error, write_health
 from src.data.whale_tracker import PollResult, TradeRow, Whale, WhaleTrade
 from src.db import PolymarketDatabase
 from src.journal.trade_log import TradeLogError
 from src.model.exit_codes import EXIT_ERROR, EXIT_OK
 from src.model.interfaces import Executor, Gate, OrderRefused, Settler
-from src.model.models import Clock, Market, NoSignal, Order, OrderBook, OrderIntent, Signal, Sleep, qty
+from src.model.models import CENT, Clock, Market, NoSignal, Order, OrderBook, OrderIntent, Signal, Sleep, qty
 from src.risk.sizing import fit_to_book
 from src.strategies.base import Strategy
 
@@ -101,6 +102,9 @@ def copy_order_id(trade: TradeRow) -> str:
 
 class WhaleCopyLoop:
     """Runs until `stop` is set or the kill switch asks to exit; returns the process exit code."""
+
+    label: str = "POLY PAPER"  # status lines; another venue or mode names itself
+    mode_name: str = "polymarket_paper"  # the health table's `mode`
 
     def __init__(
         self,
@@ -182,7 +186,7 @@ class WhaleCopyLoop:
                 whales = await self.tracker.refresh_whales()
                 self._next_refresh = now + self.timing.refresh_whales_s
                 qualified = sum(1 for w in whales if w.qualified)
-                self.out(f"[POLY PAPER] leaderboard read: {qualified} of {len(whales)} wallets qualify as whales")
+                self.out(f"[{self.label}] leaderboard read: {qualified} of {len(whales)} wallets qualify as whales")
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - the known whales stay; retried next pass
@@ -262,11 +266,11 @@ class WhaleCopyLoop:
             self._error("whale_order", exc)
             return self._outcome(key, ORDER_FAILED, f"{type(exc).__name__}: {exc}")
         if order.filled_count <= 0:
-            self.out(f"  [POLY PAPER] no fill: token {intent.ticker[:16]} moved above {intent.limit_price}")
+            self.out(f"  [{self.label}] no fill: token {intent.ticker[:16]} moved above {intent.limit_price}")
             return self._outcome(key, NO_FILL, f"nothing filled at <= {intent.limit_price}", order)
         avg = order.avg_fill_price.quantize(Decimal("0.0001")) if order.avg_fill_price is not None else "-"
         self.out(
-            f"  [POLY PAPER] COPIED {qty(order.filled_count)} x token {intent.ticker[:16]} @ {avg} "
+            f"  [{self.label}] COPIED {qty(order.filled_count)} x token {intent.ticker[:16]} @ {avg} "
             f"(fees ${order.fees}) edge {intent.edge}: {signal.reason}"
         )
         return self._outcome(key, COPIED, signal.reason, order)
@@ -288,7 +292,7 @@ class WhaleCopyLoop:
             self._record_error("whale_settlement", message)
         for t in report.settled:
             self.out(
-                f"  [POLY PAPER] SETTLED token {t.ticker[:16]} x{qty(t.count)}: "
+                f"  [{self.label}] SETTLED token {t.ticker[:16]} x{qty(t.count)}: "
                 f"{'won' if t.outcome == 'yes' else 'lost'}, P&L ${t.pnl} -> bankroll ${t.bankroll_after}"
             )
 
@@ -309,17 +313,14 @@ class WhaleCopyLoop:
         self._record_error(source, message)
 
     def _record_error(self, source: str, message: str) -> None:
-        try:
-            self.db.record_error(self.clock(), source, message)
-        except Exception as exc:  # noqa: BLE001 - the error table is informational
-            log.warning("could not record an error: %s", exc)
+        record_error(self.db, self.clock(), source, message)
 
     def status_line(self, new_trades: int = 0) -> str:
-        state = getattr(self.gate.status().state, "value", "?")
+        state = str(self.gate.status().state)
         return (
-            f"[POLY PAPER] whales {len(self.tracker.whales)} | new trades {new_trades} | "
+            f"[{self.label}] whales {len(self.tracker.whales)} | new trades {new_trades} | "
             f"copied {self.counts[COPIED]} | open {len(self.db.open_trades())} | "
-            f"bankroll ${self.gate.bankroll.quantize(Decimal('0.01'))} | kill switch {state} | "
+            f"bankroll ${self.gate.bankroll.quantize(CENT)} | kill switch {state} | "
             f"errors {self.errors} | last {self.last_code}"
         )
 
@@ -330,15 +331,12 @@ class WhaleCopyLoop:
         self.out(self.status_line(len(polled.trades)))
         status = self.gate.status()
         values = {
-            "mode": "polymarket_paper",
+            "mode": self.mode_name,
             "heartbeat_ts": repr(now),
             "why_not_trading": self.last_code,
-            "kill_state": getattr(status.state, "value", str(status.state)),
-            "kill_reason": str(getattr(status, "reason", "")),
+            "kill_state": str(status.state),
+            "kill_reason": status.reason,
             "bankroll": str(self.gate.bankroll),
         }
-        try:
-            self.db.set_health(values, now)
-        except Exception as exc:  # noqa: BLE001 - health is informational; never stop trading on it
-            log.warning("could not write health: %s", exc)
+        write_health(self.db, values, now)
 

@@ -23,7 +23,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from src.config import WhaleConfig
-from src.model.models import Clock
+from src.model.models import Clock, Side
 from src.net.backoff import RetryPolicy, Sleep
 from src.net.http_session import ConnectorFactory
 from src.net.poly_http import PolyHttp, PolyHttpError, PolyMalformedResponse
@@ -89,6 +89,7 @@ class TradeRow:
     timestamp: float  # epoch seconds
     title: str = ""
     slug: str = ""
+    event_slug: str = ""  # the market's event: how a market is found again on Polymarket US
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -101,10 +102,16 @@ class TradeRow:
 
 @dataclass(frozen=True, slots=True)
 class WhaleTrade:
-    """A qualified whale's new trade, as the whale-copy strategy receives it."""
+    """A qualified whale's new trade, as the whale-copy strategy receives it.
+
+    `side` is the side of the venue's book the copy buys: on the international CLOB every
+    outcome token is its own YES claim (Side.YES); on Polymarket US a market has one instrument,
+    and the whale's outcome is its long (YES) or short (NO) side.
+    """
 
     whale: Whale
     trade: TradeRow
+    side: Side = Side.YES
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +192,7 @@ def parse_trades(payload: Any) -> list[TradeRow]:
                 timestamp=float(_decimal(row["timestamp"])),
                 title=str(row.get("title") or ""),
                 slug=str(row.get("slug") or ""),
+                event_slug=str(row.get("eventSlug") or ""),
             )
             if not trade.tx_hash.startswith("0x") or not trade.token_id or trade.size <= 0:
                 raise ValueError("row")
@@ -203,7 +211,7 @@ def _merge(a: TradeRow, b: TradeRow) -> TradeRow:
     price = (a.usd + b.usd) / size
     return TradeRow(
         a.wallet, a.tx_hash, a.token_id, a.condition_id, a.side, a.outcome, a.outcome_index,
-        size, price, max(a.timestamp, b.timestamp), a.title, a.slug,
+        size, price, max(a.timestamp, b.timestamp), a.title, a.slug, a.event_slug,
     )  # fmt: skip
 
 
@@ -295,6 +303,12 @@ class WhaleTracker:
             offset += limit
             if len(page) < limit or offset >= want:
                 return rows
+
+    async def leaderboard(self) -> list[LeaderboardEntry]:
+        """The all-time PnL leaderboard's top `leaderboard_limit` rows."""
+        params = {"category": "OVERALL", "timePeriod": self._time_period, "orderBy": "PNL",
+                  "limit": str(self._leaderboard_limit)}  # fmt: skip
+        return parse_leaderboard(await self._get("/v1/leaderboard", params))
 
     async def refresh_whales(self) -> list[Whale]:
         """Re-read the leaderboard and re-qualify every wallet on it; returns all, qualified or not.

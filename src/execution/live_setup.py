@@ -85,13 +85,14 @@ async def start_live(
     kill_switch_check: Callable[[OrderIntent], Verdict],
     on_hard_stop: Callable[[], object],
     on_order_submitted: Callable[[OrderIntent], None] | None = None,
+    on_reconcile: Callable[[ReconcileReport], None] | None = None,
 ) -> LiveParts:
     guard = OrderGroupGuard(client, lock_root, clock, burst_contracts_limit(max_trade_usd), on_hard_stop)
     await guard.start()
     tripwire = FeeTripwire(client, client.series_ticker, clock)
     await tripwire.check()
     reconciler = Reconciler(client, db, trade_log, clock)
-    schedule = ReconcileSchedule(reconciler.run, db, clock)
+    schedule = ReconcileSchedule(reconciler.run, db, clock, on_report=on_reconcile)
     client.on_reconnect = schedule.note_reconnect
     first = await schedule.run_now()
     executor = LiveExecutor(client, db, trade_log, clock, order_check(guard, tripwire, kill_switch_check),

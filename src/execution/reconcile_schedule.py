@@ -33,6 +33,7 @@ class ReconcileSchedule:
         clock: Clock,
         *,
         interval_s: float = DEFAULT_INTERVAL_S,
+        on_report: Callable[[ReconcileReport], None] | None = None,
     ) -> None:
         if not interval_s > 0:
             raise ValueError(f"interval_s must be positive, got {interval_s}")
@@ -43,6 +44,7 @@ class ReconcileSchedule:
         self._last: ReconcileReport | None = None
         self._last_ts: float | None = None
         self._reconnected = False
+        self._on_report = on_report  # e.g. the notifier, told of every run's result
 
     def note_reconnect(self) -> None:
         """A connection to the venue was lost and is back: what happened meanwhile must be checked."""
@@ -81,6 +83,8 @@ class ReconcileSchedule:
         self._reconnected = False
         report = await self._run()
         self._last, self._last_ts = report, self._clock()
+        if self._on_report is not None:
+            self._on_report(report)
         if not report.reconciled:
             log.error("reconciliation (%s): new orders halted: %s", why, self.halt_reason)
         return report

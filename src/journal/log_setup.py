@@ -13,7 +13,8 @@ from pathlib import Path
 # whichever module logged it and whatever it was logged inside (message, args, traceback).
 _PEM = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(-----END [A-Z ]*PRIVATE KEY-----|$)", re.S)
 _LABELLED = re.compile(
-    r"(?i)\b(KALSHI-ACCESS-SIGNATURE|KALSHI-ACCESS-KEY|KALSHI_API_KEY_ID|POLY_SIGNATURE|POLY_API_KEY|"
+    r"(?i)\b(KALSHI-ACCESS-SIGNATURE|KALSHI-ACCESS-KEY|KALSHI_API_KEY_ID|X-PM-Signature|X-PM-Access-Key|"
+    r"POLYMARKET_SECRET_KEY|POLYMARKET_KEY_ID|POLY_SIGNATURE|POLY_API_KEY|"
     r"POLY_PASSPHRASE|POLY_API_SECRET|POLY_SECRET|POLY_PRIVATE_KEY|api[_-]?secret|passphrase|secret|"
     r"signature|private[_-]?key)\b(\s*[\"']?\s*[:=]\s*[\"']?)([^\s\"',}]+)"
 )

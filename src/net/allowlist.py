@@ -24,6 +24,12 @@ def check_url(url: str, allowed_hosts: frozenset[str], schemes: frozenset[str]) 
         raise HostNotAllowedError(f"scheme {parts.scheme!r} not allowed (allowed: {sorted(schemes)})")
     if parts.username or parts.password:
         raise HostNotAllowedError("URLs with credentials are refused")
+    return check_host(host, allowed_hosts)
+
+
+def check_host(host: str, allowed_hosts: frozenset[str]) -> str:
+    """Return the host (lower-cased) if it is on the allowlist; raise HostNotAllowedError otherwise."""
+    host = host.lower()
     if host not in allowed_hosts:
         raise HostNotAllowedError(f"host {host!r} is not on this module's allowlist {sorted(allowed_hosts)}")
     return host

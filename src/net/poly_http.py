@@ -9,12 +9,13 @@ import random
 import time
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import aiohttp
 
 from src.net.allowlist import check_url
-from src.net.backoff import RetryAdvice, RetryPolicy, Sleep, parse_retry_after, retry_async
+from src.net.backoff import Classifier, RetryAdvice, RetryPolicy, Sleep, parse_retry_after, retry_async
 from src.net.http_session import ConnectorFactory, new_session
 from src.net.rate_limit import TokenBucket
 
@@ -94,6 +95,7 @@ class PolyHttp:
         monotonic: Callable[[], float] = time.monotonic,
         rng: Callable[[], float] = random.random,
         redactions: Callable[[], Iterable[str]] = tuple,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         check_url(base_url, allowed_hosts, HTTPS)
         if timeout_s <= 0:
@@ -108,7 +110,11 @@ class PolyHttp:
         self._monotonic = monotonic
         self._rng = rng
         self._redactions = redactions
+        self._wall_clock = wall_clock
         self._session: aiohttp.ClientSession | None = None
+        # The server's clock from the last answer's Date header (epoch seconds), and our clock
+        # (`wall_clock`, the one signatures use) when it arrived: --verify's clock-skew hint.
+        self.last_server_date: tuple[float, float] | None = None
 
     def _session_now(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -135,13 +141,18 @@ class PolyHttp:
         params: Mapping[str, str] | None = None,
         body: str | None = None,
         sign: Callable[[str, str, str | None], dict[str, str]] | None = None,
+        base_url: str | None = None,
+        retry_classify: Classifier | None = None,
     ) -> Any:
         """Send and retry; returns the parsed JSON (None for an empty body).
 
         `path` excludes the query string, which is what Polymarket's L2 HMAC signs; `sign(method,
-        path, body)` returns auth headers and is called once per try.
+        path, body)` returns auth headers and is called once per try. `base_url` sends this
+        request to another of the allowlisted hosts over the same session (Polymarket US splits
+        public and signed calls over two hosts); `retry_classify` replaces the default retry rule
+        (an order that must never be sent twice retries only what the venue certainly refused).
         """
-        url = self.base_url + path
+        url = (base_url.rstrip("/") if base_url else self.base_url) + path
 
         async def attempt() -> Any:
             check_url(url, self.allowed_hosts, HTTPS)  # every try, not once: ground rule 5
@@ -157,7 +168,7 @@ class PolyHttp:
             return await retry_async(
                 attempt,
                 policy=self._policy,
-                classify=classify,
+                classify=retry_classify or classify,
                 clock=self._monotonic,
                 sleep=self._sleep,
                 rng=self._rng,
@@ -177,6 +188,7 @@ class PolyHttp:
                 text = await resp.text()
                 status = resp.status
                 retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+                self._note_server_date(resp.headers.get("Date"))
         except TimeoutError:
             raise PolyTransportError(self.service, 0, f"{method} {url} timed out") from None
         except aiohttp.ClientError as exc:
@@ -190,6 +202,17 @@ class PolyHttp:
             return parse_json(text)
         except ValueError:
             raise PolyMalformedResponse(self.service, status, f"malformed JSON from {method} {url}") from None
+
+
+    def _note_server_date(self, value: str | None) -> None:
+        if not value:
+            return
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return
+        if when is not None and when.tzinfo is not None:
+            self.last_server_date = (when.timestamp(), self._wall_clock())
 
 
 def _error_text(text: str) -> str:

@@ -1,9 +1,11 @@
 """Decide whether to copy a qualified Polymarket whale's new trade: a Signal to buy the same token, or a coded refusal.
 
 The copy buys the outcome token the whale bought, paying at most what the whale paid (rounded down
-to the cent, a price every Polymarket tick size except 0.1 accepts). A Polymarket outcome token is
-its own binary claim paying $1, so the Signal's ticker is the token id and its side is always YES
-("buy this token"); which outcome that is travels in the reason text.
+to the cent, a price every Polymarket tick size except 0.1 accepts). On the international CLOB an
+outcome token is its own binary claim paying $1, so the Signal's ticker is the token id and its
+side YES ("buy this token"). On Polymarket US the trade arrives mapped to the US market (ticker =
+its slug) and the side of it that backs the whale's outcome (`WhaleTrade.side`, YES = long, NO =
+short); the same rules then apply to that side's asks. Which outcome it is travels in the reason.
 
 Refusals, in the order they are checked (each a reason code):
   disabled, whale_not_qualified, whale_sell (we copy entries, not exits), book_mismatch,
@@ -52,9 +54,9 @@ def polymarket_fee_per_share(price: Decimal, fee_rate: Decimal) -> Decimal:
     return fee_rate * price * (ONE - price)
 
 
-def ask_liquidity_usd(book: OrderBook, limit: Decimal) -> Decimal:
-    """Dollars of the token on offer at or under `limit`."""
-    return sum((lvl.price * lvl.count for lvl in book.asks(Side.YES) if lvl.price <= limit), ZERO)
+def ask_liquidity_usd(book: OrderBook, limit: Decimal, side: Side = Side.YES) -> Decimal:
+    """Dollars of `side` on offer at or under `limit`."""
+    return sum((lvl.price * lvl.count for lvl in book.asks(side) if lvl.price <= limit), ZERO)
 
 
 class WhaleCopyStrategy(Strategy[WhaleTrade]):
@@ -99,12 +101,13 @@ class WhaleCopyStrategy(Strategy[WhaleTrade]):
         if not cfg.min_price <= trade.price <= cfg.max_price or limit < cfg.min_price:
             band = f"[{cfg.min_price}, {cfg.max_price}]"
             return self.no_signal(PRICE_OUT_OF_BAND, f"whale paid {trade.price}, band {band}")
-        best_ask = book.best_ask(Side.YES)
+        side = feed.side
+        best_ask = book.best_ask(side)
         if best_ask is None:
-            return self.no_signal(BOOK_EMPTY, "no asks for the token")
+            return self.no_signal(BOOK_EMPTY, f"no asks for {side.value.upper()}")
         if best_ask > limit:
             return self.no_signal(PRICE_TOO_HIGH, f"best ask {best_ask} above the whale's {limit}")
-        liquidity = ask_liquidity_usd(book, limit)
+        liquidity = ask_liquidity_usd(book, limit, side)
         if liquidity < cfg.min_liquidity_usd:
             detail = f"${liquidity:.2f} on offer at <= {limit} (min {cfg.min_liquidity_usd})"
             return self.no_signal(LOW_LIQUIDITY, detail)
@@ -115,7 +118,7 @@ class WhaleCopyStrategy(Strategy[WhaleTrade]):
         label = whale.name or whale.wallet[:10]
         return Signal(
             ticker=trade.token_id,
-            side=Side.YES,
+            side=side,
             fair_prob=float(fair),
             limit_price=limit,
             edge=edge.quantize(Decimal("0.000001"), rounding=ROUND_DOWN),

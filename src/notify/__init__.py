@@ -1,0 +1,1 @@
+"""Telling the owner what happens wherever he is: push notifications and Telegram remote control."""

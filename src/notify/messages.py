@@ -1,0 +1,177 @@
+"""Word each event the owner hears about as a (title, body) pair: pure functions, plain text, no secrets."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Protocol
+
+from src.model.models import Order, OrderIntent, qty, utc_from_ts
+from src.risk.kill_switch import RESET_COMMAND, KillSwitchEvent
+
+Text = tuple[str, str]  # (title, body)
+CENT = Decimal("0.01")
+
+
+def money(value: Decimal) -> str:
+    """$1.23 / -$0.40: signed dollars rounded to the cent for a phone screen."""
+    cents = value.quantize(CENT)
+    return f"-${-cents}" if cents < 0 else f"${cents}"
+
+
+def when(ts: float) -> str:
+    return utc_from_ts(ts).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+# -- start and stop --------------------------------------------------------------------------------
+
+
+def started(mode: str, bankroll: Decimal, kill_state: str) -> Text:
+    return (f"Bot started ({mode.upper()})",
+            f"Mode {mode.upper()}, bankroll {money(bankroll)}, kill switch {kill_state}.")
+
+
+def stopped(mode: str, bankroll: Decimal, exit_code: int, why: str) -> Text:
+    return (f"Bot stopped ({mode.upper()})",
+            f"Mode {mode.upper()}, bankroll {money(bankroll)}. {why} (exit code {exit_code}).")
+
+
+# -- trades ------------------------------------------------------------------------------------------
+
+
+def order_filled(intent: OrderIntent, order: Order) -> Text:
+    price = order.avg_fill_price if order.avg_fill_price is not None else intent.limit_price
+    side = order.side.value.upper()
+    return (
+        f"Filled: {qty(order.filled_count)} {side} {order.ticker}",
+        f"Bought {qty(order.filled_count)} {side} {order.ticker} @ ${price.quantize(Decimal('0.0001'))}, "
+        f"fee {money(order.fees)}, edge {intent.edge}.",
+    )
+
+
+class SettledLike(Protocol):
+    """What a settlement pass reports per trade (src/execution/settlement.SettledTrade)."""
+
+    ticker: str
+    side: Any
+    count: Decimal
+    outcome: str
+    pnl: Decimal
+    bankroll_after: Decimal
+
+
+def settled(trade: SettledLike) -> Text:
+    result = "WON" if trade.pnl > 0 else "LOST" if trade.pnl < 0 else "EVEN"
+    side = getattr(trade.side, "value", str(trade.side)).upper()
+    return (
+        f"{result} {money(trade.pnl)}: {trade.ticker}",
+        f"{trade.ticker} settled {trade.outcome.upper()}; you held {qty(trade.count)} {side}. "
+        f"P&L {money(trade.pnl)}, bankroll now {money(trade.bankroll_after)}.",
+    )
+
+
+# -- the kill switch -----------------------------------------------------------------------------------
+
+_KILL_TITLES = {
+    "cooling_start": "Cooling: no new orders",
+    "cooling_end": "Cooling over: trading again",
+    "daily_halt": "Daily loss limit: halted until 00:00 UTC",
+    "daily_resume": "Daily halt over: trading again",
+    "rate_pause": "Order rate limit: paused",
+    "rate_resume": "Rate pause over: trading again",
+    "auth_halt": "AUTH HALT: Kalshi keeps refusing the keys",
+    "auth_resume": "Authentication works again: halt cleared",
+    "hard_stop": "HARD STOP",
+}
+
+
+def kill_switch(event: KillSwitchEvent) -> Text:
+    title = _KILL_TITLES.get(event.kind, f"Kill switch: {event.kind}")
+    detail = event.detail
+    parts = [event.message.rstrip(".") + "."]
+    if event.kind == "cooling_start" and isinstance(detail.get("until"), int | float):
+        parts.append(f"No new orders until {when(float(detail['until']))}; it resumes by itself.")
+    if event.kind == "hard_stop":
+        title = f"HARD STOP ({event.reason})"
+        orders = detail.get("orders")
+        if orders:
+            parts.append(f"Orders: {orders}.")
+        parts.append("Trading has stopped and the bot exits. Reset only at the terminal: review "
+                     f"KILL_SWITCH_EVENT.log, then run `{RESET_COMMAND}` and start the bot again.")
+    if event.kind == "auth_halt":
+        parts.append(f"Last error: {event.last_auth_code or 'no code'}. See BLOCKERS.md on the bot's machine; "
+                     "check the key id and key file in .env and the computer's clock, then run --verify.")
+    if "bankroll" in detail:
+        parts.append(f"Bankroll ${detail['bankroll']}, today's P&L ${detail.get('today_pnl', '?')}.")
+    return title, " ".join(parts)
+
+
+# -- health ------------------------------------------------------------------------------------------------
+
+
+def outage(what: str, down_for_s: float, since_ts: float) -> Text:
+    return (f"{what} DOWN for {duration(down_for_s)}",
+            f"No sign of life from {what} since {when(since_ts)}. No new orders depend on it until it is back.")
+
+
+def recovered(what: str, down_for_s: float) -> Text:
+    return (f"{what} back up", f"{what} is working again after {duration(down_for_s)}.")
+
+
+class DiscrepancyLike(Protocol):
+    code: str
+    ticker: str
+    detail: str
+
+
+def reconciliation(items: Sequence[DiscrepancyLike]) -> Text:
+    lines = [f"- {d.code} {d.ticker}: {d.detail}" for d in items[:5]]
+    more = f"\n... and {len(items) - 5} more" if len(items) > 5 else ""
+    return (f"Reconciliation mismatch ({len(items)})",
+            "Kalshi and the database disagree; no new orders until they agree again.\n" + "\n".join(lines) + more)
+
+
+# -- summaries ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodFigures:
+    """What a summary reports for a day or a week."""
+
+    label: str  # "2026-12-07" or "2026-12-01 to 2026-12-07"
+    trades: int
+    wins: int
+    losses: int
+    net_pnl: Decimal
+    fees: Decimal
+    bankroll_start: Decimal
+    bankroll_end: Decimal
+    kill_events: int
+
+
+def summary(period: str, figures: PeriodFigures, all_time_pnl: Decimal) -> Text:
+    f = figures
+    rate = f" ({f.wins * 100 // (f.wins + f.losses)}% won)" if f.wins + f.losses else ""
+    return (
+        f"{period} summary {f.label}: {money(f.net_pnl)}",
+        f"{f.trades} trades settled: {f.wins} won, {f.losses} lost{rate}. Net P&L {money(f.net_pnl)} "
+        f"after {money(f.fees)} fees. Bankroll {money(f.bankroll_start)} -> {money(f.bankroll_end)}. "
+        f"All-time P&L {money(all_time_pnl)}. Kill switch events: {f.kill_events}.",
+    )
+
+
+# -- remote control -----------------------------------------------------------------------------------------
+
+
+def remote_command(command: str, chat_id: int, outcome: str) -> Text:
+    return (f"Remote {command} from Telegram", f"{command} from chat {chat_id}: {outcome}")
