@@ -1,8 +1,10 @@
 """Live orders on Polymarket US: intent written first, never re-sent, unknown outcomes resolved from the venue.
 
 The API has no client order id and no idempotency key, so exactly-once rests on this:
-1. `execute` validates the intent and asks the kill switch (a refusal raises OrderRefused and
-   sends nothing). It refuses too while reconciliation has not passed (at start, and again
+1. `execute` runs the shared pre-send step (src/execution/pre_send.py: validation, the kill
+   switch, the one-use client_order_id, this executor's extra gate, the kill switch again, the
+   "pending" row, the submitted hook and the log line; a refusal raises OrderRefused and sends
+   nothing). Its extra gate refuses while reconciliation has not passed (at start, and again
    after any failure that may have been a lost connection: a "reconnect"), and while an
    earlier order's outcome is unknown and a fresh look-up cannot settle it. One
    client_order_id is used once, ever (the database refuses a second).
@@ -40,9 +42,9 @@ from typing import Protocol
 
 from src.auth.poly_us_auth import SIGNATURE_WINDOW_MS
 from src.db import Database, OrderRow
-from src.execution.order_rules import InvalidOrderError, check_time_in_force, validate_intent
+from src.execution.order_rules import check_time_in_force
+from src.execution.pre_send import PreSend
 from src.journal.trade_log import TradeLog
-from src.model.interfaces import OrderRefused
 from src.model.models import ZERO, Clock, Fill, Order, OrderIntent, Side, Verdict, fill_totals
 from src.net.poly_http import PolyHttpError, PolyMalformedResponse, PolyTransportError
 from src.platforms.polymarket_us import UsOrder, UsOrderAck, UsPosition, UsTrade, side_price
@@ -109,33 +111,16 @@ class PolyUsLiveExecutor:
         self._db = db
         self._log = trade_log
         self._clock = clock
-        self._check = kill_switch_check
         self._tif = time_in_force
-        self._on_submitted = on_order_submitted
         self._grace_s = grace_s
+        self._pre_send = PreSend(MODE, time_in_force, db, trade_log, clock, kill_switch_check, on_order_submitted)
         self.needs_reconcile = True  # at start-up nothing is sent before one reconciliation passes
         self.discrepancies: tuple[Discrepancy, ...] = ()
 
     # -- orders ---------------------------------------------------------------------------------
 
     async def execute(self, intent: OrderIntent) -> Order:
-        validate_intent(intent, self._tif)
-        self._gate(intent)
-        if self._db.order_by_client_id(intent.client_order_id) is not None:
-            raise InvalidOrderError(f"client_order_id {intent.client_order_id} was already used")
-        if self.needs_reconcile and not (await self.reconcile()):
-            self._refuse(intent, Verdict(False, "not_reconciled", "; ".join(d.detail for d in self.discrepancies)))
-        unresolved = await self.resolve_pending()
-        if unresolved:
-            self._refuse(intent, Verdict(False, "unresolved_orders",
-                                         f"outcome of {', '.join(unresolved)} unknown; resolving from the venue"))
-        self._gate(intent)  # resolving may have booked trades the kill switch counts: ask again, last
-
-        submitted = self._clock()
-        self._db.insert_order_intent(intent, submitted, status="pending")
-        if self._on_submitted is not None:
-            self._on_submitted(intent)
-        self._log.order_submitted(submitted, MODE, intent, self._tif)
+        await self._pre_send.admit(intent, self._ready)
         try:
             ack = await self._venue.create_order(intent.ticker, intent.side, intent.limit_price, intent.count,
                                                  time_in_force=self._tif)  # fmt: skip
@@ -163,6 +148,16 @@ class PolyUsLiveExecutor:
             log.warning("order %s (%s) placed; its state could not be read yet: %s", intent.client_order_id,
                         ack.order_id, exc)  # fmt: skip
         return self._as_order(self._db.order_by_client_id(intent.client_order_id))
+
+    async def _ready(self, intent: OrderIntent) -> Verdict | None:
+        """The extra gate of the shared pre-send step: reconciled, and no earlier order of unknown outcome."""
+        if self.needs_reconcile and not (await self.reconcile()):
+            return Verdict(False, "not_reconciled", "; ".join(d.detail for d in self.discrepancies))
+        unresolved = await self.resolve_pending()
+        if unresolved:
+            return Verdict(False, "unresolved_orders",
+                           f"outcome of {', '.join(unresolved)} unknown; resolving from the venue")
+        return None
 
     async def cancel_all(self) -> int:
         """Cancel every resting order (risk-reducing, so no kill switch check)."""
@@ -296,15 +291,6 @@ class PolyUsLiveExecutor:
         return not found
 
     # -- helpers --------------------------------------------------------------------------------
-
-    def _gate(self, intent: OrderIntent) -> None:
-        verdict = self._check(intent)
-        if not verdict.allowed:
-            self._refuse(intent, verdict)
-
-    def _refuse(self, intent: OrderIntent, verdict: Verdict) -> None:
-        self._log.order_refused(self._clock(), MODE, intent, verdict)
-        raise OrderRefused(verdict)
 
     def _as_order(self, row: OrderRow | None) -> Order:
         if row is None:
