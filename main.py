@@ -182,10 +182,12 @@ def cmd_reset(args: argparse.Namespace, root: Path) -> int:
     where = risk_root(root, Mode.SIM) if sim else root
     info = read_lock(where)
     mode = Mode.SIM if sim else Mode.PAPER
-    figures = info.data.get("figures") if info is not None and info.data is not None else None
-    # The kill switch writes the mode among the lock's figures, not at its top level.
-    if not sim and isinstance(figures, dict) and figures.get("mode") in ("paper", "live"):
-        mode = Mode(figures["mode"])
+    data = info.data if info is not None and info.data is not None else {}
+    figures = data.get("figures") if isinstance(data.get("figures"), dict) else {}
+    # The kill switch writes the mode among the lock's figures (a remote halt also at the top level).
+    named = figures.get("mode") or data.get("mode")
+    if not sim and named in ("paper", "live"):
+        mode = Mode(named)
     db = Database(db_path_for(root, mode))
     try:
         return reset_killswitch(where, db)
