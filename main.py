@@ -56,7 +56,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     action.add_argument("--sim", action="store_true",
                         help="run the whole bot offline against the built-in simulated exchange")
     action.add_argument("--backtest", metavar="FILE", type=Path,
-                        help="replay recorded prices as fast as possible, then print a report")
+                        help="replay a price file (synthetic book) or a recording folder (real books) fast, "
+                             "then print a report")
+    action.add_argument("--record-only", action="store_true",
+                        help="record real market data to data/recordings/ without trading")
+    action.add_argument("--edge-report", metavar="RECORDING", type=Path,
+                        help="measure the edge on a recording: lead-lag, mispricing persistence, calibration, "
+                             "latency sweep")
     p.add_argument("--config", metavar="PATH", type=Path, default=None,
                    help="config.yaml to use (default: the one in the project root)")
     p.add_argument("--date", metavar="YYYY-MM-DD", help="--report: the UTC day (default: today)")
@@ -74,13 +80,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="--backtest: end time (YYYY-MM-DD or ISO 8601, UTC)")
     p.add_argument("--out", metavar="DIR", type=Path, default=None,
                    help="--backtest: also write trades as CSV and JSON into DIR")
+    p.add_argument("--latency-ms", metavar="MS[,MS...]", default=None,
+                   help="--backtest RECORDING / --edge-report: order latencies to replay (default 0,50,100,250,1000)")
     args = p.parse_args(argv)
+    if args.latency_ms is not None and args.edge_report is None and args.backtest is None:
+        p.error("--latency-ms goes with --backtest RECORDING or --edge-report")
     if args.speed is not None and not args.sim:
         p.error("--speed goes with --sim")
     if args.replay is not None and not args.sim:
         p.error("--replay goes with --sim")
-    if (args.start or args.end or args.out) and args.backtest is None:
-        p.error("--from/--to/--out go with --backtest")
+    if (args.start or args.end) and args.backtest is None and args.edge_report is None:
+        p.error("--from/--to go with --backtest or --edge-report")
+    if args.out and args.backtest is None:
+        p.error("--out goes with --backtest")
     if args.date and not args.report:
         p.error("--date goes with --report")
     if args.mode and not (args.report or args.reset_killswitch):
@@ -185,8 +197,16 @@ def cmd_backtest(args: argparse.Namespace, root: Path) -> int:
 
     # Warnings only: the progress bar owns the terminal; details still reach logs/errors/.
     setup_logging(root, "WARNING")
+    from src.recording.reader import is_recording
+
+    if is_recording(args.backtest):
+        from src.research.replay_cli import cmd_replay
+
+        return cmd_replay(args, settings)
+    if args.latency_ms is not None:
+        return fail("--latency-ms needs a recording folder (a file replays on the synthetic book)", EXIT_USAGE)
     if not args.backtest.is_file():
-        return fail(f"--backtest: no such file {args.backtest}", EXIT_USAGE)
+        return fail(f"--backtest: no such file or recording folder {args.backtest}", EXIT_USAGE)
     start = parse_when(args.start, "--from")
     end = parse_when(args.end, "--to")
     report = run_backtest(settings, args.backtest, start=start, end=end, out_dir=args.out, progress=True)
@@ -356,10 +376,17 @@ async def _start_and_run(
         return ks
 
     sleep: Callable[[float], Any] = asyncio.sleep
+    taps: list[Callable[[], None]] = []  # the recorder's tick tap, once the feed exists
+
+    def on_tick() -> None:
+        for tap in taps:
+            tap()
+        engine_ref.call("notify_tick")
+
     if mode is Mode.SIM:
         from src.sim.components import build_sim_components
 
-        sim = build_sim_components(settings, replay=replay, speed=speed, on_tick=lambda: engine_ref.call("notify_tick"))
+        sim = build_sim_components(settings, replay=replay, speed=speed, on_tick=on_tick)
         clock, feed, market_data, sleep = sim.clock, sim.feed, sim.exchange, sim.sleep
         say(6, "simulated KXBTC15M exchange ready (offline, no credentials)")
         say(7, f"price source: {replay if replay else 'built-in generator'} at {sim.speed:g}x real time")
@@ -391,8 +418,19 @@ async def _start_and_run(
         say(6, f"Kalshi {app.kalshi.env} keys loaded, market data from {app.kalshi.market_data_env}: exchange "
             f"{'open' if status.trading_active else 'not trading now'}{balance_note}")
         market_data = client
-        feed = make_feed(app.feed, clock, connect=feed_connect, on_tick=lambda: engine_ref.call("notify_tick"))
+        feed = make_feed(app.feed, clock, connect=feed_connect, on_tick=on_tick)
         say(7, f"BTC feed: {app.feed.source} (connects when the loop starts)")
+
+    from src.recording.session import open_recording, recording_root, should_record
+
+    recording = None
+    if should_record(app.recording, mode):
+        folder = recording_root(root, mode)
+        recording = open_recording(app.recording, folder, market_data, clock, sleep)
+        res.cleanups.append(recording.close)
+        recording.tap_feed(feed.window, feed.source)
+        taps.append(recording.on_tick)
+        print(f"        recording what the bot sees to {folder}", flush=True)
 
     trade_log = TradeLog(root / "logs" / "trades", clock)
     kill_switch = make_kill_switch(clock)
@@ -412,12 +450,14 @@ async def _start_and_run(
                                      time_in_force=app.execution.time_in_force, on_order_submitted=submitted)
         resolve_pending = executor.resolve_pending
     else:
-        executor = PaperExecutor(market_data, db, trade_log, clock, kill_switch.check_order_allowed,
+        executor = PaperExecutor(recording.order if recording else market_data, db, trade_log, clock,
+                                 kill_switch.check_order_allowed,
                                  time_in_force=app.execution.time_in_force, on_order_submitted=submitted)
         interrupted = executor.fail_interrupted()
         if interrupted:
             log.warning("%d paper order(s) interrupted by the last shutdown were marked failed", interrupted)
-    settler = Settler(market_data, db, trade_log, clock, starting, kill_switch.record_trade_result,
+    settler = Settler(recording.settle if recording else market_data, db, trade_log, clock, starting,
+                      kill_switch.record_trade_result,
                       settlements=client if mode is Mode.LIVE else None, mode=mode.value)
     say(9, "not a --verify run: continuing")
 
@@ -448,7 +488,7 @@ async def _start_and_run(
     engine = Engine(
         mode=mode,
         feed=feed,
-        market_data=market_data,
+        market_data=recording.poll if recording else market_data,
         strategy=BtcLagStrategy(app.strategy.btc_lag),
         size=lambda sig, bankroll: intent_from_signal(sig, bankroll, limits),
         gate=kill_switch,
@@ -465,6 +505,7 @@ async def _start_and_run(
         resync=resync,
         resolve_pending=resolve_pending,
         on_error=lambda source, message: db.record_error(clock(), source, message),
+        on_decision=recording.on_decision if recording else None,
     )
     engine_ref.bind(engine)
     db.set_health({"mode": mode.value, "started_ts": repr(clock()), "starting_bankroll": str(starting)}, clock())
@@ -474,12 +515,16 @@ async def _start_and_run(
         from src.app.poly_daemon import run_polymarket_paper
 
         poly_task = asyncio.create_task(run_polymarket_paper(settings, root, stop=poly_stop, clock=clock))
+    watch_task = asyncio.create_task(recording.watcher.run(poly_stop)) if recording else None
     _install_signal_handlers(lambda: (engine.request_stop(EXIT_OK), poly_stop.set()))
     say(12, "main loop running (Ctrl-C to stop)")
     try:
         code = await engine.run()
     finally:
         poly_stop.set()
+        if watch_task is not None:
+            watch_task.cancel()
+            await asyncio.gather(watch_task, return_exceptions=True)
         poly_code = EXIT_OK
         if poly_task is not None:
             try:
@@ -508,6 +553,14 @@ def main(argv: list[str] | None = None, root: Path = PROJECT_ROOT) -> int:
             return cmd_reset(args, root)
         if args.backtest is not None:
             return cmd_backtest(args, root)
+        if args.edge_report is not None:
+            from src.research.replay_cli import cmd_edge_report
+
+            return cmd_edge_report(args, load_settings(config_path=args.config, root=root), root)
+        if args.record_only:
+            from src.app.record_daemon import cmd_record_only
+
+            return cmd_record_only(args, root)
         mode = Mode.LIVE if args.live else Mode.SIM if args.sim else Mode.PAPER
         return run_daemon(args, mode, root)
     except ConfigError as exc:
