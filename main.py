@@ -426,7 +426,9 @@ async def _start_and_run(
     recording = None
     if should_record(app.recording, mode):
         folder = recording_root(root, mode)
-        recording = open_recording(app.recording, folder, market_data, clock, sleep)
+        recording = open_recording(app.recording, folder, market_data, clock, sleep,
+                                   meta={"mode": mode.value, "feed": feed.source, "series": app.kalshi.series_ticker,
+                                         "market_data_env": app.kalshi.market_data_env})
         res.cleanups.append(recording.close)
         recording.tap_feed(feed.window, feed.source)
         taps.append(recording.on_tick)

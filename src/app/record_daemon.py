@@ -50,7 +50,9 @@ async def record(
     client = KalshiClient.from_settings(settings, with_auth=False, **overrides)
     stop = stop or asyncio.Event()
     folder = recording_root(root, Mode.PAPER)
-    session = open_recording(app.recording, folder, client, clock, asyncio.sleep)
+    session = open_recording(app.recording, folder, client, clock, asyncio.sleep,
+                             meta={"mode": "record-only", "feed": app.feed.source,
+                                   "series": app.kalshi.series_ticker, "market_data_env": app.kalshi.market_data_env})
     try:
         feed = make_feed(app.feed, clock, connect=feed_connect, on_tick=lambda: session.on_tick())
         session.tap_feed(feed.window, feed.source)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -13,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from src.recording.schema import SCHEMAS, STREAMS
-from src.recording.writer import DAY_FORMAT, PART_SUFFIX
+from src.recording.writer import DAY_FORMAT, PART_SUFFIX, SESSIONS_DIR
 
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -66,7 +67,18 @@ class Recording:
 
     days: list[Path]
     tables: dict[str, pa.Table]
+    sessions: dict[str, dict[str, str]] = field(default_factory=dict)  # session id -> who recorded it
     _columns: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
+
+    @property
+    def modes(self) -> set[str]:
+        """The modes that recorded it ("paper", "live", "sim", "record-only"); empty if unknown."""
+        return {m.get("mode", "") for m in self.sessions.values()} - {""}
+
+    @property
+    def synthetic(self) -> bool:
+        """True when any of it was recorded from the simulator (its books are made up)."""
+        return "sim" in self.modes
 
     def rows(self, stream: str) -> int:
         return int(self.tables[stream].num_rows)
@@ -129,4 +141,11 @@ def load_recording(path: Path, start: float | None = None, end: float | None = N
     """Load the days of `path` in [start, end) (all of them by default)."""
     days = recording_days(path, start, end)
     tables = {stream: _read_stream(days, stream, start, end) for stream in STREAMS}
-    return Recording(days, tables)
+    sessions: dict[str, dict[str, str]] = {}
+    for day in days:
+        for file in sorted((day / SESSIONS_DIR).glob("*.json")):
+            try:
+                sessions[file.stem] = json.loads(file.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue  # provenance is informational: an unreadable note does not stop a replay
+    return Recording(days, tables, sessions)

@@ -51,8 +51,9 @@ class RecordingSession:
 
 
 def open_recording(cfg: RecordingConfig, folder: Path, market_data: Any, clock: Clock,
-                   sleep: Sleep) -> RecordingSession:
-    recorder = Recorder(folder, flush_interval_s=cfg.flush_interval_s, max_disk_bytes=cfg.max_disk_mb * 1_000_000)
+                   sleep: Sleep, meta: dict[str, str] | None = None) -> RecordingSession:
+    recorder = Recorder(folder, flush_interval_s=cfg.flush_interval_s, max_disk_bytes=cfg.max_disk_mb * 1_000_000,
+                        meta=meta)
     recorder.start()
     watch = RecordingMarketData(market_data, recorder, clock, ORIGIN_WATCH)
     return RecordingSession(

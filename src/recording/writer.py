@@ -14,6 +14,7 @@ dropped and counted (`dropped`), with one error in the log: the bot keeps tradin
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import os
 import shutil
@@ -51,6 +52,7 @@ log = logging.getLogger("polybot.recording")
 TMP_SUFFIX = ".tmp"
 PART_SUFFIX = ".parquet"
 DAY_FORMAT = "%Y-%m-%d"
+SESSIONS_DIR = "sessions"
 
 
 def day_name(ts: float) -> str:
@@ -72,6 +74,7 @@ class Recorder:
         max_disk_bytes: int = 2_000_000_000,
         session: int | None = None,
         wall_clock: Callable[[], float] = time.time,
+        meta: dict[str, str] | None = None,
     ) -> None:
         if not flush_interval_s > 0:
             raise ValueError(f"flush_interval_s must be positive, got {flush_interval_s}")
@@ -83,6 +86,10 @@ class Recorder:
         self.max_disk_bytes = int(max_disk_bytes)
         self.session = time.time_ns() if session is None else int(session)
         self._wall = wall_clock
+        # Who recorded (mode, feed, Kalshi environment): kept beside the data, one small JSON per session
+        # and day, so a replay can say whether its books were real (--paper/--live) or simulated (--sim).
+        self.meta = {"session": str(self.session), "started": repr(wall_clock()), **(meta or {})}
+        self._meta_days: set[str] = set()
         self._seq = itertools.count(1)
         self._queues: dict[str, deque[tuple[Any, ...]]] = {s: deque() for s in STREAMS}
         self._btc = self._queues[BTC].append
@@ -195,6 +202,8 @@ class Recorder:
                 self.dropped += len(day_rows)
                 continue
             try:
+                if day not in self._meta_days:
+                    self._write_meta(day)
                 size = self._write_part(stream, day, day_rows)
             except OSError as exc:
                 self.write_errors += 1
@@ -225,6 +234,15 @@ class Recorder:
         os.replace(tmp, final)
         _fsync_dir(folder)
         return final.stat().st_size
+
+    def _write_meta(self, day: str) -> None:
+        folder = self.root / day / SESSIONS_DIR
+        folder.mkdir(parents=True, exist_ok=True)
+        final = folder / f"{self.session}.json"
+        tmp = final.with_name(final.name + TMP_SUFFIX)
+        tmp.write_text(json.dumps(self.meta, sort_keys=True), encoding="utf-8")
+        os.replace(tmp, final)
+        self._meta_days.add(day)
 
     def _make_room(self, day: str) -> bool:
         """Delete whole days, oldest first, until under budget; False when only `day` is left and over."""

@@ -40,6 +40,8 @@ def _span(args: argparse.Namespace) -> tuple[float | None, float | None]:
 
 
 def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
+    if args.json or args.out is not None:
+        raise ConfigError("--json/--out are not available for a recording yet; run without them for the text table")
     latencies = parse_latencies(args.latency_ms)
     start, end = _span(args)
     try:

@@ -9,6 +9,12 @@ from src.model.models import qty
 from src.research.recorded_replay import PreparedRecording, ReplayResult
 
 REAL_LABEL = "REAL RECORDED BOOKS: fills walk the Kalshi depth the bot recorded, at Kalshi's fee; no simulated maker."
+SYNTHETIC_LABEL = ("SYNTHETIC BOOK: this recording was made by --sim; its books come from the simulated maker, so "
+                   "the result reflects the simulator's assumed lag (sim.lag_s), not Kalshi.")
+
+
+def provenance_label(prep: PreparedRecording) -> str:
+    return SYNTHETIC_LABEL if prep.recording.synthetic else REAL_LABEL
 
 
 def _when(ts: float) -> str:
@@ -37,7 +43,7 @@ def render_replay(prep: PreparedRecording, results: list[ReplayResult], where: s
     last = max((float(rec.numpy(s, "recv_ts").max()) for s in rec.tables if rec.rows(s)), default=0.0)
     out = [
         f"BACKTEST ON A RECORDING: {where}",
-        REAL_LABEL,
+        provenance_label(prep),
         f"{len(rec.days)} day(s), {prep.events:,} events, {_when(first)} to {_when(last)} UTC; BTC source "
         f"{prep.source}; decisions: {results[0].decided_on if results else '-'}",
         "",
