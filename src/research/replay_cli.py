@@ -56,7 +56,9 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_edge_report(args: argparse.Namespace, settings: Settings, root: Path) -> int:
     from src.journal.log_setup import setup_logging
-    from src.research.edge_report import build_edge_report, render_edge_report, save_edge_report
+    from src.research.edge_render import render_edge_report
+    from src.research.edge_report import build_edge_report
+    from src.research.edge_store import save_edge_report
 
     setup_logging(root, "WARNING")
     latencies = parse_latencies(args.latency_ms)
