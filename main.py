@@ -376,17 +376,10 @@ async def _start_and_run(
         return ks
 
     sleep: Callable[[float], Any] = asyncio.sleep
-    taps: list[Callable[[], None]] = []  # the recorder's tick tap, once the feed exists
-
-    def on_tick() -> None:
-        for tap in taps:
-            tap()
-        engine_ref.call("notify_tick")
-
     if mode is Mode.SIM:
         from src.sim.components import build_sim_components
 
-        sim = build_sim_components(settings, replay=replay, speed=speed, on_tick=on_tick)
+        sim = build_sim_components(settings, replay=replay, speed=speed, on_tick=lambda: engine_ref.call("notify_tick"))
         clock, feed, market_data, sleep = sim.clock, sim.feed, sim.exchange, sim.sleep
         say(6, "simulated KXBTC15M exchange ready (offline, no credentials)")
         say(7, f"price source: {replay if replay else 'built-in generator'} at {sim.speed:g}x real time")
@@ -418,7 +411,7 @@ async def _start_and_run(
         say(6, f"Kalshi {app.kalshi.env} keys loaded, market data from {app.kalshi.market_data_env}: exchange "
             f"{'open' if status.trading_active else 'not trading now'}{balance_note}")
         market_data = client
-        feed = make_feed(app.feed, clock, connect=feed_connect, on_tick=on_tick)
+        feed = make_feed(app.feed, clock, connect=feed_connect, on_tick=lambda: engine_ref.call("notify_tick"))
         say(7, f"BTC feed: {app.feed.source} (connects when the loop starts)")
 
     from src.recording.session import open_recording, recording_root, should_record
@@ -430,8 +423,7 @@ async def _start_and_run(
                                    meta={"mode": mode.value, "feed": feed.source, "series": app.kalshi.series_ticker,
                                          "market_data_env": app.kalshi.market_data_env})
         res.cleanups.append(recording.close)
-        recording.tap_feed(feed.window, feed.source)
-        taps.append(recording.on_tick)
+        recording.tap_feed(feed)
         print(f"        recording what the bot sees to {folder}", flush=True)
 
     trade_log = TradeLog(root / "logs" / "trades", clock)

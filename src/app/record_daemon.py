@@ -54,8 +54,8 @@ async def record(
                              meta={"mode": "record-only", "feed": app.feed.source,
                                    "series": app.kalshi.series_ticker, "market_data_env": app.kalshi.market_data_env})
     try:
-        feed = make_feed(app.feed, clock, connect=feed_connect, on_tick=lambda: session.on_tick())
-        session.tap_feed(feed.window, feed.source)
+        feed = make_feed(app.feed, clock, connect=feed_connect)
+        session.tap_feed(feed)
         print(f"RECORD ONLY | {app.feed.source} BTC trades and Kalshi {app.kalshi.series_ticker} "
               f"({app.kalshi.market_data_env}) markets and books -> {folder} (Ctrl-C to stop)", flush=True)
         loop = asyncio.get_running_loop()

@@ -161,10 +161,6 @@ class RollingWindow:
     def last_trade_id(self) -> int | None:
         return None if self._last_id == -inf else int(self._last_id)
 
-    def last_trade(self) -> tuple[int, float, float, float]:
-        """(trade id, trade time, price, receive time) of the newest accepted trade (for the recorder)."""
-        return int(self._last_id), self._last_ts, self._px[-1], self._last_recv
-
     def __len__(self) -> int:
         tss = self._ts
         if tss and tss[0] < self._last_ts - self.window_s:

@@ -78,6 +78,23 @@ SCHEMAS: dict[str, pa.Schema] = {
     ]),
 }
 
+def _encodings(schema: pa.Schema) -> tuple[dict[str, str], list[str]]:
+    """Parquet encodings per column: floats split by byte (timestamps and prices compress ~5x better),
+    integers delta-packed (seq, ids, times), repeated text as a dictionary; the rest plain."""
+    encodings: dict[str, str] = {}
+    dictionary: list[str] = []
+    for f in schema:
+        if pa.types.is_dictionary(f.type):
+            dictionary.append(f.name)
+        elif pa.types.is_floating(f.type):
+            encodings[f.name] = "BYTE_STREAM_SPLIT"
+        elif pa.types.is_integer(f.type):
+            encodings[f.name] = "DELTA_BINARY_PACKED"
+    return encodings, dictionary
+
+
+ENCODINGS: dict[str, tuple[dict[str, str], list[str]]] = {name: _encodings(s) for name, s in SCHEMAS.items()}
+
 E4 = Decimal("10000")
 E2 = Decimal("100")
 _Q4 = Decimal("0.0001")

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from src.config import RecordingConfig
 from src.model.models import Clock, Mode, OrderIntent, Sleep
 from src.recording.schema import ORIGIN_ORDER, ORIGIN_POLL, ORIGIN_SETTLE, ORIGIN_WATCH
-from src.recording.taps import LastTrade, RecordingMarketData, btc_tap, decision_tap
+from src.recording.taps import RecordingMarketData, decision_tap
 from src.recording.watch import ResultWatcher
 from src.recording.writer import Recorder
 
@@ -35,16 +35,10 @@ class RecordingSession:
     watcher: ResultWatcher
     on_decision: Callable[[str | None, str, OrderIntent | None], None]
     clock: Clock
-    _tick: Callable[[], None] | None = field(default=None)
 
-    def tap_feed(self, window: LastTrade, source: str) -> None:
-        self._tick = btc_tap(self.recorder, window, source)
-
-    def on_tick(self) -> None:
-        """The feed's on_tick: record the trade just accepted (once tap_feed has named the feed)."""
-        tick = self._tick
-        if tick is not None:
-            tick()
+    def tap_feed(self, feed: Any) -> None:
+        """Record every trade `feed` accepts (WsFeed and ReplayFeed offer record_trades)."""
+        feed.record_trades(*self.recorder.btc_channel(feed.source))
 
     def close(self) -> None:
         self.recorder.close()

@@ -1,30 +1,12 @@
-"""Small explicit hooks that copy what reaches the bot (ticks, markets, books, decisions) into a Recorder."""
+"""Small explicit hooks that copy what reaches the bot (markets, books, decisions) into a Recorder."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 from src.model.models import Clock, Market, OrderBook, OrderIntent
 from src.recording.writer import Recorder
-
-
-class LastTrade(Protocol):
-    """What the BTC tap reads: the rolling window's newest accepted trade."""
-
-    def last_trade(self) -> tuple[int, float, float, float]: ...
-
-
-def btc_tap(recorder: Recorder, window: LastTrade, source: str) -> Callable[[], None]:
-    """An on_tick hook: records the trade the feed has just accepted (called only for accepted ticks)."""
-    record = recorder.btc_trade
-    last = window.last_trade
-
-    def tap() -> None:
-        trade_id, ts, price, recv = last()
-        record(recv, ts, source, trade_id, price)
-
-    return tap
 
 
 def decision_tap(recorder: Recorder, clock: Clock) -> Callable[[str | None, str, OrderIntent | None], None]:

@@ -21,7 +21,7 @@ import shutil
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -37,6 +37,7 @@ from src.recording.schema import (
     BTC,
     DECISION,
     DELTA,
+    ENCODINGS,
     KALSHI_TRADE,
     MARKET,
     SCHEMAS,
@@ -91,8 +92,10 @@ class Recorder:
         self.meta = {"session": str(self.session), "started": repr(wall_clock()), **(meta or {})}
         self._meta_days: set[str] = set()
         self._seq = itertools.count(1)
-        self._queues: dict[str, deque[tuple[Any, ...]]] = {s: deque() for s in STREAMS}
-        self._btc = self._queues[BTC].append
+        self._queues: dict[str, deque[tuple[Any, ...]]] = {s: deque() for s in STREAMS if s != BTC}
+        # BTC trades, the one stream at feed rate: a queue per source of (seq, trade id, trade time, price,
+        # receive time) tuples that the feed appends itself (see btc_channel).
+        self._btc_queues: dict[str, deque[tuple[int, int, float, float, float]]] = {}
         self._write_lock = threading.Lock()  # one flush at a time (the thread, or close())
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -107,8 +110,19 @@ class Recorder:
 
     # -- appends (the trading loop's thread only) --------------------------------------------------
 
+    def btc_channel(self, source: str) -> tuple[Callable[[tuple[int, int, float, float, float]], None],
+                                                Iterator[int]]:
+        """(append, seq) for a feed of `source`: per accepted trade the feed appends
+        (next(seq), trade id, trade time, price, receive time). Two C calls and a tuple, no Python frame:
+        this runs for every BTC trade, inside the trading loop."""
+        queue = self._btc_queues.get(source)
+        if queue is None:
+            queue = self._btc_queues[source] = deque()
+        return queue.append, self._seq
+
     def btc_trade(self, recv_ts: float, venue_ts: float, source: str, trade_id: int, price: float) -> None:
-        self._btc((next(self._seq), recv_ts, venue_ts, source, trade_id, price))
+        append, seq = self.btc_channel(source)
+        append((next(seq), trade_id, venue_ts, price, recv_ts))
 
     def book_snapshot(self, recv_ts: float, book: OrderBook, origin: str, *, venue_ts: float | None = None,
                       venue_seq: int | None = None) -> None:
@@ -148,7 +162,7 @@ class Recorder:
 
     @property
     def queued(self) -> int:
-        return sum(len(q) for q in self._queues.values())
+        return sum(len(q) for q in self._queues.values()) + sum(len(q) for q in self._btc_queues.values())
 
     # -- the writer --------------------------------------------------------------------------------
 
@@ -178,6 +192,14 @@ class Recorder:
         """Write what is queued now; returns the rows written."""
         with self._write_lock:
             written = 0
+            for source, btc_queue in list(self._btc_queues.items()):
+                n = len(btc_queue)
+                if n:
+                    take = btc_queue.popleft
+                    # Later appends stay queued for the next flush. Reordered into the schema's columns here,
+                    # in the writer thread, not in the feed.
+                    raw = [take() for _ in range(n)]
+                    written += self._write_rows(BTC, [(s, r, t, source, i, p) for s, i, t, p, r in raw])
             for stream, queue in self._queues.items():
                 n = len(queue)
                 if not n:
@@ -228,7 +250,8 @@ class Recorder:
         folder.mkdir(parents=True, exist_ok=True)
         final = folder / f"part-{self.session}-{rows[0][0]:012d}{PART_SUFFIX}"
         tmp = final.with_name(final.name + TMP_SUFFIX)
-        pq.write_table(table, tmp, compression="zstd", use_dictionary=True)
+        encodings, dictionary = ENCODINGS[stream]
+        pq.write_table(table, tmp, compression="zstd", use_dictionary=dictionary, column_encoding=encodings)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, final)
