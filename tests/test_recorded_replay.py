@@ -124,3 +124,47 @@ def test_cli_dispatches_a_recording_folder_and_prints_the_sweep(tmp_path: Path, 
     assert main.main(["--backtest", str(rec), "--latency-ms", "0,fast"], root=root) == 2
     assert "'fast' is not a number" in capsys.readouterr().err
     assert main.main(["--backtest", str(tmp_path / "nope")], root=root) == 2
+
+
+def test_a_paper_run_against_the_fakes_records_and_replays_to_the_same_decisions_and_fill(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, secrets: object, daemon_env: None) -> None:
+    """The real daemon in --paper against the local fake Kalshi and Binance (tests/fakes), recording on as
+    by default; replaying its recording at latency 0 gives every decision's reason code and the same fill."""
+    import time
+
+    from tests.fakes.fault_daemon import DaemonRun, add_test_market, run_main, send_flat, send_ramp
+
+    root = make_project(tmp_path, config={"kalshi": {"poll_interval_s": 0.2}, "execution": {"status_interval_s": 0.5},
+                                          "recording": {"flush_interval_s": 0.2}},
+                        env_text=secrets.env_text())  # type: ignore[attr-defined]
+
+    async def scenario(run: DaemonRun) -> None:
+        engine = await run.wait_engine()
+        add_test_market(run)
+        await run.until(lambda: run.binance.open_count > 0, 10, "the feed to connect")
+        await send_flat(run.binance, 65000.0, 0.3)
+        await send_ramp(run.binance, 65000.0, 65700.0, span_s=9.5)
+        deadline = time.monotonic() + 15
+        while engine.orders_sent < 1:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no order; engine says {engine.why_not_trading!r}")
+            await send_flat(run.binance, 65700.0, 0.2)
+        await send_flat(run.binance, 65700.0, 0.5)  # a few decisions after the trade (position_open)
+
+    code, run = run_main(monkeypatch, ["--paper"], root, scenario,
+                         key=secrets.private_key, key_id=secrets.key_id)  # type: ignore[attr-defined]
+    assert code == 0 and run is not None
+    db = Database(db_path_for(root, Mode.PAPER))
+    try:
+        ran = [(t.ticker, t.side.value, t.count, t.avg_price, t.fees) for t in db.all_trades()]
+    finally:
+        db.close()
+    assert len(ran) == 1
+    settings = load_settings(root=root)
+    rec = load_recording(root / "data" / "recordings")
+    assert rec.modes == {"paper"} and not rec.synthetic
+    zero = run_sweep(settings, prepare(rec, settings.app.feed.source), (0,), keep_decisions=True)[0]
+    codes = rec.column(DECISION, "code")
+    assert "trading" in codes and "position_open" in codes
+    assert zero.matched_decisions == zero.recorded_decisions == len(codes)
+    assert [(t.ticker, t.side, t.count, t.avg_price, t.fees) for t in zero.trades] == ran
