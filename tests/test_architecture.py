@@ -24,6 +24,9 @@ FORBIDDEN: list[tuple[str, tuple[str, ...], str]] = [
     ("src/sim/exchange.py", ("src.execution",), "the simulated venue does not borrow the executors"),
     ("src/net/*.py", ("src.platforms", "src.execution", "src.risk", "src.strategies", "src.app"),
      "network plumbing is venue-agnostic"),
+    ("src/recording/*.py", ("src.platforms", "src.execution", "src.risk", "src.strategies", "src.app", "src.research",
+                            "src.db", "aiohttp", "websockets"),
+     "the recorder stores what it is handed; it fetches, decides and trades nothing"),
 ]
 
 # The dashboard and its queries read the database file and nothing else in src/.
