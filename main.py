@@ -26,6 +26,11 @@ EPILOG = """examples:
   python main.py --sim --speed 300 --replay prices.csv
   python main.py --backtest prices.csv --from 2023-03-01 --to 2023-03-02 --out results/
   python main.py --paper                        paper trading on real Kalshi books (default)
+  python main.py --record-only                  record real market data (data/recordings/) without trading
+  python main.py --backtest data/recordings/2026-12-07 --latency-ms 0,100,250
+                                                replay recorded real books through the bot, per latency
+  python main.py --edge-report data/recordings/2026-12-07
+                                                lead-lag, mispricing persistence, calibration, latency sweep
   python main.py --verify                       check the Kalshi and BTC feed connections
   python main.py --report --date 2026-11-23 --mode paper [--json]
   python main.py --reset-killswitch             remove kill_switch.lock after a HARD STOP
