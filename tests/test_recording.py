@@ -168,3 +168,12 @@ def test_kill_minus_nine_keeps_every_flushed_part_readable(tmp_path: Path) -> No
     # ...and is removed when the next recorder starts there.
     Recorder(root)
     assert not stray.exists()
+
+
+def test_a_value_finer_than_the_columns_is_dropped_and_counted_never_raised(tmp_path: Path) -> None:
+    rec = Recorder(tmp_path)
+    rec.book_snapshot(T0, OrderBook("T", (BookLevel(Decimal("0.12345"), Decimal("1")),), ()), "poll")
+    rec.book_delta(T0, "T", "yes", Decimal("0.5"), Decimal("0.001"))
+    rec.kalshi_trade(T0, T0, "T", "t", "yes", Decimal("0.12345"), Decimal("1"))
+    rec.decision(T0, "T", "trading", OrderIntent("T", Side.YES, Decimal("1.001"), Decimal("0.5"), "x"))
+    assert rec.dropped == 4 and rec.queued == 0

@@ -34,7 +34,6 @@ class RecordingSession:
     settle: RecordingMarketData
     watcher: ResultWatcher
     on_decision: Callable[[str | None, str, OrderIntent | None], None]
-    clock: Clock
 
     def tap_feed(self, feed: Any) -> None:
         """Record every trade `feed` accepts (WsFeed and ReplayFeed offer record_trades)."""
@@ -57,5 +56,4 @@ def open_recording(cfg: RecordingConfig, folder: Path, market_data: Any, clock: 
         settle=RecordingMarketData(market_data, recorder, clock, ORIGIN_SETTLE),
         watcher=ResultWatcher(watch, clock, sleep, cfg.result_poll_s),
         on_decision=decision_tap(recorder, clock),
-        clock=clock,
     )

@@ -43,6 +43,7 @@ from src.recording.schema import (
     SCHEMAS,
     SNAPSHOT,
     STREAMS,
+    EncodingError,
     dec_text,
     to_e2,
     to_e4,
@@ -105,6 +106,7 @@ class Recorder:
         self.dropped = 0
         self.write_errors = 0
         self._budget_warned = False
+        self._encoding_warned = False
         self._remove_stale_temporaries()
         self._disk_bytes = _tree_bytes(self.root)
 
@@ -124,17 +126,34 @@ class Recorder:
         append, seq = self.btc_channel(source)
         append((next(seq), trade_id, venue_ts, price, recv_ts))
 
+    def _unencodable(self, stream: str, exc: EncodingError) -> None:
+        # A value finer than the fixed-point columns hold (Kalshi changing its precision): the event is
+        # dropped and counted, never raised into the trading loop.
+        self.dropped += 1
+        if not self._encoding_warned:
+            self._encoding_warned = True
+            log.error("recording: a %s event cannot be stored exactly (%s); such events are dropped", stream, exc)
+
     def book_snapshot(self, recv_ts: float, book: OrderBook, origin: str, *, venue_ts: float | None = None,
                       venue_seq: int | None = None) -> None:
-        yes_px, yes_qty = _levels(book.yes_bids)
-        no_px, no_qty = _levels(book.no_bids)
+        try:
+            yes_px, yes_qty = _levels(book.yes_bids)
+            no_px, no_qty = _levels(book.no_bids)
+        except EncodingError as exc:
+            self._unencodable(BOOK, exc)
+            return
         self._queues[BOOK].append((next(self._seq), recv_ts, venue_ts, book.ticker, SNAPSHOT, origin, venue_seq,
                                    yes_px, yes_qty, no_px, no_qty, None, None, None))
 
     def book_delta(self, recv_ts: float, ticker: str, side: str, price: Decimal, delta: Decimal, *,
                    venue_ts: float | None = None, venue_seq: int | None = None, origin: str = "ws") -> None:
+        try:
+            px, dq = to_e4(price), to_e2(delta)
+        except EncodingError as exc:
+            self._unencodable(BOOK, exc)
+            return
         self._queues[BOOK].append((next(self._seq), recv_ts, venue_ts, ticker, DELTA, origin, venue_seq,
-                                   None, None, None, None, side, to_e4(price), to_e2(delta)))
+                                   None, None, None, None, side, px, dq))
 
     def market(self, recv_ts: float, market: Market, origin: str) -> None:
         self._queues[MARKET].append((
@@ -145,8 +164,12 @@ class Recorder:
 
     def kalshi_trade(self, recv_ts: float, venue_ts: float | None, ticker: str, trade_id: str, taker_side: str,
                      yes_price: Decimal, count: Decimal) -> None:
-        self._queues[KALSHI_TRADE].append((next(self._seq), recv_ts, venue_ts, ticker, trade_id, taker_side,
-                                           to_e4(yes_price), to_e2(count)))
+        try:
+            px, n = to_e4(yes_price), to_e2(count)
+        except EncodingError as exc:
+            self._unencodable(KALSHI_TRADE, exc)
+            return
+        self._queues[KALSHI_TRADE].append((next(self._seq), recv_ts, venue_ts, ticker, trade_id, taker_side, px, n))
 
     def brti(self, recv_ts: float, venue_ts: float | None, value: Decimal, avg60: Decimal | None = None) -> None:
         self._queues[BRTI].append((next(self._seq), recv_ts, venue_ts, str(value), dec_text(avg60)))
@@ -155,9 +178,13 @@ class Recorder:
         if intent is None:
             self._queues[DECISION].append((next(self._seq), ts, ticker, code, None, None, None, None, None))
             return
+        try:
+            count, limit = to_e2(intent.count), to_e4(intent.limit_price)
+        except EncodingError as exc:
+            self._unencodable(DECISION, exc)
+            return
         self._queues[DECISION].append((
-            next(self._seq), ts, ticker, code, intent.side.value, to_e2(intent.count), to_e4(intent.limit_price),
-            intent.fair_prob, str(intent.edge),
+            next(self._seq), ts, ticker, code, intent.side.value, count, limit, intent.fair_prob, str(intent.edge),
         ))
 
     @property
