@@ -120,10 +120,17 @@ def test_cli_dispatches_a_recording_folder_and_prints_the_sweep(tmp_path: Path, 
     rec = _lagging_book_recording(tmp_path / "rec")
     assert main.main(["--backtest", str(rec), "--latency-ms", "0,1000"], root=root) == 0
     out = capsys.readouterr().out
-    assert "REAL RECORDED BOOKS" in out and "1000ms" in out and "per contract" in out
+    assert "REAL RECORDED BOOKS" in out and "1000ms" in out and "per contract" in out and "trades at 0 ms" in out
     assert main.main(["--backtest", str(rec), "--latency-ms", "0,fast"], root=root) == 2
     assert "'fast' is not a number" in capsys.readouterr().err
     assert main.main(["--backtest", str(tmp_path / "nope")], root=root) == 2
+    # A range of the recordings folder: only what was received in [--from, --to) is replayed.
+    early = datetime.fromtimestamp(OPEN + 100, tz=UTC).isoformat()
+    assert main.main(["--backtest", str(tmp_path / "rec"), "--to", early, "--latency-ms", "0"], root=root) == 0
+    out = capsys.readouterr().out
+    assert "to 2026-12-07 10:01:39 UTC" in out and "trades at" not in out  # the move at +200 s is outside
+    assert main.main(["--backtest", str(tmp_path / "rec"), "--from", "2030-01-01"], root=root) == 2
+    assert "no recorded days in the requested range" in capsys.readouterr().err
 
 
 def test_a_paper_run_against_the_fakes_records_and_replays_to_the_same_decisions_and_fill(
