@@ -177,3 +177,14 @@ def test_a_value_finer_than_the_columns_is_dropped_and_counted_never_raised(tmp_
     rec.kalshi_trade(T0, T0, "T", "t", "yes", Decimal("0.12345"), Decimal("1"))
     rec.decision(T0, "T", "trading", OrderIntent("T", Side.YES, Decimal("1.001"), Decimal("0.5"), "x"))
     assert rec.dropped == 4 and rec.queued == 0
+
+
+def test_two_recorders_at_once_are_detected(tmp_path: Path) -> None:
+    first, second = Recorder(tmp_path, session=1), Recorder(tmp_path, session=2)
+    first.btc_trade(T0, T0, "binance", 1, 97000.0)
+    second.btc_trade(T0 + 1, T0 + 1, "binance", 2, 97000.0)
+    first.btc_trade(T0 + 2, T0 + 2, "binance", 3, 97000.0)
+    first.flush()
+    second.flush()
+    assert load_recording(tmp_path).overlapping_sessions()
+    assert not load_recording(tmp_path, end=T0 + 1.5).overlapping_sessions()

@@ -80,6 +80,21 @@ class Recording:
         """True when any of it was recorded from the simulator (its books are made up)."""
         return "sim" in self.modes
 
+    def overlapping_sessions(self) -> bool:
+        """True when two recorders wrote at the same time (e.g. --paper and --record-only on one folder):
+        their events are then replayed one session after the other, not interleaved."""
+        spans: dict[int, tuple[float, float]] = {}
+        for stream in STREAMS:
+            if not self.rows(stream):
+                continue
+            sessions, recv = self.numpy(stream, "session"), self.numpy(stream, "recv_ts")
+            for session in np.unique(sessions).tolist():
+                times = recv[sessions == session]
+                lo, hi = spans.get(session, (float("inf"), float("-inf")))
+                spans[session] = (min(lo, float(times.min())), max(hi, float(times.max())))
+        ordered = [spans[s] for s in sorted(spans)]
+        return any(later[0] < earlier[1] for earlier, later in zip(ordered, ordered[1:], strict=False))
+
     def rows(self, stream: str) -> int:
         return int(self.tables[stream].num_rows)
 

@@ -49,6 +49,9 @@ def render_replay(prep: PreparedRecording, results: list[ReplayResult], where: s
         "",
         *sweep_table(results),
     ]
+    if rec.overlapping_sessions():
+        out.append("  WARNING: two recorders wrote this folder at the same time; their events are replayed one "
+                   "session after the other. Record with one process per folder.")
     for r in results:
         if r.halted:
             out.append(f"  at {r.latency_ms:g} ms the kill switch stopped trading: {r.halted}")
