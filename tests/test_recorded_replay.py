@@ -175,3 +175,8 @@ def test_a_paper_run_against_the_fakes_records_and_replays_to_the_same_decisions
     assert "trading" in codes and "position_open" in codes
     assert zero.matched_decisions == zero.recorded_decisions == len(codes)
     assert [(t.ticker, t.side, t.count, t.avg_price, t.fees) for t in zero.trades] == ran
+    # The edge report's "your measured latency": decision to the paper executor's own book fetch.
+    from src.research.edge_report import measured_latency_ms
+
+    latency = measured_latency_ms(rec)
+    assert latency is not None and 0 <= latency < 5_000
