@@ -188,3 +188,26 @@ def test_two_recorders_at_once_are_detected(tmp_path: Path) -> None:
     second.flush()
     assert load_recording(tmp_path).overlapping_sessions()
     assert not load_recording(tmp_path, end=T0 + 1.5).overlapping_sessions()
+
+
+def test_live_feeds_hand_each_accepted_trade_to_the_recorder_channel(tmp_path: Path) -> None:
+    from src.data.binance import BinanceFeed
+    from src.data.coinbase import CoinbaseFeed
+    from tests.fakes.binance_server import FakeBinanceServer
+    from tests.fakes.coinbase_server import match_payload
+
+    rec = Recorder(tmp_path)
+    coinbase = CoinbaseFeed(lambda: T0 + 1)
+    coinbase.record_trades(*rec.btc_channel("coinbase"))
+    coinbase.handle_frame(match_payload(65000.0, 7, T0, 1), T0 + 0.5)
+    coinbase.handle_frame(match_payload(65000.0, 7, T0, 1), T0 + 0.6)  # a duplicate: refused, not recorded
+    binance = BinanceFeed(lambda: T0 + 1)
+    binance.record_trades(*rec.btc_channel("binance"))
+    frame = FakeBinanceServer().build_frames(1, int(T0 * 1000), 2)[0]
+    assert binance.fast_frame(bytearray(frame), T0 + 0.25)
+    rec.flush()
+    back = load_recording(tmp_path)
+    rows = sorted(zip(back.column(BTC, "seq"), back.column(BTC, "source"), back.column(BTC, "trade_id"),
+                      back.column(BTC, "recv_ts"), strict=True))
+    assert [(s, i, r) for _, s, i, r in rows] == [("coinbase", 7, T0 + 0.5), ("binance", rows[1][2], T0 + 0.25)]
+    assert back.column(BTC, "venue_ts")[back.column(BTC, "source").index("coinbase")] == T0
