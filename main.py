@@ -27,6 +27,11 @@ EPILOG = """examples:
   python main.py --sim --speed 300 --replay prices.csv
   python main.py --backtest prices.csv --from 2023-03-01 --to 2023-03-02 --out results/
   python main.py --paper                        paper trading on real Kalshi books (default)
+  python main.py --record-only                  record real market data (data/recordings/) without trading
+  python main.py --backtest data/recordings/2026-12-07 --latency-ms 0,100,250
+                                                replay recorded real books through the bot, per latency
+  python main.py --edge-report data/recordings/2026-12-07
+                                                lead-lag, mispricing persistence, calibration, latency sweep
   python main.py --verify                       check the Kalshi and BTC feed connections
   python main.py --report --date 2026-11-23 --mode paper [--json]
   python main.py --reset-killswitch             remove kill_switch.lock after a HARD STOP
@@ -57,7 +62,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     action.add_argument("--sim", action="store_true",
                         help="run the whole bot offline against the built-in simulated exchange")
     action.add_argument("--backtest", metavar="FILE", type=Path,
-                        help="replay recorded prices as fast as possible, then print a report")
+                        help="replay a price file (synthetic book) or a recording folder (real books) fast, "
+                             "then print a report")
+    action.add_argument("--record-only", action="store_true",
+                        help="record real market data to data/recordings/ without trading")
+    action.add_argument("--edge-report", metavar="RECORDING", type=Path,
+                        help="measure the edge on a recording: lead-lag, mispricing persistence, calibration, "
+                             "latency sweep")
     p.add_argument("--config", metavar="PATH", type=Path, default=None,
                    help="config.yaml to use (default: the one in the project root)")
     p.add_argument("--date", metavar="YYYY-MM-DD", help="--report: the UTC day (default: today)")
@@ -76,13 +87,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="--backtest: end time (YYYY-MM-DD or ISO 8601, UTC)")
     p.add_argument("--out", metavar="DIR", type=Path, default=None,
                    help="--backtest: also write trades as CSV and JSON into DIR")
+    p.add_argument("--latency-ms", metavar="MS[,MS...]", default=None,
+                   help="--backtest RECORDING / --edge-report: order latencies to replay (default 0,50,100,250,1000)")
     args = p.parse_args(argv)
+    if args.latency_ms is not None and args.edge_report is None and args.backtest is None:
+        p.error("--latency-ms goes with --backtest RECORDING or --edge-report")
     if args.speed is not None and not args.sim:
         p.error("--speed goes with --sim")
     if args.replay is not None and not args.sim:
         p.error("--replay goes with --sim")
-    if (args.start or args.end or args.out) and args.backtest is None:
-        p.error("--from/--to/--out go with --backtest")
+    if (args.start or args.end) and args.backtest is None and args.edge_report is None:
+        p.error("--from/--to go with --backtest or --edge-report")
+    if args.out and args.backtest is None:
+        p.error("--out goes with --backtest")
     if args.date and not args.report:
         p.error("--date goes with --report")
     if args.mode and not (args.report or args.reset_killswitch):
@@ -205,8 +222,16 @@ def cmd_backtest(args: argparse.Namespace, root: Path) -> int:
 
     # Warnings only: the progress bar owns the terminal; details still reach logs/errors/.
     setup_logging(root, "WARNING")
+    from src.recording.reader import is_recording
+
+    if is_recording(args.backtest):
+        from src.research.replay_cli import cmd_replay
+
+        return cmd_replay(args, settings)
+    if args.latency_ms is not None:
+        return fail("--latency-ms needs a recording folder (a file replays on the synthetic book)", EXIT_USAGE)
     if not args.backtest.is_file():
-        return fail(f"--backtest: no such file {args.backtest}", EXIT_USAGE)
+        return fail(f"--backtest: no such file or recording folder {args.backtest}", EXIT_USAGE)
     start = parse_when(args.start, "--from")
     end = parse_when(args.end, "--to")
     report = run_backtest(settings, args.backtest, start=start, end=end, out_dir=args.out, progress=True)
@@ -442,6 +467,18 @@ async def _start_and_run(
         feed = make_feed(app.feed, clock, connect=feed_connect, on_tick=lambda: engine_ref.call("notify_tick"))
         say(7, f"BTC feed: {app.feed.source} (connects when the loop starts)")
 
+    from src.recording.session import open_recording, recording_root, should_record
+
+    recording = None
+    if should_record(app.recording, mode):
+        folder = recording_root(root, mode)
+        recording = open_recording(app.recording, folder, market_data, clock, sleep,
+                                   meta={"mode": mode.value, "feed": feed.source, "series": app.kalshi.series_ticker,
+                                         "market_data_env": app.kalshi.market_data_env})
+        res.cleanups.append(recording.close)
+        recording.tap_feed(feed)
+        print(f"        recording what the bot sees to {folder}", flush=True)
+
     trade_log = TradeLog(root / "logs" / "trades", clock)
     kill_switch = make_kill_switch(clock)
     ks_status = kill_switch.status()
@@ -458,12 +495,14 @@ async def _start_and_run(
     resolve_pending: Callable[[], Any] | None = None
     executor: Any = None
     if mode is not Mode.LIVE:  # the live executor is built once the person has confirmed (step 11)
-        executor = PaperExecutor(market_data, db, trade_log, clock, pause_gate.check_order_allowed,
+        executor = PaperExecutor(recording.order if recording else market_data, db, trade_log, clock,
+                                 pause_gate.check_order_allowed,
                                  time_in_force=app.execution.time_in_force, on_order_submitted=submitted)
         interrupted = executor.fail_interrupted()
         if interrupted:
             log.warning("%d paper order(s) interrupted by the last shutdown were marked failed", interrupted)
-    settler = Settler(market_data, db, trade_log, clock, starting, kill_switch.record_trade_result,
+    settler = Settler(recording.settle if recording else market_data, db, trade_log, clock, starting,
+                      kill_switch.record_trade_result,
                       settlements=client if mode is Mode.LIVE else None, mode=mode.value)
     settler = notify.tap_settler(settler)
     if executor is not None:
@@ -515,7 +554,7 @@ async def _start_and_run(
     engine = Engine(
         mode=mode,
         feed=feed,
-        market_data=market_data,
+        market_data=recording.poll if recording else market_data,
         strategy=BtcLagStrategy(app.strategy.btc_lag),
         size=lambda sig, bankroll: intent_from_signal(sig, bankroll, limits),
         gate=pause_gate,
@@ -533,6 +572,7 @@ async def _start_and_run(
         resync=resync,
         resolve_pending=resolve_pending,
         on_error=lambda source, message: record_error(db, clock(), source, message),
+        on_decision=recording.on_decision if recording else None,
     )
     engine_ref.bind(engine)
     db.set_health({"mode": mode.value, "started_ts": repr(clock()), "starting_bankroll": str(starting),
@@ -545,6 +585,7 @@ async def _start_and_run(
 
         poly_task = asyncio.create_task(run_polymarket(settings, root, stop=poly_stop, mode=mode, clock=clock,
                                                        live_confirmed=poly_confirmed))
+    watch_task = asyncio.create_task(recording.watcher.run(poly_stop)) if recording else None
     _install_signal_handlers(lambda: (engine.request_stop(EXIT_OK), poly_stop.set()))
     notify.start_for_daemon(engine=engine, feed=feed, kill_switch=kill_switch, pause_gate=pause_gate,
                             kill_switch_root=risk_root(root, mode),
@@ -558,6 +599,9 @@ async def _start_and_run(
     finally:
         notify.notifier.stopped(mode.value, kill_switch.bankroll, code, stop_reason(code))
         poly_stop.set()
+        if watch_task is not None:
+            watch_task.cancel()
+            await asyncio.gather(watch_task, return_exceptions=True)
         poly_code = EXIT_OK
         if poly_task is not None:
             try:
@@ -586,6 +630,14 @@ def main(argv: list[str] | None = None, root: Path = PROJECT_ROOT) -> int:
             return cmd_reset(args, root)
         if args.backtest is not None:
             return cmd_backtest(args, root)
+        if args.edge_report is not None:
+            from src.research.replay_cli import cmd_edge_report
+
+            return cmd_edge_report(args, load_settings(config_path=args.config, root=root), root)
+        if args.record_only:
+            from src.app.record_daemon import cmd_record_only
+
+            return cmd_record_only(args, root)
         mode = Mode.LIVE if args.live else Mode.SIM if args.sim else Mode.PAPER
         return run_daemon(args, mode, root)
     except ConfigError as exc:

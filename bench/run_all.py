@@ -38,7 +38,7 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO_ROOT / "bench" / "results.json"
 BENCHMARKS: tuple[str, ...] = (
-    "feed", "signal", "kill_switch", "order_roundtrip", "sdk_compare", "backtest", "dashboard", "rss",
+    "feed", "signal", "kill_switch", "order_roundtrip", "sdk_compare", "backtest", "dashboard", "rss", "recording",
 )
 GENERATE_SIGNAL_PATHS: tuple[str, ...] = ("signal", "no_signal_move", "no_signal_no_lag")
 
@@ -275,6 +275,25 @@ def rss_figures(r: Mapping[str, Any], floor: Mapping[str, float]) -> list[Figure
     ]
 
 
+def recording_figures(r: Mapping[str, Any], floor: Mapping[str, float]) -> list[Figure]:
+    replay, tick, writer = _get(r, "replay"), _get(r, "tick_path"), _get(r, "writer")
+    per_s = _num(replay, "btc_trades_per_s")
+    return [
+        Figure("recording", f"recorded day replay ({per_s:g} BTC trades/s + 1 book/s), load + replay", "s",
+               _num(replay, "day_replay_s_estimate"), target=Target("<", _num(replay, "target_day_s"), "s")),
+        Figure("recording", "recorded-book replay, decision after every event", "events/s",
+               _num(replay, "replay_events_per_s"), _num(replay, "bare_loop_events_per_s"),
+               "the same event loop, deciding nothing"),
+        Figure("recording", "recorded day on disk (record-only)", "MB", _num(replay, "day_size_mb_record_only"),
+               target=Target("<", 100.0, "MB")),
+        Figure("recording", "tick path with the recorder (feed decode + window + decide)", "ns",
+               _num(tick, "tick_path_ns_with_recorder"), _num(tick, "tick_path_ns_without_recorder"),
+               "same, not recording", Target("<", 1.0 + _num(tick, "target_overhead"), on_ratio=True)),
+        Figure("recording", "recorder writer thread CPU per trade (150-row flush, off the loop)", "ns",
+               1000.0 * _num(writer, "paper_like_150_rows_us_per_trade")),
+    ]
+
+
 EXTRACTORS: dict[str, Callable[[Mapping[str, Any], Mapping[str, float]], list[Figure]]] = {
     "feed": feed_figures,
     "signal": signal_figures,
@@ -284,6 +303,7 @@ EXTRACTORS: dict[str, Callable[[Mapping[str, Any], Mapping[str, float]], list[Fi
     "backtest": backtest_figures,
     "dashboard": dashboard_figures,
     "rss": rss_figures,
+    "recording": recording_figures,
 }
 
 

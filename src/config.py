@@ -93,6 +93,14 @@ class SimConfig(_Strict):
     jump_size_pct: float = Field(0.6, ge=0, le=50)
 
 
+class RecordingConfig(_Strict):
+    enabled: bool = True  # --paper and --live record what they see (src/recording/)
+    sim: bool = False  # --sim records too (into data/sim/recordings/): for tests and demos
+    flush_interval_s: float = Field(5.0, gt=0, le=300)  # a kill -9 loses at most this much
+    max_disk_mb: int = Field(2000, ge=10)  # oldest days are deleted past this
+    result_poll_s: float = Field(30.0, ge=1, le=3600)  # how often a closed market is asked for its result
+
+
 class DashboardConfig(_Strict):
     refresh_s: float = Field(5.0, ge=1, le=600)
 
@@ -203,6 +211,7 @@ class AppConfig(_Strict):
     risk: RiskConfig = RiskConfig()
     execution: ExecutionConfig = ExecutionConfig()
     sim: SimConfig = SimConfig()
+    recording: RecordingConfig = RecordingConfig()
     dashboard: DashboardConfig = DashboardConfig()
     platforms: PlatformsConfig = PlatformsConfig()
     logging: LoggingConfig = LoggingConfig()

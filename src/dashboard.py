@@ -16,6 +16,7 @@ import time
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
+from typing import Any
 
 # `streamlit run src/dashboard.py` puts src/ (not the repo root) on sys.path; the `src.` imports need the root.
 _REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -32,13 +33,16 @@ from src.reporting.dashboard_polymarket import render_polymarket  # noqa: E402
 from src.reporting.dashboard_queries import (  # noqa: E402
     CHART_POINTS,
     DashboardDataError,
+    EdgeView,
     NoDatabase,
     RiskLimits,
     Snapshot,
     connect_readonly,
     database_path,
+    edge_db_path,
     last_write_time,
     most_recent_mode,
+    read_latest_edge,
     read_page_settings,
     read_snapshot,
 )
@@ -494,6 +498,69 @@ def render_body(mode: Mode, root: Path, refresh_s: float) -> None:
     )
 
 
+def _edge_lag_frame(report: dict[str, Any]) -> pd.DataFrame:
+    btc = report.get("lead_lag_btc") or []
+    brti = report.get("lead_lag_brti") or []
+    rows = [{"lag (s)": k, "series": "BTC", "correlation": c} for k, c in enumerate(btc) if c is not None]
+    rows += [{"lag (s)": k, "series": "BRTI", "correlation": c} for k, c in enumerate(brti) if c is not None]
+    return pd.DataFrame(rows, columns=["lag (s)", "series", "correlation"])
+
+
+def _edge_reliability_frame(report: dict[str, Any]) -> pd.DataFrame:
+    rows = []
+    for name, key in (("model", "reliability_model"), ("market mid", "reliability_market")):
+        for b in report.get(key) or []:
+            rows.append({"forecast": b["mean_forecast"], "observed": b["observed"], "forecaster": name, "n": b["n"]})
+    rows += [{"forecast": x, "observed": x, "forecaster": "perfect", "n": 0} for x in (0.0, 1.0)]
+    return pd.DataFrame(rows)
+
+
+def render_edge(root: Path) -> None:
+    """The Edge page: the latest `python main.py --edge-report RECORDING`, read-only."""
+    try:
+        view: EdgeView | None = read_latest_edge(root)
+    except (DashboardDataError, sqlite3.Error) as exc:
+        st.error(f"Cannot read {edge_db_path(root)}: {exc}")
+        return
+    if view is None:
+        st.info("No edge report yet. Record real data (`python main.py --paper` or `--record-only`), then run "
+                "`python main.py --edge-report data/recordings/YYYY-MM-DD`; this page shows the latest one.")
+        return
+    r = view.report
+    st.subheader(str(r.get("headline", "")))
+    if r.get("synthetic"):
+        st.warning("SYNTHETIC: this recording was made by --sim; its books are simulated, not Kalshi.")
+    st.caption(f"Recording `{view.recording}`, {int(r.get('events', 0)):,} events, {r.get('markets', 0)} market(s); "
+               f"report made {fmt_ts(view.created_ts)}.")
+    cols = st.columns(4)
+    peak = r.get("peak_lag_btc")
+    cols[0].metric("BTC leads Kalshi by", "-" if peak is None else f"{peak} s")
+    median, p90 = r.get("persistence_median_s"), r.get("persistence_p90_s")
+    cols[1].metric(f"Mispricing > {r.get('min_gap')} lasts (median)", "-" if median is None else f"{median:.0f} s")
+    cols[2].metric("... and p90", "-" if p90 is None else f"{p90:.0f} s")
+    bm, bk = r.get("brier_model"), r.get("brier_market")
+    brier_text = " / ".join("-" if b is None else f"{b:.3f}" for b in (bm, bk))
+    cols[3].metric("Brier: model / market", brier_text)
+    st.markdown("**Lead-lag**: correlation of BTC's return in second t with Kalshi's mid change in second t + lag")
+    lag = _edge_lag_frame(r)
+    if not lag.empty:
+        st.altair_chart(alt.Chart(lag).mark_line(point=True).encode(
+            x="lag (s):Q", y="correlation:Q", color="series:N"), use_container_width=True)
+    st.markdown("**Calibration**: how often YES happened, per forecast bin (the diagonal is perfect)")
+    rel = _edge_reliability_frame(r)
+    st.altair_chart(alt.Chart(rel).mark_line(point=True).encode(
+        x=alt.X("forecast:Q", scale=alt.Scale(domain=[0, 1])), y=alt.Y("observed:Q", scale=alt.Scale(domain=[0, 1])),
+        color="forecaster:N"), use_container_width=True)
+    st.markdown("**Latency sweep**: the strategy replayed on the recorded books, orders filled at decision + latency")
+    sweep = pd.DataFrame(r.get("sweep") or [])
+    if not sweep.empty:
+        sweep["¢ per contract"] = pd.to_numeric(sweep["cents_per_contract"], errors="coerce")
+        st.altair_chart(alt.Chart(sweep).mark_bar().encode(
+            x="latency_ms:O", y="¢ per contract:Q"), use_container_width=True)
+        st.dataframe(sweep[["latency_ms", "orders", "trades", "contracts", "win_rate", "pnl", "cents_per_contract"]],
+                     hide_index=True)
+
+
 def main() -> None:
     root = project_root()
     wanted, cli_error = cli_mode(sys.argv[1:])
@@ -511,12 +578,17 @@ def main() -> None:
     st.set_page_config(page_title=f"polybot · {mode.value.upper()}", layout="wide")
     page = read_page_settings(database_path(root, mode))
     refresh_s = page.refresh_s
+    view = st.sidebar.radio("Page", ["Trading", "Edge"], key="page", horizontal=True,
+                            help="Edge: the latest --edge-report (what real recorded data says about the strategy)")
     st.sidebar.caption(f"File: `{database_path(root, mode)}`")
     st.sidebar.caption(f"Read-only view. Refreshes every {refresh_s:g} s.")
     render_tips(page.limits)
     st.markdown(banner_html(mode), unsafe_allow_html=True)
     if cli_error:
         st.error(cli_error)
+    if view == "Edge":
+        render_edge(root)
+        return
     st.fragment(render_body, run_every=refresh_s)(mode, root, refresh_s)
     st.fragment(render_polymarket, run_every=refresh_s)(root)  # its own files: never mixed with the mode above
 

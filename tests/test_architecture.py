@@ -29,6 +29,9 @@ FORBIDDEN: list[tuple[str, tuple[str, ...], str]] = [
     ("src/notify/*.py", ("src.platforms", "src.execution", "src.strategies", "src.app", "src.data", "src.sim"),
      "notifications only tell and listen; the app wires them to the trading components"),
     ("src/risk/*.py", ("src.notify",), "the kill switch decides alone; notifications observe it"),
+    ("src/recording/*.py", ("src.platforms", "src.execution", "src.risk", "src.strategies", "src.app", "src.research",
+                            "src.db", "aiohttp", "websockets"),
+     "the recorder stores what it is handed; it fetches, decides and trades nothing"),
 ]
 
 # The dashboard and its queries read the database file and nothing else in src/.

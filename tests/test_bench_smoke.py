@@ -74,6 +74,13 @@ CANNED: dict[str, dict[str, Any]] = {
     },
     "dashboard": {"trades": 100_000, "first_render_s": 1.5, "first_render_empty_db_s": 0.75},
     "rss": {"simulated_hours": 24, "rss_mb": 60.0, "rss_at_start_mb": 40.0},
+    "recording": {
+        "replay": {"btc_trades_per_s": 10, "day_replay_s_estimate": 8.0, "target_day_s": 60.0,
+                   "replay_events_per_s": 400_000, "bare_loop_events_per_s": 3_000_000, "day_size_mb_record_only": 6.5},
+        "tick_path": {"tick_path_ns_with_recorder": 3_200, "tick_path_ns_without_recorder": 3_000,
+                      "target_overhead": 0.05},
+        "writer": {"paper_like_150_rows_us_per_trade": 10.0},
+    },
 }
 
 
@@ -141,6 +148,10 @@ def test_canned_results_give_every_figure_with_ratio_and_verdict() -> None:
     assert dash.ratio == pytest.approx(2.0) and dash.met is True
     rss = by_name(figures, "daemon RSS after 24")
     assert rss.ratio == pytest.approx(1.5) and rss.met is True
+    assert by_name(figures, "recorded day replay").met is True
+    tick = by_name(figures, "tick path with the recorder")
+    assert tick.ratio == pytest.approx(3200 / 3000) and tick.met is False  # +6.7% > +5%
+    assert by_name(figures, "recorder writer thread").value == pytest.approx(10_000)
 
 
 def test_target_operators_and_text() -> None:

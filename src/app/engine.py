@@ -70,6 +70,7 @@ class Engine:
         resync: Callable[[], Awaitable[Any]] | None = None,
         resolve_pending: Callable[[], Awaitable[Any]] | None = None,
         on_error: Callable[[str, str], None] | None = None,
+        on_decision: Callable[[str | None, str, OrderIntent | None], None] | None = None,
     ) -> None:
         self.mode = mode
         self.feed = feed
@@ -92,6 +93,7 @@ class Engine:
         self.resync = resync
         self.resolve_pending = resolve_pending
         self.on_error = on_error
+        self.on_decision = on_decision  # the recorder's hook: (market, reason code, approved order)
         self.view: MarketView | None = None
         self.why_not_trading = "starting"
         self.orders_sent = 0
@@ -196,6 +198,8 @@ class Engine:
             if self._stop.is_set():
                 return
             intent = self.decide()
+            if self.on_decision is not None:
+                self.on_decision(self.view.market.ticker if self.view else None, self.why_not_trading, intent)
             if intent is not None:
                 self._in_flight = asyncio.create_task(self.send(intent))
                 await asyncio.shield(self._in_flight)

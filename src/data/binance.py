@@ -88,8 +88,11 @@ class BinanceFeed(WsFeed):
             return True
         # Inlined rather than self._accept(): this line runs for every trade. A method call on the
         # attribute (specialised by the interpreter) beats a stored bound method.
-        if self.window.push(trade.t, trade.T * 0.001, price, now):
+        ts = trade.T * 0.001
+        if self.window.push(trade.t, ts, price, now):
             self.ticks += 1
+            if self._record is not None:
+                self._record((next(self._record_seq), trade.t, ts, price, now))
             if self._on_tick is not None:
                 self._notify()
         return True

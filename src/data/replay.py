@@ -89,6 +89,9 @@ class ReplayFeed:
         self._listeners = tuple(listeners)
         self._pacer = pacer
         self.on_tick = on_tick  # settable after construction: the engine is built after its feed
+        # The recorder's channel, as on the live feeds (WsFeed.record_trades).
+        self._record: Callable[[tuple[int, int, float, float, float]], None] | None = None
+        self._record_seq: Iterator[int] = iter(())
         self._stopping = False
         self.finished = False
         self.ticks = 0  # ticks accepted into the window
@@ -98,6 +101,8 @@ class ReplayFeed:
         if not self.window.push(trade_id, ts, price, ts):
             return False
         self.ticks += 1
+        if self._record is not None:
+            self._record((next(self._record_seq), trade_id, ts, price, ts))
         for listener in self._listeners:
             listener(ts, price)
         if self.on_tick is not None:
@@ -120,6 +125,11 @@ class ReplayFeed:
             if pacer is None and n % _YIELD_EVERY == 0:
                 await asyncio.sleep(0)
         self.finished = True
+
+    def record_trades(self, append: Callable[[tuple[int, int, float, float, float]], None],
+                      seq: Iterator[int]) -> None:
+        """Hand every accepted tick to a recorder's channel (Recorder.btc_channel)."""
+        self._record, self._record_seq = append, seq
 
     def snapshot(self) -> FeedSnapshot:
         return self.window.snapshot(self._clock())

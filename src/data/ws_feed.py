@@ -6,7 +6,7 @@ import asyncio
 import logging
 import random
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, ClassVar
@@ -29,6 +29,7 @@ WS_SCHEMES = frozenset({"wss"})
 # `websockets.asyncio.client.connect` or anything with its signature (tests dial a local fake).
 ConnectFactory = Callable[..., Any]
 TickCallback = Callable[[], None]
+TradeSink = Callable[[tuple[int, int, float, float, float]], None]  # a recorder's channel append
 
 # Reason codes for last_error / reconnects (stable: the status line and dashboard show them).
 ERR_GEO_BLOCKED = "geo_blocked"
@@ -128,6 +129,10 @@ class WsFeed:
         self._clock = clock
         self._connect: ConnectFactory = connect if connect is not None else ws_connect
         self._on_tick = on_tick
+        # The recorder (src/recording/): per accepted trade, append((next(seq), id, trade time, price, receive
+        # time)). Two C calls, no Python frame: this runs for every trade. None when not recording.
+        self._record: TradeSink | None = None
+        self._record_seq: Iterator[int] = iter(())
         self._silence_timeout_s = float(silence_timeout_s)
         self._max_age_s = float(max_connection_age_s)
         self._watch_interval_s = float(watch_interval_s)
@@ -156,6 +161,10 @@ class WsFeed:
 
     # -- venue hooks -------------------------------------------------------------------------------
 
+    def record_trades(self, append: TradeSink, seq: Iterator[int]) -> None:
+        """Hand every accepted trade to a recorder's channel (Recorder.btc_channel)."""
+        self._record, self._record_seq = append, seq
+
     def handle_frame(self, raw: bytes | str, now: float) -> bool:
         """Parse one websocket message received at `now`; return True to reconnect at once."""
         raise NotImplementedError
@@ -182,6 +191,8 @@ class WsFeed:
     def _accept(self, trade_id: int, ts: float, price: float, now: float) -> None:
         if self.window.push(trade_id, ts, price, now):
             self.ticks += 1
+            if self._record is not None:
+                self._record((next(self._record_seq), trade_id, ts, price, now))
             if self._on_tick is not None:
                 self._notify()
 

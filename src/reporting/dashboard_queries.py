@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import Any
 
 from src.db import db_path_for
 from src.model.models import Mode, Side, TradeRow, bankroll_from
@@ -750,3 +751,48 @@ def read_polymarket_view(name: str, conn: sqlite3.Connection, path: Path, wall_n
         raise
     finally:
         conn.execute("ROLLBACK")
+
+
+# -- the Edge page: the latest --edge-report, saved by src/research/edge_store.py ------------------
+
+EDGE_DB_RELATIVE = Path("data") / "edge.db"  # the file src/research/edge_store.py writes (EDGE_DB)
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeView:
+    """The newest saved edge report: when, on which recording, and its figures (JSON values)."""
+
+    created_ts: float
+    recording: str
+    report: dict[str, Any]
+
+
+def edge_db_path(root: Path) -> Path:
+    return root / EDGE_DB_RELATIVE
+
+
+def read_latest_edge(root: Path) -> EdgeView | None:
+    """The latest edge report, read-only; None when no report has been saved yet."""
+    try:
+        conn = connect_readonly(edge_db_path(root))
+    except NoDatabase:
+        return None
+    try:
+        row = conn.execute(
+            "SELECT created_ts, recording, payload FROM edge_reports ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return None
+        raise
+    finally:
+        conn.close()
+    if row is None:
+        return None
+    try:
+        report = json.loads(row["payload"])
+    except ValueError as exc:
+        raise DashboardDataError(f"the saved edge report is not valid JSON ({exc})") from None
+    if not isinstance(report, dict):
+        raise DashboardDataError("the saved edge report is not a JSON object")
+    return EdgeView(float(row["created_ts"]), str(row["recording"]), report)

@@ -1,0 +1,83 @@
+"""The --record-only daemon: real Kalshi markets and books and the BTC feed into the recorder, no trading."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from src.config import Settings, load_settings
+from src.model.exit_codes import EXIT_ERROR, EXIT_OK
+from src.model.models import Mode
+from src.recording.session import open_recording, recording_root
+from src.recording.watch import run_record_only
+
+log = logging.getLogger("polybot.record")
+
+
+def cmd_record_only(args: argparse.Namespace, root: Path) -> int:
+    from src.journal.log_setup import setup_logging
+
+    settings = load_settings(config_path=args.config, root=root)
+    setup_logging(root, settings.app.logging.level)
+    return asyncio.run(record(settings, root))
+
+
+async def record(
+    settings: Settings,
+    root: Path,
+    *,
+    kalshi_connector_factory: Callable[[], Any] | None = None,
+    feed_connect: Callable[..., Any] | None = None,
+    stop: asyncio.Event | None = None,
+) -> int:
+    """Record until Ctrl-C (or `stop`); the transports are injectable as in main.build_and_run."""
+    from src.data.feeds import make_feed
+    from src.platforms.kalshi import KalshiClient, KalshiError
+
+    app = settings.app
+    clock = time.time
+    overrides: dict[str, Any] = {}
+    if kalshi_connector_factory is not None:
+        overrides["connector_factory"] = kalshi_connector_factory
+    # Market data is public: no keys needed (DECISIONS.md §6), and none are loaded.
+    client = KalshiClient.from_settings(settings, with_auth=False, **overrides)
+    stop = stop or asyncio.Event()
+    folder = recording_root(root, Mode.PAPER)
+    session = open_recording(app.recording, folder, client, clock, asyncio.sleep,
+                             meta={"mode": "record-only", "feed": app.feed.source,
+                                   "series": app.kalshi.series_ticker, "market_data_env": app.kalshi.market_data_env})
+    try:
+        feed = make_feed(app.feed, clock, connect=feed_connect)
+        session.tap_feed(feed)
+        print(f"RECORD ONLY | {app.feed.source} BTC trades and Kalshi {app.kalshi.series_ticker} "
+              f"({app.kalshi.market_data_env}) markets and books -> {folder} (Ctrl-C to stop)", flush=True)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, stop.set)
+            except (NotImplementedError, RuntimeError):
+                pass
+
+        async def status() -> None:
+            while True:
+                await asyncio.sleep(app.execution.status_interval_s)
+                rec = session.recorder
+                print(f"[RECORD] {rec.written_rows:,} rows in {rec.parts} parts, {rec.written_bytes / 1e6:.1f} MB, "
+                      f"{rec.queued} queued, {rec.dropped} dropped", flush=True)
+
+        await run_record_only(feed, session.poll, session.watcher, clock,
+                              poll_interval_s=app.kalshi.poll_interval_s, stop=stop, status=status)
+    except KalshiError as exc:
+        print(f"error: Kalshi: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    finally:
+        session.close()
+        await client.close()
+    return EXIT_OK

@@ -1,0 +1,171 @@
+"""A recording's markets and order books as MarketData, with the latency model the replay fills by.
+
+Every recorded book (whoever fetched it: the engine's poll, the paper executor, the settler, a
+websocket snapshot or delta) becomes one state of its market's book at its receive time. Deltas
+are applied to the last snapshot of their market, so websocket recordings replay like polls.
+
+Latency model: an order decided at replay time t fills against the book in effect at t + latency,
+i.e. the latest book recorded at or before t + latency, walking its real depth at the real fee
+(the paper executor does the walking). With REST polls once a second, the book between two polls
+is unknown: latencies shorter than the gap to the next poll see the same book. Latency 0 is the
+book the decision itself read (or a newer one recorded at the same instant).
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+from decimal import Decimal
+
+from src.model.models import ZERO, BookLevel, Clock, Market, OrderBook, utc_from_ts
+from src.recording.reader import Recording
+from src.recording.schema import BOOK, DELTA, MARKET, from_e2, from_e4, text_dec
+
+
+class NoRecordedBook(LookupError):
+    """The recording holds no book of this market at the asked time."""
+
+
+@dataclass(frozen=True, slots=True)
+class BookEvent:
+    """One recorded book state: who fetched it, and the book after it."""
+
+    ticker: str
+    recv_ts: float
+    origin: str
+    book: OrderBook
+
+
+class _Decimals:
+    """Memoised fixed-point -> Decimal conversions (a day repeats the same few hundred prices)."""
+
+    def __init__(self) -> None:
+        self._px: dict[int, Decimal] = {}
+        self._qty: dict[int, Decimal] = {}
+
+    def px(self, v: int) -> Decimal:
+        d = self._px.get(v)
+        if d is None:
+            d = self._px[v] = from_e4(v)
+        return d
+
+    def qty(self, v: int) -> Decimal:
+        d = self._qty.get(v)
+        if d is None:
+            d = self._qty[v] = from_e2(v)
+        return d
+
+
+def _levels(conv: _Decimals, prices: list[int] | None, counts: list[int] | None) -> tuple[BookLevel, ...]:
+    if not prices or counts is None:
+        return ()
+    return tuple(BookLevel(conv.px(p), conv.qty(c)) for p, c in zip(prices, counts, strict=True))
+
+
+def _apply_delta(levels: tuple[BookLevel, ...], price: Decimal, delta: Decimal) -> tuple[BookLevel, ...]:
+    sizes = {lvl.price: lvl.count for lvl in levels}
+    size = sizes.get(price, ZERO) + delta
+    if size > 0:
+        sizes[price] = size
+    else:
+        sizes.pop(price, None)
+    return tuple(BookLevel(p, sizes[p]) for p in sorted(sizes))  # ascending, best bid last, as Kalshi sends
+
+
+def book_events(rec: Recording) -> list[BookEvent | None]:
+    """The book after each row of the book stream (None for a delta with no snapshot before it)."""
+    col = rec.column
+    tickers, recvs, kinds, origins = col(BOOK, "ticker"), col(BOOK, "recv_ts"), col(BOOK, "kind"), col(BOOK, "origin")
+    yes_px, yes_qty, no_px, no_qty = (col(BOOK, n) for n in ("yes_px_e4", "yes_qty_e2", "no_px_e4", "no_qty_e2"))
+    sides, prices, deltas = col(BOOK, "side"), col(BOOK, "price_e4"), col(BOOK, "delta_e2")
+    conv = _Decimals()
+    last: dict[str, OrderBook] = {}
+    out: list[BookEvent | None] = []
+    for i, ticker in enumerate(tickers):
+        recv = recvs[i]
+        if kinds[i] == DELTA:
+            prev = last.get(ticker)
+            if prev is None:
+                out.append(None)
+                continue
+            price, delta = conv.px(prices[i]), from_e2(deltas[i])
+            if sides[i] == "yes":
+                book = OrderBook(ticker, _apply_delta(prev.yes_bids, price, delta), prev.no_bids, recv)
+            else:
+                book = OrderBook(ticker, prev.yes_bids, _apply_delta(prev.no_bids, price, delta), recv)
+        else:
+            book = OrderBook(ticker, _levels(conv, yes_px[i], yes_qty[i]), _levels(conv, no_px[i], no_qty[i]), recv)
+        last[ticker] = book
+        out.append(BookEvent(ticker, recv, origins[i], book))
+    return out
+
+
+def market_events(rec: Recording) -> list[Market]:
+    """The Market of each row of the market stream."""
+    col = rec.column
+    names = ("ticker", "event_ticker", "status", "open_ts", "close_ts", "floor_strike", "strike_type", "result",
+             "expiration_value")
+    cols = [col(MARKET, n) for n in names]
+    return [
+        Market(ticker=t, event_ticker=e, status=s, open_time=utc_from_ts(o), close_time=utc_from_ts(c),
+               floor_strike=text_dec(k), result=r or "", expiration_value=text_dec(x), strike_type=st or "")
+        for t, e, s, o, c, k, st, r, x in zip(*cols, strict=True)
+    ]
+
+
+class _History:
+    """Time-ordered states of one market's book or metadata."""
+
+    __slots__ = ("times", "states")
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+        self.states: list[object] = []
+
+    def add(self, ts: float, state: object) -> None:
+        if self.times and ts < self.times[-1]:
+            ts = self.times[-1]  # a clock step back: keep the order in which they were seen
+        self.times.append(ts)
+        self.states.append(state)
+
+    def at(self, ts: float) -> object | None:
+        i = bisect.bisect_right(self.times, ts)
+        return self.states[i - 1] if i else None
+
+
+class RecordedMarketData:
+    """interfaces.MarketData over a recording, answering as of the replay clock (+ latency for books)."""
+
+    def __init__(self, books: list[BookEvent | None], rec: Recording, markets: list[Market], clock: Clock,
+                 latency_s: float = 0.0) -> None:
+        self._clock = clock
+        self.latency_s = float(latency_s)
+        self._books: dict[str, _History] = {}
+        for ev in books:
+            if ev is not None:
+                self._books.setdefault(ev.ticker, _History()).add(ev.recv_ts, ev.book)
+        self._markets: dict[str, _History] = {}
+        for recv, market in zip(rec.column(MARKET, "recv_ts"), markets, strict=True):
+            self._markets.setdefault(market.ticker, _History()).add(recv, market)
+
+    async def get_market(self, ticker: str) -> Market:
+        hist = self._markets.get(ticker)
+        market = hist.at(self._clock()) if hist else None
+        if not isinstance(market, Market):
+            raise NoRecordedBook(f"no recorded market {ticker} at {self._clock():.3f}")
+        return market
+
+    async def get_current_market(self, now: float) -> Market | None:
+        best: Market | None = None
+        for hist in self._markets.values():
+            m = hist.at(now)
+            if isinstance(m, Market) and m.open_time.timestamp() <= now < m.close_time.timestamp():
+                best = m
+        return best
+
+    async def get_orderbook(self, ticker: str) -> OrderBook:
+        hist = self._books.get(ticker)
+        book = hist.at(self._clock() + self.latency_s) if hist else None
+        if not isinstance(book, OrderBook):
+            raise NoRecordedBook(f"no recorded book of {ticker} at {self._clock() + self.latency_s:.3f}")
+        return book
