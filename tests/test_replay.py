@@ -170,7 +170,7 @@ async def test_replay_sim_starts_at_the_first_tick(settings: Settings, tmp_path:
 
 def test_bar_files_are_never_stale_and_only_a_missing_bar_is_a_gap(tmp_path: Path) -> None:
     # One-minute bars become a tick a second, so the live staleness rule holds for them too: no
-    # decision between two bars sees a stale feed, and the missing 00:02 bar is a gap.
+    # decision between two bars sees a stale feed; inside the missing 00:02 bar the feed is stale.
     bars = tmp_path / "bars.csv"
     bars.write_text("open_time,open,high,low,close\n" + "".join(
         f"{int(START) + 60 * i},1,2,0.5,1.5\n" for i in (0, 1, 3)))
@@ -179,15 +179,18 @@ def test_bar_files_are_never_stale_and_only_a_missing_bar_is_a_gap(tmp_path: Pat
     clock = SimClock(START)
     feed = ReplayFeed(source.ticks, clock, stale_after_s=10.0, gap_after_s=source.gap_after_s)
     seen: list[tuple[float, bool, bool]] = []
+    stale_in_silence = None
     for ts, price, trade_id in source.ticks:
+        if ts >= START + 180 and stale_in_silence is None:
+            clock.advance_to(START + 150)
+            stale_in_silence = feed.screen_values()[0]
         clock.advance_to(ts)
         feed.push(ts, price, trade_id)
         stale, _, gap, _, _ = feed.screen_values()
         seen.append((ts, stale, gap))
     assert len(seen) == 3 * 61
-    assert not any(stale for _, stale, _ in seen)
-    assert not any(gap for ts, _, gap in seen if ts < START + 120)  # bar to bar: no gap
-    assert any(gap for ts, _, gap in seen if ts >= START + 180)  # across the missing bar: a gap
+    assert not any(stale or gap for _, stale, gap in seen)  # bar to bar: neither stale nor a gap
+    assert stale_in_silence is True
 
 
 def test_empty_replay_file_is_a_clear_error(settings: Settings, tmp_path: Path) -> None:
