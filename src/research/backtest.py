@@ -228,7 +228,10 @@ class Backtest:
         self.clock = SimClock(0.0)
         self.db = Database(work_dir / DB_NAME, durable=False)  # a throwaway file: no fsync
         self.trade_log = TradeLog(work_dir / "logs" / "trades", self.clock)
-        self.exchange = SimExchange(app.sim, self.clock, series=app.kalshi.series_ticker, seed=self.seed)
+        self.exchange = SimExchange(
+            app.sim, self.clock, series=app.kalshi.series_ticker, seed=self.seed,
+            volatility_window_s=app.feed.window_s, min_volatility_per_s=app.strategy.btc_lag.min_volatility_per_s,
+        )
         self.feed = ReplayFeed(
             (), self.clock, source=source.source, window_s=app.feed.window_s,
             stale_after_s=float(app.feed.stale_after_s), gap_after_s=source.gap_after_s,

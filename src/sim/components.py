@@ -122,7 +122,10 @@ def build_sim_components(
         source = generator_source(settings, window_open(now) - WARMUP_S)
         ticks = source.ticks
         clock = SimClock(now)
-    exchange = SimExchange(app.sim, clock, series=app.kalshi.series_ticker)
+    exchange = SimExchange(
+        app.sim, clock, series=app.kalshi.series_ticker,
+        volatility_window_s=app.feed.window_s, min_volatility_per_s=app.strategy.btc_lag.min_volatility_per_s,
+    )
     feed = ReplayFeed(
         ticks,
         clock,

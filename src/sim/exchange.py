@@ -9,18 +9,25 @@ What it simulates, driven by the same BTC ticks as the feed (`on_price`) and an 
   publishes one) and its book is empty.
 - Settlement: the 60-second average before the close, to the cent, is `expiration_value`;
   `result` follows model/strike_rule.derive_result (greater_or_equal: YES when value >= strike).
-- The book: the market maker requotes at every whole second S. Its fair YES probability is
-  the strategy's own model (strategies/fair_value.prob_settle_at_or_above) applied to the BTC
-  price of `lag_s` seconds earlier (the last tick at or before S - lag_s), with the time to
-  close counted from S and a fixed volatility (sim.annual_volatility: the maker's implied
-  volatility). A uniform noise in [-noise, +noise], drawn from (seed, S) alone, is added to
-  that mid, so a quote depends on the second only, not on who asks or how often. The quote is
+- The book: the market maker sees BTC exactly `lag_s` seconds late: asked at time t, it prices
+  the last tick at or before t - lag_s (so lag_s = 0 is the latest tick, whatever the spacing
+  of the ticks). Its fair YES probability is the strategy's own model
+  (strategies/fair_value.prob_settle_at_or_above) applied to that price, with the time to close
+  counted from the whole second S = floor(t) and a volatility that is either fixed
+  (sim.maker_volatility = "fixed": sim.annual_volatility is the maker's implied volatility) or
+  what the strategy measures (= "measured": the realised volatility of the ticks the maker can
+  see over the feed's window, floored at the strategy's min_volatility_per_s; with lag_s = 0
+  that is the strategy's own figure). A uniform noise in [-noise, +noise], drawn from (seed, S)
+  alone, is added to that mid, so a quote depends on the time and the ticks only, not on who
+  asks or how often. The quote is
   YES bid = round(mid - spread/2) to the cent, YES ask = bid + spread (at least one cent),
   kept inside [0.01, 0.99]; `levels` price levels of `depth` contracts rest on each side one
   cent apart: YES bids at and below the bid, NO bids at and below 1 - ask. So the only edge the
-  lag strategy can find here is the lag (plus the noise): that is the thesis under test. With
-  lag_s = 0 and noise = 0 the book is the model's own price, and taking it pays the spread and
-  the fee.
+  lag strategy can find here is the lag (plus the noise, and with a fixed volatility the gap
+  between it and the measured one): that is the thesis under test, and why every synthetic
+  backtest result is labelled with the lag it assumed. With lag_s = 0, noise = 0 and the
+  measured volatility the book is the strategy's own price, and taking it pays the spread and
+  the fee (tests/test_backtest.py runs that control).
 - Fees are not the exchange's business here: the paper executor charges Kalshi's taker fee
   (src/model/fees.py) on every fill, as with the real venue.
 Deterministic: the same ticks, clock readings and seed give the same markets and books.
@@ -36,6 +43,7 @@ from decimal import Decimal
 
 from src.config import SimConfig
 from src.data.price_generator import sigma_per_sqrt_second
+from src.data.window import RollingWindow
 from src.model.kxbtc15m import SERIES, WINDOW_S, close_from_event_ticker, event_ticker, market_ticker, window_open
 from src.model.models import BookLevel, Clock, Market, OrderBook, utc_from_ts
 from src.model.strike_rule import derive_result
@@ -100,6 +108,8 @@ class SimExchange:
         seed: int | None = None,
         levels: int = DEFAULT_LEVELS,
         implied_volatility: float | None = None,
+        volatility_window_s: float = 60.0,
+        min_volatility_per_s: float = 0.0,
     ) -> None:
         if levels < 1:
             raise ValueError(f"levels must be >= 1, got {levels}")
@@ -114,8 +124,15 @@ class SimExchange:
         self.spread_cents = max(1, int((sim.spread * 100).to_integral_value()))
         annual = sim.annual_volatility if implied_volatility is None else implied_volatility
         self.sigma = sigma_per_sqrt_second(annual)
+        # "measured": the maker's own rolling window over the ticks it can see (fed as they come
+        # into its lagged view), read like the strategy reads the feed's.
+        self.measured = sim.maker_volatility == "measured" and implied_volatility is None
+        self._maker_window = RollingWindow("maker", volatility_window_s, stale_after_s=1.0)
+        self._min_volatility = float(min_volatility_per_s)
+        self._seq = 0  # sequence number of the last tick in: the maker window's trade ids
+        self._maker_seq = 0  # ... of the last tick the maker window has taken
         self.averages = BoundaryAverages()
-        self._lagged: deque[tuple[float, float]] = deque()
+        self._lagged: deque[tuple[float, float, int]] = deque()
         self._pruned = False  # once ticks were dropped, quotes for earlier seconds are impossible
         self._windows: dict[float, _Window] = {}
         self._by_ticker: dict[str, _Window] = {}
@@ -123,6 +140,7 @@ class SimExchange:
         # One-entry caches: time only moves forward, so the last answer is the only reusable one.
         self._quote_open = math.nan  # the window and second of the cached quote
         self._quote_second = -1
+        self._quote_tick: tuple[float, float, int] | None = None  # the lagged tick the cached quote priced
         self._quote_cache: tuple[int, int] = (0, 0)
         self._market_key: tuple[object, ...] | None = None
         self._market_cache: Market | None = None
@@ -137,7 +155,8 @@ class SimExchange:
         """One BTC tick, in time order (the same ticks the feed gets)."""
         self.averages.on_price(ts, price)
         lagged = self._lagged
-        lagged.append((ts, price))
+        self._seq += 1
+        lagged.append((ts, price, self._seq))
         if len(lagged) > _PRUNE_AT:
             # Quotes prune as they go; this bounds memory when nobody asks for one for a while.
             # Quotes are made at whole seconds >= floor(ts) from now on: keep the ticks those need.
@@ -151,9 +170,22 @@ class SimExchange:
             # Pop every tick <= target, then put the last of them back: one test per tick dropped.
             popleft = lagged.popleft
             kept = popleft()
-            while lagged and lagged[0][0] <= target:
-                kept = popleft()
+            if self.measured:
+                self._show_maker(kept)
+                while lagged and lagged[0][0] <= target:
+                    kept = popleft()
+                    self._show_maker(kept)
+            else:
+                while lagged and lagged[0][0] <= target:
+                    kept = popleft()
             lagged.appendleft(kept)
+
+    def _show_maker(self, tick: tuple[float, float, int]) -> None:
+        """Hand a tick the maker can now see to its volatility window (each tick once, in order)."""
+        ts, price, seq = tick
+        if seq > self._maker_seq:
+            self._maker_seq = seq
+            self._maker_window.push(seq, ts, price, ts)
 
     def lagged_price(self, now: float) -> float | None:
         """The BTC price the market maker sees at `now`: the last tick at or before now - lag_s.
@@ -170,6 +202,16 @@ class SimExchange:
             # The ticks that answered this were dropped: simulated time only moves forward.
             raise ValueError(f"quote asked for {now}, before the exchange's time {math.floor(lagged[-1][0])}")
         return lagged[0][1]
+
+    def maker_sigma(self, now: float) -> float:
+        """The volatility per sqrt(second) the maker prices with at `now` (after lagged_price(now))."""
+        if not self.measured:
+            return self.sigma
+        front = self._lagged[0] if self._lagged else None
+        if front is not None and front[0] <= now - self.lag_s:
+            self._show_maker(front)
+        measured = self._maker_window.screen_values(now)[4]
+        return measured if measured > self._min_volatility else self._min_volatility
 
     # -- windows and markets -----------------------------------------------------------------------
 
@@ -273,29 +315,37 @@ class SimExchange:
 
     # -- the book ----------------------------------------------------------------------------------
 
-    def fair_yes(self, w_open_ts: float, strike: Decimal, second: int) -> float | None:
-        """The market maker's fair YES probability at whole second `second`, from the lagged price."""
-        price = self.lagged_price(second)
+    def fair_yes(self, w_open_ts: float, strike: Decimal, now: float) -> float | None:
+        """The maker's fair YES probability at `now`: the price it sees (lag_s late), the time left
+        from the whole second, its volatility (fixed or measured)."""
+        price = self.lagged_price(now)
         if price is None:
             return None
         if strike is not self._strike_d:  # one Decimal -> float conversion per strike, not per second
             self._strike_f = float(strike)
             self._strike_d = strike
-        return prob_settle_at_or_above(price, self._strike_f, self.sigma, w_open_ts + WINDOW_S - second)
+        second = math.floor(now)
+        return prob_settle_at_or_above(price, self._strike_f, self.maker_sigma(now), w_open_ts + WINDOW_S - second)
 
     def _quote(self, w: _Window, strike: Decimal, now: float) -> tuple[int, int]:
-        """YES (bid, ask) cents. The maker requotes at each whole second, so a quote is a function of
-        the second alone, however often and whenever inside the second it is asked for."""
+        """YES (bid, ask) cents. A quote is a function of the second and of the lagged tick the maker
+        sees, however often and whenever it is asked for: the cache holds while both are unchanged."""
         second = math.floor(now)
-        if second == self._quote_second and w.open_ts == self._quote_open:
-            return self._quote_cache
-        fair = self.fair_yes(w.open_ts, strike, second)
+        lagged = self._lagged
+        if second == self._quote_second and w.open_ts == self._quote_open and lagged:
+            target = now - self.lag_s
+            front = lagged[0]
+            # Unchanged when the tick priced last is still the latest one the maker can see.
+            if front is self._quote_tick and (len(lagged) == 1 or lagged[1][0] > target):
+                return self._quote_cache
+        fair = self.fair_yes(w.open_ts, strike, now)
         if fair is None:
             fair = 0.5
         mid = fair + self.noise * unit_noise(self.seed, second) if self.noise else fair
         quote = quote_cents(mid, self.spread_cents)
         self._quote_open = w.open_ts
         self._quote_second = second
+        self._quote_tick = lagged[0] if lagged else None
         self._quote_cache = quote
         return quote
 
