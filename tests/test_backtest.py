@@ -98,7 +98,7 @@ def test_backtest_over_the_sample_binanceus_data(settings: Settings, tmp_path: P
     out = tmp_path / "out"
     report = run_backtest(settings, SAMPLE_FILE, out_dir=out, progress=False)
     check_totals(report)
-    assert report.ticks == 17_280 and report.first_ts == 1_677_628_800.0
+    assert report.ticks == 4320 * 61 and report.first_ts == 1_677_628_800.0  # a tick a second per bar
     assert report.windows_seen == 288 and report.windows_with_strike == 287  # the first has no minute before it
     # The default thresholds do trade on these three days (see the module docstring of backtest.py).
     assert report.summary.trades > 0 and report.summary.open == 0

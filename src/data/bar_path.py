@@ -92,7 +92,9 @@ def bridge_log_path(n: int, o: float, h: float, low: float, c: float, rng: rando
     return path
 
 
-def bar_path(t0: float, length: float, end_s: float, o: float, h: float, low: float, c: float) -> list[tuple[float, float]]:
+def bar_path(
+    t0: float, length: float, end_s: float, o: float, h: float, low: float, c: float
+) -> list[tuple[float, float]]:
     """(ts, price) points of one bar from t0: open at t0, then one a second, the close at t0 + length - end_s."""
     n = round(length)
     if n < MIN_STEPS:

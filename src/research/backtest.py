@@ -83,6 +83,7 @@ from src.research.backtest_report import (
     WindowLine,
     count_signals,
     summarize,
+    synthetic_book_label,
     write_outputs,
 )
 from src.risk.kill_switch import KillSwitch
@@ -101,6 +102,7 @@ GENERATOR_DEFAULT_S = 86_400.0
 DB_NAME = "backtest.db"
 RUN_FILES = (DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm", "KILL_SWITCH_EVENT.log", "BLOCKERS.md")
 STALE_SKIPPED = "feed_stale"
+RUN_LABEL = "backtest"  # what the kill switch's event records and KILL_SWITCH_EVENT.log call the run
 HELD = "position_open"  # Engine.decide's code for a market already entered
 _PROGRESS_MASK = (1 << 10) - 1  # look at the progress line every 1,024 ticks
 
@@ -285,7 +287,7 @@ class Backtest:
         kill = KillSwitch(
             app.risk, self.starting_bankroll, self.db, self.work_dir, mode=Mode.SIM, clock=self.clock,
             cancel_all=lambda: None,  # paper orders never rest: there is nothing to cancel
-            out=self.kill_messages.append,
+            out=self.kill_messages.append, run_label=RUN_LABEL,
         )
         executor = PaperExecutor(
             self.exchange, self.db, self.trade_log, self.clock, kill.check_order_allowed,
@@ -557,6 +559,7 @@ class Backtest:
             kill_events=kill_events,
             halted=self.halted,
             parameters=_parameters(self.settings, self.seed),
+            book_label=synthetic_book_label(self.exchange.lag_s),
         )
 
     def close(self) -> None:
@@ -580,7 +583,8 @@ def _parameters(settings: Settings, seed: int) -> tuple[tuple[str, str], ...]:
         ("spread", str(app.sim.spread)),
         ("noise", str(app.sim.noise)),
         ("depth", str(app.sim.depth)),
-        ("implied_vol", f"{app.sim.annual_volatility:g}"),
+        ("maker_vol", app.sim.maker_volatility if app.sim.maker_volatility == "measured"
+         else f"fixed {app.sim.annual_volatility:g}"),
         ("min_move_pct", f"{lag.min_move_pct:g}"),
         ("min_gap", str(lag.min_gap)),
         ("min_edge", str(lag.min_edge)),

@@ -124,6 +124,7 @@ class KillSwitch:
         clock: Clock,
         cancel_all: Callable[[], object],
         out: Output = print_stderr,
+        run_label: str | None = None,
     ) -> None:
         _refuse_looser_than_code(risk)
         if not isinstance(starting_bankroll, Decimal) or not starting_bankroll.is_finite() or starting_bankroll <= 0:
@@ -132,6 +133,9 @@ class KillSwitch:
         self._db = db
         self._root = root
         self._mode = mode
+        # What the event records and the event log call this run: the mode, unless the caller
+        # names it (a backtest runs the sim machinery but is not --sim).
+        self._run_label = run_label or mode.value
         self._clock = clock
         self._cancel_all = cancel_all
         self._out = out
@@ -344,7 +348,7 @@ class KillSwitch:
     def _figures(self, now: float) -> dict[str, Any]:
         s, th = self._s, self._th
         return {
-            "mode": self._mode.value,
+            "mode": self._run_label,
             "db_path": str(self._db.path),
             "starting_bankroll": str(s.starting_bankroll),
             "bankroll": str(s.bankroll),
