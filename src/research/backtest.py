@@ -219,7 +219,10 @@ class Backtest:
     def __init__(
         self, settings: Settings, source: PriceSource, work_dir: Path, *, seed: int | None = None,
         progress: TextIO | None = None, span: tuple[float | None, float | None] = (None, None),
+        future_leak_s: float = 0.0,
     ) -> None:
+        if not 0.0 <= future_leak_s < math.inf:
+            raise ValueError(f"future_leak_s must be >= 0 seconds, got {future_leak_s}")
         app = settings.app
         self.settings = settings
         self.source = source
@@ -239,6 +242,10 @@ class Backtest:
             stale_after_s=float(app.feed.stale_after_s), gap_after_s=source.gap_after_s,
             listeners=(self.exchange.on_price,),
         )
+        # A control, not a strategy: with future_leak_s > 0 the feed (what the strategy sees) runs
+        # that many seconds AHEAD of the exchange (its book, strikes and settlements). A real edge
+        # by construction, so a backtest that cannot profit from it is broken (tests/test_backtest.py).
+        self.future_leak_s = float(future_leak_s)
         self.kill_messages: list[str] = []
         self.starting_bankroll = settings.user.starting_bankroll_usd
         self.timing = EngineTiming(
@@ -311,6 +318,9 @@ class Backtest:
 
     def run(self) -> BacktestReport:
         ticks = self.source.ticks
+        on_price = self.exchange.on_price
+        if self.future_leak_s:
+            ticks, on_price = future_leak(ticks, self.future_leak_s, on_price)
         first = next(ticks, None)
         if first is None:
             return self._report()
@@ -319,18 +329,17 @@ class Backtest:
         engine = self._wire()
         progress = Progress(self._progress_out, first[0], self._span[1], self.source.fraction_read)
         try:
-            self._loop(engine, first, ticks, progress)
+            self._loop(engine, first, ticks, progress, on_price)
         finally:
             progress.done()
         return self._report()
 
     def _loop(self, engine: Engine, first: tuple[float, float, int], ticks: Iterator[tuple[float, float, int]],
-              progress: Progress) -> None:
+              progress: Progress, on_price: Callable[[float, float], None]) -> None:
         clock = self.clock
         # The feed's own window and the exchange's on_price, called directly: this is what
         # ReplayFeed.push does, minus a call per tick.
         window_push = self.feed.window.push
-        on_price = self.exchange.on_price
         decide = self._decide
         poll = self._poll
         progress_mask = _PROGRESS_MASK
@@ -566,6 +575,24 @@ class Backtest:
         self.db.close()
 
 
+def future_leak(
+    ticks: Iterator[tuple[float, float, int]], leak_s: float, on_price: Callable[[float, float], None]
+) -> tuple[Iterator[tuple[float, float, int]], Callable[[float, float], None]]:
+    """The leak control's two streams: ticks shifted leak_s EARLIER (the feed's), and an on_price
+    that, called at loop time t, hands the exchange every real tick at or before t instead."""
+    real, seen = itertools.tee(ticks)
+    head: list[tuple[float, float, int] | None] = [next(real, None)]
+
+    def deliver(now: float, _price: float) -> None:
+        tick = head[0]
+        while tick is not None and tick[0] <= now:
+            on_price(tick[0], tick[1])
+            tick = next(real, None)
+        head[0] = tick
+
+    return ((ts - leak_s, price, trade_id) for ts, price, trade_id in seen), deliver
+
+
 def _trade_line(t: TradeRow) -> TradeLine:
     return TradeLine(
         trade_id=t.id, ticker=t.ticker, side=t.side.value, count=t.count, avg_price=t.avg_price, cost=t.cost,
@@ -602,11 +629,13 @@ def run_backtest(
     out_dir: Path | None = None,
     progress: bool = True,
     seed: int | None = None,
+    future_leak_s: float = 0.0,
 ) -> BacktestReport:
     """Replay `file` (or, without one, a day of generated prices) and report; see the module docstring.
 
     start/end bound the replay (start <= tick time < end). With `out_dir` the database, trade log
     and report files (report.txt, report.json, trades.csv, trades.json) are kept there.
+    future_leak_s > 0 runs the leak control (see Backtest): never a real result.
     """
     lo = as_epoch(start, "--from")
     hi = as_epoch(end, "--to")
@@ -624,7 +653,7 @@ def run_backtest(
         sha = None
     with workspace(out_dir) as work:
         backtest = Backtest(settings, source, work, seed=seed, progress=sys.stderr if progress else None,
-                            span=(lo, hi))
+                            span=(lo, hi), future_leak_s=future_leak_s)
         try:
             report = backtest.run()
         finally:
