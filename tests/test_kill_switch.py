@@ -703,7 +703,10 @@ def test_there_is_no_bypass_parameter() -> None:
     import inspect
 
     params = set(inspect.signature(KillSwitch.__init__).parameters)
-    assert params == {"self", "risk", "starting_bankroll", "db", "root", "mode", "clock", "cancel_all", "out"}
+    # run_label only names the run in the event records (a backtest is not --sim); it loosens nothing.
+    assert params == {
+        "self", "risk", "starting_bankroll", "db", "root", "mode", "clock", "cancel_all", "out", "run_label"
+    }
     assert set(inspect.signature(KillSwitch.check_order_allowed).parameters) == {"self", "order"}
 
 
