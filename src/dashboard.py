@@ -2,8 +2,8 @@
 
 Start it with `.venv/bin/streamlit run src/dashboard.py` (add `-- --mode sim` to pick a mode).
 It opens the database with SQLite's read-only mode, so it cannot change anything, and it talks
-to nothing but that file (plus config.yaml for the refresh interval and USER_CONFIG.json for
-the starting bankroll).
+to nothing but that file (plus config.yaml for the refresh interval and the simulator's lag, and
+USER_CONFIG.json for the starting bankroll).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 import yaml  # noqa: E402
 
+from src.model.book_label import synthetic_book_label  # noqa: E402
 from src.model.models import Mode  # noqa: E402
 from src.reporting.dashboard_queries import (  # noqa: E402
     CHART_POINTS,
@@ -46,6 +47,7 @@ ROOT_ENV = "POLYBOT_ROOT"  # where data/<mode>.db, config.yaml and USER_CONFIG.j
 DEFAULT_REFRESH_S = 5.0
 RESET_COMMAND = "python main.py --reset-killswitch"
 HEARTBEAT_LATE_S = 60.0
+DEFAULT_SIM_LAG_S = 20.0  # config.SimConfig's default
 CENT = Decimal("0.01")
 
 START_COMMANDS: dict[Mode, str] = {
@@ -140,13 +142,24 @@ def stage_label(stage: int | None) -> str:
     return {1: "Stage 1 ($0–$100)", 2: "Stage 2 ($100–$250)", 3: "Stage 3 ($250+)"}.get(stage or 0, "Stage unknown")
 
 
-def banner_html(mode: Mode) -> str:
+def sim_lag_seconds(root: Path) -> float:
+    """sim.lag_s from config.yaml (safe_load): the lag the simulated book assumes; its default when unset."""
+    try:
+        data = yaml.safe_load((root / "config.yaml").read_text(encoding="utf-8"))
+        value = float(data["sim"]["lag_s"])
+    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError):
+        return DEFAULT_SIM_LAG_S
+    return value if 0 <= value <= 600 else DEFAULT_SIM_LAG_S
+
+
+def banner_html(mode: Mode, note: str = "") -> str:
     colour, headline, subtitle = BANNERS[mode]
+    extra = f'<div style="font-size:1.05rem;font-weight:800">{note}</div>' if note else ""
     return (
         f'<div class="polybot-banner" data-mode="{mode.value}" style="background:{colour};color:#fff;'
         'padding:0.6rem 1rem;border-radius:0.6rem;text-align:center;margin-bottom:0.5rem">'
         f'<div style="font-size:2.6rem;font-weight:800;letter-spacing:0.2em;line-height:1.2">{headline} MODE</div>'
-        f'<div style="font-size:1.05rem;font-weight:600">{subtitle}</div></div>'
+        f'<div style="font-size:1.05rem;font-weight:600">{subtitle}</div>{extra}</div>'
     )
 
 
@@ -462,7 +475,9 @@ def main() -> None:
     st.sidebar.caption(f"File: `{database_path(root, mode)}`")
     st.sidebar.caption(f"Read-only view. Refreshes every {refresh_s:g} s.")
     render_tips()
-    st.markdown(banner_html(mode), unsafe_allow_html=True)
+    # --sim trades against the synthetic book: its profit is the lag it assumed (issue 20).
+    note = synthetic_book_label(sim_lag_seconds(root)) if mode is Mode.SIM else ""
+    st.markdown(banner_html(mode, note), unsafe_allow_html=True)
     if cli_error:
         st.error(cli_error)
     st.fragment(render_body, run_every=refresh_s)(mode, root, refresh_s)

@@ -24,6 +24,7 @@ from src.dashboard import (
     fmt_pct,
     fmt_price,
     refresh_seconds,
+    sim_lag_seconds,
     starting_bankroll,
 )
 from src.db import Database, db_path_for
@@ -249,6 +250,7 @@ def test_normal_database_shows_every_panel(tmp_path: Path, monkeypatch: pytest.M
     at = run_app(built.root, monkeypatch)
 
     assert 'data-mode="paper"' in banner(at) and "PAPER MODE" in banner(at)
+    assert "SYNTHETIC BOOK" not in banner(at)  # real Kalshi books
     assert BANNERS[Mode.PAPER][0] in banner(at)
     assert at.sidebar.selectbox[0].value == "paper"
 
@@ -342,6 +344,9 @@ def test_empty_database_renders_every_panel_with_empty_states(
 
     assert 'data-mode="sim"' in banner(at) and "SIM MODE" in banner(at)
     assert BANNERS[Mode.SIM][0] in banner(at)
+    # --sim trades against the synthetic book: the banner says its profit is the assumed lag.
+    lag = sim_lag_seconds(built.root)
+    assert f"SYNTHETIC BOOK: profit reflects the assumed Kalshi lag sim.lag_s = {lag:g} s, not Kalshi." in banner(at)
     infos = [i.value for i in at.info]
     assert any("Kill switch: not reported yet" in i for i in infos)
     for text in ("No bankroll history yet.", "No settled trades yet.", "No open positions.", "No trades yet."):
@@ -650,3 +655,11 @@ def test_100k_trades_first_render_under_3s(tmp_path: Path, monkeypatch: pytest.M
     assert len(at.dataframe[-1].value) == 10
     assert "99,997 records shown as" in captions(at)
     assert "Latest 500 of 99,997 settled trades" in captions(at)
+
+
+def test_sim_lag_comes_from_config_yaml(tmp_path: Path) -> None:
+    assert sim_lag_seconds(tmp_path) == 20.0  # no config.yaml: SimConfig's default
+    (tmp_path / "config.yaml").write_text("sim:\n  lag_s: 0\n", encoding="utf-8")
+    assert sim_lag_seconds(tmp_path) == 0.0
+    (tmp_path / "config.yaml").write_text("sim: [not, a, mapping]\n", encoding="utf-8")
+    assert sim_lag_seconds(tmp_path) == 20.0

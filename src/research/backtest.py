@@ -73,6 +73,7 @@ from src.db import Database, TradeRow
 from src.execution.paper import PaperExecutor
 from src.execution.settlement import Settler
 from src.journal.trade_log import TradeLog
+from src.model.book_label import synthetic_book_label
 from src.model.kxbtc15m import close_from_event_ticker
 from src.model.models import ZERO, Market, Mode, OrderIntent, Signal
 from src.research.backtest_report import (
@@ -83,7 +84,6 @@ from src.research.backtest_report import (
     WindowLine,
     count_signals,
     summarize,
-    synthetic_book_label,
     write_outputs,
 )
 from src.risk.kill_switch import KillSwitch

@@ -2,7 +2,7 @@
 
 A backtest over the simulated Kalshi book (src/sim/exchange.py) can only find the edge that book
 was built to give: its lag. Every output of such a run therefore carries the book label
-(synthetic_book_label): the first line of the text report and of its RESULTS, `book_label` in
+(src/model/book_label.py): the first line of the text report and of its RESULTS, `book_label` in
 report.json, and a `book` column/field on every row of trades.csv and trades.json.
 
 Everything in a report comes from replay data (replay-time timestamps, the file's name and
@@ -27,11 +27,6 @@ from src.reporting.report import settled_figures
 _PCT = Decimal("0.1")
 SIGNAL_OUTCOMES = ("trading", "size_zero")  # decisions that got a signal from the strategy
 KILL_PREFIX = "kill_switch:"
-
-
-def synthetic_book_label(lag_s: float) -> str:
-    """The warning every synthetic-book result carries: its profit is the lag it assumed."""
-    return f"SYNTHETIC BOOK: profit reflects the assumed Kalshi lag sim.lag_s = {lag_s:g} s, not Kalshi."
 
 
 @dataclass(frozen=True, slots=True)
