@@ -20,6 +20,7 @@ from src.model.models import OrderIntent, Side, TradeResult, Verdict
 from src.sim.averages import BoundaryAverages
 from src.sim.clock import SimClock
 from src.sim.exchange import SimExchange, SimMarketNotFound, quote_cents, unit_noise
+from src.sim.maker_view import MakerView
 from src.strategies.fair_value import prob_settle_at_or_above
 
 OPEN = 1_767_226_500.0  # a window boundary (multiple of 900 s)
@@ -314,7 +315,7 @@ def test_quotes_for_the_past_are_refused_once_their_ticks_are_gone() -> None:
 def test_lagged_prices_stay_bounded_without_quotes() -> None:
     ex, clock = make()
     drive(ex, clock, flat(OPEN - 120, OPEN + 6000, 100.0, step=0.5))
-    assert len(ex._lagged) <= 4097
+    assert len(ex.view) <= 3 * 4096
     assert ex.lagged_price(OPEN + 5999) == 100.0
 
 
@@ -364,3 +365,29 @@ def test_measured_maker_volatility_is_the_strategys_own_figure_at_zero_lag() -> 
     assert checked > 10 and ex.maker_sigma(clock()) > floor  # both regimes were seen
     fixed = SimExchange(SimConfig(maker_volatility="fixed"), clock)
     assert fixed.maker_sigma(clock()) == fixed.sigma
+
+
+def test_a_lagged_makers_volatility_is_that_of_the_ticks_it_can_see() -> None:
+    rng = random.Random(11)
+    ticks: list[tuple[float, float]] = []
+    ts, price = OPEN, 100_000.0
+    for _ in range(20_000):  # enough to make the view delete old ticks on the way
+        ts += rng.choice((0.05, 0.3, 1.0, 2.5))
+        price *= 1.0 + rng.gauss(0.0, 2e-4)
+        ticks.append((ts, price))
+    view = MakerView(lag_s=7.0, window_s=60.0)
+    checked = 0
+    for k, (t, p) in enumerate(ticks):
+        view.on_price(t, p)
+        if k % 997 == 0 and k > 0:
+            now = t + 0.4
+            visible = [(a, b) for a, b in ticks[: k + 1] if a <= now - 7.0]
+            expected = RollingWindow("x", 60.0, 10.0)
+            for i, (a, b) in enumerate(visible):
+                expected.push(i + 1, a, b, a)
+            assert view.price(now) == visible[-1][1]
+            assert view.volatility(now) == pytest.approx(expected.snapshot(now).volatility, rel=1e-9)
+            checked += 1
+    assert checked >= 19 and len(view) < 3 * 4096
+    with pytest.raises(ValueError, match="before the exchange's time"):
+        view.price(ticks[-1][0] - 100.0)

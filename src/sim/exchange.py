@@ -36,25 +36,23 @@ Deterministic: the same ticks, clock readings and seed give the same markets and
 from __future__ import annotations
 
 import math
-from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
 from src.config import SimConfig
 from src.data.price_generator import sigma_per_sqrt_second
-from src.data.window import RollingWindow
 from src.model.kxbtc15m import SERIES, WINDOW_S, close_from_event_ticker, event_ticker, market_ticker, window_open
 from src.model.models import BookLevel, Clock, Market, OrderBook, utc_from_ts
 from src.model.strike_rule import derive_result
 from src.sim.averages import BoundaryAverages
+from src.sim.maker_view import MakerView
 from src.strategies.fair_value import prob_settle_at_or_above
 
 GREATER_OR_EQUAL = "greater_or_equal"
 DEFAULT_LEVELS = 3
 _CENTS: tuple[Decimal, ...] = tuple(Decimal(i).scaleb(-2) for i in range(101))  # 0.00 .. 1.00
 _MASK64 = (1 << 64) - 1
-_PRUNE_AT = 4096  # ticks kept for the lagged price before on_price prunes them itself
 
 
 class SimMarketNotFound(LookupError):
@@ -124,23 +122,19 @@ class SimExchange:
         self.spread_cents = max(1, int((sim.spread * 100).to_integral_value()))
         annual = sim.annual_volatility if implied_volatility is None else implied_volatility
         self.sigma = sigma_per_sqrt_second(annual)
-        # "measured": the maker's own rolling window over the ticks it can see (fed as they come
-        # into its lagged view), read like the strategy reads the feed's.
+        # "measured": the maker's realised volatility over the ticks it can see, computed as the
+        # strategy computes the feed's (src/sim/maker_view.py).
         self.measured = sim.maker_volatility == "measured" and implied_volatility is None
-        self._maker_window = RollingWindow("maker", volatility_window_s, stale_after_s=1.0)
         self._min_volatility = float(min_volatility_per_s)
-        self._seq = 0  # sequence number of the last tick in: the maker window's trade ids
-        self._maker_seq = 0  # ... of the last tick the maker window has taken
         self.averages = BoundaryAverages()
-        self._lagged: deque[tuple[float, float, int]] = deque()
-        self._pruned = False  # once ticks were dropped, quotes for earlier seconds are impossible
+        self.view = MakerView(self.lag_s, volatility_window_s, with_volatility=self.measured)
         self._windows: dict[float, _Window] = {}
         self._by_ticker: dict[str, _Window] = {}
         self._strikes: dict[float, Decimal] = {}
         # One-entry caches: time only moves forward, so the last answer is the only reusable one.
         self._quote_open = math.nan  # the window and second of the cached quote
         self._quote_second = -1
-        self._quote_tick: tuple[float, float, int] | None = None  # the lagged tick the cached quote priced
+        self._quote_tick: int | None = None  # the maker view's position the cached quote priced
         self._quote_cache: tuple[int, int] = (0, 0)
         self._market_key: tuple[object, ...] | None = None
         self._market_cache: Market | None = None
@@ -154,63 +148,20 @@ class SimExchange:
     def on_price(self, ts: float, price: float) -> None:
         """One BTC tick, in time order (the same ticks the feed gets)."""
         self.averages.on_price(ts, price)
-        lagged = self._lagged
-        self._seq += 1
-        lagged.append((ts, price, self._seq))
-        if len(lagged) > _PRUNE_AT:
-            # Quotes prune as they go; this bounds memory when nobody asks for one for a while.
-            # Quotes are made at whole seconds >= floor(ts) from now on: keep the ticks those need.
-            self._prune(math.floor(ts) - self.lag_s)
-
-    def _prune(self, target: float) -> None:
-        """Drop ticks no quote at or after `target` (a lagged time) can need: keep the last one <= target."""
-        lagged = self._lagged
-        if len(lagged) > 1 and lagged[1][0] <= target:
-            self._pruned = True
-            # Pop every tick <= target, then put the last of them back: one test per tick dropped.
-            popleft = lagged.popleft
-            kept = popleft()
-            if self.measured:
-                self._show_maker(kept)
-                while lagged and lagged[0][0] <= target:
-                    kept = popleft()
-                    self._show_maker(kept)
-            else:
-                while lagged and lagged[0][0] <= target:
-                    kept = popleft()
-            lagged.appendleft(kept)
-
-    def _show_maker(self, tick: tuple[float, float, int]) -> None:
-        """Hand a tick the maker can now see to its volatility window (each tick once, in order)."""
-        ts, price, seq = tick
-        if seq > self._maker_seq:
-            self._maker_seq = seq
-            self._maker_window.push(seq, ts, price, ts)
+        self.view.on_price(ts, price)
 
     def lagged_price(self, now: float) -> float | None:
         """The BTC price the market maker sees at `now`: the last tick at or before now - lag_s.
 
         Before any tick that old exists, the oldest known price (the maker knows nothing earlier).
         """
-        lagged = self._lagged
-        if not lagged:
-            return None
-        target = now - self.lag_s
-        if len(lagged) > 1 and lagged[1][0] <= target:
-            self._prune(target)
-        if target < lagged[0][0] and self._pruned:
-            # The ticks that answered this were dropped: simulated time only moves forward.
-            raise ValueError(f"quote asked for {now}, before the exchange's time {math.floor(lagged[-1][0])}")
-        return lagged[0][1]
+        return self.view.price(now)
 
     def maker_sigma(self, now: float) -> float:
-        """The volatility per sqrt(second) the maker prices with at `now` (after lagged_price(now))."""
+        """The volatility per sqrt(second) the maker prices with at `now`: fixed, or measured and floored."""
         if not self.measured:
             return self.sigma
-        front = self._lagged[0] if self._lagged else None
-        if front is not None and front[0] <= now - self.lag_s:
-            self._show_maker(front)
-        measured = self._maker_window.screen_values(now)[4]
+        measured = self.view.volatility(now)
         return measured if measured > self._min_volatility else self._min_volatility
 
     # -- windows and markets -----------------------------------------------------------------------
@@ -328,16 +279,12 @@ class SimExchange:
         return prob_settle_at_or_above(price, self._strike_f, self.maker_sigma(now), w_open_ts + WINDOW_S - second)
 
     def _quote(self, w: _Window, strike: Decimal, now: float) -> tuple[int, int]:
-        """YES (bid, ask) cents. A quote is a function of the second and of the lagged tick the maker
-        sees, however often and whenever it is asked for: the cache holds while both are unchanged."""
+        """YES (bid, ask) cents. A quote is a function of the second and of the tick the maker sees,
+        however often and whenever it is asked for: the cache holds while both are unchanged."""
         second = math.floor(now)
-        lagged = self._lagged
-        if second == self._quote_second and w.open_ts == self._quote_open and lagged:
-            target = now - self.lag_s
-            front = lagged[0]
-            # Unchanged when the tick priced last is still the latest one the maker can see.
-            if front is self._quote_tick and (len(lagged) == 1 or lagged[1][0] > target):
-                return self._quote_cache
+        seen = self.view.position(now)
+        if second == self._quote_second and w.open_ts == self._quote_open and seen == self._quote_tick:
+            return self._quote_cache
         fair = self.fair_yes(w.open_ts, strike, now)
         if fair is None:
             fair = 0.5
@@ -345,7 +292,7 @@ class SimExchange:
         quote = quote_cents(mid, self.spread_cents)
         self._quote_open = w.open_ts
         self._quote_second = second
-        self._quote_tick = lagged[0] if lagged else None
+        self._quote_tick = seen
         self._quote_cache = quote
         return quote
 
