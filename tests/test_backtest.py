@@ -380,6 +380,8 @@ def test_control_future_leak_wins(control_runs: dict[str, BacktestReport]) -> No
     check_totals(report)
     s = report.summary
     assert s.trades >= 5 and s.net_pnl > 0 and s.wins > s.losses
+    assert dict(report.parameters)["future_leak_s"].startswith("30 (CONTROL")
+    assert "future_leak_s" not in dict(control_runs["lag0"].parameters)
 
 
 def test_control_profit_shrinks_with_the_assumed_lag(control_runs: dict[str, BacktestReport]) -> None:

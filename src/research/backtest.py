@@ -567,7 +567,9 @@ class Backtest:
             reasons=reasons,
             kill_events=kill_events,
             halted=self.halted,
-            parameters=_parameters(self.settings, self.seed),
+            parameters=_parameters(self.settings, self.seed)
+            + ((("future_leak_s", f"{self.future_leak_s:g} (CONTROL: the strategy sees BTC ahead of the book)"),)
+               if self.future_leak_s else ()),
             book_label=synthetic_book_label(self.exchange.lag_s),
         )
 
