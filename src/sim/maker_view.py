@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 
+_log = math.log
 _COMPACT_AT = 4096  # ticks behind the cursors before they are deleted (amortised O(1) per tick)
 
 
@@ -25,7 +26,7 @@ class MakerView:
     """What the maker knows about BTC at each moment: see the module docstring."""
 
     __slots__ = ("lag_s", "window_s", "with_volatility", "_ts", "_px", "_cum", "_last_log",
-                 "_head", "_first", "_moved", "_deleted")
+                 "_head", "_first", "_moved", "_deleted", "_check_at")
 
     def __init__(self, lag_s: float, window_s: float = 60.0, *, with_volatility: bool = True) -> None:
         if not 0.0 <= lag_s < math.inf:
@@ -43,27 +44,31 @@ class MakerView:
         self._first = 0  # index of the oldest tick in the volatility window ending at head
         self._moved = False  # head has moved, or ticks were deleted: earlier times are gone
         self._deleted = 0  # ticks deleted from the front (absolute index = _deleted + index)
+        self._check_at = 2 * _COMPACT_AT  # on_price moves the cursors itself once this many are held
 
     def __len__(self) -> int:
         """Ticks held (for tests: memory stays bounded)."""
         return len(self._ts)
 
     def on_price(self, ts: float, price: float) -> None:
-        """One BTC tick, in time order."""
+        """One BTC tick, in time order (runs for every tick of a backtest: kept lean)."""
         if self.with_volatility:
-            logp = math.log(price)
-            if self._ts:
+            logp = _log(price)
+            cum = self._cum
+            if cum:
                 r = logp - self._last_log
-                self._cum.append(self._cum[-1] + r * r)
+                cum.append(cum[-1] + r * r)
             else:
-                self._cum.append(0.0)
+                cum.append(0.0)
             self._last_log = logp
-        self._ts.append(ts)
+        tss = self._ts
+        tss.append(ts)
         self._px.append(price)
-        if len(self._ts) - self._first > 2 * _COMPACT_AT:
+        if len(tss) > self._check_at:
             # Nobody asked for a while: every later question is at a time >= floor(ts), so the
             # ticks it can need start at the one visible then.
             self._see(math.floor(ts) - self.lag_s)
+            self._check_at = self._first + 2 * _COMPACT_AT
 
     def _see(self, target: float) -> int:
         """Move head to the newest tick at or before `target` (if any is); return its absolute index."""
@@ -100,6 +105,7 @@ class MakerView:
         self._head -= n
         self._first = 0
         self._deleted += n
+        self._check_at = 2 * _COMPACT_AT
 
     def position(self, now: float) -> int | None:
         """An id of the tick the maker sees at `now` (the same id while nothing new is visible);
