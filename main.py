@@ -563,7 +563,9 @@ async def _start_and_run(
     engine_ref.bind(engine)
     db.set_health({"mode": mode.value, "started_ts": repr(clock()), "starting_bankroll": str(starting),
                    "dashboard_refresh_s": repr(float(app.dashboard.refresh_s)),
-                   "risk_limits": app.risk.model_dump_json()}, clock())
+                   "risk_limits": app.risk.model_dump_json(),
+                   # --sim's book is synthetic: the dashboard labels it with the lag it assumed.
+                   **({"sim_lag_s": repr(float(app.sim.lag_s))} if mode is Mode.SIM else {})}, clock())
     poly_stop = asyncio.Event()
     poly_task: asyncio.Task[int] | None = None
     if mode is Mode.PAPER or poly_confirmed:  # Polymarket copy trading runs beside Kalshi (off by default)

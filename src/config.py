@@ -91,6 +91,9 @@ class SimConfig(_Strict):
     annual_volatility: float = Field(0.55, gt=0, le=5)
     jump_probability: float = Field(0.002, ge=0, le=1)
     jump_size_pct: float = Field(0.6, ge=0, le=50)
+    # The simulated maker's volatility: "measured" (what the strategy measures, so the assumed lag
+    # is the book's only flaw) or "fixed" (annual_volatility, the generator's own figure).
+    maker_volatility: Literal["fixed", "measured"] = "measured"
 
 
 class RecordingConfig(_Strict):
