@@ -521,7 +521,7 @@ def test_repository_scan_would_catch_a_committed_key(tmp_path, secrets, monkeypa
 # ----------------------------------------------------------------------------------------------------
 # allowlists: exactly the decided hosts, checked on every request, redirects never followed
 
-# DECISIONS §1 (Kalshi REST; `trading-api.kalshi.com` is gone; the WS hosts are not used by any module),
+# DECISIONS §1 (Kalshi REST; `trading-api.kalshi.com` is gone; the WS hosts belong to the websocket client only),
 # §3 (one host per feed source), §8 (whale_tracker's Data API) and ARCHITECTURE §6 (the CLOB).
 DECIDED = {
     "src.platforms.kalshi.ALLOWED_HOSTS": {
@@ -532,8 +532,9 @@ DECIDED = {
     "src.data.coinbase.ALLOWED_HOSTS": {"ws-feed.exchange.coinbase.com"},
     "src.platforms.polymarket.CLOB_HOSTS": {"clob.polymarket.com"},
     "src.data.whale_tracker.DATA_API_HOSTS": {"data-api.polymarket.com"},
+    "src.data.kalshi_ws.ALLOWED_HOSTS": {"external-api-ws.kalshi.com", "external-api-ws.demo.kalshi.co"},
 }
-NEVER = {"trading-api.kalshi.com", "external-api-ws.kalshi.com", "external-api-ws.demo.kalshi.co"}
+NEVER = {"trading-api.kalshi.com"}
 
 
 def _resolve(dotted: str) -> object:
@@ -555,6 +556,8 @@ def test_allowlists_are_exactly_the_decided_hosts() -> None:
     every = set().union(*DECIDED.values())
     assert not every & NEVER
     assert set(ENV_HOSTS.values()) <= DECIDED["src.platforms.kalshi.ALLOWED_HOSTS"]
+    # REST and websocket each reach only their own hosts
+    assert not DECIDED["src.platforms.kalshi.ALLOWED_HOSTS"] & DECIDED["src.data.kalshi_ws.ALLOWED_HOSTS"]
     assert BINANCE_URL == "wss://stream.binance.com:9443/ws/btcusdt@trade"
     assert BINANCE_US_URL == "wss://stream.binance.us:9443/ws/btcusdt@trade"
     assert COINBASE_URL == "wss://ws-feed.exchange.coinbase.com"
@@ -571,14 +574,14 @@ ACTIVE_CALLS = re.compile(
     r"ClientSession\(|TCPConnector\(|ws_connect|(?<!self\._http)\.request\(|create_connection\(|urlopen\(|"
     r"open_connection\(|getaddrinfo\(|socket\.socket\("
 )
-REQUESTERS = {"src/platforms/kalshi.py", "src/data/ws_feed.py", "src/net/poly_http.py"}
+REQUESTERS = {"src/platforms/kalshi.py", "src/data/ws_feed.py", "src/net/poly_http.py", "src/data/kalshi_ws.py"}
 # Builds the aiohttp sessions the requesters above send through; it may construct, never send.
 SESSION_BUILDERS = {"src/net/http_session.py"}
 CONSTRUCTING = {"ClientSession(", "TCPConnector("}
 
 
 def test_only_the_known_network_modules_reach_out_and_each_checks_its_allowlist() -> None:
-    """Static: a module that opens connections or sends requests is one of the three known ones, and
+    """Static: a module that opens connections or sends requests is one of the known ones, and
     calls check_url; the session builder only constructs; the rest only name network types."""
     active: set[str] = set()
     for path in sorted([*REPO.glob("src/**/*.py"), *REPO.glob("setup/*.py"), REPO / "main.py"]):
