@@ -22,7 +22,7 @@ from tests.fakes.kalshi_ws_server import FakeKalshiWs
 
 KEY_ID = "ws-test-key"
 T = "KXBTC15M-26DEC071045-45"
-FAST = KalshiWsTiming(silence_timeout_s=0.6, liveness_ping_s=0.05, snapshot_timeout_s=0.3, max_backoff_s=0.05,
+FAST = KalshiWsTiming(silence_timeout_s=1.0, liveness_ping_s=0.05, snapshot_timeout_s=0.3, max_backoff_s=0.05,
                       base_backoff_s=0.01, open_timeout_s=2.0)
 
 
@@ -175,7 +175,7 @@ async def test_a_silent_connection_is_declared_dead_and_replaced(key) -> None:
         await server.wait_for(lambda: client.book(T) is not None)
         server.stall()  # no frames, no pongs
         await server.wait_for(lambda: client.reconnects == 1)
-        assert client.last_error.startswith("no data and no pong")
+        assert client.last_disconnect.startswith("no data and no pong")
         await server.wait_for(lambda: client.book(T) is not None and server.handshakes == 2)
 
 

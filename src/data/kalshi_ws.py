@@ -197,6 +197,7 @@ class KalshiWs:
         self.callback_errors = 0
         self.last_error = ""
         self.error_code = ""
+        self.last_disconnect = ""  # why the previous connection ended (kept after a reconnect clears last_error)
         self.alive_at = 0.0  # last frame or pong: everything Kalshi sent before it has arrived
         self._stopping = False
         self._running = False
@@ -307,6 +308,7 @@ class KalshiWs:
                 if self._stopping:
                     break
                 self.reconnects += 1
+                self.last_disconnect = "planned" if planned else self.last_error
                 if planned:
                     retry = 0
                     continue
