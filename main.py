@@ -294,6 +294,7 @@ async def build_and_run(
     replay: Path | None = None,
     kalshi_connector_factory: Callable[[], Any] | None = None,
     feed_connect: Callable[..., Any] | None = None,
+    kalshi_ws_connect: Callable[..., Any] | None = None,
 ) -> int:
     """Steps 5-12 of the start-up sequence, then the main loop until a stop.
 
@@ -303,7 +304,8 @@ async def build_and_run(
     res = _Resources()
     try:
         code = await _start_and_run(settings, mode, root, res, speed=speed, replay=replay,
-                                    kalshi_connector_factory=kalshi_connector_factory, feed_connect=feed_connect)
+                                    kalshi_connector_factory=kalshi_connector_factory, feed_connect=feed_connect,
+                                    kalshi_ws_connect=kalshi_ws_connect)
     finally:
         await res.close()
     if code == EXIT_HARD_STOP:
@@ -311,6 +313,23 @@ async def build_and_run(
     elif code == EXIT_AUTH_HALT:
         print("HALTED: repeated authentication failures. See BLOCKERS.md.", file=sys.stderr)
     return code
+
+
+def _kalshi_ws(settings: Settings, mode: Mode, client: Any, clock: Callable[[], float],
+               connect: Callable[..., Any] | None, engine_ref: _Late) -> tuple[Any, Any]:
+    """The Kalshi websocket (books, BRTI, live fills) and the market data that prefers its books."""
+    from src.data.kalshi_ws import KalshiWs, ws_settings
+    from src.data.live_market_data import LiveMarketData
+    from src.platforms.kalshi import load_auth
+
+    cfg = settings.app.kalshi
+    url, timing = ws_settings(cfg, live=mode is Mode.LIVE)
+    books = KalshiWs(url=url, signer=load_auth(settings, require=True), clock=clock, private=mode is Mode.LIVE,
+                     series=cfg.series_ticker, connect=connect, timing=timing,
+                     on_book=lambda ticker: engine_ref.call("notify_book", ticker))
+    say(7, f"Kalshi websocket: {url} (books, BRTI{', own fills' if mode is Mode.LIVE else ''}; "
+           f"decisions need a book current within {cfg.ws.max_book_age_ms} ms)")
+    return books, LiveMarketData(client, books, clock, cfg.ws.max_book_age_ms / 1000)
 
 
 async def _start_and_run(
@@ -323,6 +342,7 @@ async def _start_and_run(
     replay: Path | None,
     kalshi_connector_factory: Callable[[], Any] | None,
     feed_connect: Callable[..., Any] | None,
+    kalshi_ws_connect: Callable[..., Any] | None = None,
 ) -> int:
     from src.app.engine import Engine, EngineTiming
     from src.db import Database, db_path_for
@@ -356,6 +376,8 @@ async def _start_and_run(
         return ks
 
     sleep: Callable[[float], Any] = asyncio.sleep
+    books: Any = None  # the Kalshi websocket's live books, when enabled
+    book_reader: Any = None  # what the paper executor walks: the live book at the decision, else REST
     if mode is Mode.SIM:
         from src.sim.components import build_sim_components
 
@@ -391,6 +413,8 @@ async def _start_and_run(
         say(6, f"Kalshi {app.kalshi.env} keys loaded, market data from {app.kalshi.market_data_env}: exchange "
             f"{'open' if status.trading_active else 'not trading now'}{balance_note}")
         market_data = client
+        if app.kalshi.ws.enabled:
+            books, book_reader = _kalshi_ws(settings, mode, client, clock, kalshi_ws_connect, engine_ref)
         feed = make_feed(app.feed, clock, connect=feed_connect, on_tick=lambda: engine_ref.call("notify_tick"))
         say(7, f"BTC feed: {app.feed.source} (connects when the loop starts)")
 
@@ -412,7 +436,7 @@ async def _start_and_run(
                                      time_in_force=app.execution.time_in_force, on_order_submitted=submitted)
         resolve_pending = executor.resolve_pending
     else:
-        executor = PaperExecutor(market_data, db, trade_log, clock, kill_switch.check_order_allowed,
+        executor = PaperExecutor(book_reader or market_data, db, trade_log, clock, kill_switch.check_order_allowed,
                                  time_in_force=app.execution.time_in_force, on_order_submitted=submitted)
         interrupted = executor.fail_interrupted()
         if interrupted:
@@ -460,11 +484,13 @@ async def _start_and_run(
         sleep=sleep,
         status_sleep=asyncio.sleep,
         timing=EngineTiming(poll_interval_s=app.kalshi.poll_interval_s,
-                            status_interval_s=app.execution.status_interval_s),
+                            status_interval_s=app.execution.status_interval_s,
+                            max_live_book_age_s=app.kalshi.ws.max_book_age_ms / 1000),
         reconciled=reconciled,
         resync=resync,
         resolve_pending=resolve_pending,
         on_error=lambda source, message: db.record_error(clock(), source, message),
+        books=books,
     )
     engine_ref.bind(engine)
     db.set_health({"mode": mode.value, "started_ts": repr(clock()), "starting_bankroll": str(starting)}, clock())

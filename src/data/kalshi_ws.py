@@ -38,6 +38,7 @@ from typing import Any, Protocol
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI, WebSocketException
 
+from src.config import KalshiConfig
 from src.data import kalshi_ws_messages as m
 from src.data.kalshi_book import BookKeeper, DeltaOutcome
 from src.data.ws_feed import BAD_FRAME, PROACTIVE_RECONNECT_S, WS_SCHEMES
@@ -67,6 +68,19 @@ ERR_NETWORK = "network"
 ERR_TIMEOUT = "timeout"
 ERR_DNS = "dns"
 ERR_HOST_REFUSED = "host_not_allowed"
+
+
+def ws_settings(cfg: KalshiConfig, *, live: bool) -> tuple[str, KalshiWsTiming]:
+    """The URL and timing kalshi.ws asks for: its own env, else market data's (paper) or the keys' (live)."""
+    ws = cfg.ws
+    env = ws.env or (cfg.env if live else cfg.market_data_env)
+    timing = KalshiWsTiming(
+        silence_timeout_s=ws.silence_timeout_s,
+        liveness_ping_s=ws.liveness_ping_ms / 1000,
+        max_backoff_s=ws.max_backoff_s,
+        commands_per_s=ws.commands_per_s,
+    )
+    return ENV_WS_URLS[env], timing
 
 
 class Signer(Protocol):

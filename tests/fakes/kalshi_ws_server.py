@@ -91,6 +91,7 @@ class FakeKalshiWs:
         self._sids = itertools.count(1)
         self._rate_limit = 0
         self._server: Server | None = None
+        self._auto: asyncio.Task[None] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -101,6 +102,8 @@ class FakeKalshiWs:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        if self._auto is not None:
+            self._auto.cancel()
         if self._server is not None:
             for conn in list(self.conns):
                 conn.ws.transport.abort()
@@ -153,6 +156,18 @@ class FakeKalshiWs:
                     sent += 1
             told[side] = dict(book[side])
         return sent
+
+    def auto_sync(self, interval_s: float = 0.02) -> None:
+        """Publish every change of `books` (made by anyone, e.g. the REST fake) within interval_s, as Kalshi
+        publishes each change: what the daemon tests need when the REST fake moves a book."""
+
+        async def loop() -> None:
+            while True:
+                for ticker in {t for c in self.conns for ch, t in c.subs.values() if ch == "orderbook_delta"}:
+                    await self.sync(ticker)
+                await asyncio.sleep(interval_s)
+
+        self._auto = asyncio.ensure_future(loop())
 
     # -- other channels ----------------------------------------------------------------------------
 
