@@ -458,11 +458,11 @@ class KalshiWs:
             except ConnectionClosed:
                 return
             sent = self._clock()
-            try:
-                await asyncio.wait_for(asyncio.shield(waiter), interval)
+            # asyncio.wait, not wait_for: it neither cancels the pong waiter nor ever swallows our own
+            # cancellation (3.11's wait_for can turn a cancel racing its timeout into a TimeoutError).
+            done, _ = await asyncio.wait({waiter}, timeout=interval)
+            if done and not waiter.cancelled() and waiter.exception() is None:
                 self.alive_at = max(self.alive_at, sent)
-            except TimeoutError:
-                pass
             now = self._clock()
             if now - self.alive_at >= self.timing.silence_timeout_s:
                 self._set_error(ERR_SILENT, f"no data and no pong from Kalshi for {self.timing.silence_timeout_s:g} s")
