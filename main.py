@@ -416,6 +416,12 @@ async def _start_and_run(
         if app.kalshi.ws.enabled:
             books, book_reader = _kalshi_ws(settings, mode, client, clock, kalshi_ws_connect, engine_ref)
         feed = make_feed(app.feed, clock, connect=feed_connect, on_tick=lambda: engine_ref.call("notify_tick"))
+        if books is not None:
+            from src.data.brti import BrtiAnchor
+
+            anchor = BrtiAnchor(feed, books, clock)  # the fair value prices BRTI, the settlement index
+            books.listen_index(anchor.on_index)
+            feed = anchor
         say(7, f"BTC feed: {app.feed.source} (connects when the loop starts)")
 
     trade_log = TradeLog(root / "logs" / "trades", clock)

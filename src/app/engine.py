@@ -393,6 +393,8 @@ class Engine:
         price = f"BTC {snap.price:,.2f}" if snap.price else "BTC -"
         if snap.stale:
             price += " (stale)"
+        elif snap.anchored:
+            price += f" (BRTI level, basis {snap.basis_bps:+.1f}bp)"
         if self.view is not None:
             m = self.view.market
             left = max(0, int(m.close_time.timestamp() - now))

@@ -172,7 +172,7 @@ class KalshiWs:
         self._connect: ConnectFactory = connect if connect is not None else ws_connect
         self.timing = timing
         self._on_book = on_book
-        self._on_index = on_index
+        self._index_listeners: list[Callable[[m.IndexValue], None]] = [on_index] if on_index else []
         self._on_trade = on_trade
         self._on_lifecycle = on_lifecycle
         self._on_fee_update = on_fee_update
@@ -254,6 +254,10 @@ class KalshiWs:
         """Seconds since the index's last print was received, or None before the first."""
         at = self.index_received_at.get(index_id)
         return None if at is None else max(0.0, now - at)
+
+    def listen_index(self, callback: Callable[[m.IndexValue], None]) -> None:
+        """Call `callback` with every CF Benchmarks print (e.g. the BRTI anchor measuring its basis)."""
+        self._index_listeners.append(callback)
 
     def order_update(self, client_order_id: str) -> m.UserOrderUpdate | None:
         """The latest user_orders state of our order with this client_order_id (live only)."""
@@ -571,7 +575,8 @@ class KalshiWs:
         elif isinstance(message, m.IndexValue):
             self.index[message.index_id] = message
             self.index_received_at[message.index_id] = now
-            self._notify(self._on_index, message)
+            for listener in self._index_listeners:
+                self._notify(listener, message)
         elif isinstance(message, m.PublicTrade):
             self.trades.append(message)
             self._notify(self._on_trade, message)
