@@ -166,10 +166,12 @@ def test_verify_with_failing_checks_leaks_no_secret(monkeypatch, capfd, tmp_path
     import main
     import setup.verify as verify
     from src.data.feed_check import check_feed
-    from src.platforms.kalshi import KalshiClient
+    from src.data.kalshi_ws_check import check_kalshi_ws
+    from src.platforms.kalshi import KalshiClient, load_auth
     from src.platforms.kalshi_verify import verify_kalshi
     from tests.fakes.binance_server import FakeBinanceServer
     from tests.fakes.kalshi_server import start_fake_kalshi
+    from tests.fakes.kalshi_ws_server import FakeKalshiWs
 
     root = make_project(tmp_path, env_text=secrets.env_text())
     seen: dict[str, int] = {}
@@ -177,7 +179,7 @@ def test_verify_with_failing_checks_leaks_no_secret(monkeypatch, capfd, tmp_path
     def run_verify_against_fakes(settings, out=print) -> int:  # the same three steps as setup.verify.run_verify
         async def checks():
             async with start_fake_kalshi(secrets.private_key, key_id=secrets.key_id) as kalshi:
-                async with FakeBinanceServer() as binance:
+                async with FakeBinanceServer() as binance, FakeKalshiWs({}) as kalshi_ws:  # knows no key: 401
                     kalshi.fake.fail_next(401, code="INCORRECT_API_KEY_SIGNATURE", echo_auth_headers=True,
                                           path="/portfolio/balance")
                     binance.reject_status = 451
@@ -192,7 +194,12 @@ def test_verify_with_failing_checks_leaks_no_secret(monkeypatch, capfd, tmp_path
                     async def feed_checks(s):
                         return await check_feed(s.app.feed, seconds=2.0, connect=binance.connect)
 
-                    results = await verify.collect(settings, kalshi=kalshi_checks, feed=feed_checks)
+                    async def ws_checks(s):
+                        return await check_kalshi_ws(s.app.kalshi, load_auth(s), seconds=1.0, connect=kalshi_ws.connect)
+
+                    results = await verify.collect(settings, kalshi=kalshi_checks, feed=feed_checks,
+                                                   kalshi_ws=ws_checks)
+                    seen["ws_refused"] = len(kalshi_ws.rejected)
                     seen["signed"] = sum(1 for r in kalshi.fake.requests if r.signed)
                     return results
 
@@ -207,6 +214,7 @@ def test_verify_with_failing_checks_leaks_no_secret(monkeypatch, capfd, tmp_path
     assert seen["signed"] >= 1, "the signed balance call never reached the fake"
     assert "✗ Kalshi balance" in out and "INCORRECT_API_KEY_SIGNATURE" in out
     assert "✗ BTC price feed" in out
+    assert seen["ws_refused"] >= 1 and "✗ Kalshi websocket" in out and "no handshake" in out
     assert_no_leaks("stdout", find_leaks(out, secrets.needles()))
     assert_no_leaks("stderr", find_leaks(err, secrets.needles()))
     assert_clean_project(root, secrets)
