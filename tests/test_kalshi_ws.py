@@ -302,3 +302,24 @@ def test_the_client_refuses_urls_off_its_allowlist(key) -> None:
         with pytest.raises(HostNotAllowedError):
             KalshiWs(url=url, signer=KalshiAuth(KEY_ID, key), clock=time.time)
     KalshiWs(url=DEMO_WS_URL, signer=KalshiAuth(KEY_ID, key), clock=time.time)
+
+
+async def test_commands_are_rate_limited(key) -> None:
+    markets = [f"KXBTC15M-26DEC07{1000 + i}-00" for i in range(12)]
+    timing = KalshiWsTiming(commands_per_s=5, liveness_ping_s=0.05)
+    async with running(key, watch=tuple(markets), timing=timing) as (server, client):
+        await server.wait_for(lambda: len(server.commands) >= 2 + len(markets))  # lifecycle, BRTI, 12 markets
+        times = server.command_times
+        busiest = max(sum(1 for t in times if start <= t < start + 1.0) for start in times)
+        assert busiest <= 5 + 1  # 5 a second (one of slack for the loopback's jitter at the window edge)
+        assert times[-1] - times[0] >= 1.9  # 14 commands at 5 a second: three bursts, a second apart
+
+
+async def test_an_old_connection_is_replaced_on_our_terms_without_backoff(key) -> None:
+    timing = KalshiWsTiming(max_connection_age_s=0.3, liveness_ping_s=0.05, base_backoff_s=5, max_backoff_s=10)
+    fake = FakeKalshiWs({KEY_ID: key.public_key()})
+    fake.set_book(T, yes={"0.4000": "10"})
+    async with running(key, fake=fake, timing=timing) as (server, client):
+        await server.wait_for(lambda: server.handshakes >= 3)  # no 5-10 s backoff between them
+        assert client.last_disconnect == "planned" and client.error_code == ""
+        await server.wait_for(lambda: client.book(T) is not None)

@@ -749,6 +749,45 @@ async def test_feed_does_not_follow_a_websocket_redirect_off_its_allowlist() -> 
         assert feed.ticks == 0
 
 
+async def test_kalshi_websocket_does_not_follow_a_redirect_off_its_allowlist(rsa_private_key) -> None:
+    """The same for the Kalshi websocket: a 302 from the (fake) venue to a host it never checked is refused,
+    and the signed handshake headers never reach that host."""
+    from websockets.asyncio.server import serve
+    from websockets.datastructures import Headers
+    from websockets.http11 import Response
+
+    from src.auth.kalshi_auth import KalshiAuth
+    from src.data.kalshi_ws import PROD_WS_URL, KalshiWs, KalshiWsTiming
+    from tests.fakes.fake_ws import ws_connect
+    from tests.fakes.kalshi_ws_server import FakeKalshiWs
+
+    async with FakeKalshiWs({"k": rsa_private_key.public_key()}) as elsewhere:
+
+        async def redirect(connection, request):
+            return Response(302, "Found", Headers([("Location", elsewhere.url)]), b"")
+
+        venue = await serve(lambda ws: asyncio.sleep(0), "127.0.0.1", 0, process_request=redirect)
+        port = next(iter(venue.sockets)).getsockname()[1]
+        dialed: list[str] = []
+
+        def connect(uri, **kwargs):
+            dialed.append(uri)
+            return ws_connect(f"ws://127.0.0.1:{port}/trade-api/ws/v2", **kwargs)
+
+        ws = KalshiWs(url=PROD_WS_URL, signer=KalshiAuth("k", rsa_private_key), clock=time.time, connect=connect,
+                      timing=KalshiWsTiming(max_backoff_s=0.2, base_backoff_s=0.05))
+        task = asyncio.ensure_future(ws.run())
+        try:
+            await asyncio.sleep(1.0)
+        finally:
+            ws.stop()
+            await asyncio.wait({task}, timeout=5)
+            venue.close()
+        assert dialed and set(dialed) == {PROD_WS_URL}
+        assert elsewhere.handshakes == 0 and elsewhere.rejected == [], "followed a redirect off the allowlist"
+        assert not ws.connected and ws.connects == 0
+
+
 async def test_polymarket_client_and_tracker_refuse_other_hosts_and_follow_no_redirect() -> None:
     from src.config import WhaleConfig
     from src.data.whale_tracker import DATA_API_HOSTS, WhaleTracker

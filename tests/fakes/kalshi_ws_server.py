@@ -84,6 +84,7 @@ class FakeKalshiWs:
         self.rejected: list[str] = []  # why each refused handshake was refused
         self.dialed: list[str] = []
         self.commands: list[dict[str, Any]] = []
+        self.command_times: list[float] = []  # time.monotonic() of each command's arrival
         self.binary_commands = 0
         self.delta_sent_ns: list[tuple[str, int, int]] = []  # (ticker, seq, perf_counter_ns)
         self.conns: list[_Conn] = []
@@ -322,6 +323,7 @@ class FakeKalshiWs:
                     continue
                 command = orjson.loads(raw)
                 self.commands.append(command)
+                self.command_times.append(time.monotonic())
                 await self._command(conn, command)
         except ConnectionClosed:
             pass
