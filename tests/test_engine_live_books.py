@@ -93,6 +93,7 @@ class Books:
         self.books: dict[str, OrderBook] = {}
         self.age: float | None = 0.01
         self.watched: list[list[str]] = []
+        self.reads: list[OrderBook | None] = []
 
     async def run(self) -> None:
         await asyncio.Event().wait()
@@ -104,7 +105,9 @@ class Books:
         self.watched.append(tickers)
 
     def book(self, ticker: str) -> OrderBook | None:
-        return self.books.get(ticker)
+        book = self.books.get(ticker)
+        self.reads.append(book)
+        return book
 
     def book_age(self, ticker: str, now: float) -> float | None:
         return self.age if ticker in self.books else None
@@ -168,6 +171,35 @@ async def test_book_changes_wake_the_engine_only_for_its_market(tmp_path) -> Non
     assert not engine._wake.is_set()
     engine.notify_book(TICKER)
     assert engine._wake.is_set()
+
+
+async def test_a_book_of_another_market_is_never_decided_on(tmp_path) -> None:
+    books = Books()
+    engine, *_ = build(tmp_path, books)
+    await engine._refresh_market()
+    books.books[TICKER] = OrderBook(NEXT, live_book().yes_bids, live_book().no_bids, time.time())
+    assert engine.decide() is None and engine.why_not_trading == "book_mismatch"
+
+
+async def test_a_burst_of_book_changes_coalesces_into_one_decision_on_the_newest_book(tmp_path) -> None:
+    books = Books()
+    engine, *_ = build(tmp_path, books)
+    await engine._refresh_market()
+    books.books[TICKER] = live_book("0.99")  # above max_price: decisions end without an order
+    loop = asyncio.ensure_future(engine._decision_loop())
+    try:
+        await asyncio.sleep(0.01)
+        before, reads = engine.decisions, len(books.reads)
+        for ask in ("0.98", "0.97", "0.96", "0.99"):  # four changes before the loop gets to run
+            books.books[TICKER] = live_book(ask)
+            engine.notify_book(TICKER)
+        newest = books.books[TICKER]
+        await asyncio.sleep(0.01)
+        assert engine.decisions == before + 1 and books.reads[reads:] == [newest]  # one decision, newest book
+        assert engine.why_not_trading == "price_too_high"
+    finally:
+        engine.request_stop(0)
+        await asyncio.wait_for(loop, 5)
 
 
 @pytest.fixture
