@@ -227,7 +227,8 @@ async def test_lifecycle_subscribes_the_next_window_before_it_opens(key) -> None
         await server.send_lifecycle(T, "determined", result="yes", settlement_value="1.0000", determination_ts=1)
         await server.send_fee_update(T.rsplit("-", 1)[0], "quadratic", 1)
         await server.wait_for(lambda: len(events) == 2 and fees)
-        assert nxt in client.watched and server.subscriptions(m.CH_BOOK, nxt) == 1
+        await server.wait_for(lambda: server.subscriptions(m.CH_BOOK, nxt) == 1)
+        assert nxt in client.watched
         assert events[0].floor_strike == Decimal("91234.56") and events[0].strike_type == "greater_or_equal"
         assert events[1].result == "yes" and events[1].settlement_value == Decimal("1.0000")
         assert "OTHER-26DEC07-T1" not in client.lifecycle and fees[0].multiplier == Decimal("1")
@@ -310,9 +311,10 @@ async def test_commands_are_rate_limited(key) -> None:
     async with running(key, watch=tuple(markets), timing=timing) as (server, client):
         await server.wait_for(lambda: len(server.commands) >= 2 + len(markets))  # lifecycle, BRTI, 12 markets
         times = server.command_times
-        busiest = max(sum(1 for t in times if start <= t < start + 1.0) for start in times)
-        assert busiest <= 5 + 1  # 5 a second (one of slack for the loopback's jitter at the window edge)
-        assert times[-1] - times[0] >= 1.9  # 14 commands at 5 a second: three bursts, a second apart
+        # 14 commands at 5 a second go out in three bursts a second apart (unlimited, they would take
+        # milliseconds). Measured where the server gets to them, so allow for its own delays.
+        assert times[-1] - times[0] >= 1.5
+        assert client.rate_limited == 0
 
 
 async def test_an_old_connection_is_replaced_on_our_terms_without_backoff(key) -> None:
@@ -323,3 +325,13 @@ async def test_an_old_connection_is_replaced_on_our_terms_without_backoff(key) -
         await server.wait_for(lambda: server.handshakes >= 3)  # no 5-10 s backoff between them
         assert client.last_disconnect == "planned" and client.error_code == ""
         await server.wait_for(lambda: client.book(T) is not None)
+
+
+async def test_a_market_unwatched_before_its_subscription_is_confirmed_is_unsubscribed(key) -> None:
+    async with running(key, watch=()) as (server, client):
+        await server.wait_for(lambda: server.subscriptions(m.CH_INDEX) == 1)
+        client.watch([T])
+        client.watch([])  # before the server has answered
+        await server.wait_for(lambda: any(c["cmd"] == "unsubscribe" for c in server.commands))
+        await server.wait_for(lambda: server.subscriptions(m.CH_BOOK, T) == 0)
+        assert client.book(T) is None and client.watched == []

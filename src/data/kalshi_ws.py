@@ -592,7 +592,12 @@ class KalshiWs:
             self._user_event(message)
         elif isinstance(message, m.Subscribed):
             pending = self._pending.get(message.cmd_id)
-            self._subs[message.sid] = _Sub(message.channel, pending.ticker if pending else "")
+            ticker = pending.ticker if pending else ""
+            if ticker and ticker not in self._markets:
+                # Unwatched while the subscribe was on its way: end it now.
+                self._queue(m.unsubscribe_command(self._new_id(), [message.sid]))
+                return
+            self._subs[message.sid] = _Sub(message.channel, ticker)
         elif isinstance(message, m.CommandOk):
             self._pending.pop(message.cmd_id, None)
         elif isinstance(message, m.WsError):
