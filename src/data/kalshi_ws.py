@@ -607,6 +607,7 @@ class KalshiWs:
         if not event.ticker.startswith(self.series + "-"):
             return
         self.lifecycle[event.ticker] = event
+        _trim(self.lifecycle)
         soon = event.open_ts is None or event.open_ts - self._clock() <= WINDOW_S
         if event.event_type == "created" and soon and event.ticker not in self._markets:
             # A new window: subscribe its book now, so it is whole before the window opens.
@@ -620,8 +621,10 @@ class KalshiWs:
                 fills = self._fills.setdefault(event.client_order_id, [])
                 if all(f.trade_id != event.trade_id for f in fills):
                     fills.append(event)
+                _trim(self._fills)
         elif event.client_order_id:
             self._orders[event.client_order_id] = event
+            _trim(self._orders)
         for queue in self._listeners:
             queue.put_nowait(event)
 
@@ -666,3 +669,12 @@ class KalshiWs:
     def _set_error(self, code: str, message: str) -> None:
         self.error_code = code
         self.last_error = message
+
+
+KEEP = 2000  # markets or orders remembered: a run of months must not grow without bound
+
+
+def _trim(entries: dict[str, Any]) -> None:
+    """Drop the oldest entries (dicts keep insertion order) beyond KEEP."""
+    while len(entries) > KEEP:
+        del entries[next(iter(entries))]
