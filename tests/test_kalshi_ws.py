@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from src.auth.kalshi_auth import KalshiAuth
 from src.data import kalshi_ws_messages as m
@@ -335,3 +337,42 @@ async def test_a_market_unwatched_before_its_subscription_is_confirmed_is_unsubs
         await server.wait_for(lambda: any(c["cmd"] == "unsubscribe" for c in server.commands))
         await server.wait_for(lambda: server.subscriptions(m.CH_BOOK, T) == 0)
         assert client.book(T) is None and client.watched == []
+
+
+levels_st = st.dictionaries(st.integers(1, 99), st.integers(1, 500), max_size=6)
+
+
+@settings(max_examples=12, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(yes=levels_st, no=levels_st, ops=st.lists(st.tuples(st.sampled_from(["yes", "no"]), st.integers(1, 99),
+                                                          st.integers(0, 500)), min_size=1, max_size=25))
+def test_over_the_wire_snapshot_plus_deltas_equals_a_fresh_snapshot(key, yes, no, ops) -> None:
+    """End to end through the fake venue: whatever the changes, the client's book equals a fresh snapshot."""
+
+    def cents(levels: dict[int, int]) -> dict[str, str]:
+        return {f"{p / 100:.4f}": f"{c}.00" for p, c in levels.items()}
+
+    async def scenario() -> None:
+        fake = FakeKalshiWs({KEY_ID: key.public_key()})
+        fake.set_book(T, yes=cents(yes), no=cents(no))
+        async with running(key, fake=fake) as (server, client):
+            await server.wait_for(lambda: client.book(T) is not None)
+            for side, price, count in ops:
+                await server.set_level(T, side, f"{price / 100:.4f}", str(count))
+            sent = len(server.delta_sent_ns)
+            await server.wait_for(lambda: client.books.deltas == sent)
+            ours = client.book(T)
+            fresh = KalshiWs(url=PROD_WS_URL, signer=KalshiAuth(KEY_ID, key), clock=time.time, connect=server.connect,
+                             timing=FAST)
+            fresh.watch([T])
+            task = asyncio.ensure_future(fresh.run())
+            try:
+                await server.wait_for(lambda: fresh.book(T) is not None)
+                theirs = fresh.book(T)
+            finally:
+                fresh.stop()
+                await asyncio.wait_for(task, 5)
+            assert ours is not None and theirs is not None
+            assert (ours.yes_bids, ours.no_bids) == (theirs.yes_bids, theirs.no_bids)
+
+    asyncio.run(scenario())
