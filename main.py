@@ -344,6 +344,7 @@ async def _start_and_run(
     feed_connect: Callable[..., Any] | None,
     kalshi_ws_connect: Callable[..., Any] | None = None,
 ) -> int:
+    from src.app.daemon_records import record_error
     from src.app.engine import Engine, EngineTiming
     from src.db import Database, db_path_for
     from src.execution.paper import PaperExecutor
@@ -379,9 +380,14 @@ async def _start_and_run(
     books: Any = None  # the Kalshi websocket's live books, when enabled
     book_reader: Any = None  # what the paper executor walks: the live book at the decision, else REST
     if mode is Mode.SIM:
+        from src.data.price_files import PriceFileError
         from src.sim.components import build_sim_components
 
-        sim = build_sim_components(settings, replay=replay, speed=speed, on_tick=lambda: engine_ref.call("notify_tick"))
+        try:  # a restart resumes after the simulated time the last run reached (sim/components.py)
+            sim = build_sim_components(settings, replay=replay, speed=speed, resume_after=db.latest_record_ts(),
+                                       on_tick=lambda: engine_ref.call("notify_tick"))
+        except PriceFileError as exc:
+            return fail(f"--replay: {exc}", EXIT_USAGE)
         clock, feed, market_data, sleep = sim.clock, sim.feed, sim.exchange, sim.sleep
         say(6, "simulated KXBTC15M exchange ready (offline, no credentials)")
         say(7, f"price source: {replay if replay else 'built-in generator'} at {sim.speed:g}x real time")
@@ -495,11 +501,13 @@ async def _start_and_run(
         reconciled=reconciled,
         resync=resync,
         resolve_pending=resolve_pending,
-        on_error=lambda source, message: db.record_error(clock(), source, message),
+        on_error=lambda source, message: record_error(db, clock(), source, message),
         books=books,
     )
     engine_ref.bind(engine)
-    db.set_health({"mode": mode.value, "started_ts": repr(clock()), "starting_bankroll": str(starting)}, clock())
+    db.set_health({"mode": mode.value, "started_ts": repr(clock()), "starting_bankroll": str(starting),
+                   "dashboard_refresh_s": repr(float(app.dashboard.refresh_s)),
+                   "risk_limits": app.risk.model_dump_json()}, clock())
     poly_stop = asyncio.Event()
     poly_task: asyncio.Task[int] | None = None
     if mode is Mode.PAPER:  # Polymarket copy trading runs beside Kalshi paper trading only (off by default)

@@ -2,20 +2,19 @@
 
 Start it with `.venv/bin/streamlit run src/dashboard.py` (add `-- --mode sim` to pick a mode).
 It opens the database with SQLite's read-only mode, so it cannot change anything, and it talks
-to nothing but that file (plus config.yaml for the refresh interval and USER_CONFIG.json for
-the starting bankroll).
+to nothing but that file: the daemon writes what the page needs from config.yaml and
+USER_CONFIG.json (refresh interval, starting bankroll) into the database when it starts.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sqlite3
 import sys
 import time
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 # `streamlit run src/dashboard.py` puts src/ (not the repo root) on sys.path; the `src.` imports need the root.
@@ -26,27 +25,26 @@ if str(_REPO_ROOT) not in sys.path:
 import altair as alt  # noqa: E402
 import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
-import yaml  # noqa: E402
 
-from src.model.models import Mode  # noqa: E402
+from src.model.models import CENT, Mode, TradeRow  # noqa: E402
+from src.model.stages import STAGES, stage_range  # noqa: E402
 from src.reporting.dashboard_queries import (  # noqa: E402
     CHART_POINTS,
     DashboardDataError,
     NoDatabase,
+    RiskLimits,
     Snapshot,
-    TradeLine,
     connect_readonly,
     database_path,
     last_write_time,
     most_recent_mode,
+    read_page_settings,
     read_snapshot,
 )
 
-ROOT_ENV = "POLYBOT_ROOT"  # where data/<mode>.db, config.yaml and USER_CONFIG.json live
-DEFAULT_REFRESH_S = 5.0
+ROOT_ENV = "POLYBOT_ROOT"  # the project folder: the page reads its data/<mode>.db
 RESET_COMMAND = "python main.py --reset-killswitch"
 HEARTBEAT_LATE_S = 60.0
-CENT = Decimal("0.01")
 
 START_COMMANDS: dict[Mode, str] = {
     Mode.PAPER: "python main.py --paper",
@@ -63,24 +61,49 @@ BANNERS: dict[Mode, tuple[str, str, str]] = {
 
 SOFT_STATES = {"cooling", "rate_paused", "daily_halted"}
 HARD_STATES = {"halted", "hard_stopped"}
-KILL_STATE_MEANINGS: dict[str, str] = {
-    "active": "trading allowed; every order still passes the kill switch first",
-    "cooling": "5 losses in a row: a 2-hour pause that ends by itself",
-    "rate_paused": "more than 15 orders in the last hour: paused until the hourly count drops",
-    "daily_halted": "today's loss passed 15% of the starting bankroll: no new trades until the next UTC day",
-    "halted": "3 authentication failures in a row (see BLOCKERS.md): fix the key, key id or clock and restart; "
-    "the first successful signed call clears it",
-    "hard_stopped": "total loss over 30% or bankroll under $20: stopped until you reset it by hand",
-}
 
-TIPS: tuple[str, ...] = (
-    "This page only reads the database: nothing here can place, cancel or change anything.",
-    f"A hard stop survives restarts (kill_switch.lock). Reset only once you know why: `{RESET_COMMAND}`.",
-    "Today's P&L counts trades settled since 00:00 UTC. Paper, live and sim each have their own "
-    "database and bankroll; they never mix.",
-    "Stages: 1 below $100, 2 from $100, 3 from $250. The $5.00 per-trade hard cap in code applies in every stage.",
-    "An old heartbeat means the bot is not running (or is stuck): check its terminal and logs/errors/.",
-)
+
+def kill_state_meanings(limits: RiskLimits | None) -> dict[str, str]:
+    """What each kill switch state means, with the limits the bot runs with (as it wrote them), else in words."""
+    if limits is None:
+        streak, pause, orders = "a losing streak", "a pause", "too many orders"
+        daily, auth = "today's loss passed the daily limit", "repeated authentication failures"
+        hard = "total loss over its limit or bankroll under the floor"
+    else:
+        streak = f"{limits.max_consecutive_losses} losses in a row"
+        pause = f"a {_plain(limits.cooling_hours)}-hour pause"
+        orders = f"more than {limits.max_trades_per_hour} orders"
+        daily = f"today's loss passed {_plain(limits.daily_loss_pct * 100)}% of the starting bankroll"
+        auth = f"{limits.max_auth_failures} authentication failures in a row"
+        hard = (f"total loss over {_plain(limits.total_loss_pct * 100)}% or bankroll under "
+                f"${_plain(limits.min_bankroll_usd)}")
+    return {
+        "active": "trading allowed; every order still passes the kill switch first",
+        "cooling": f"{streak}: {pause} that ends by itself",
+        "rate_paused": f"{orders} in the last hour: paused until the hourly count drops",
+        "daily_halted": f"{daily}: no new trades until the next UTC day",
+        "halted": f"{auth} (see BLOCKERS.md): fix the key, key id or clock and restart; "
+        "the first successful signed call clears it",
+        "hard_stopped": f"{hard}: stopped until you reset it by hand",
+    }
+
+
+def tips(limits: RiskLimits | None) -> tuple[str, ...]:
+    cap = "A per-trade cap" if limits is None else f"The ${limits.max_single_trade_usd} per-trade cap"
+    return (
+        "This page only reads the database: nothing here can place, cancel or change anything.",
+        f"A hard stop survives restarts (kill_switch.lock). Reset only once you know why: `{RESET_COMMAND}`.",
+        "Today's P&L counts trades settled since 00:00 UTC. Paper, live and sim each have their own "
+        "database and bankroll; they never mix.",
+        "Stages: " + ", ".join(f"{s.number} from ${s.min_bankroll}" for s in STAGES)
+        + f". {cap} applies in every stage.",
+        "An old heartbeat means the bot is not running (or is stuck): check its terminal and logs/errors/.",
+    )
+
+
+def _plain(value: Decimal) -> str:
+    """2 not 2.00, 15 not 15.00, 0.5 not 0.50."""
+    return f"{value.normalize():f}"
 
 
 
@@ -137,7 +160,11 @@ def fmt_ts(ts: float | None) -> str:
 
 
 def stage_label(stage: int | None) -> str:
-    return {1: "Stage 1 ($0–$100)", 2: "Stage 2 ($100–$250)", 3: "Stage 3 ($250+)"}.get(stage or 0, "Stage unknown")
+    """'Stage 2 ($100–$250)' from the one stage table (src/model/stages.py)."""
+    for s in STAGES:
+        if s.number == stage:
+            return f"Stage {s.number} ({stage_range(s)})"
+    return "Stage unknown"
 
 
 def banner_html(mode: Mode) -> str:
@@ -150,7 +177,7 @@ def banner_html(mode: Mode) -> str:
     )
 
 
-def trades_frame(trades: tuple[TradeLine, ...]) -> pd.DataFrame:
+def trades_frame(trades: tuple[TradeRow, ...]) -> pd.DataFrame:
     """Money as formatted strings: a float column would round differently from the Decimal figures."""
     return pd.DataFrame(
         [
@@ -180,24 +207,20 @@ def project_root() -> Path:
     return Path(env).expanduser() if env else _REPO_ROOT
 
 
-def refresh_seconds(root: Path) -> float:
-    """dashboard.refresh_s from config.yaml (safe_load), or 5 s when missing or unusable."""
-    try:
-        data = yaml.safe_load((root / "config.yaml").read_text(encoding="utf-8"))
-        value = float(data["dashboard"]["refresh_s"])
-    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError):
-        return DEFAULT_REFRESH_S
-    return value if 1 <= value <= 600 else DEFAULT_REFRESH_S
+def process_running(pid: int) -> bool:
+    """Whether a process with this id exists on this machine (the bot and the page run side by side).
 
-
-def starting_bankroll(root: Path) -> Decimal | None:
-    """USER_CONFIG.json's starting bankroll, used when the bot has not reported one."""
+    Signal 0 checks without signalling. PermissionError means it exists under another user.
+    """
     try:
-        raw = json.loads((root / "USER_CONFIG.json").read_text(encoding="utf-8"))
-        value = Decimal(str(raw["starting_bankroll_usd"]))
-    except (OSError, ValueError, KeyError, TypeError, InvalidOperation):
-        return None
-    return value if value.is_finite() and value > 0 else None
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except (OSError, OverflowError, ValueError):
+        return False
+    return True
 
 
 def cli_mode(argv: list[str]) -> tuple[Mode | None, str | None]:
@@ -217,6 +240,7 @@ def cli_mode(argv: list[str]) -> tuple[Mode | None, str | None]:
 
 
 def render_kill_switch(snap: Snapshot) -> None:
+    meanings = kill_state_meanings(snap.limits)
     kill = snap.kill
     state = kill.state
     since = f" since {fmt_ts(kill.since_ts)} ({fmt_age(_age(snap, kill.since_ts))})" if kill.since_ts else ""
@@ -224,14 +248,14 @@ def render_kill_switch(snap: Snapshot) -> None:
     if state is None:
         st.info("**Kill switch: not reported yet.** The bot writes its state here once it is running.")
     elif state == "active":
-        st.success(f"**Kill switch: ACTIVE**{since}. {KILL_STATE_MEANINGS['active'].capitalize()}.")
+        st.success(f"**Kill switch: ACTIVE**{since}. {meanings['active'].capitalize()}.")
     elif state in SOFT_STATES:
         st.warning(
-            f"**Kill switch: {state.upper()}**{since}.{reason} {KILL_STATE_MEANINGS[state].capitalize()}. "
+            f"**Kill switch: {state.upper()}**{since}.{reason} {meanings[state].capitalize()}. "
             f"Nothing to do: it clears by itself (`{RESET_COMMAND}` is for hard_stopped)."
         )
     else:
-        meaning = KILL_STATE_MEANINGS.get(state, "trading is stopped")
+        meaning = meanings.get(state, "trading is stopped")
         st.error(
             f"**Kill switch: {state.upper()}**{since}.{reason} {meaning.capitalize()}. "
             f"Reset (after finding the cause): `{RESET_COMMAND}`"
@@ -297,7 +321,14 @@ def render_system_health(snap: Snapshot) -> None:
     if sysh.started_ts is not None:
         details.append(f"bot started {fmt_ts(sysh.started_ts)}")
     st.caption(" · ".join(details) + clock_note)
-    if not snap.simulated_clock and (sysh.heartbeat_age_s is None or sysh.heartbeat_age_s > HEARTBEAT_LATE_S):
+    # Judged on the wall clock whatever the mode: a stopped simulator must not look alive.
+    gone = sysh.pid is not None and not process_running(sysh.pid)
+    if gone:
+        st.warning(
+            f"The bot (process {sysh.pid}) is not running; its last heartbeat was {fmt_age(sysh.heartbeat_age_s)}. "
+            "Figures below are as of its last update."
+        )
+    elif sysh.heartbeat_age_s is None or sysh.heartbeat_age_s > HEARTBEAT_LATE_S:
         st.warning(
             f"The bot's last heartbeat was {fmt_age(sysh.heartbeat_age_s)}: it is probably not running. "
             "Figures below are as of its last update."
@@ -394,13 +425,13 @@ def render_tables(snap: Snapshot) -> None:
         st.info("No trades yet.")
 
 
-def render_tips() -> None:
-    """Static help in the sidebar, visible whatever state the database is in."""
+def render_tips(limits: RiskLimits | None) -> None:
+    """Help in the sidebar, visible whatever state the database is in."""
     st.sidebar.subheader("Tips")
-    for tip in TIPS:
+    for tip in tips(limits):
         st.sidebar.caption(f"• {tip}")
     st.sidebar.caption("**Kill switch states**")
-    for state, meaning in KILL_STATE_MEANINGS.items():
+    for state, meaning in kill_state_meanings(limits).items():
         st.sidebar.caption(f"• **{state}**: {meaning}")
 
 
@@ -418,7 +449,7 @@ def render_body(mode: Mode, root: Path, refresh_s: float) -> None:
         )
         return
     try:
-        snap = read_snapshot(conn, mode=mode, wall_now=wall_now, starting_fallback=starting_bankroll(root))
+        snap = read_snapshot(conn, mode=mode, wall_now=wall_now)
     except DashboardDataError as exc:
         st.error(f"Cannot show {mode.value} mode's data: {exc}")
         return
@@ -458,10 +489,11 @@ def main() -> None:
     )
     mode = Mode(mode_value)
     st.set_page_config(page_title=f"polybot · {mode.value.upper()}", layout="wide")
-    refresh_s = refresh_seconds(root)
+    page = read_page_settings(database_path(root, mode))
+    refresh_s = page.refresh_s
     st.sidebar.caption(f"File: `{database_path(root, mode)}`")
     st.sidebar.caption(f"Read-only view. Refreshes every {refresh_s:g} s.")
-    render_tips()
+    render_tips(page.limits)
     st.markdown(banner_html(mode), unsafe_allow_html=True)
     if cli_error:
         st.error(cli_error)

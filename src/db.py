@@ -11,7 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from src.model.models import Fill, Mode, OrderIntent, Side, fill_totals
+from src.model.models import Fill, Mode, OrderIntent, Side, TradeRow, fill_totals
 
 # Forward-only migrations. Each runs once, inside a transaction that also bumps user_version,
 # so a crash mid-migration leaves the previous version intact and a re-run is harmless.
@@ -124,7 +124,9 @@ SCHEMA_VERSION = len(MIGRATIONS)
 HEALTH_KEYS: dict[str, str] = {
     "mode": "paper | live | sim",
     "started_ts": "epoch seconds the daemon started",
-    "heartbeat_ts": "epoch seconds of the last status update",
+    "heartbeat_ts": "epoch seconds of the last status update, by the daemon's clock (the simulator's runs ahead)",
+    "heartbeat_wall_ts": "epoch seconds of the last status update, by the wall clock: is the process alive?",
+    "pid": "the daemon's process id, with heartbeat_wall_ts: the dashboard checks the process is still there",
     "feed_source": "binance | binance_us | coinbase | replay | generator",
     "btc_price": "last BTC price, USD",
     "feed_last_tick_ts": "epoch seconds of the last feed tick (by the daemon's clock)",
@@ -138,7 +140,9 @@ HEALTH_KEYS: dict[str, str] = {
     "kill_reason": "reason code for the current kill switch state",
     "kill_since_ts": "epoch seconds the current kill switch state began",
     "bankroll": "current bankroll, dollars (Decimal string)",
-    "starting_bankroll": "starting bankroll, dollars",
+    "starting_bankroll": "starting bankroll, dollars (USER_CONFIG.json, written at start)",
+    "dashboard_refresh_s": "config.yaml's dashboard.refresh_s, written at start (the dashboard reads no config)",
+    "risk_limits": "config.yaml's risk section as a JSON object, written at start (the dashboard names the limits)",
 }
 
 
@@ -192,25 +196,6 @@ class OrderRow:
     error: str | None
     created_ts: float
     updated_ts: float
-
-
-@dataclass(frozen=True, slots=True)
-class TradeRow:
-    id: int
-    order_id: int
-    ticker: str
-    side: Side
-    count: Decimal
-    avg_price: Decimal
-    cost: Decimal
-    fees: Decimal
-    strategy: str
-    opened_ts: float
-    status: str
-    result: str | None
-    payout: Decimal | None
-    pnl: Decimal | None
-    settled_ts: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -638,6 +623,20 @@ class Database:
         with self.transaction() as conn:
             conn.execute("INSERT INTO errors (ts, source, message) VALUES (?,?,?)", (ts, source, message[:500]))
 
+    def latest_record_ts(self) -> float | None:
+        """The newest time any record carries, by the clock of the process that wrote it; None when empty.
+
+        In sim mode that is the simulated time the last run reached, where a new run resumes.
+        """
+        sources = (
+            "SELECT MAX(updated_ts) AS t FROM orders", "SELECT MAX(opened_ts) FROM trades",
+            "SELECT MAX(settled_ts) FROM trades", "SELECT MAX(ts) FROM bankroll_history",
+            "SELECT MAX(ts) FROM kill_switch_events", "SELECT MAX(ts) FROM auth_events",
+            "SELECT MAX(ts) FROM errors", "SELECT MAX(ts) FROM health",
+        )
+        row = self._conn.execute(f"SELECT MAX(t) FROM ({' UNION ALL '.join(sources)})").fetchone()
+        return None if row[0] is None else float(row[0])
+
     def errors_since(self, since_ts: float) -> int:
         return int(self._conn.execute("SELECT COUNT(*) FROM errors WHERE ts >= ?", (since_ts,)).fetchone()[0])
 
@@ -684,5 +683,28 @@ class PolymarketDatabase(Database):
 
 
 def _split_sql(script: str) -> list[str]:
-    """Split a migration into statements (no semicolons appear inside our string literals)."""
-    return [s.strip() for s in script.split(";") if s.strip()]
+    """Split a migration into whole statements, each ending at a ';' SQLite itself calls complete.
+
+    sqlite3.complete_statement knows string literals, comments and CREATE TRIGGER ... BEGIN ...
+    END, so a ';' inside any of them never cuts a statement in two.
+    """
+    statements: list[str] = []
+    start = 0
+    for i, char in enumerate(script):
+        if char == ";" and sqlite3.complete_statement(script[start : i + 1]):
+            statement = _without_leading_comments(script[start : i + 1])
+            if statement != ";":
+                statements.append(statement)
+            start = i + 1
+    rest = _without_leading_comments(script[start:])
+    if rest:
+        raise ValueError(f"migration ends inside a statement: {rest[:80]!r}")
+    return statements
+
+
+def _without_leading_comments(text: str) -> str:
+    """The text without blank lines and whole-line `--` comments before it (a comment after a ';' lands here)."""
+    lines = text.strip().splitlines()
+    while lines and (not lines[0].strip() or lines[0].strip().startswith("--")):
+        lines.pop(0)
+    return "\n".join(lines).strip()

@@ -1,9 +1,10 @@
-"""Shared pytest fixtures: a manual clock, throwaway RSA keys, an isolated project directory and daemon environment."""
+"""Shared pytest fixtures: clocks, sleeps, throwaway keys and TLS, an isolated project directory and environment."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,10 +12,15 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from src.journal import log_setup
 from src.journal.trade_log import TradeLog
 from tests.fakes.fault_secrets import FakeSecrets, make_fake_secrets
+from tests.fakes.polymarket_server import LoopbackTLS
 
 REPO = Path(__file__).resolve().parent.parent
+# Hypothesis keeps its example database and constants cache under .hypothesis/ in the working
+# directory; tests write only to temporary directories, so point it at one.
+os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", tempfile.mkdtemp(prefix="polybot-hypothesis-"))
 SAMPLE_DATA = REPO / "tests" / "data"  # real public market data shipped with the tests
 
 
@@ -34,6 +40,38 @@ class ManualClock:
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock()
+
+
+@pytest.fixture(autouse=True)
+def registered_secrets(monkeypatch: pytest.MonkeyPatch) -> Iterator[set[str]]:
+    """Secrets a test registers for redaction (directly, or through an in-process daemon start) are
+    forgotten when it ends: the registry is process-global, and a leftover would redact text in later tests."""
+    own = set(log_setup._exact_secrets)
+    monkeypatch.setattr(log_setup, "_exact_secrets", own)
+    yield own
+
+
+class RecordedSleeps:
+    """A sleep that records each wait and returns at once: retry waits are checked, never slept."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+
+@pytest.fixture
+def sleeps() -> RecordedSleeps:
+    return RecordedSleeps()
+
+
+@pytest.fixture(scope="module")
+def tls() -> Iterator[LoopbackTLS]:
+    """Loopback TLS material for the local fake Polymarket servers, one per test module."""
+    material = LoopbackTLS()
+    yield material
+    material.cleanup()
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from src.data.binance import ALLOWED_HOSTS, BINANCE_URL, BINANCE_US_URL, BinanceFeed
+from src.data.binance import BINANCE_URL, BINANCE_US_URL, BinanceFeed
 from src.data.ws_feed import PROACTIVE_RECONNECT_S, FeedBlockedError
 from src.net.allowlist import HostNotAllowedError
 from tests.fakes.binance_server import (
@@ -490,10 +490,6 @@ async def test_allowlist_refuses_before_connecting(clock, server: FakeBinanceSer
         await asyncio.wait_for(feed.run(), 5.0)
     assert server.dialed == [] and server.accepted == 0
     assert feed.error_code == "host_not_allowed"
-
-
-def test_module_allowlist_is_exactly_the_two_binance_stream_hosts() -> None:
-    assert ALLOWED_HOSTS == frozenset({"stream.binance.com", "stream.binance.us"})
 
 
 # -- the typed trade decoder and the general parser -------------------------------------------------

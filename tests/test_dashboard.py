@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import sqlite3
+import subprocess
+import sys
 import time
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
@@ -23,173 +23,33 @@ from src.dashboard import (
     fmt_money,
     fmt_pct,
     fmt_price,
-    refresh_seconds,
-    starting_bankroll,
 )
 from src.db import Database, db_path_for
-from src.model.models import Fill, Mode, OrderIntent, Side
+from src.model.models import Mode
 from src.reporting.dashboard_queries import (
     DashboardDataError,
     NoDatabase,
+    PageSettings,
     connect_readonly,
     most_recent_mode,
     read_bankroll_points,
+    read_page_settings,
     read_snapshot,
-    stage_of,
     utc_day_bounds,
 )
+from tests.fakes.trading_dbs import (
+    DASHBOARD,
+    NORMAL_BANKROLL,
+    REPO,
+    Built,
+    add_trade,
+    build_empty,
+    build_halted,
+    build_normal,
+    make_root,
+)
 
-REPO = Path(__file__).resolve().parent.parent
-DASHBOARD = REPO / "src" / "dashboard.py"
 APP_TIMEOUT_S = 60
-
-
-# -- fixture databases (built with the real writer, src/db.Database) -----------------------------
-
-
-def make_root(base: Path, *, refresh_s: object = 5, starting: str = "100.00") -> Path:
-    root = base / "proj"
-    (root / "data").mkdir(parents=True, exist_ok=True)
-    (root / "config.yaml").write_text(f"dashboard:\n  refresh_s: {refresh_s}\n", encoding="utf-8")
-    (root / "USER_CONFIG.json").write_text(json.dumps({"owner": "t", "starting_bankroll_usd": starting}))
-    return root
-
-
-@dataclass(frozen=True)
-class Built:
-    root: Path
-    path: Path
-    now: float
-    day: str
-
-
-_seq = iter(range(1, 10**9))
-
-
-def add_trade(
-    db: Database,
-    *,
-    ts: float,
-    pnl: str | None,
-    count: str = "10",
-    price: str = "0.4500",
-    fee: str = "0.18",
-    side: Side = Side.YES,
-    ticker: str = "KXBTC15M-26MAY091200-00",
-    settle_after_s: float = 900.0,
-    bankroll_after: Decimal | None = None,
-) -> int:
-    """One order, its fill and its trade; settled with `pnl` unless pnl is None."""
-    n = next(_seq)
-    coid = f"test-{n}"
-    db.insert_order_intent(
-        OrderIntent(ticker=ticker, side=side, count=Decimal(count), limit_price=Decimal(price), client_order_id=coid),
-        ts,
-    )
-    fill = Fill(order_id=coid, ticker=ticker, side=side, count=Decimal(count), price=Decimal(price),
-                fee=Decimal(fee), ts=ts, fill_id=f"f{n}")
-    trade_id = db.record_execution(coid, ts, status="filled", venue_order_id=None, fills=[fill])
-    assert trade_id is not None
-    if pnl is not None:
-        settled = ts + settle_after_s
-        day = utc_day_bounds(settled)[0]
-        won = Decimal(pnl) > 0
-        db.settle_trade(trade_id, settled, result=side.value if won else side.other.value,
-                        payout=Decimal(count) if won else Decimal(0), pnl=Decimal(pnl), day=day,
-                        bankroll_after=bankroll_after or Decimal(0))
-    return trade_id
-
-
-NORMAL_OLD_PNLS = ("2.3700", "-1.9400", "0.8800")
-NORMAL_TODAY_PNLS = ("1.2350", "-0.4150")
-NORMAL_BANKROLL = Decimal("100.00") + sum(Decimal(p) for p in NORMAL_OLD_PNLS + NORMAL_TODAY_PNLS)  # 102.13
-
-
-def build_normal(base: Path, mode: Mode = Mode.PAPER) -> Built:
-    """A running bot: heartbeat now, kill switch active, 5 settled trades (2 today) and 1 open."""
-    root = make_root(base)
-    path = db_path_for(root, mode)
-    now = time.time()
-    day, day_start, _ = utc_day_bounds(now)
-    db = Database(path)
-    bankroll = Decimal("100.00")
-    db.record_bankroll(now - 3 * 86400, bankroll, "start")
-    for i, pnl in enumerate(NORMAL_OLD_PNLS):
-        bankroll += Decimal(pnl)
-        add_trade(db, ts=now - 2 * 86400 + i * 1000, pnl=pnl, bankroll_after=bankroll)
-    for i, pnl in enumerate(NORMAL_TODAY_PNLS):
-        bankroll += Decimal(pnl)
-        # Settled inside today's UTC day whatever the hour the test runs.
-        settled = day_start + (now - day_start) * (i + 1) / 3
-        add_trade(db, ts=settled - 900, pnl=pnl, bankroll_after=bankroll, side=Side.NO)
-    add_trade(db, ts=now - 120, pnl=None, count="7", price="0.3800", fee="0.17",
-              ticker="KXBTC15M-26MAY091215-15")
-    db.record_error(now - 600, "kalshi", "HTTP 503 from GET /markets (retried)")
-    db.record_error(now - 7200, "feed", "websocket closed, reconnecting")
-    db.record_kill_event(now - 5000, "cooling", "consecutive_losses", {"losses": 5})
-    db.record_kill_event(now - 3600, "reset", "cooling_elapsed")
-    db.set_health(
-        {
-            "mode": mode.value,
-            "started_ts": str(now - 3600),
-            "heartbeat_ts": str(now - 2),
-            "feed_source": "binance",
-            "btc_price": "97123.45",
-            "feed_last_tick_ts": str(now - 1),
-            "feed_stale": "0",
-            "kalshi_last_call_ts": str(now - 3),
-            "market_ticker": "KXBTC15M-26MAY091215-15",
-            "market_close_ts": str(now + 400),
-            "floor_strike": "97000.00",
-            "why_not_trading": "edge_below_min",
-            "kill_state": "active",
-            "kill_reason": "",
-            "kill_since_ts": str(now - 3600),
-            "bankroll": str(bankroll),
-            "starting_bankroll": "100.00",
-        },
-        now - 2,
-    )
-    db.close()
-    return Built(root, path, now, day)
-
-
-def build_halted(base: Path) -> Built:
-    """A live bot that hit the hard stop and then stopped reporting."""
-    root = make_root(base)
-    path = db_path_for(root, Mode.LIVE)
-    now = time.time()
-    db = Database(path)
-    bankroll = Decimal("100.00")
-    db.record_bankroll(now - 86400, bankroll, "start")
-    for i in range(6):
-        bankroll += Decimal("-5.20")
-        add_trade(db, ts=now - 80000 + i * 1000, pnl="-5.20", bankroll_after=bankroll)
-    for i in range(3):
-        db.record_error(now - 300 - i, "kalshi", "401 INCORRECT_API_KEY_SIGNATURE")
-    db.record_kill_event(now - 7200, "hard_stop", "total_loss", {"loss_pct": "0.312"})
-    db.set_health(
-        {
-            "mode": "live",
-            "heartbeat_ts": str(now - 600),
-            "kill_state": "hard_stopped",
-            "kill_reason": "total_loss",
-            "kill_since_ts": str(now - 7200),
-            "why_not_trading": "kill_switch",
-            "starting_bankroll": "100.00",
-        },
-        now - 600,
-    )
-    db.close()
-    return Built(root, path, now, utc_day_bounds(now)[0])
-
-
-def build_empty(base: Path, mode: Mode = Mode.SIM) -> Built:
-    root = make_root(base)
-    path = db_path_for(root, mode)
-    Database(path).close()
-    now = time.time()
-    return Built(root, path, now, utc_day_bounds(now)[0])
 
 
 # -- AppTest helpers -----------------------------------------------------------------------------
@@ -346,9 +206,9 @@ def test_empty_database_renders_every_panel_with_empty_states(
     assert any("Kill switch: not reported yet" in i for i in infos)
     for text in ("No bankroll history yet.", "No settled trades yet.", "No open positions.", "No trades yet."):
         assert text in infos
-    # Nothing reported yet: the bankroll falls back to USER_CONFIG.json's starting bankroll.
-    assert metric(at, "Bankroll") == "$100.00"
-    assert "Stage 2 ($100–$250)" in captions(at)
+    # Nothing reported yet: the page reads no config file, so the bankroll is unknown.
+    assert metric(at, "Bankroll") == "n/a"
+    assert "Stage unknown" in captions(at)
     assert metric(at, "Today's P&L") == "$0.00"
     assert metric(at, "Win rate") == "n/a"
     assert metric(at, "Open positions") == "0"
@@ -457,33 +317,43 @@ def test_cli_mode_parsing() -> None:
     assert cli_mode(["--mode", "demo"])[1] == "unknown --mode 'demo': use paper, live or sim"
 
 
-def test_refresh_interval_comes_from_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_refresh_interval_comes_from_the_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     built = build_normal(tmp_path)
-    (built.root / "config.yaml").write_text("kalshi:\n  env: demo\ndashboard:\n  refresh_s: 7\n")
-    assert refresh_seconds(built.root) == 7.0
+    db = Database(built.path)
+    db.set_health({"dashboard_refresh_s": "7.0"}, built.now)
+    db.close()
+    assert read_page_settings(built.path).refresh_s == 7.0
     at = run_app(built.root, monkeypatch)
     assert "refreshes every 7 s" in captions(at)
     assert "Refreshes every 7 s" in "\n".join(c.value for c in at.sidebar.caption)
 
-    for text in ("dashboard: [", "dashboard:\n  refresh_s: soon\n", "dashboard:\n  refresh_s: 0\n", "- 1\n", ""):
-        (built.root / "config.yaml").write_text(text)
-        assert refresh_seconds(built.root) == 5.0
-    (built.root / "config.yaml").unlink()
-    assert refresh_seconds(built.root) == 5.0
+    for text in ("soon", "0", "601", "nan", ""):
+        db = Database(built.path)
+        db.set_health({"dashboard_refresh_s": text}, built.now)
+        db.close()
+        assert read_page_settings(built.path).refresh_s == 5.0, text
+    assert read_page_settings(tmp_path / "missing.db") == PageSettings(5.0, None)
 
 
-def test_repo_config_sets_refresh(tmp_path: Path) -> None:
-    # The repo's own config.yaml carries dashboard.refresh_s; reading it must work with safe_load.
-    assert 1 <= refresh_seconds(REPO) <= 600
+def test_the_limits_named_are_the_ones_the_bot_runs_with(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from src.config import RiskConfig
 
-
-def test_starting_bankroll_from_user_config(tmp_path: Path) -> None:
-    root = make_root(tmp_path, starting="250.50")
-    assert starting_bankroll(root) == Decimal("250.50")
-    (root / "USER_CONFIG.json").write_text("{not json")
-    assert starting_bankroll(root) is None
-    (root / "USER_CONFIG.json").write_text('{"starting_bankroll_usd": "NaN"}')
-    assert starting_bankroll(root) is None
+    built = build_normal(tmp_path)
+    at = run_app(built.root, monkeypatch)  # no limits written yet: the page speaks in words, not numbers
+    assert any("• **cooling**: a losing streak: a pause that ends by itself" in t for t in tip_lines(at))
+    risk = RiskConfig(max_consecutive_losses=4, cooling_hours=Decimal("1.5"), max_single_trade_usd=Decimal("3.00"),
+                      min_bankroll_usd=Decimal("25.00"))
+    db = Database(built.path)
+    db.set_health({"risk_limits": risk.model_dump_json()}, built.now)  # as the daemon writes them at start
+    db.close()
+    lines = tip_lines(run_app(built.root, monkeypatch))
+    assert "• **cooling**: 4 losses in a row: a 1.5-hour pause that ends by itself" in lines
+    assert any("total loss over 30% or bankroll under $25" in t for t in lines)
+    assert any("The $3.00 per-trade cap applies in every stage." in t for t in lines)
+    db = Database(built.path)
+    db.set_health({"risk_limits": '{"max_consecutive_losses": "many"}'}, built.now)  # unreadable: words again
+    db.close()
+    assert any("a losing streak" in t for t in tip_lines(run_app(built.root, monkeypatch)))
 
 
 def test_sim_mode_measures_time_on_the_simulator_clock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -495,7 +365,8 @@ def test_sim_mode_measures_time_on_the_simulator_clock(tmp_path: Path, monkeypat
     add_trade(db, ts=sim_now - 1000, pnl="3.10", bankroll_after=Decimal("103.10"))
     db.set_health({"heartbeat_ts": str(sim_now), "feed_last_tick_ts": str(sim_now - 4),
                    "kill_state": "cooling", "kill_reason": "consecutive_losses",
-                   "kill_since_ts": str(sim_now - 600)}, sim_now)
+                   "kill_since_ts": str(sim_now - 600),
+                   "heartbeat_wall_ts": str(time.time()), "pid": str(os.getpid())}, sim_now)  # running now
     db.close()
     at = run_app(root, monkeypatch)
     assert utc_day_bounds(sim_now)[0] in metric_label(at, "Today's P&L")
@@ -504,6 +375,54 @@ def test_sim_mode_measures_time_on_the_simulator_clock(tmp_path: Path, monkeypat
     assert "(simulator clock)" in captions(at)
     (warn,) = at.warning
     assert "Kill switch: COOLING" in warn.value and "10 min ago" in warn.value
+
+
+def _dead_pid() -> int:
+    """The id of a process that has exited (and been reaped)."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])  # noqa: S603
+    child.wait()
+    return child.pid
+
+
+def test_a_stopped_simulator_never_looks_alive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its clock ran ahead of the wall clock, so its last heartbeat_ts is in the future; it stopped 10 min ago."""
+    root = make_root(tmp_path)
+    sim_now = time.time() + 3 * 86400
+    db = Database(db_path_for(root, Mode.SIM))
+    db.set_health({"heartbeat_ts": str(sim_now), "heartbeat_wall_ts": str(time.time() - 600),
+                   "pid": str(_dead_pid()), "kill_state": "active"}, sim_now)
+    db.close()
+    at = run_app(root, monkeypatch)
+    assert metric(at, "Heartbeat") == "10 min ago"
+    assert any("is not running" in w.value for w in at.warning), [w.value for w in at.warning]
+
+
+def test_a_fresh_heartbeat_from_a_dead_process_is_not_alive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    built = build_normal(tmp_path)
+    pid = _dead_pid()
+    db = Database(built.path)
+    db.set_health({"heartbeat_wall_ts": str(time.time()), "pid": str(pid)}, time.time())
+    db.close()
+    at = run_app(built.root, monkeypatch)
+    assert any(f"process {pid}) is not running" in w.value for w in at.warning), [w.value for w in at.warning]
+    db = Database(built.path)
+    db.set_health({"pid": str(os.getpid())}, time.time())  # the same figures from a live process: no warning
+    db.close()
+    assert not run_app(built.root, monkeypatch).warning
+
+
+def test_a_sim_database_without_a_wall_clock_heartbeat_is_not_called_alive(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Written by a daemon from before heartbeat_wall_ts: its sim heartbeat says nothing about real time."""
+    root = make_root(tmp_path)
+    sim_now = time.time() + 86400
+    db = Database(db_path_for(root, Mode.SIM))
+    db.set_health({"heartbeat_ts": str(sim_now), "kill_state": "active"}, sim_now)
+    db.close()
+    at = run_app(root, monkeypatch)
+    assert metric(at, "Heartbeat") == "never"
+    assert any("probably not running" in w.value for w in at.warning)
 
 
 # -- pure pieces ---------------------------------------------------------------------------------
@@ -530,13 +449,6 @@ def test_money_formatting_is_decimal_half_up() -> None:
     assert fmt_age(3599) == "59 min ago"
     assert fmt_age(7260) == "2 h 1 min ago"
     assert fmt_age(3 * 86400 + 7300) == "3 d 2 h ago"
-
-
-def test_stages_match_sizing() -> None:
-    from src.risk.sizing import stage_for
-
-    for text in ("0", "19.99", "99.99", "100", "100.00", "249.99", "250", "10000"):
-        assert stage_of(Decimal(text)) == stage_for(Decimal(text)).number, text
 
 
 def test_downsampling_keeps_lows_highs_and_the_latest(tmp_path: Path) -> None:
@@ -580,7 +492,7 @@ def test_database_without_schema_is_reported(tmp_path: Path) -> None:
     path.write_bytes(b"")
     conn = connect_readonly(path)
     with pytest.raises(DashboardDataError, match="no tables yet"):
-        read_snapshot(conn, mode=Mode.PAPER, wall_now=time.time(), starting_fallback=None)
+        read_snapshot(conn, mode=Mode.PAPER, wall_now=time.time())
     conn.close()
 
 
@@ -630,6 +542,7 @@ def build_big(base: Path, n: int = 100_000) -> tuple[Built, Decimal]:
                          trades)
         conn.executemany("INSERT INTO bankroll_history (ts, bankroll, reason) VALUES (?,?,?)", history)
         conn.execute("INSERT INTO health (key, value, ts) VALUES ('heartbeat_ts', ?, ?)", (str(now), now))
+        conn.execute("INSERT INTO health (key, value, ts) VALUES ('starting_bankroll', '100.00', ?)", (now,))
     conn.close()
     return Built(root, path, now, utc_day_bounds(now)[0]), realised
 

@@ -18,7 +18,7 @@ import pytest
 
 from src.db import Database
 from src.model.models import Mode
-from tests.test_dashboard import DASHBOARD, REPO, add_trade, build_halted, build_normal
+from tests.fakes.trading_dbs import DASHBOARD, REPO, add_trade, build_halted, build_normal
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -88,7 +88,9 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Path, Path]]:
     _require_chromium()
     normal = build_normal(tmp_path, Mode.PAPER)
     build_halted(tmp_path)  # same root: data/live.db next to data/paper.db
-    (normal.root / "config.yaml").write_text("dashboard:\n  refresh_s: 1\n")
+    db = Database(normal.path)
+    db.set_health({"dashboard_refresh_s": "1"}, time.time())  # as the daemon writes config.yaml's value
+    db.close()
     port = _free_port()
     log = tmp_path / "streamlit.log"
     env = {**os.environ, "POLYBOT_ROOT": str(normal.root)}

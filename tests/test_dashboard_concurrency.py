@@ -18,7 +18,7 @@ from streamlit.testing.v1 import AppTest
 from src.db import Database, db_path_for
 from src.model.models import Fill, Mode, OrderIntent, Side
 from src.reporting.dashboard_queries import connect_readonly, read_snapshot
-from tests.test_dashboard import DASHBOARD, REPO, build_normal, make_root
+from tests.fakes.trading_dbs import DASHBOARD, REPO, build_normal, make_root
 
 WRITE_SECONDS = 3.0
 STARTING = Decimal("100.00")
@@ -113,7 +113,7 @@ def test_dashboard_reads_while_the_bot_writes(tmp_path: Path, monkeypatch: pytes
             for _ in range(5):
                 conn = connect_readonly(path)
                 try:
-                    snap = read_snapshot(conn, mode=Mode.PAPER, wall_now=time.time(), starting_fallback=STARTING)
+                    snap = read_snapshot(conn, mode=Mode.PAPER, wall_now=time.time())
                 finally:
                     conn.close()
                 snapshots += 1
@@ -159,7 +159,7 @@ def test_reading_changes_no_byte_with_wal_content(tmp_path: Path, monkeypatch: p
             assert [m.value for m in at.metric if m.label == "Bankroll"] == ["$102.13"]
         for _ in range(40):
             conn = connect_readonly(built.path)
-            read_snapshot(conn, mode=Mode.PAPER, wall_now=time.time(), starting_fallback=None)
+            read_snapshot(conn, mode=Mode.PAPER, wall_now=time.time())
             conn.close()
         assert _digest(built.path) == before
         assert (built.path.stat().st_mtime_ns, wal.stat().st_mtime_ns) == mtimes

@@ -114,3 +114,49 @@ def test_auth_events_and_health(tmp_path: Path) -> None:
     assert db.health()["btc_price"] == ("65000.1", 5.0)
     db.record_error(6.0, "feed", "boom")
     assert db.errors_since(5.5) == 1 and db.errors_since(7.0) == 0
+
+
+# -- migrations are split where SQLite says a statement ends ------------------------------------------
+
+TRIGGER_MIGRATION = """
+    CREATE TABLE IF NOT EXISTS audit (id INTEGER PRIMARY KEY, note TEXT NOT NULL);  -- a comment; with a ';'
+    CREATE TRIGGER IF NOT EXISTS trades_audit AFTER INSERT ON trades
+    BEGIN
+        INSERT INTO audit (note) VALUES ('trade ' || NEW.id || '; opened');
+        INSERT INTO audit (note) VALUES ('second statement; same trigger');
+    END;
+"""
+
+
+def test_a_trigger_is_one_statement() -> None:
+    import src.db as db_module
+
+    statements = db_module._split_sql(TRIGGER_MIGRATION)
+    assert len(statements) == 2
+    assert statements[1].startswith("CREATE TRIGGER") and statements[1].endswith("END;")
+
+
+def test_a_migration_with_a_trigger_applies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import src.db as db_module
+
+    monkeypatch.setattr(db_module, "MIGRATIONS", (*db_module.MIGRATIONS, TRIGGER_MIGRATION))
+    monkeypatch.setattr(db_module, "SCHEMA_VERSION", len(db_module.MIGRATIONS))
+    db = Database(tmp_path / "t.db")
+    assert db.schema_version() == db_module.SCHEMA_VERSION
+    intent = OrderIntent("KXBTC15M-T", Side.YES, Decimal("2"), Decimal("0.40"), "pb-trigger")
+    db.insert_order_intent(intent, 1.0)
+    fill = Fill(order_id="pb-trigger", ticker="KXBTC15M-T", side=Side.YES, count=Decimal("2"),
+                price=Decimal("0.40"), fee=Decimal("0.04"), ts=2.0, fill_id="f1")
+    trade_id = db.record_execution("pb-trigger", 2.0, status="filled", venue_order_id="v1", fills=[fill])
+    db.close()
+    with sqlite3.connect(tmp_path / "t.db") as conn:
+        notes = [r[0] for r in conn.execute("SELECT note FROM audit ORDER BY id")]
+    assert notes == [f"trade {trade_id}; opened", "second statement; same trigger"]
+
+
+def test_a_migration_cut_short_is_refused() -> None:
+    import src.db as db_module
+
+    with pytest.raises(ValueError, match="ends inside a statement"):
+        db_module._split_sql("CREATE TABLE a (x INTEGER);\nCREATE TABLE b (y INTEGER)")
+    assert db_module._split_sql("CREATE TABLE a (x INTEGER);\n-- the end\n") == ["CREATE TABLE a (x INTEGER);"]

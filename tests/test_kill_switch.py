@@ -699,12 +699,18 @@ def test_a_lock_appearing_while_running_stops_trading(rig: Rig) -> None:
     assert ks.check_order_allowed(order()).reason == Reason.LOCK_PRESENT  # sticky until restart
 
 
-def test_there_is_no_bypass_parameter() -> None:
-    import inspect
-
-    params = set(inspect.signature(KillSwitch.__init__).parameters)
-    assert params == {"self", "risk", "starting_bankroll", "db", "root", "mode", "clock", "cancel_all", "out"}
-    assert set(inspect.signature(KillSwitch.check_order_allowed).parameters) == {"self", "order"}
+def test_nothing_the_loop_can_call_lifts_a_hard_stop(rig: Rig) -> None:
+    """Every hook a trading loop has, called the way a buggy or hurried loop might, leaves the stop on."""
+    _old_losses(rig, ["10", "10", "10.01"])
+    ks = rig.make()
+    assert ks.hard_stopped
+    ks.record_auth_success()
+    ks.record_order_submitted("o-1")
+    ks.record_trade_result(TradeResult("KXBTC15M-TEST", D("500"), rig.clock()))  # a huge win
+    rig.clock.advance(3 * DAY)  # past midnight, cooling, the sliding hour
+    assert ks.refresh() is TradingState.HARD_STOPPED and ks.status().state is TradingState.HARD_STOPPED
+    for tiny_or_big in (order("1", "0.01", "o-2"), order("1000", "0.99", "o-3")):
+        assert ks.check_order_allowed(tiny_or_big).reason == Reason.TOTAL_LOSS
 
 
 def test_bad_starting_bankroll_is_refused(rig: Rig) -> None:

@@ -38,9 +38,15 @@ def test_private_key_api_key_id_and_signatures_are_redacted(rsa_private_key, tmp
     assert "traceback in logs/errors/" in err
 
 
-def test_registered_secret_is_removed_everywhere() -> None:
+def test_registered_secret_is_removed_everywhere(registered_secrets: set[str]) -> None:
     register_secret("my-passphrase-value")
     assert "my-passphrase-value" not in redact("x my-passphrase-value y", uuids=False)
+    assert "my-passphrase-value" in registered_secrets  # this test's own registry, dropped when it ends
+
+
+def test_a_secret_registered_by_another_test_is_forgotten() -> None:
+    # The test above registered this value; its registry went with it, so plain text stays plain.
+    assert redact("x my-passphrase-value y", uuids=False) == "x my-passphrase-value y"
 
 
 def test_paths_and_prices_survive_redaction() -> None:

@@ -19,7 +19,7 @@ from src.net.backoff import RetryPolicy
 from src.net.rate_limit import TokenBucket
 from src.platforms.polymarket import PolymarketClient
 from src.risk.kill_switch import KillSwitch
-from tests.fakes.polymarket_server import CLOB_HOST, FakeClob, LoopbackTLS, connector_factory
+from tests.fakes.polymarket_server import CLOB_HOST, FakeClob, connector_factory, market_row
 
 TOKEN = str(7 * 10**76 + 1_321_045)
 OTHER = str(7 * 10**76 + 99)
@@ -27,26 +27,8 @@ CONDITION = "0x" + "dd" * 32
 STARTING = Decimal("100")
 
 
-@pytest.fixture(scope="module")
-def tls() -> Iterator[LoopbackTLS]:
-    material = LoopbackTLS()
-    yield material
-    material.cleanup()
-
-
 def market_payload(*, closed: bool = False, winner: str | None = None) -> dict:
-    return {
-        "condition_id": CONDITION,
-        "question": "Will it?",
-        "tokens": [
-            {"token_id": TOKEN, "outcome": "Yes", "price": 0.41, "winner": winner == TOKEN},
-            {"token_id": OTHER, "outcome": "No", "price": 0.59, "winner": winner == OTHER},
-        ],
-        "active": True,
-        "closed": closed,
-        "accepting_orders": not closed,
-        "end_date_iso": "2026-12-31T00:00:00Z",
-    }
+    return market_row(CONDITION, TOKEN, OTHER, closed=closed, winner=winner)
 
 
 @pytest.fixture

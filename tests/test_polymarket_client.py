@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
@@ -20,18 +20,11 @@ from src.net.backoff import RetryPolicy
 from src.net.poly_http import PolyHttpError, PolyMalformedResponse
 from src.net.rate_limit import TokenBucket
 from src.platforms.polymarket import PolymarketClient, PolymarketOrderRejected
-from tests.fakes.polymarket_server import CLOB_HOST, FakeClob, Fault, LoopbackTLS, connector_factory
+from tests.fakes.polymarket_server import CLOB_HOST, FakeClob, Fault, connector_factory
 
 TOKEN = str(7 * 10**76 + 1_321_045)  # outcome token ids are ~77-digit uint256 decimals
 NEG_TOKEN = str(5 * 10**76 + 2_114_319)
 CONDITION = "0x" + "dd" * 32
-
-
-@pytest.fixture(scope="module")
-def tls() -> Iterator[LoopbackTLS]:
-    material = LoopbackTLS()
-    yield material
-    material.cleanup()
 
 
 @pytest.fixture
@@ -68,19 +61,6 @@ async def clob(tls, creds, wallet) -> AsyncIterator[FakeClob]:
     await server.start()
     yield server
     await server.stop()
-
-
-class Sleeps:
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
 
 
 @pytest.fixture

@@ -45,9 +45,11 @@ def test_end_ts_and_count_bound_the_stream() -> None:
         list(gen.ticks(START, count=-1))
 
 
-def test_sigma_conversion() -> None:
-    assert sigma_per_sqrt_second(0.55) == pytest.approx(0.55 / math.sqrt(365.25 * 86400))
-    assert SECONDS_PER_YEAR == 365.25 * 86400
+def test_sigma_per_second_scales_back_to_the_annual_volatility() -> None:
+    # Volatility grows with the square root of time: one year of per-second sigma is the annual figure.
+    for annual in (0.2, 0.55, 1.3):
+        assert sigma_per_sqrt_second(annual) * math.sqrt(SECONDS_PER_YEAR) == pytest.approx(annual)
+    assert sigma_per_sqrt_second(0.55) < sigma_per_sqrt_second(0.8)
 
 
 def test_volatility_is_roughly_as_configured() -> None:

@@ -14,9 +14,10 @@ from src.execution.reconcile import ADOPTED_STRATEGY, Reconciler, resolve_order
 from src.journal.trade_log import TradeLog
 from src.model.models import Fill, Order, OrderIntent, Settlement, Side, new_client_order_id
 from src.platforms.kalshi import KalshiTransportError
-from tests.test_live import TICKER, FakeVenue
+from tests.fakes.fake_venue import FakeVenue
 
 D = Decimal
+TICKER = "KXBTC15M-26MAY281500-00"
 OTHER = "KXBTC15M-26MAY281515-15"
 
 

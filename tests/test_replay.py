@@ -188,3 +188,19 @@ def test_empty_replay_file_is_a_clear_error(settings: Settings, tmp_path: Path) 
 def test_starting_bankroll_is_untouched_by_the_sim(settings: Settings) -> None:
     # The components hold no money: bankrolls stay with the database of the mode (data/sim.db).
     assert settings.user.starting_bankroll_usd == Decimal("100.00")
+
+
+async def test_a_resumed_replay_skips_what_the_sim_database_already_holds(settings: Settings, tmp_path: Path) -> None:
+    path = tmp_path / "p.csv"
+    path.write_text("timestamp,price\n" + "".join(f"{START + i},{100 + i % 7}\n" for i in range(300)))
+    sim = build_sim_components(settings, replay=path, sleep=FakeSleep(), speed=1000.0, resume_after=START + 199)
+    assert sim.clock() == START + 200  # the first tick after the last simulated time
+    await asyncio.wait_for(sim.feed.run(), timeout=10)
+    assert sim.feed.ticks == 100
+    with pytest.raises(ValueError, match="p.csv: no prices after .* already replayed"):
+        build_sim_components(settings, replay=path, resume_after=START + 299)
+
+
+def test_a_resumed_generator_starts_at_the_later_of_now_and_the_last_simulated_time(settings: Settings) -> None:
+    assert build_sim_components(settings, start_ts=START, resume_after=START + 7200).clock() == START + 7200
+    assert build_sim_components(settings, start_ts=START, resume_after=START - 7200).clock() == START

@@ -937,7 +937,9 @@ def test_sim_subprocess_writes_nothing_outside_its_project(tmp_path) -> None:
         (False, True, True, "LIVE", "LIVE_TRADING=true is not set"),
         (True, False, True, "LIVE", "--live flag was not given"),
         (True, True, False, "LIVE", "no terminal attached"),
+        (False, False, False, "LIVE", "LIVE_TRADING=true is not set"),
         (True, True, True, "live", "was not the word LIVE"),
+        (True, True, True, "LIVE!", "was not the word LIVE"),
         (True, True, True, "", "was not the word LIVE"),
         (True, True, True, EOFError, "no confirmation was typed"),
         (True, True, True, KeyboardInterrupt, "no confirmation was typed"),
@@ -955,11 +957,15 @@ def test_each_live_guard_is_required(env_ok, flag, tty, answer, refusal) -> None
             raise answer
         return answer
 
+    out = io.StringIO()
     with pytest.raises(LiveGuardError) as info:
-        check_live_guards(env_ok, flag, tty, typed, io.StringIO())
+        check_live_guards(env_ok, flag, tty, typed, out)
     message = str(info.value)
     assert refusal in message and "\n" not in message
-    assert len(prompts) == (1 if env_ok and flag and tty else 0)  # the prompt comes only after the rest pass
+    asked = env_ok and flag and tty
+    assert len(prompts) == (1 if asked else 0)  # the prompt comes only after the rest pass
+    # The real-money warning is shown only to someone who is then asked to confirm.
+    assert ("REAL money" in out.getvalue()) is asked
 
 
 def test_all_three_live_guards_together_pass() -> None:
@@ -967,8 +973,9 @@ def test_all_three_live_guards_together_pass() -> None:
     from src.execution.live import WARNING_BANNER, check_live_guards
 
     out = io.StringIO()
-    check_live_guards(True, True, True, lambda prompt: " LIVE\n", out)
-    assert WARNING_BANNER.strip() in out.getvalue()
+    prompts: list[str] = []
+    check_live_guards(True, True, True, lambda prompt: prompts.append(prompt) or " LIVE\n", out)
+    assert WARNING_BANNER.strip() in out.getvalue() and len(prompts) == 1
 
 
 def _run_offline(copy_or_repo: Path, argv: list[str], *, stdin=subprocess.DEVNULL, timeout: float = 60):

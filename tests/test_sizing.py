@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from src.config import AppConfig, RiskConfig, SizingConfig
 from src.model.fees import fee_per_contract, taker_fee
 from src.model.models import BookLevel, OrderBook, OrderIntent, Side, Signal
+from src.model.stages import STAGES
 from src.risk.limits import HARD_MAX_TRADE_USD
 from src.risk.sizing import (
-    STAGES,
     SizeDecision,
     SizingError,
     SizingLimits,
@@ -51,12 +51,13 @@ def test_stage_boundaries(bankroll: Decimal, stage: int) -> None:
     assert stage_for(bankroll).number == stage
 
 
-def test_stage_table_matches_the_design() -> None:
-    assert [(s.number, s.min_bankroll, s.max_bet_usd, s.max_pct) for s in STAGES] == [
-        (1, D("0"), D("5.00"), D("0.05")),
-        (2, D("100"), D("10.00"), D("0.05")),
-        (3, D("250"), D("15.00"), D("0.04")),
-    ]
+def test_a_larger_bankroll_never_gets_a_smaller_stake() -> None:
+    """Crossing into a higher stage must never shrink the bet (with the code's $5 cap lifted, so the stages bind)."""
+    stakes = [size_position(0.99, D("0.50"), D(cents) / 100, LIFTED).stake_usd for cents in range(0, 60_001, 50)]
+    assert all(a <= b for a, b in zip(stakes, stakes[1:], strict=False))
+    edges = [s.min_bankroll for s in STAGES[1:]]
+    for edge in edges:  # both sides of each boundary are sized, and the boundary belongs to the higher stage
+        assert stage_for(edge - D("0.01")).number + 1 == stage_for(edge).number
 
 
 def test_negative_bankroll_is_refused() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -24,7 +24,7 @@ from src.model.exit_codes import EXIT_HARD_STOP, EXIT_OK, EXIT_USAGE
 from src.model.models import Fill, Mode, OrderIntent, Side
 from src.risk.lockfile import write_lock
 from tests.fakes.polymarket_data_server import FakeDataApi, leaderboard_row, trade_row
-from tests.fakes.polymarket_server import CLOB_HOST, DATA_HOST, FakeClob, LoopbackTLS, connector_factory
+from tests.fakes.polymarket_server import CLOB_HOST, DATA_HOST, FakeClob, connector_factory, market_row
 
 T0 = 1_780_000_000
 TOKEN = str(7 * 10**76 + 1_321_045)
@@ -84,25 +84,7 @@ def book(token: str, condition: str) -> dict:
 
 
 def market(condition: str, token: str, *, closed: bool = False, winner: str | None = None) -> dict:
-    return {
-        "condition_id": condition,
-        "question": "Will it happen?",
-        "tokens": [
-            {"token_id": token, "outcome": "Yes", "price": 0.41, "winner": winner == token},
-            {"token_id": OTHER, "outcome": "No", "price": 0.59, "winner": winner == OTHER},
-        ],
-        "active": True,
-        "closed": closed,
-        "accepting_orders": not closed,
-        "end_date_iso": "2026-12-31T00:00:00Z",
-    }
-
-
-@pytest.fixture(scope="module")
-def tls() -> Iterator[LoopbackTLS]:
-    material = LoopbackTLS()
-    yield material
-    material.cleanup()
+    return market_row(condition, token, OTHER, closed=closed, winner=winner)
 
 
 @pytest.fixture

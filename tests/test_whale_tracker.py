@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
@@ -37,34 +37,12 @@ def tx(n: int) -> str:
     return "0x" + f"{n:064x}"
 
 
-@pytest.fixture(scope="module")
-def tls() -> Iterator[LoopbackTLS]:
-    material = LoopbackTLS()
-    yield material
-    material.cleanup()
-
-
 @pytest.fixture
 async def api(tls: LoopbackTLS) -> AsyncIterator[FakeDataApi]:
     server = FakeDataApi(tls)
     await server.start()
     yield server
     await server.stop()
-
-
-class Sleeps:
-    """Retry waits are recorded, never slept."""
-
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
 
 
 def make_tracker(tls, api, clock, sleeps, cfg=CFG, **kw) -> WhaleTracker:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from src.app.daemon_records import write_health
 from src.db import Database
 from src.journal.trade_log import TradeLogError
 from src.model.interfaces import Executor, Gate, LiveBooks, MarketData, OrderRefused, PriceFeed, Settler
@@ -444,7 +445,4 @@ class Engine:
             values["market_ticker"] = m.ticker
             values["market_close_ts"] = repr(m.close_time.timestamp())
             values["floor_strike"] = str(m.floor_strike) if m.floor_strike is not None else ""
-        try:
-            self.db.set_health(values, now)
-        except Exception as exc:  # noqa: BLE001 - health is informational; never stop trading on it
-            log.warning("could not write health: %s", exc)
+        write_health(self.db, values, now)

@@ -32,12 +32,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
+from src.app.daemon_records import record_error, write_health
 from src.data.whale_tracker import PollResult, TradeRow, Whale, WhaleTrade
 from src.db import PolymarketDatabase
 from src.journal.trade_log import TradeLogError
 from src.model.exit_codes import EXIT_ERROR, EXIT_OK
 from src.model.interfaces import Executor, Gate, OrderRefused, Settler
-from src.model.models import Clock, Market, NoSignal, Order, OrderBook, OrderIntent, Signal, Sleep, qty
+from src.model.models import CENT, Clock, Market, NoSignal, Order, OrderBook, OrderIntent, Signal, Sleep, qty
 from src.risk.sizing import fit_to_book
 from src.strategies.base import Strategy
 
@@ -309,17 +310,14 @@ class WhaleCopyLoop:
         self._record_error(source, message)
 
     def _record_error(self, source: str, message: str) -> None:
-        try:
-            self.db.record_error(self.clock(), source, message)
-        except Exception as exc:  # noqa: BLE001 - the error table is informational
-            log.warning("could not record an error: %s", exc)
+        record_error(self.db, self.clock(), source, message)
 
     def status_line(self, new_trades: int = 0) -> str:
-        state = getattr(self.gate.status().state, "value", "?")
+        state = str(self.gate.status().state)
         return (
             f"[POLY PAPER] whales {len(self.tracker.whales)} | new trades {new_trades} | "
             f"copied {self.counts[COPIED]} | open {len(self.db.open_trades())} | "
-            f"bankroll ${self.gate.bankroll.quantize(Decimal('0.01'))} | kill switch {state} | "
+            f"bankroll ${self.gate.bankroll.quantize(CENT)} | kill switch {state} | "
             f"errors {self.errors} | last {self.last_code}"
         )
 
@@ -333,12 +331,9 @@ class WhaleCopyLoop:
             "mode": "polymarket_paper",
             "heartbeat_ts": repr(now),
             "why_not_trading": self.last_code,
-            "kill_state": getattr(status.state, "value", str(status.state)),
-            "kill_reason": str(getattr(status, "reason", "")),
+            "kill_state": str(status.state),
+            "kill_reason": status.reason,
             "bankroll": str(self.gate.bankroll),
         }
-        try:
-            self.db.set_health(values, now)
-        except Exception as exc:  # noqa: BLE001 - health is informational; never stop trading on it
-            log.warning("could not write health: %s", exc)
+        write_health(self.db, values, now)
 

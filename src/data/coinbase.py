@@ -35,9 +35,9 @@ class CoinbaseFeed(WsFeed):
 
     def __init__(self, clock: Clock, *, url: str | None = None, **kwargs: Any) -> None:
         super().__init__(source="coinbase", url=url or COINBASE_URL, allowed_hosts=ALLOWED_HOSTS, clock=clock, **kwargs)
-        self._subscribe = dumps(SUBSCRIBE_MESSAGE)
+        self._subscribe = dumps(SUBSCRIBE_MESSAGE).decode()  # str: sent as a text frame, as Coinbase requires
 
-    def subscribe_frames(self) -> list[bytes]:
+    def subscribe_frames(self) -> list[str]:
         return [self._subscribe]
 
     def handle_frame(self, raw: bytes | str, now: float) -> bool:

@@ -153,8 +153,13 @@ class WsFeed:
         """Parse one websocket message received at `now`; return True to reconnect at once."""
         raise NotImplementedError
 
-    def subscribe_frames(self) -> list[bytes]:
-        """Messages to send right after each connect (the URL itself subscribes on Binance)."""
+    def subscribe_frames(self) -> list[str]:
+        """JSON commands to send right after each connect (the URL itself subscribes on Binance).
+
+        str, never bytes: websockets sends a str as a text frame and bytes as a binary one, and a
+        venue reads its JSON commands only from text frames (Coinbase answers a binary subscribe
+        with "Failed to subscribe").
+        """
         return []
 
     # -- shared by the venue parsers ---------------------------------------------------------------
@@ -319,6 +324,8 @@ class WsFeed:
                 self.connected = True
                 self.connects += 1
                 for frame in self.subscribe_frames():
+                    if not isinstance(frame, str):
+                        raise TypeError("a subscribe command is JSON text (str), sent as a text frame, never bytes")
                     await ws.send(frame)
                 watchdog = asyncio.ensure_future(self._watch(ws, now + self._max_age_s))
                 try:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from decimal import ROUND_CEILING, Decimal
 
+from src.model.models import CENT
+
 TAKER_FEE_MULTIPLIER = Decimal("0.07")
-_CENT = Decimal("0.01")
 
 
 def taker_fee(count: Decimal, price: Decimal, multiplier: Decimal = TAKER_FEE_MULTIPLIER) -> Decimal:
@@ -13,7 +14,7 @@ def taker_fee(count: Decimal, price: Decimal, multiplier: Decimal = TAKER_FEE_MU
     if count < 0 or price < 0 or price > 1:
         raise ValueError(f"fee needs count >= 0 and 0 <= price <= 1, got count={count} price={price}")
     raw = multiplier * count * price * (Decimal(1) - price)
-    return raw.quantize(_CENT, rounding=ROUND_CEILING)
+    return raw.quantize(CENT, rounding=ROUND_CEILING)
 
 
 def fee_per_contract(

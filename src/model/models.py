@@ -17,6 +17,7 @@ Sleep = Callable[[float], Awaitable[None]]  # asyncio.sleep, or a fake in tests 
 ONE = Decimal("1")
 ZERO = Decimal("0")
 CENT = Decimal("0.01")
+SECONDS_PER_DAY = 86_400
 
 
 class Side(StrEnum):
@@ -265,6 +266,40 @@ def fill_totals(fills: Iterable[Fill]) -> tuple[Decimal, Decimal, Decimal]:
     return filled, cost, fees
 
 
+@dataclass(frozen=True, slots=True)
+class TradeRow:
+    """One row of the trades table: db.py writes and returns it, the dashboard's queries read it."""
+
+    id: int
+    order_id: int
+    ticker: str
+    side: Side
+    count: Decimal
+    avg_price: Decimal
+    cost: Decimal
+    fees: Decimal
+    strategy: str
+    opened_ts: float
+    status: str
+    result: str | None
+    payout: Decimal | None
+    pnl: Decimal | None
+    settled_ts: float | None
+
+
+def bankroll_from(starting: Decimal, realised_pnl: Decimal) -> Decimal:
+    """The bankroll (DECISIONS §5): the starting bankroll plus every settled trade's P&L after fees."""
+    return starting + realised_pnl
+
+
+def usd(value: Decimal, *, signed: bool = False) -> str:
+    """Dollars to the cent for people: $1.23, -$1.23, and +$1.23 (+$0.00) when `signed`."""
+    cents = value.quantize(CENT)
+    if cents < 0:
+        return f"-${-cents}"
+    return f"{'+' if signed else ''}${cents}"
+
+
 def qty(value: Decimal) -> str:
     """A count for people: 10 not 1E+1, 2.5 not 2.50."""
     return format(value.normalize(), "f")
@@ -272,6 +307,16 @@ def qty(value: Decimal) -> str:
 
 def utc_from_ts(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, tz=UTC)
+
+
+def utc_day(ts: float) -> str:
+    """The UTC calendar date of `ts` as daily_pnl names it: '2026-05-09'."""
+    return utc_from_ts(ts).strftime("%Y-%m-%d")
+
+
+def utc_day_number(ts: float) -> int:
+    """The UTC calendar day as a number (POSIX days are exactly 86 400 s), for cheap day arithmetic."""
+    return int(ts // SECONDS_PER_DAY)
 
 
 def new_client_order_id() -> str:

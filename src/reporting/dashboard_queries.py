@@ -12,7 +12,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from src.db import db_path_for
-from src.model.models import Mode
+from src.model.models import Mode, Side, TradeRow, bankroll_from
+from src.model.stages import stage_of
 
 LAST_TRADES = 10
 OPEN_TRADES_SHOWN = 50
@@ -23,9 +24,7 @@ CHART_POINTS = 2000
 ERROR_WINDOW_S = 3600.0
 MAX_TS = 32_503_680_000.0  # year 3000: a later 'time' is garbage, not a clock
 
-# Bankroll stages (ARCHITECTURE.md, src/risk/sizing.py): a bankroll exactly on a boundary
-# belongs to the higher stage.
-STAGE_FLOORS: tuple[tuple[int, Decimal], ...] = ((3, Decimal("250")), (2, Decimal("100")), (1, Decimal("0")))
+DEFAULT_REFRESH_S = 5.0  # when the daemon has not written config.yaml's dashboard.refresh_s yet
 
 
 class DashboardDataError(Exception):
@@ -38,6 +37,28 @@ class NoDatabase(DashboardDataError):
     def __init__(self, path: Path) -> None:
         super().__init__(f"{path} does not exist")
         self.path = path
+
+
+@dataclass(frozen=True, slots=True)
+class RiskLimits:
+    """config.yaml's risk section as the daemon wrote it at start (health key risk_limits)."""
+
+    max_single_trade_usd: Decimal
+    daily_loss_pct: Decimal
+    max_consecutive_losses: int
+    cooling_hours: Decimal
+    max_trades_per_hour: int
+    max_auth_failures: int
+    total_loss_pct: Decimal
+    min_bankroll_usd: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class PageSettings:
+    """What the page needs from the bot's configuration, read from the database (never from config files)."""
+
+    refresh_s: float
+    limits: RiskLimits | None  # None until a daemon has written them
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,28 +120,11 @@ class WinRate:
 
 
 @dataclass(frozen=True, slots=True)
-class TradeLine:
-    id: int
-    ticker: str
-    side: str
-    count: Decimal
-    avg_price: Decimal
-    cost: Decimal
-    fees: Decimal
-    strategy: str
-    opened_ts: float
-    status: str
-    result: str | None
-    pnl: Decimal | None
-    settled_ts: float | None
-
-
-@dataclass(frozen=True, slots=True)
 class OpenPositions:
     count: int
     cost: Decimal  # total cost of every open trade, not only the ones shown
     fees: Decimal
-    shown: tuple[TradeLine, ...]  # newest first, at most OPEN_TRADES_SHOWN
+    shown: tuple[TradeRow, ...]  # newest first, at most OPEN_TRADES_SHOWN
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,9 +136,15 @@ class ErrorLine:
 
 @dataclass(frozen=True, slots=True)
 class SystemHealth:
-    """Ages are seconds before the snapshot's reference time; None when never reported."""
+    """Ages are seconds before the snapshot's reference time; None when never reported.
+
+    The heartbeat's age is the exception: it is measured on the wall clock (heartbeat_wall_ts
+    against the reader's own time), because the simulator's clock runs ahead of real time and a
+    stopped simulator must never look alive.
+    """
 
     heartbeat_age_s: float | None
+    pid: int | None  # the daemon's process id, when it reported one
     feed_tick_age_s: float | None
     kalshi_call_age_s: float | None
     errors_last_hour: int
@@ -174,8 +184,9 @@ class Snapshot:
     today: DayPnl
     record: WinRate
     open_positions: OpenPositions
-    last_trades: tuple[TradeLine, ...]  # newest first
+    last_trades: tuple[TradeRow, ...]  # newest first
     system: SystemHealth
+    limits: RiskLimits | None
     bankroll_points: tuple[ChartPoint, ...]  # oldest first, at most CHART_POINTS
     bankroll_history_rows: int
     pnl_bars: tuple[PnlBar, ...]  # oldest first, at most PNL_BARS
@@ -230,13 +241,6 @@ def connect_readonly(path: Path, *, busy_timeout_ms: int = 5000) -> sqlite3.Conn
 # -- pure helpers --------------------------------------------------------------------------------
 
 
-def stage_of(bankroll: Decimal) -> int:
-    for number, floor in STAGE_FLOORS:
-        if bankroll >= floor:
-            return number
-    return 1
-
-
 def utc_day_bounds(ts: float) -> tuple[str, float, float]:
     """The UTC day containing `ts`: its name and [start, end) in epoch seconds."""
     start = datetime.fromtimestamp(ts, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -283,6 +287,44 @@ def _age(now: float, ts: float | None) -> float | None:
 def read_health(conn: sqlite3.Connection) -> dict[str, HealthValue]:
     rows = conn.execute("SELECT key, value, ts FROM health")
     return {r["key"]: HealthValue(r["value"], float(r["ts"])) for r in rows}
+
+
+def read_page_settings(path: Path) -> PageSettings:
+    """config.yaml's dashboard.refresh_s (else 5 s) and risk limits (else None), as the daemon wrote them."""
+    try:
+        conn = connect_readonly(path)
+    except (DashboardDataError, sqlite3.Error):
+        return PageSettings(DEFAULT_REFRESH_S, None)
+    try:
+        health = read_health(conn)
+    except sqlite3.Error:
+        return PageSettings(DEFAULT_REFRESH_S, None)
+    finally:
+        conn.close()
+    value = _health_float(health, "dashboard_refresh_s")
+    refresh = value if value is not None and 1 <= value <= 600 else DEFAULT_REFRESH_S
+    return PageSettings(refresh, risk_limits(health))
+
+
+def risk_limits(health: dict[str, HealthValue]) -> RiskLimits | None:
+    """The risk_limits row (a JSON object), or None when missing or unreadable: the page then speaks generally."""
+    text = _health_str(health, "risk_limits")
+    if text is None:
+        return None
+    try:
+        raw = json.loads(text)
+        return RiskLimits(
+            max_single_trade_usd=_money(raw["max_single_trade_usd"], "risk_limits"),
+            daily_loss_pct=_money(raw["daily_loss_pct"], "risk_limits"),
+            max_consecutive_losses=int(raw["max_consecutive_losses"]),
+            cooling_hours=_money(raw["cooling_hours"], "risk_limits"),
+            max_trades_per_hour=int(raw["max_trades_per_hour"]),
+            max_auth_failures=int(raw["max_auth_failures"]),
+            total_loss_pct=_money(raw["total_loss_pct"], "risk_limits"),
+            min_bankroll_usd=_money(raw["min_bankroll_usd"], "risk_limits"),
+        )
+    except (ValueError, TypeError, KeyError, DashboardDataError):
+        return None
 
 
 def reference_now(mode: Mode, health: dict[str, HealthValue], wall_now: float) -> tuple[float, bool]:
@@ -356,12 +398,17 @@ def read_day_pnl(conn: sqlite3.Connection, now: float) -> DayPnl:
     return DayPnl(day=day, pnl=total, trades=trades, wins=wins, losses=losses)
 
 
-def _trade_line(r: sqlite3.Row) -> TradeLine:
+def _trade_line(r: sqlite3.Row) -> TradeRow:
     where = f"trade {r['id']}"
-    return TradeLine(
+    try:
+        side = Side(r["side"])
+    except ValueError:
+        raise DashboardDataError(f"{where}: side {r['side']!r} is neither yes nor no") from None
+    return TradeRow(
         id=int(r["id"]),
+        order_id=int(r["order_id"]),
         ticker=r["ticker"],
-        side=r["side"],
+        side=side,
         count=_money(r["count"], where),
         avg_price=_money(r["avg_price"], where),
         cost=_money(r["cost"], where),
@@ -370,13 +417,15 @@ def _trade_line(r: sqlite3.Row) -> TradeLine:
         opened_ts=float(r["opened_ts"]),
         status=r["status"],
         result=r["result"],
+        payout=_opt_money(r["payout"], where),
         pnl=_opt_money(r["pnl"], where),
         settled_ts=None if r["settled_ts"] is None else float(r["settled_ts"]),
     )
 
 
 _TRADE_COLUMNS = (
-    "id, ticker, side, count, avg_price, cost, fees, strategy, opened_ts, status, result, pnl, settled_ts"
+    "id, order_id, ticker, side, count, avg_price, cost, fees, strategy, opened_ts, status, result, payout, pnl,"
+    " settled_ts"
 )
 
 
@@ -394,19 +443,39 @@ def read_open_positions(conn: sqlite3.Connection) -> OpenPositions:
     return OpenPositions(count=count, cost=cost, fees=fees, shown=tuple(_trade_line(r) for r in shown))
 
 
-def read_last_trades(conn: sqlite3.Connection, limit: int = LAST_TRADES) -> tuple[TradeLine, ...]:
+def read_last_trades(conn: sqlite3.Connection, limit: int = LAST_TRADES) -> tuple[TradeRow, ...]:
     rows = conn.execute(f"SELECT {_TRADE_COLUMNS} FROM trades ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
     return tuple(_trade_line(r) for r in rows)
 
 
-def read_system_health(conn: sqlite3.Connection, health: dict[str, HealthValue], now: float) -> SystemHealth:
+def heartbeat_wall_age(health: dict[str, HealthValue], wall_now: float, simulated: bool) -> float | None:
+    """Real seconds since the daemon's last status update, or None when that is unknown.
+
+    A daemon from before heartbeat_wall_ts existed wrote only heartbeat_ts: that is wall time
+    in paper and live, but simulated time in sim, which says nothing about real time.
+    """
+    wall = _health_float(health, "heartbeat_wall_ts")
+    if wall is None and not simulated:
+        wall = _health_float(health, "heartbeat_ts")
+    return _age(wall_now, wall)
+
+
+def _health_pid(health: dict[str, HealthValue]) -> int | None:
+    text = _health_str(health, "pid")
+    return int(text) if text is not None and text.isdigit() and int(text) > 0 else None
+
+
+def read_system_health(
+    conn: sqlite3.Connection, health: dict[str, HealthValue], now: float, wall_age_s: float | None
+) -> SystemHealth:
     errors = int(conn.execute("SELECT COUNT(*) FROM errors WHERE ts >= ?", (now - ERROR_WINDOW_S,)).fetchone()[0])
     recent = conn.execute(
         "SELECT ts, source, message FROM errors ORDER BY ts DESC, id DESC LIMIT ?", (RECENT_ERRORS_SHOWN,)
     ).fetchall()
     stale = _health_str(health, "feed_stale")
     return SystemHealth(
-        heartbeat_age_s=_age(now, _health_float(health, "heartbeat_ts")),
+        heartbeat_age_s=wall_age_s,
+        pid=_health_pid(health),
         feed_tick_age_s=_age(now, _health_float(health, "feed_last_tick_ts")),
         kalshi_call_age_s=_age(now, _health_float(health, "kalshi_last_call_ts")),
         errors_last_hour=errors,
@@ -470,13 +539,9 @@ def read_pnl_bars(conn: sqlite3.Connection, limit: int = PNL_BARS) -> tuple[PnlB
     return tuple(bars)
 
 
-def bankroll_view(
-    health: dict[str, HealthValue], realised: Decimal, starting_fallback: Decimal | None
-) -> BankrollView:
-    starting = _health_decimal(health, "starting_bankroll")
-    if starting is None:
-        starting = starting_fallback
-    computed = starting + realised if starting is not None else None
+def bankroll_view(health: dict[str, HealthValue], realised: Decimal) -> BankrollView:
+    starting = _health_decimal(health, "starting_bankroll")  # the daemon writes it at start
+    computed = bankroll_from(starting, realised) if starting is not None else None
     reported = _health_decimal(health, "bankroll")
     if reported is not None:
         value, source = reported, "daemon"
@@ -490,7 +555,7 @@ def bankroll_view(
         starting=starting,
         realised=realised,
         computed=computed,
-        stage=stage_of(value) if value is not None else None,
+        stage=stage_of(value).number if value is not None else None,
     )
 
 
@@ -508,7 +573,6 @@ def read_snapshot(
     *,
     mode: Mode,
     wall_now: float,
-    starting_fallback: Decimal | None,
 ) -> Snapshot:
     """Read every panel's data inside one read transaction (a consistent view while the bot writes)."""
     version = schema_version(conn)
@@ -526,12 +590,13 @@ def read_snapshot(
             simulated_clock=simulated,
             health=health,
             kill=read_kill_status(conn, health),
-            bankroll=bankroll_view(health, realised, starting_fallback),
+            bankroll=bankroll_view(health, realised),
             today=read_day_pnl(conn, now),
             record=record,
             open_positions=read_open_positions(conn),
             last_trades=read_last_trades(conn),
-            system=read_system_health(conn, health, now),
+            system=read_system_health(conn, health, now, heartbeat_wall_age(health, wall_now, simulated)),
+            limits=risk_limits(health),
             bankroll_points=points,
             bankroll_history_rows=history_rows,
             pnl_bars=read_pnl_bars(conn),

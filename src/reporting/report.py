@@ -6,8 +6,8 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from src.db import Database, KillEventRow, TradeRow
-from src.model.models import ZERO
+from src.db import Database, KillEventRow
+from src.model.models import ZERO, TradeRow, bankroll_from
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +78,7 @@ def settled_figures(start: Decimal, pnls: list[Decimal], fees: Decimal) -> Settl
 def build_day_report(db: Database, mode: str, day: date, starting_bankroll: Decimal) -> DayReport:
     start_ts, end_ts = day_bounds(day)
     settled = db.settled_trades(start_ts, end_ts)
-    bankroll_start = starting_bankroll + db.realized_pnl(until_ts=start_ts)
+    bankroll_start = bankroll_from(starting_bankroll, db.realized_pnl(until_ts=start_ts))
     figures = settled_figures(bankroll_start, [t.pnl or ZERO for t in settled], sum((t.fees for t in settled), ZERO))
     still_open = tuple(t for t in db.trades_opened_since(start_ts) if t.opened_ts < end_ts and t.status == "open")
     return DayReport(

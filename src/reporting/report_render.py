@@ -7,14 +7,8 @@ from decimal import Decimal
 
 import orjson
 
+from src.model.models import CENT, usd
 from src.reporting.report import DayReport
-
-_CENT = Decimal("0.01")
-
-
-def _usd(value: Decimal) -> str:
-    q = value.quantize(_CENT)
-    return f"-${-q}" if q < 0 else f"${q}"
 
 
 def _hhmm(ts: float | None) -> str:
@@ -29,12 +23,12 @@ def render_text(r: DayReport) -> str:
         ("Still open", str(len(r.opened_still_open))),
         ("Wins / losses", f"{r.wins} / {r.losses}"),
         ("Win rate", rate),
-        ("Gross P&L", _usd(r.gross_pnl)),
-        ("Fees", _usd(r.fees)),
-        ("Net P&L", _usd(r.net_pnl)),
-        ("Bankroll start", _usd(r.bankroll_start)),
-        ("Bankroll end", _usd(r.bankroll_end)),
-        ("Max drawdown", f"{_usd(r.max_drawdown)} ({(r.max_drawdown_pct * 100).quantize(Decimal('0.1'))}%)"),
+        ("Gross P&L", usd(r.gross_pnl)),
+        ("Fees", usd(r.fees)),
+        ("Net P&L", usd(r.net_pnl)),
+        ("Bankroll start", usd(r.bankroll_start)),
+        ("Bankroll end", usd(r.bankroll_end)),
+        ("Max drawdown", f"{usd(r.max_drawdown)} ({(r.max_drawdown_pct * 100).quantize(Decimal('0.1'))}%)"),
         ("Kill switch events", str(len(r.kill_events))),
     ]
     width = max(len(k) for k, _ in summary)
@@ -47,14 +41,14 @@ def render_text(r: DayReport) -> str:
         for t in r.settled:
             lines.append(
                 f"  {_hhmm(t.settled_ts):<9}{t.ticker:<28}{t.side.value:<5}{t.count.normalize():>7}"
-                f"{t.avg_price.quantize(Decimal('0.0001')):>8}{t.fees.quantize(_CENT):>8}"
-                f"{(t.result or '-'):>8}{_usd(t.pnl or Decimal(0)):>11}"
+                f"{t.avg_price.quantize(Decimal('0.0001')):>8}{t.fees.quantize(CENT):>8}"
+                f"{(t.result or '-'):>8}{usd(t.pnl or Decimal(0)):>11}"
             )
     if r.opened_still_open:
         lines += ["", "  Open positions"]
         for t in r.opened_still_open:
             lines.append(f"  {_hhmm(t.opened_ts):<9}{t.ticker:<28}{t.side.value:<5}{t.count.normalize():>7}"
-                         f" cost {_usd(t.cost)}")
+                         f" cost {usd(t.cost)}")
     if r.kill_events:
         lines += ["", "  Kill switch events"]
         lines += [f"  {_hhmm(e.ts):<9}{e.kind:<16}{e.reason}" for e in r.kill_events]

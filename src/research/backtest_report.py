@@ -16,7 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from src.model.models import CENT, ZERO
+from src.model.models import ZERO, usd
 from src.reporting.report import settled_figures
 
 _PCT = Decimal("0.1")
@@ -147,13 +147,6 @@ def _when(ts: float | None) -> str:
     return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _usd(value: Decimal, sign: bool = False) -> str:
-    q = value.quantize(CENT)
-    if sign:
-        return f"-${-q}" if q < 0 else f"+${q}"
-    return f"${q}"
-
-
 def _pct(fraction: Decimal | None) -> str:
     return "-" if fraction is None else f"{(fraction * 100).quantize(_PCT)} %"
 
@@ -176,9 +169,9 @@ def render_text(report: BacktestReport) -> str:
         ("trades", f"{s.trades} ({s.settled} settled, {s.open} still open at the end of the data)"),
         ("win rate", f"{_pct(s.win_rate)} ({s.wins} won, {s.losses} lost)"),
         ("P&L net of fees",
-         f"{_usd(s.net_pnl, sign=True)} (gross {_usd(s.gross_pnl, sign=True)}, fees {_usd(s.fees)})"),
-        ("bankroll", f"{_usd(report.starting_bankroll)} -> {_usd(report.ending_bankroll)}"),
-        ("max drawdown", f"{_usd(s.max_drawdown)} ({_pct(s.max_drawdown_pct)} of peak)"),
+         f"{usd(s.net_pnl, signed=True)} (gross {usd(s.gross_pnl, signed=True)}, fees {usd(s.fees)})"),
+        ("bankroll", f"{usd(report.starting_bankroll)} -> {usd(report.ending_bankroll)}"),
+        ("max drawdown", f"{usd(s.max_drawdown)} ({_pct(s.max_drawdown_pct)} of peak)"),
     ]
     out += [f"  {name:<17} {value}" for name, value in rows]
     out.append("")
@@ -204,7 +197,7 @@ def render_text(report: BacktestReport) -> str:
         out.append(f"  {'#':>4}  {'opened':<23} {'ticker':<24} {'side':<4} {'count':>5} {'price':>6} "
                    f"{'fees':>6} {'result':<6} {'pnl':>9}")
         for t in report.trades:
-            pnl = _usd(t.pnl, sign=True) if t.pnl is not None else "open"
+            pnl = usd(t.pnl, signed=True) if t.pnl is not None else "open"
             out.append(
                 f"  {t.trade_id:>4}  {_when(t.opened_ts):<23} {t.ticker:<24} {t.side:<4} {t.count.normalize()!s:>5} "
                 f"{t.avg_price.quantize(Decimal('0.0001'))!s:>6} {t.fees!s:>6} {t.result or '-':<6} {pnl:>9}"

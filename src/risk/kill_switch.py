@@ -28,7 +28,6 @@ import json
 import logging
 import re
 import sqlite3
-import sys
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,13 +38,23 @@ from typing import Any
 from src.config import RiskConfig
 from src.db import Database
 from src.model.exit_codes import EXIT_AUTH_HALT, EXIT_HARD_STOP, EXIT_OK
-from src.model.models import ZERO, Clock, Mode, OrderIntent, TradeResult, Verdict, utc_from_ts
+from src.model.models import (
+    SECONDS_PER_DAY,
+    ZERO,
+    Clock,
+    Mode,
+    OrderIntent,
+    TradeResult,
+    Verdict,
+    utc_day_number,
+    utc_from_ts,
+)
+from src.risk.blockers import BLOCKERS_NAME, blockers_text, remove_auth_section, write_auth_section
 from src.risk.limits import LIMITS
-from src.risk.lockfile import LockWriteError, append_line, atomic_write_text, lock_path, read_lock, write_lock
+from src.risk.lockfile import LockWriteError, append_line, lock_path, read_lock, write_lock
 from src.risk.protections import (
     ALLOWED,
     RATE_WINDOW_S,
-    SECONDS_PER_DAY,
     CoolingRule,
     OrderRule,
     Reason,
@@ -54,8 +63,17 @@ from src.risk.protections import (
     TradingState,
     default_order_rules,
     default_state_rules,
-    utc_day,
     worst_case_cost,
+)
+from src.risk.stop_messages import (
+    EVENT_LOG_NAME,
+    RESET_COMMAND,
+    Output,
+    auth_halt_message,
+    hard_stop_message,
+    locked_start_message,
+    print_stderr,
+    reset_instructions,
 )
 
 __all__ = [
@@ -66,29 +84,18 @@ __all__ = [
     "Reason",
     "TradingState",
     "reset_instructions",
+    "print_stderr",
     "startup_lock_check",
     "worst_case_cost",
 ]
 
 logger = logging.getLogger(__name__)
 
-EVENT_LOG_NAME = "KILL_SWITCH_EVENT.log"
-BLOCKERS_NAME = "BLOCKERS.md"
-RESET_COMMAND = "python main.py --reset-killswitch"
 # Orders stored with one of these statuses were never sent, so they do not count towards the hour.
 UNSUBMITTED_ORDER_STATUSES = ("refused",)
 # How far back a losing streak is rebuilt; a streak this long would have hard-stopped long before.
 STREAK_LOOKBACK = 10_000
-_BLOCKERS_MARK = "<!-- kill-switch:auth begin (src/risk/kill_switch.py; removed when auth succeeds) -->"
-_BLOCKERS_END = "<!-- kill-switch:auth end -->"
 _CODE_CHARS = re.compile(r"[^A-Za-z0-9_.:\-]")
-
-Output = Callable[[str], None]
-
-
-def print_stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
 
 @dataclass(frozen=True, slots=True)
 class KillSwitchStatus:
@@ -192,9 +199,9 @@ class KillSwitch:
         s.refresh_money(self._th)
         if s.reset_ts is None or result.settled_ts >= s.reset_ts:
             s.loss_since_reset -= pnl
-        day = utc_day(result.settled_ts)
+        day = utc_day_number(result.settled_ts)
         s.daily_pnl[day] = s.daily_pnl.get(day, ZERO) + pnl
-        for old in [d for d in s.daily_pnl if d < utc_day(now) - 1]:
+        for old in [d for d in s.daily_pnl if d < utc_day_number(now) - 1]:
             del s.daily_pnl[old]
         if pnl < 0:
             s.loss_streak += 1
@@ -426,8 +433,8 @@ class KillSwitch:
             problems.append(f"could not append to {EVENT_LOG_NAME}: {exc.strerror or exc}")
         self._record_event(now, "hard_stop", reason.value, detail, {"orders": cancel_note, "problems": problems})
         logger.critical("kill switch HARD STOP (%s): %s", reason.value, detail)
-        self._out(_hard_stop_message(reason, detail, cancel_note, lock_written, self._lock_file, problems,
-                                     self._th.min_bankroll_usd))
+        self._out(hard_stop_message(reason, detail, cancel_note, lock_written, self._lock_file, problems,
+                                    self._th.min_bankroll_usd))
 
     # -- auth halt ----------------------------------------------------------------------------------
 
@@ -435,9 +442,7 @@ class KillSwitch:
         section = blockers_text(list(self._auth_codes), self._s.auth_failures, now, self._mode)
         path = self._root / BLOCKERS_NAME
         try:
-            # Our section goes first; anything else already in the file is kept below it.
-            others = _without_own_section(_read_text(path))
-            atomic_write_text(path, section + ("\n" + others if others.strip() else ""))
+            write_auth_section(self._root, section)
         except (LockWriteError, OSError) as exc:
             logger.error("could not write %s: %s", path, exc)
         if not self._auth_exit:
@@ -451,25 +456,13 @@ class KillSwitch:
                 )
             except OSError as exc:
                 logger.error("could not append to %s: %s", EVENT_LOG_NAME, exc.strerror or exc)
-            self._out(
-                f"KILL SWITCH: trading halted after {self._s.auth_failures} consecutive authentication failures "
-                f"(last: {self._auth_codes[0][1] or 'no code'}). What failed and how to fix it: {path}. "
-                f"The bot exits with code {EXIT_AUTH_HALT}; the halt clears when authentication succeeds."
-            )
+            self._out(auth_halt_message(self._s.auth_failures, self._auth_codes[0][1], path))
 
     def _remove_own_blockers(self) -> None:
-        path = self._root / BLOCKERS_NAME
         try:
-            text = _read_text(path)
-            if _BLOCKERS_MARK not in text:
-                return  # no file, or nothing of ours in it
-            others = _without_own_section(text)
-            if others.strip():
-                atomic_write_text(path, others)
-            else:
-                path.unlink()
+            remove_auth_section(self._root)
         except (LockWriteError, OSError) as exc:
-            logger.error("could not update %s: %s", path, exc)
+            logger.error("could not update %s: %s", self._root / BLOCKERS_NAME, exc)
 
     # -- rebuild from the database (DECISIONS §5) ---------------------------------------------------------
 
@@ -480,7 +473,7 @@ class KillSwitch:
         reset = db.latest_kill_event("reset")
         s.reset_ts = reset.ts if reset is not None else None
         s.loss_since_reset = -(db.realized_pnl(since_ts=s.reset_ts) if reset is not None else s.realized_pnl)
-        today = utc_day(now)
+        today = utc_day_number(now)
         s.daily_pnl = {today: db.realized_pnl(today * SECONDS_PER_DAY, (today + 1) * SECONDS_PER_DAY)}
         for ts, client_id in db.order_times_since(now - RATE_WINDOW_S, UNSUBMITTED_ORDER_STATUSES):
             if now - ts < RATE_WINDOW_S and not (client_id and client_id in s.order_ids):
@@ -541,104 +534,8 @@ def startup_lock_check(root: Path, *, out: Output = print_stderr) -> int:
         why = f"{info.data.get('reason', '?')} at {info.data.get('at', '?')}: {info.data.get('message', '')}"
     else:
         why = f"lock file unreadable ({info.error}); it still counts"
-    out(f"REFUSING TO START: the kill switch is locked ({why}).\n{reset_instructions(root)}")
+    out(locked_start_message(why, root))
     return EXIT_HARD_STOP
-
-
-def reset_instructions(root: Path) -> str:
-    return (
-        f"The lock is {lock_path(root)}; the bot will not start while it exists.\n"
-        f"Review {root / EVENT_LOG_NAME} and your trades, then run:\n"
-        f"    {RESET_COMMAND}\n"
-        "It shows the lock, asks you to type RESET on a terminal, removes the lock and records the reset."
-    )
-
-
-def blockers_text(codes: list[tuple[float, str]], failures: int, now: float, mode: Mode) -> str:
-    """BLOCKERS.md for an auth halt: what failed and, for each likely cause, how to fix it. No secrets."""
-    seen = {code.lower() for _, code in codes}
-    lines = [
-        _BLOCKERS_MARK,
-        "# BLOCKER: Kalshi authentication keeps failing, so trading is halted",
-        "",
-        f"The kill switch halted trading at {utc_from_ts(now).isoformat()} (mode: {mode.value}) after "
-        f"{failures} consecutive authentication failures, and the bot exited with code {EXIT_AUTH_HALT}.",
-        "",
-        "## What failed (newest first)",
-        "",
-    ]
-    lines += [f"- {utc_from_ts(ts).isoformat()}  `{code or 'no error code'}`" for ts, code in codes]
-    lines += ["", "## How to fix it", ""]
-    clock_hint = (
-        "- **Clock skew** (`header_timestamp_expired`): Kalshi rejects signatures whose timestamp is off by more "
-        "than a few seconds. Turn on automatic time sync (macOS: System Settings > General > Date & Time > "
-        "Set time automatically; Linux: `timedatectl set-ntp true`), then start the bot again."
-    )
-    key_hint = (
-        "- **Wrong key id or key file** (`INCORRECT_API_KEY_SIGNATURE`, 401): `KALSHI_API_KEY_ID` in `.env` must be "
-        "the id Kalshi showed when it created the private key at `KALSHI_PRIVATE_KEY_PATH`. If the key was deleted "
-        "or you lost the matching .pem, create a new API key on Kalshi and update both lines in `.env`."
-    )
-    env_hint = (
-        "- **Wrong environment**: demo keys only work on demo and production keys only on production. "
-        "`kalshi.env` in config.yaml (demo | prod) must match where the key was created."
-    )
-    likely_clock = any("timestamp" in c or "clock" in c for c in seen)
-    hints = [clock_hint, key_hint, env_hint] if likely_clock else [key_hint, env_hint, clock_hint]
-    lines += hints
-    lines += [
-        "",
-        "Then run `python main.py --verify`. The halt clears by itself the first time an authenticated request "
-        "succeeds (this section is removed then); until then the bot places no orders.",
-        _BLOCKERS_END,
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return ""
-
-
-def _without_own_section(text: str) -> str:
-    """The file's text minus the kill switch's auth section (other blockers stay)."""
-    start = text.find(_BLOCKERS_MARK)
-    if start < 0:
-        return text
-    end = text.find(_BLOCKERS_END, start)
-    end = len(text) if end < 0 else end + len(_BLOCKERS_END)
-    rest = (text[:start] + text[end:]).strip("\n")
-    return rest + "\n" if rest.strip() else ""
-
-
-def _hard_stop_message(
-    reason: Reason,
-    detail: str,
-    cancel_note: str,
-    lock_written: bool,
-    lock_file: Path,
-    problems: list[str],
-    floor: Decimal,
-) -> str:
-    bar = "=" * 78
-    root = lock_file.parent
-    lines = [bar, f"KILL SWITCH: HARD STOP ({reason.value})", detail, f"Orders: {cancel_note}."]
-    if reason is Reason.LOCK_PRESENT:
-        lines.append(f"{lock_file} is present.")
-    elif lock_written:
-        lines.append(f"Lock written: {lock_file}")
-    lines += [f"PROBLEM: {p}" for p in problems]
-    lines += [
-        f"Trading has stopped; the bot exits with code {EXIT_HARD_STOP}.",
-        reset_instructions(root),
-        "After a reset the total-loss limit counts losses from the reset; the bankroll floor "
-        f"(${floor}) always applies, so a bankroll under it stops the bot again until money is added.",
-        bar,
-    ]
-    return "\n".join(lines)
 
 
 def _refuse_looser_than_code(risk: RiskConfig) -> None:

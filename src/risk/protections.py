@@ -12,9 +12,8 @@ from pathlib import Path
 
 from src.config import RiskConfig
 from src.model.fees import taker_fee
-from src.model.models import ONE, ZERO, OrderIntent, Verdict
+from src.model.models import CENT, ONE, ZERO, OrderIntent, Verdict, bankroll_from, usd, utc_day_number
 
-SECONDS_PER_DAY = 86_400
 RATE_WINDOW_S = 3_600.0
 
 ALLOWED = Verdict(True, "ok", "")
@@ -97,11 +96,11 @@ class RiskState:
 
     def refresh_money(self, th: Thresholds) -> None:
         # DECISIONS §5: starting bankroll plus realised P&L of this mode's trades.
-        self.bankroll = self.starting_bankroll + self.realized_pnl
+        self.bankroll = bankroll_from(self.starting_bankroll, self.realized_pnl)
         self.trade_cap = trade_cap(th, self.bankroll)
 
     def today_pnl(self, now: float) -> Decimal:
-        return self.daily_pnl.get(utc_day(now), ZERO)
+        return self.daily_pnl.get(utc_day_number(now), ZERO)
 
     def prune_orders(self, now: float) -> int:
         """Drop orders that have left the sliding hour; returns how many remain."""
@@ -109,11 +108,6 @@ class RiskState:
         while orders and now - orders[0][0] >= RATE_WINDOW_S:
             self.order_ids.discard(orders.popleft()[1])
         return len(orders)
-
-
-def utc_day(ts: float) -> int:
-    """UTC calendar day number (POSIX days are exactly 86 400 s, so this is the UTC date)."""
-    return int(ts // SECONDS_PER_DAY)
 
 
 def worst_case_cost(order: OrderIntent) -> Decimal:
@@ -133,8 +127,7 @@ def trade_cap(th: Thresholds, bankroll: Decimal) -> Decimal:
 
 def _usd(value: Decimal) -> str:
     """Dollars to the cent, or exactly when the figure has more places (never round across a limit)."""
-    cents = value.quantize(Decimal("0.01"))
-    return f"${cents}" if cents == value else f"${value:f}"
+    return usd(value) if value.quantize(CENT) == value else f"${value:f}"
 
 
 # -- rules on the state (no order needed) ----------------------------------------------------------

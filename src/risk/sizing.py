@@ -31,33 +31,16 @@ from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 
 from src.config import RiskConfig, SizingConfig
 from src.model.fees import fee_per_contract, taker_fee
-from src.model.models import ONE, ZERO, OrderBook, OrderIntent, Signal, new_client_order_id
+from src.model.models import CENT, ONE, ZERO, OrderBook, OrderIntent, Signal, new_client_order_id
+from src.model.stages import Stage, stage_of
 from src.risk.limits import HARD_KELLY_FRACTION, HARD_MAX_TRADE_PCT, HARD_MAX_TRADE_USD
 
-_CENT = Decimal("0.01")
 PROB_QUANTUM = Decimal("0.000001")
 KELLY_QUANTUM = Decimal("0.000001")
 
 
 class SizingError(ValueError):
     """Sizing was asked something impossible (negative bankroll, price outside 0..1, ...)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Stage:
-    """A bankroll stage: from `min_bankroll` up, at most `max_bet_usd` and `max_pct` of bankroll per bet."""
-
-    number: int
-    min_bankroll: Decimal
-    max_bet_usd: Decimal
-    max_pct: Decimal
-
-
-STAGES: tuple[Stage, ...] = (
-    Stage(1, Decimal("0"), Decimal("5.00"), Decimal("0.05")),
-    Stage(2, Decimal("100"), Decimal("10.00"), Decimal("0.05")),
-    Stage(3, Decimal("250"), Decimal("15.00"), Decimal("0.04")),
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,11 +95,7 @@ def stage_for(bankroll: Decimal) -> Stage:
     """The stage a bankroll is in; boundaries belong to the higher stage."""
     if bankroll < 0:
         raise SizingError(f"bankroll must be >= 0, got {bankroll}")
-    current = STAGES[0]
-    for stage in STAGES:
-        if bankroll >= stage.min_bankroll:
-            current = stage
-    return current
+    return stage_of(bankroll)
 
 
 def to_probability(p: float | Decimal) -> Decimal:
@@ -160,7 +139,7 @@ def size_position(
     for name, value in caps[1:]:
         if value < amount:
             binding, amount = name, value
-    stake = max(amount, ZERO).quantize(_CENT, rounding=ROUND_DOWN)
+    stake = max(amount, ZERO).quantize(CENT, rounding=ROUND_DOWN)
     contracts = contracts_within(stake, limit_price)
     return SizeDecision(
         stage=stage.number,

@@ -11,6 +11,12 @@ The generator starts two minutes before the open of the current window, and thos
 ticks are delivered at once, so the very first market already has its strike (the 60-second
 average before its open) and the rolling window is full: a newcomer sees the bot trade in the
 first simulated minutes instead of waiting for the next window.
+
+A restarted --sim continues where the last run stopped: its simulated clock ran ahead of the wall
+clock, so starting again at "now" would replay simulated hours already in data/sim.db, re-enter
+markets it settled and show them open again. The clock starts at the later of now and the last
+simulated time in data/sim.db (`resume_after`); with --replay, the file's prices up to that time
+are skipped, and a file with nothing after it is refused.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from src.data.price_files import PriceFileError, Tick, detect_layout, open_ticks
 from src.data.price_generator import PriceGenerator
 from src.data.replay import GENERATOR_SOURCE, REPLAY_SOURCE, Pacer, ReplayFeed
 from src.model.kxbtc15m import window_open
-from src.model.models import Sleep
+from src.model.models import Sleep, utc_from_ts
 from src.sim.clock import SimClock
 from src.sim.exchange import SimExchange
 
@@ -102,25 +108,38 @@ def build_sim_components(
     speed: float | None = None,
     on_tick: Callable[[], None] | None = None,
     start_ts: float | None = None,
+    resume_after: float | None = None,
     sleep: Sleep = asyncio.sleep,
 ) -> SimComponents:
     """The paced feed, simulated exchange and simulated clock for `python main.py --sim`.
 
-    With `replay` the clock starts at the file's first tick; otherwise at `start_ts` (default:
-    now, so tickers and the dashboard show today's times) after a two-minute warm-up.
+    With `replay` the clock starts at the file's first tick after `resume_after`; otherwise at
+    `start_ts` (default: now, so tickers and the dashboard show today's times), or at
+    `resume_after` when that is later, after a two-minute warm-up. `resume_after` is the last
+    simulated time the sim database holds (Database.latest_record_ts), None for a new one.
     """
     app = settings.app
     speed = app.sim.speed if speed is None else float(speed)
     stale = float(app.feed.stale_after_s)
     if replay is not None:
-        source = replay_source(Path(replay), stale)
+        # Strictly after: a tick at exactly the last simulated time was already seen.
+        skip_to = None if resume_after is None else math.nextafter(resume_after, math.inf)
+        source = replay_source(Path(replay), stale, start=skip_to)
         first = next(source.ticks, None)
+        if first is None and resume_after is not None:
+            raise PriceFileError(
+                Path(replay),
+                f"no prices after {utc_from_ts(resume_after).isoformat()}, the last simulated time in the sim "
+                "database: this file was already replayed into it (move data/sim.db away to replay it again)",
+            )
         if first is None:
             raise PriceFileError(Path(replay), "no price rows")
         ticks: Iterator[Tick] = itertools.chain([first], source.ticks)
         clock = SimClock(first[0])
     else:
         now = time.time() if start_ts is None else float(start_ts)
+        if resume_after is not None:
+            now = max(now, resume_after)
         source = generator_source(settings, window_open(now) - WARMUP_S)
         ticks = source.ticks
         clock = SimClock(now)

@@ -10,7 +10,8 @@ Use (shared control API in tests/fakes/fake_ws.py: drop, stall, reject_status, s
 
 Like the real feed, a client must send {"type":"subscribe","product_ids":["BTC-USD"],
 "channels":["matches"]} first (5 s limit); it then gets `subscriptions`, one `last_match`, and a
-`match` per trade. A bad subscription gets an `error` message and no data.
+`match` per trade. A bad subscription gets an `error` message and no data, and so does a good
+one sent as a binary frame: the real ws-feed reads commands only from text frames.
 """
 
 from __future__ import annotations
@@ -147,6 +148,9 @@ class FakeCoinbaseServer(FakeWsServer):
             await ws.close(1008, "no subscribe message")
             return False
         self.subscribes.append(raw)
+        if isinstance(raw, bytes):  # a binary frame, however valid its JSON
+            await ws.send(error_payload("Failed to subscribe", "commands must be sent as text frames"), text=True)
+            return False
         if not is_valid_subscribe(raw):
             await ws.send(error_payload("Failed to subscribe", "expected matches for BTC-USD"), text=True)
             return False

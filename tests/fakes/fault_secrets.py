@@ -49,8 +49,12 @@ def looks_like_secret_blob(text: str) -> bool:
     if not (any(c.isdigit() for c in text) and any(c.isupper() for c in text) and any(c.islower() for c in text)):
         return False
     segments = [s for s in text.split("/") if s]
-    if len(segments) >= 3 and sum(1 for s in segments if _PATH_SEGMENT.match(s)) >= 2:
-        return False  # a file path or URL path (lower-case words between slashes)
+    # A file or URL path is mostly lower-case words between slashes. Random base64 holds a "/" every
+    # 64 characters or so and, now and then, a short lower-case run between two of them: requiring
+    # half the segments to be words keeps such a signature from passing as a path.
+    words = sum(1 for s in segments if _PATH_SEGMENT.match(s))
+    if len(segments) >= 3 and words >= max(2, (len(segments) + 1) // 2):
+        return False
     return entropy_bits(text) >= 4.0
 
 

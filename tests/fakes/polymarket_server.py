@@ -192,6 +192,24 @@ class FakeHttpsServer:
 # ------------------------------------------------------------------ the fake CLOB
 
 
+def market_row(
+    condition: str, yes_token: str, no_token: str, *, closed: bool = False, winner: str | None = None
+) -> dict[str, Any]:
+    """A CLOB `GET /markets/{condition_id}` body for a two-outcome market; `winner` is the winning token once closed."""
+    return {
+        "condition_id": condition,
+        "question": "Will it happen?",
+        "tokens": [
+            {"token_id": yes_token, "outcome": "Yes", "price": 0.41, "winner": winner == yes_token},
+            {"token_id": no_token, "outcome": "No", "price": 0.59, "winner": winner == no_token},
+        ],
+        "active": True,
+        "closed": closed,
+        "accepting_orders": not closed,
+        "end_date_iso": "2026-12-31T00:00:00Z",
+    }
+
+
 def _json(payload: Any, status: int = 200) -> web.Response:
     return web.Response(status=status, text=json.dumps(payload), content_type="application/json")
 
