@@ -345,6 +345,7 @@ async def build_and_run(
     kalshi_connector_factory: Callable[[], Any] | None = None,
     feed_connect: Callable[..., Any] | None = None,
     telegram_connector_factory: Callable[[], Any] | None = None,
+    kalshi_ws_connect: Callable[..., Any] | None = None,
 ) -> int:
     """Steps 5-12 of the start-up sequence, then the main loop until a stop.
 
@@ -355,7 +356,8 @@ async def build_and_run(
     try:
         code = await _start_and_run(settings, mode, root, res, speed=speed, replay=replay,
                                     kalshi_connector_factory=kalshi_connector_factory, feed_connect=feed_connect,
-                                    telegram_connector_factory=telegram_connector_factory)
+                                    telegram_connector_factory=telegram_connector_factory,
+                                    kalshi_ws_connect=kalshi_ws_connect)
     finally:
         await res.close()
     if code == EXIT_HARD_STOP:
@@ -363,6 +365,23 @@ async def build_and_run(
     elif code == EXIT_AUTH_HALT:
         print("HALTED: repeated authentication failures. See BLOCKERS.md.", file=sys.stderr)
     return code
+
+
+def _kalshi_ws(settings: Settings, mode: Mode, client: Any, clock: Callable[[], float],
+               connect: Callable[..., Any] | None, engine_ref: _Late) -> tuple[Any, Any]:
+    """The Kalshi websocket (books, BRTI, live fills) and the market data that prefers its books."""
+    from src.data.kalshi_ws import KalshiWs, ws_settings
+    from src.data.live_market_data import LiveMarketData
+    from src.platforms.kalshi import load_auth
+
+    cfg = settings.app.kalshi
+    url, timing = ws_settings(cfg, live=mode is Mode.LIVE)
+    books = KalshiWs(url=url, signer=load_auth(settings, require=True), clock=clock, private=mode is Mode.LIVE,
+                     series=cfg.series_ticker, connect=connect, timing=timing,
+                     on_book=lambda ticker: engine_ref.call("notify_book", ticker))
+    say(7, f"Kalshi websocket: {url} (books, BRTI{', own fills' if mode is Mode.LIVE else ''}; "
+           f"decisions need a book current within {cfg.ws.max_book_age_ms} ms)")
+    return books, LiveMarketData(client, books, clock, cfg.ws.max_book_age_ms / 1000)
 
 
 async def _start_and_run(
@@ -376,6 +395,7 @@ async def _start_and_run(
     kalshi_connector_factory: Callable[[], Any] | None,
     feed_connect: Callable[..., Any] | None,
     telegram_connector_factory: Callable[[], Any] | None = None,
+    kalshi_ws_connect: Callable[..., Any] | None = None,
 ) -> int:
     from src.app.daemon_records import record_error
     from src.app.engine import Engine, EngineTiming
@@ -419,6 +439,9 @@ async def _start_and_run(
         return ks
 
     sleep: Callable[[float], Any] = asyncio.sleep
+    books: Any = None  # the Kalshi websocket's live books, when enabled
+    book_reader: Any = None  # what the paper executor walks: the live book at the decision, else REST
+    trade_feed: Any = None  # the BTC trade feed itself (the recorder taps it), under any BRTI anchor
     if mode is Mode.SIM:
         from src.data.price_files import PriceFileError
         from src.sim.components import build_sim_components
@@ -429,6 +452,7 @@ async def _start_and_run(
         except PriceFileError as exc:
             return fail(f"--replay: {exc}", EXIT_USAGE)
         clock, feed, market_data, sleep = sim.clock, sim.feed, sim.exchange, sim.sleep
+        trade_feed = feed
         say(6, "simulated KXBTC15M exchange ready (offline, no credentials)")
         say(7, f"price source: {replay if replay else 'built-in generator'} at {sim.speed:g}x real time")
     else:
@@ -459,19 +483,31 @@ async def _start_and_run(
         say(6, f"Kalshi {app.kalshi.env} keys loaded, market data from {app.kalshi.market_data_env}: exchange "
             f"{'open' if status.trading_active else 'not trading now'}{balance_note}")
         market_data = client
-        feed = make_feed(app.feed, clock, connect=feed_connect, on_tick=lambda: engine_ref.call("notify_tick"))
+        if app.kalshi.ws.enabled:
+            books, book_reader = _kalshi_ws(settings, mode, client, clock, kalshi_ws_connect, engine_ref)
+        feed = trade_feed = make_feed(app.feed, clock, connect=feed_connect,
+                                      on_tick=lambda: engine_ref.call("notify_tick"))
+        if books is not None:
+            from src.data.brti import BrtiAnchor
+
+            anchor = BrtiAnchor(feed, books, clock)  # the fair value prices BRTI, the settlement index
+            books.listen_index(anchor.on_index)
+            feed = anchor
         say(7, f"BTC feed: {app.feed.source} (connects when the loop starts)")
 
     from src.recording.session import open_recording, recording_root, should_record
 
     recording = None
+    order_books = book_reader or market_data
     if should_record(app.recording, mode):
         folder = recording_root(root, mode)
         recording = open_recording(app.recording, folder, market_data, clock, sleep,
-                                   meta={"mode": mode.value, "feed": feed.source, "series": app.kalshi.series_ticker,
-                                         "market_data_env": app.kalshi.market_data_env})
+                                   meta={"mode": mode.value, "feed": trade_feed.source,
+                                         "series": app.kalshi.series_ticker,
+                                         "market_data_env": app.kalshi.market_data_env},
+                                   order_market_data=order_books)
         res.cleanups.append(recording.close)
-        recording.tap_feed(feed)
+        recording.tap_feed(trade_feed)
         print(f"        recording what the bot sees to {folder}", flush=True)
 
     trade_log = TradeLog(root / "logs" / "trades", clock)
@@ -494,7 +530,7 @@ async def _start_and_run(
                                      time_in_force=app.execution.time_in_force, on_order_submitted=submitted)
         resolve_pending = executor.resolve_pending
     else:
-        executor = PaperExecutor(recording.order if recording else market_data, db, trade_log, clock,
+        executor = PaperExecutor(recording.order if recording else order_books, db, trade_log, clock,
                                  pause_gate.check_order_allowed,
                                  time_in_force=app.execution.time_in_force, on_order_submitted=submitted)
         interrupted = executor.fail_interrupted()
@@ -553,12 +589,14 @@ async def _start_and_run(
         sleep=sleep,
         status_sleep=asyncio.sleep,
         timing=EngineTiming(poll_interval_s=app.kalshi.poll_interval_s,
-                            status_interval_s=app.execution.status_interval_s),
+                            status_interval_s=app.execution.status_interval_s,
+                            max_live_book_age_s=app.kalshi.ws.max_book_age_ms / 1000),
         reconciled=reconciled,
         resync=resync,
         resolve_pending=resolve_pending,
         on_error=lambda source, message: record_error(db, clock(), source, message),
         on_decision=recording.on_decision if recording else None,
+        books=books,
     )
     engine_ref.bind(engine)
     db.set_health({"mode": mode.value, "started_ts": repr(clock()), "starting_bankroll": str(starting),

@@ -19,9 +19,10 @@ import src.research.backtest as backtest_module
 from src.config import Settings, load_settings
 from src.data.price_files import PriceFileError, write_price_csv
 from src.data.price_generator import PriceGenerator
-from src.data.replay import ReplayFeed
 from src.research.backtest import CoroutineWaited, as_epoch, run_backtest, run_now
 from src.research.backtest_report import BacktestReport, count_text, render_json, render_text
+from src.strategies.base import Strategy
+from src.strategies.btc_lag import BtcLagStrategy
 from tests.conftest import REPO, SAMPLE_DATA
 
 SAMPLE_FILE = SAMPLE_DATA / "binanceus_BTCUSDT_1m_2023-03-01_03.csv"
@@ -188,7 +189,7 @@ def test_the_fast_paths_change_nothing(settings: Settings, tmp_path: Path, monke
     assert screened | {"position_open"} <= {code for code, _ in fast.reasons}
 
     never_held(monkeypatch)
-    monkeypatch.delattr(ReplayFeed, "screen_values")  # the engine then builds a snapshot every time
+    monkeypatch.setattr(BtcLagStrategy, "precheck", Strategy.precheck)  # no screen: a snapshot every time
 
     def no_close(ticker: str) -> float:
         raise ValueError(ticker)
