@@ -532,6 +532,11 @@ DECIDED = {
     "src.data.coinbase.ALLOWED_HOSTS": {"ws-feed.exchange.coinbase.com"},
     "src.platforms.polymarket.CLOB_HOSTS": {"clob.polymarket.com"},
     "src.data.whale_tracker.DATA_API_HOSTS": {"data-api.polymarket.com"},
+    # issue 21: public history downloads (no credentials), one allowlist per source
+    "src.data.kalshi_history.KALSHI_HISTORY_HOSTS": {"external-api.kalshi.com", "api.elections.kalshi.com"},
+    "src.data.btc_history.BINANCE_REST_HOSTS": {"api.binance.com"},
+    "src.data.btc_history.BINANCE_US_REST_HOSTS": {"api.binance.us"},
+    "src.data.btc_history.COINBASE_REST_HOSTS": {"api.exchange.coinbase.com"},
 }
 NEVER = {"trading-api.kalshi.com", "external-api-ws.kalshi.com", "external-api-ws.demo.kalshi.co"}
 
@@ -571,7 +576,7 @@ ACTIVE_CALLS = re.compile(
     r"ClientSession\(|TCPConnector\(|ws_connect|(?<!self\._http)\.request\(|create_connection\(|urlopen\(|"
     r"open_connection\(|getaddrinfo\(|socket\.socket\("
 )
-REQUESTERS = {"src/platforms/kalshi.py", "src/data/ws_feed.py", "src/net/poly_http.py"}
+REQUESTERS = {"src/platforms/kalshi.py", "src/data/ws_feed.py", "src/net/poly_http.py", "src/net/public_http.py"}
 # Builds the aiohttp sessions the requesters above send through; it may construct, never send.
 SESSION_BUILDERS = {"src/net/http_session.py"}
 CONSTRUCTING = {"ClientSession(", "TCPConnector("}

@@ -131,8 +131,9 @@ class LocalTLS:
         return ssl.create_default_context(cadata=self.ca_pem)
 
 
-@functools.lru_cache(maxsize=1)
-def local_tls() -> LocalTLS:
+@functools.lru_cache(maxsize=4)
+def local_tls(hosts: tuple[str, ...] = KALSHI_HOSTS) -> LocalTLS:
+    """A CA and a leaf certificate for `hosts` (the Kalshi hostnames unless another fake names its own)."""
     now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "polymarket-bot test CA")])
@@ -154,14 +155,14 @@ def local_tls() -> LocalTLS:
     leaf_key = ec.generate_private_key(ec.SECP256R1())
     leaf = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, KALSHI_HOSTS[0])]))
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])]))
         .issuer_name(ca_name)
         .public_key(leaf_key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(days=1))
         .not_valid_after(now + dt.timedelta(days=7))
         .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName(h) for h in KALSHI_HOSTS]), critical=False
+            x509.SubjectAlternativeName([x509.DNSName(h) for h in hosts]), critical=False
         )
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
