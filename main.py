@@ -25,6 +25,8 @@ EPILOG = """examples:
   python main.py --sim                          offline simulator, no credentials or network
   python main.py --sim --speed 300 --replay prices.csv
   python main.py --backtest prices.csv --from 2023-03-01 --to 2023-03-02 --out results/
+  python main.py --download-history --from 2026-11-01 --to 2026-11-30   past KXBTC15M markets + BTC
+  python main.py --backtest data/history        TAPE backtest on the downloaded history
   python main.py --paper                        paper trading on real Kalshi books (default)
   python main.py --verify                       check the Kalshi and BTC feed connections
   python main.py --report --date 2026-11-23 --mode paper [--json]
@@ -56,7 +58,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     action.add_argument("--sim", action="store_true",
                         help="run the whole bot offline against the built-in simulated exchange")
     action.add_argument("--backtest", metavar="FILE", type=Path,
-                        help="replay recorded prices as fast as possible, then print a report")
+                        help="replay recorded prices as fast as possible, then print a report "
+                             "(a --download-history directory: the TAPE backtest on Kalshi's real prints)")
+    action.add_argument("--download-history", action="store_true",
+                        help="download settled KXBTC15M markets, trades, candles and BTC prices "
+                             "for --from..--to (days, UTC) into --out (default data/history); resumable")
     p.add_argument("--config", metavar="PATH", type=Path, default=None,
                    help="config.yaml to use (default: the one in the project root)")
     p.add_argument("--date", metavar="YYYY-MM-DD", help="--report: the UTC day (default: today)")
@@ -79,8 +85,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error("--speed goes with --sim")
     if args.replay is not None and not args.sim:
         p.error("--replay goes with --sim")
-    if (args.start or args.end or args.out) and args.backtest is None:
-        p.error("--from/--to/--out go with --backtest")
+    if (args.start or args.end or args.out) and args.backtest is None and not args.download_history:
+        p.error("--from/--to/--out go with --backtest or --download-history")
     if args.date and not args.report:
         p.error("--date goes with --report")
     if args.mode and not (args.report or args.reset_killswitch):
@@ -192,6 +198,15 @@ def cmd_backtest(args: argparse.Namespace, root: Path) -> int:
     report = run_backtest(settings, args.backtest, start=start, end=end, out_dir=args.out, progress=True)
     print(bt_json(report) if args.json else bt_text(report))
     return EXIT_OK
+
+
+def cmd_download_history(args: argparse.Namespace, root: Path) -> int:
+    from src.journal.log_setup import setup_logging
+    from src.research.history_cli import DEFAULT_DIR, run_download
+
+    settings = load_settings(config_path=args.config, root=root)
+    setup_logging(root, "WARNING")  # the progress bar owns the terminal
+    return run_download(settings, args.start, args.end, args.out or root / DEFAULT_DIR)
 
 
 # -- the daemon -----------------------------------------------------------------------------------
@@ -508,6 +523,8 @@ def main(argv: list[str] | None = None, root: Path = PROJECT_ROOT) -> int:
             return cmd_reset(args, root)
         if args.backtest is not None:
             return cmd_backtest(args, root)
+        if args.download_history:
+            return cmd_download_history(args, root)
         mode = Mode.LIVE if args.live else Mode.SIM if args.sim else Mode.PAPER
         return run_daemon(args, mode, root)
     except ConfigError as exc:

@@ -1,0 +1,68 @@
+"""Runs --download-history from the parsed flags: the days, the clients on their own hosts, the summary line."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from datetime import date
+from pathlib import Path
+from typing import TextIO
+
+from src.config import ConfigError, Settings
+from src.data.btc_history import SOURCES, BtcHistoryClient
+from src.data.history_store import HistoryStore
+from src.data.kalshi_history import KALSHI_HISTORY_HOSTS, HistoryDataError, KalshiHistoryClient
+from src.model.exit_codes import EXIT_ERROR, EXIT_OK
+from src.net.http_session import ConnectorFactory
+from src.net.public_http import PublicHttp, PublicHttpError
+
+DEFAULT_DIR = Path("data") / "history"
+
+
+def parse_day(text: str | None, flag: str) -> date:
+    """A YYYY-MM-DD day (UTC); anything else is a ConfigError (one line, exit 2)."""
+    if not text:
+        raise ConfigError(f"--download-history needs {flag} YYYY-MM-DD")
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"{flag}: {text!r} is not a day (YYYY-MM-DD)") from None
+
+
+def run_download(
+    settings: Settings,
+    start: str | None,
+    end: str | None,
+    out_dir: Path,
+    *,
+    connector_factory: ConnectorFactory | None = None,
+    progress: TextIO | None = sys.stderr,
+    out: TextIO = sys.stdout,
+) -> int:
+    first, last = parse_day(start, "--from"), parse_day(end, "--to")
+    if last < first:
+        raise ConfigError(f"--to {last} is before --from {first}")
+    source = settings.app.feed.source
+    store = HistoryStore(out_dir)
+
+    async def go() -> int:
+        from src.research.history_download import download_history
+
+        kalshi_http = PublicHttp(KALSHI_HISTORY_HOSTS, connector_factory=connector_factory)
+        btc_http = PublicHttp(SOURCES[source].hosts, connector_factory=connector_factory)
+        async with kalshi_http, btc_http:
+            kalshi = KalshiHistoryClient(kalshi_http, series=settings.app.kalshi.series_ticker)
+            btc = BtcHistoryClient(source, btc_http)
+            stats = await download_history(store, first, last, kalshi, btc, progress=progress)
+        print(f"history: {stats.summary()}", file=out)
+        print(f"history: BTC from {source} ({SOURCES[source].resolution}); files in {out_dir}", file=out)
+        return EXIT_ERROR if stats.failed else EXIT_OK
+
+    try:
+        return asyncio.run(go())
+    except (PublicHttpError, HistoryDataError) as exc:
+        print(f"error: download stopped: {exc} (rerun the same command to resume)", file=sys.stderr)
+        return EXIT_ERROR
+
+
+__all__ = ["DEFAULT_DIR", "parse_day", "run_download"]
