@@ -191,6 +191,13 @@ def cmd_backtest(args: argparse.Namespace, root: Path) -> int:
 
     # Warnings only: the progress bar owns the terminal; details still reach logs/errors/.
     setup_logging(root, "WARNING")
+    from src.research.tape_data import is_history_dir
+
+    if is_history_dir(args.backtest):  # a --download-history directory: the TAPE backtest
+        from src.research.history_cli import run_tape
+
+        return run_tape(settings, args.backtest, parse_when(args.start, "--from"), parse_when(args.end, "--to"),
+                        as_json=args.json)
     if not args.backtest.is_file():
         return fail(f"--backtest: no such file {args.backtest}", EXIT_USAGE)
     start = parse_when(args.start, "--from")

@@ -1,4 +1,4 @@
-"""Runs --download-history from the parsed flags: the days, the clients on their own hosts, the summary line."""
+"""Runs the history commands from parsed flags: --download-history (days, clients, summary) and the TAPE backtest."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from src.config import ConfigError, Settings
 from src.data.btc_history import SOURCES, BtcHistoryClient
 from src.data.history_store import HistoryStore
 from src.data.kalshi_history import KALSHI_HISTORY_HOSTS, HistoryDataError, KalshiHistoryClient
-from src.model.exit_codes import EXIT_ERROR, EXIT_OK
+from src.model.exit_codes import EXIT_ERROR, EXIT_OK, EXIT_USAGE
 from src.net.http_session import ConnectorFactory
 from src.net.public_http import PublicHttp, PublicHttpError
 
@@ -65,4 +65,27 @@ def run_download(
         return EXIT_ERROR
 
 
-__all__ = ["DEFAULT_DIR", "parse_day", "run_download"]
+def run_tape(
+    settings: Settings, root: Path, start: float | None, end: float | None, *, as_json: bool = False,
+    out: TextIO = sys.stdout,
+) -> int:
+    """The TAPE backtest of a downloaded directory (markets closing in [start, end)), printed."""
+    from src.data.history_store import HistoryStoreError
+    from src.research.tape_backtest import run_tape_backtest
+    from src.research.tape_data import load_tape
+    from src.research.tape_report import render_json, render_text
+
+    try:
+        data = load_tape(root, start, end)
+    except HistoryStoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if not data.markets:
+        print(f"error: {root}: no downloaded settled markets in the requested range", file=sys.stderr)
+        return EXIT_USAGE
+    report = run_tape_backtest(settings, data)
+    print(render_json(report) if as_json else render_text(report), file=out)
+    return EXIT_OK
+
+
+__all__ = ["DEFAULT_DIR", "parse_day", "run_download", "run_tape"]
