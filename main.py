@@ -63,6 +63,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     action.add_argument("--download-history", action="store_true",
                         help="download settled KXBTC15M markets, trades, candles and BTC prices "
                              "for --from..--to (days, UTC) into --out (default data/history); resumable")
+    action.add_argument("--import-history", nargs="+", type=Path, metavar="FILE",
+                        help="add saved Kalshi API trades/markets (JSON/JSONL) and BTC price files "
+                             "(Binance CSV/ZIP) to --out (default data/history)")
     p.add_argument("--config", metavar="PATH", type=Path, default=None,
                    help="config.yaml to use (default: the one in the project root)")
     p.add_argument("--date", metavar="YYYY-MM-DD", help="--report: the UTC day (default: today)")
@@ -86,7 +89,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.replay is not None and not args.sim:
         p.error("--replay goes with --sim")
     if (args.start or args.end or args.out) and args.backtest is None and not args.download_history:
-        p.error("--from/--to/--out go with --backtest or --download-history")
+        if not (args.out and args.import_history and not (args.start or args.end)):
+            p.error("--from/--to/--out go with --backtest or --download-history (--out also with --import-history)")
     if args.date and not args.report:
         p.error("--date goes with --report")
     if args.mode and not (args.report or args.reset_killswitch):
@@ -532,6 +536,10 @@ def main(argv: list[str] | None = None, root: Path = PROJECT_ROOT) -> int:
             return cmd_backtest(args, root)
         if args.download_history:
             return cmd_download_history(args, root)
+        if args.import_history:
+            from src.research.history_cli import DEFAULT_DIR, run_import
+
+            return run_import(args.import_history, args.out or root / DEFAULT_DIR)
         mode = Mode.LIVE if args.live else Mode.SIM if args.sim else Mode.PAPER
         return run_daemon(args, mode, root)
     except ConfigError as exc:

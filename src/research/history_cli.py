@@ -88,4 +88,17 @@ def run_tape(
     return EXIT_OK
 
 
-__all__ = ["DEFAULT_DIR", "parse_day", "run_download", "run_tape"]
+def run_import(files: list[Path], out_dir: Path, *, out: TextIO = sys.stdout) -> int:
+    """--import-history: add the files to the history directory; a bad file is one line and exit 2."""
+    from src.data.history_import import HistoryImportError, import_files
+
+    try:
+        stats = import_files(out_dir, files)
+    except HistoryImportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"imported {stats.summary()} into {out_dir}", file=out)
+    return EXIT_OK
+
+
+__all__ = ["DEFAULT_DIR", "parse_day", "run_download", "run_import", "run_tape"]

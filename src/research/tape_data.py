@@ -32,7 +32,7 @@ class TapeData:
 
 
 def is_history_dir(path: Path) -> bool:
-    return (Path(path) / "kalshi").is_dir()
+    return (Path(path) / "kalshi").is_dir() or (Path(path) / "btc").is_dir()
 
 
 def load_tape(root: Path, start: float | None = None, end: float | None = None) -> TapeData:
@@ -53,12 +53,14 @@ def load_tape(root: Path, start: float | None = None, end: float | None = None) 
             except HistoryDataError as exc:
                 raise HistoryStoreError(f"{store.markets_path(day)}: {exc}") from None
             close = market.close_time.timestamp()
-            if not lo <= close < hi or not store.market_done(day, market.ticker):
+            # A market counts once its prints are in (imported ones may come without candles).
+            if not lo <= close < hi or not store.trades_path(day, market.ticker).is_file():
                 continue
             data.markets.append(market)
             data.trades[market.ticker] = _rows(store.trades_path(day, market.ticker), parse_trade)
-            data.candles[market.ticker] = _rows(
-                store.candles_path(day, market.ticker), lambda r, t=market.ticker: parse_candle(r, t)
+            candles = store.candles_path(day, market.ticker)
+            data.candles[market.ticker] = (
+                _rows(candles, lambda r, t=market.ticker: parse_candle(r, t)) if candles.is_file() else []
             )
     data.markets.sort(key=lambda m: (m.close_time, m.ticker))
     sources = sorted(p.name for p in (store.root / "btc").iterdir()) if (store.root / "btc").is_dir() else []
