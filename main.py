@@ -88,9 +88,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error("--speed goes with --sim")
     if args.replay is not None and not args.sim:
         p.error("--replay goes with --sim")
-    if (args.start or args.end or args.out) and args.backtest is None and not args.download_history:
-        if not (args.out and args.import_history and not (args.start or args.end)):
-            p.error("--from/--to/--out go with --backtest or --download-history (--out also with --import-history)")
+    if (args.start or args.end) and args.backtest is None and not args.download_history:
+        p.error("--from/--to go with --backtest or --download-history")
+    if args.out and args.backtest is None and not (args.download_history or args.import_history):
+        p.error("--out goes with --backtest, --download-history or --import-history")
     if args.date and not args.report:
         p.error("--date goes with --report")
     if args.mode and not (args.report or args.reset_killswitch):

@@ -32,7 +32,9 @@ class TapeData:
 
 
 def is_history_dir(path: Path) -> bool:
-    return (Path(path) / "kalshi").is_dir() or (Path(path) / "btc").is_dir()
+    # btc/<source>/<day>.csv: a recording's day folder also has a btc/ folder, of Parquet parts.
+    root = Path(path)
+    return (root / "kalshi").is_dir() or any((root / "btc").glob("*/*.csv"))
 
 
 def load_tape(root: Path, start: float | None = None, end: float | None = None) -> TapeData:
