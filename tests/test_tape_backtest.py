@@ -126,17 +126,19 @@ async def test_download_then_tape_backtest_end_to_end(settings, tmp_path) -> Non
     from tests.test_history_download import LATER, clients
 
     fake = FakeHistory(page_size=20)
-    tickers = fake.add_day(1_780_012_800.0, windows=8, trades=30)
+    tickers = fake.add_day(1_780_012_800.0, windows=4, trades=30)
+    tickers += fake.add_day(1_780_099_200.0, windows=4, trades=30)  # two days: ticks carry on across files
     store = HistoryStore(tmp_path / "h")
     async with start_fake_history(fake) as server:
         kalshi, btc = clients(server)
         async with kalshi.http, btc.http:
-            await download_history(store, date(2026, 5, 29), date(2026, 5, 29), kalshi, btc, progress=io.StringIO(),
+            await download_history(store, date(2026, 5, 29), date(2026, 5, 30), kalshi, btc, progress=io.StringIO(),
                                    now=lambda: LATER)
     data = load_tape(store.root)
     assert [m.ticker for m in data.markets] == tickers and data.btc_source == "binance"
     assert sum(len(v) for v in data.trades.values()) == 8 * 30
     report = await asyncio.to_thread(run_tape_backtest, settings, data, (0.0, 1.0))
-    assert report.markets == 8 and report.btc_ticks == 4 * 86_400 and len(report.runs) == 2
+    assert report.markets == 8 and report.btc_ticks == 2 * 4 * 86_400 and len(report.runs) == 2
+    assert report.runs[0].ticks_rejected == 0
     assert report.stats.windows == 8 and report.stats.trades_per_window.mean == 30
     assert sum(report.runs[0].reasons.values()) > 0  # the strategy was asked, every second of each window

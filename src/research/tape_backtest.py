@@ -73,6 +73,7 @@ class TapeRun:
     end_bankroll: Decimal
     trades: tuple[TapeTradeLine, ...]
     reasons: dict[str, int]
+    ticks_rejected: int = 0  # BTC ticks the rolling window refused (out of order, duplicate)
 
     @property
     def win_rate(self) -> float | None:
@@ -95,11 +96,19 @@ class TapeReport:
 
 
 def btc_ticks(data: TapeData, stale_after_s: float) -> tuple[Iterator[Tick], float]:
-    """The downloaded BTC days as one tick stream, and the gap rule of their layout."""
+    """The BTC prices as one tick stream in time order, and the gap rule of their layout.
+
+    Ids are renumbered 1, 2, 3... across the whole stream: each day file numbers its synthesised
+    ticks from 1, and the rolling window refuses an id that does not increase.
+    """
+    if data.btc_ticks is not None:
+        ordered = sorted(data.btc_ticks, key=lambda t: (t[0], t[2]))
+        return ((ts, px, n) for n, (ts, px, _) in enumerate(ordered, start=1)), stale_after_s
     if not data.btc_files:
         return iter(()), stale_after_s
     sources = [replay_source(p, stale_after_s) for p in data.btc_files]
-    return itertools.chain.from_iterable(s.ticks for s in sources), max(s.gap_after_s for s in sources)
+    chained = itertools.chain.from_iterable(s.ticks for s in sources)
+    return ((ts, px, n) for n, (ts, px, _) in enumerate(chained, start=1)), max(s.gap_after_s for s in sources)
 
 
 def _settle(
@@ -215,7 +224,7 @@ class TapeBacktest:
             latency_s=self.latency_s, signals=signals, orders=orders, filled=filled, no_print=no_print,
             above_limit=above, contracts=sum((t.count for t in settled), ZERO),
             fees=sum((t.fee for t in settled), ZERO), pnl=sum((t.pnl for t in settled), ZERO),
-            end_bankroll=bankroll, trades=tuple(settled), reasons=reasons,
+            end_bankroll=bankroll, trades=tuple(settled), reasons=reasons, ticks_rejected=window.rejected,
         )
 
 

@@ -25,6 +25,7 @@ class TapeData:
     candles: dict[str, list[Candle]] = field(default_factory=dict)
     btc_files: list[Path] = field(default_factory=list)
     btc_source: str = ""
+    btc_ticks: list[tuple[float, float, int]] | None = None  # in memory (from a recording) instead of files
 
     @property
     def close_ts(self) -> dict[str, float]:
