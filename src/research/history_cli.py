@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import sys
 from datetime import date
 from pathlib import Path
@@ -50,11 +51,21 @@ def run_download(
 
         kalshi_http = PublicHttp(KALSHI_HISTORY_HOSTS, connector_factory=connector_factory)
         btc_http = PublicHttp(SOURCES[source].hosts, connector_factory=connector_factory)
+        export = None
+        recording = out_dir / "recording"
+        if importlib.util.find_spec("src.recording") is not None:  # the recorder of issue 20
+            from src.research.history_recording import export_day
+
+            def export(day: date) -> int:
+                return export_day(store, day, recording, source)
+
         async with kalshi_http, btc_http:
             kalshi = KalshiHistoryClient(kalshi_http, series=settings.app.kalshi.series_ticker)
             btc = BtcHistoryClient(source, btc_http)
-            stats = await download_history(store, first, last, kalshi, btc, progress=progress)
+            stats = await download_history(store, first, last, kalshi, btc, progress=progress, export=export)
         print(f"history: {stats.summary()}", file=out)
+        if export is not None:
+            print(f"history: {stats.days_exported} day(s) written as a recording in {recording}", file=out)
         print(f"history: BTC from {source} ({SOURCES[source].resolution}); files in {out_dir}", file=out)
         return EXIT_ERROR if stats.failed else EXIT_OK
 

@@ -40,6 +40,7 @@ class DownloadStats:
     candles: int = 0
     btc_rows: int = 0
     btc_days: int = 0
+    days_exported: int = 0
     failed: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -99,8 +100,13 @@ async def download_history(
     *,
     progress: TextIO | None = sys.stderr,
     now: Callable[[], float] = time.time,
+    export: Callable[[date], object] | None = None,
 ) -> DownloadStats:
-    """Download every day from `first` to `last` (both included) into `store`."""
+    """Download every day from `first` to `last` (both included) into `store`.
+
+    `export(day)` is called once a day is complete and not yet exported (history_recording writes
+    it as a recording day); the history files stay the resumable source either way.
+    """
     if last < first:
         raise ValueError(f"--to {last} is before --from {first}")
     stats = DownloadStats()
@@ -120,6 +126,7 @@ async def download_history(
             stats.btc_days += 1
         if store.is_complete(day):
             stats.days_skipped_complete += 1
+            _export(store, day, export, stats)
             bar.day_done(day, 0, "(already complete)")
             continue
         markets = await kalshi.settled_markets(lo, hi)
@@ -145,11 +152,18 @@ async def download_history(
             stats.markets_fetched += 1
         if len(stats.failed) == failed_before:
             store.mark_complete(day, len(markets))
+            _export(store, day, export, stats)
             bar.day_done(day, len(markets), "complete")
         else:
             bar.day_done(day, len(markets), f"({len(stats.failed) - failed_before} failed: rerun to retry)")
     stats.seconds = time.monotonic() - started
     return stats
+
+
+def _export(store: HistoryStore, day: date, export: Callable[[date], object] | None, stats: DownloadStats) -> None:
+    if export is not None and not (store.day_dir(day) / "EXPORTED").is_file():
+        export(day)
+        stats.days_exported += 1
 
 
 __all__ = ["DownloadStats", "ProgressBar", "download_history"]

@@ -56,6 +56,7 @@ class FakeHistory:
     trades: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     candles: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     empty_pages: bool = False
+    btc_until: float | None = None  # no BTC price after this instant (keeps a test's day of klines short)
     repeat_cursor: set[str] = field(default_factory=set)
     requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     served_rows: int = 0
@@ -234,6 +235,8 @@ class FakeHistory:
         limit = min(int(request.query.get("limit", "500")), 1000)
         rows = []
         t = start if start == int(request.query["startTime"]) else start + 1000
+        if self.btc_until is not None:
+            end = min(end, int(self.btc_until * 1000) - 1)
         while t <= end and len(rows) < limit:
             o, c = btc_price(t / 1000), btc_price(t / 1000 + 1)
             rows.append([t, f"{o:.2f}", f"{max(o, c):.2f}", f"{min(o, c):.2f}", f"{c:.2f}", "1.5", t + 999,
