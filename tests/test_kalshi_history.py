@@ -64,6 +64,8 @@ async def test_settled_markets_trades_and_candles_across_the_cutoff() -> None:
     assert len(candles) == 15 and len(old_candles) == 15
     c = parse_candle(candles[0], m.ticker)
     assert c.yes_bid_close == Decimal("0.4800") and c.yes_ask_close == Decimal("0.5200") and c.price_close is None
+    old = parse_candle(old_candles[0], tickers[0])  # the historical shape: close, volume
+    assert "close" in old_candles[0]["yes_bid"] and old.yes_ask_close == Decimal("0.5200") and old.volume == 0
     assert {h for h, _, _ in fake.requests} == {"external-api.kalshi.com"}
 
 
@@ -170,3 +172,14 @@ async def test_btc_history_each_source_walks_its_pages_once_and_saves_a_readable
     path.write_text(("" if header is None else header + "\n") + "".join(",".join(r) + "\n" for r in rows))
     ticks = load_ticks(path)
     assert ticks and start <= ticks[0][0] and ticks[-1][0] < end + 60
+
+
+async def test_a_redirect_is_an_error_never_followed() -> None:
+    fake = FakeHistory()
+    fake.fail_next(1, 302)
+    async with start_fake_history(fake) as server:
+        client = kalshi(server)
+        async with client.http:
+            with pytest.raises(PublicHttpError) as info:
+                await client.cutoff()
+    assert info.value.status == 302 and "not followed" in str(info.value) and len(fake.requests) == 1

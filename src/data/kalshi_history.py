@@ -13,7 +13,7 @@ Endpoints (Kalshi Trade API v2 OpenAPI spec):
   GET /historical/markets/{ticker}/candlesticks?start_ts&end_ts&period_interval=1         (older)
 Trade: trade_id, ticker, count_fp, yes_price_dollars, no_price_dollars, taker_outcome_side (or the
 deprecated taker_side), created_time. Candle: end_period_ts, yes_bid/yes_ask/price {close_dollars..},
-volume_fp. Money and counts are fixed-point strings, parsed to Decimal.
+volume_fp (live); {close..}, volume (historical table). Money and counts are fixed-point strings, parsed to Decimal.
 
 Rows are returned as the API sent them (dicts), so a download stores exactly what Kalshi published
 and the importer of saved API JSON reads the same shape; parse_trade/parse_candle turn rows into values.
@@ -111,10 +111,17 @@ def parse_trade(row: Row) -> TapeTrade:
 
 
 def _close(dist: Any) -> Decimal | None:
-    """The close of one OHLC distribution: close_dollars (fixed-point string); None if the period had none."""
+    """The close of one OHLC distribution; None if the period had none.
+
+    Live candles name it close_dollars; the historical table's candles name it close (both are
+    fixed-point dollar strings). An integer is refused: it would be cents from an older shape.
+    """
     if not isinstance(dist, Mapping):
         return None
-    return _opt_decimal(dist.get("close_dollars"), "close_dollars")
+    value = dist.get("close_dollars", dist.get("close"))
+    if isinstance(value, int) and not isinstance(value, bool):
+        raise HistoryDataError("a candle close is an integer (cents?), expected a dollar string")
+    return _opt_decimal(value, "close_dollars")
 
 
 def parse_candle(row: Row, ticker: str, period_s: int = 60 * CANDLE_MINUTES) -> Candle:

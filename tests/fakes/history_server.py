@@ -220,6 +220,13 @@ class FakeHistory:
             return web.json_response({"error": {"code": "not_found", "message": "other table"}}, status=404)
         lo, hi = int(request.query["start_ts"]), int(request.query["end_ts"])
         rows = [c for c in self.candles.get(ticker, []) if lo <= c["end_period_ts"] <= hi]
+        if old:  # the historical table's shape: open/low/high/close and volume, without _dollars/_fp
+            rows = [{
+                "end_period_ts": c["end_period_ts"],
+                **{k: {f: c[k]["close_dollars"] for f in ("open", "low", "high", "close")}
+                   for k in ("yes_bid", "yes_ask", "price")},
+                "volume": c["volume_fp"], "open_interest": c["open_interest_fp"],
+            } for c in rows]
         self.served_rows += len(rows)
         return web.json_response({"ticker": ticker, "candlesticks": rows})
 
