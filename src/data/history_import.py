@@ -6,7 +6,7 @@ object or one page per line). Trades go to trades/<TICKER>.jsonl of the UTC day 
 closes (read from the KXBTC15M ticker), merged with what is there by trade_id; markets go to that
 day's markets.jsonl, merged by ticker. BTC files are anything src/data/price_files.py reads
 (Binance public-data CSV/ZIP: trades, aggTrades, klines; generic CSVs); their ticks are split by
-UTC day into btc/<source>/<day>.csv. Every write is a whole file (history_store), so importing the
+UTC day into prices/<source>/<day>.csv. Every write is a whole file (history_store), so importing the
 same file twice changes nothing.
 """
 

@@ -4,7 +4,9 @@
     <root>/kalshi/<YYYY-MM-DD>/trades/<TICKER>.jsonl  every public trade of the market, oldest first
     <root>/kalshi/<YYYY-MM-DD>/candles/<TICKER>.jsonl its 1-minute candlesticks
     <root>/kalshi/<YYYY-MM-DD>/COMPLETE               the day's market list and every market are in
-    <root>/btc/<source>/<YYYY-MM-DD>.csv              BTC prices in a layout src/data/price_files.py reads
+    <root>/kalshi/<YYYY-MM-DD>/EXPORTED               the day is also written as a recording day
+    <root>/recording/<YYYY-MM-DD>/...                 that recording (src/research/history_recording.py)
+    <root>/prices/<source>/<YYYY-MM-DD>.csv           BTC prices in a layout src/data/price_files.py reads
 
 Every file is written to a temporary name, flushed and renamed into place: an interrupted download
 leaves either the whole file or none, so a rerun skips what exists and fetches the rest, never
@@ -24,6 +26,8 @@ from typing import Any
 import msgspec
 
 DAY_S = 86_400
+# Not "btc": that is a recording stream name, and a recording reader would take the directory for a day.
+PRICES = "prices"
 
 
 class HistoryStoreError(ValueError):
@@ -103,8 +107,11 @@ class HistoryStore:
     def complete_path(self, day: date) -> Path:
         return self.day_dir(day) / "COMPLETE"
 
+    def exported_path(self, day: date) -> Path:
+        return self.day_dir(day) / "EXPORTED"
+
     def btc_path(self, source: str, day: date) -> Path:
-        return self.root / "btc" / source / f"{day.isoformat()}.csv"
+        return self.root / PRICES / source / f"{day.isoformat()}.csv"
 
     def is_complete(self, day: date) -> bool:
         return self.complete_path(day).is_file()
@@ -133,7 +140,7 @@ class HistoryStore:
         return found
 
     def btc_files(self, source: str | None = None) -> list[Path]:
-        base = self.root / "btc"
+        base = self.root / PRICES
         if not base.is_dir():
             return []
         sources = [base / source] if source else sorted(p for p in base.iterdir() if p.is_dir())
@@ -142,6 +149,7 @@ class HistoryStore:
 
 __all__ = [
     "DAY_S",
+    "PRICES",
     "HistoryStore",
     "HistoryStoreError",
     "day_start",

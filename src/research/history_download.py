@@ -161,7 +161,7 @@ async def download_history(
 
 
 def _export(store: HistoryStore, day: date, export: Callable[[date], object] | None, stats: DownloadStats) -> None:
-    if export is not None and not (store.day_dir(day) / "EXPORTED").is_file():
+    if export is not None and not store.exported_path(day).is_file():
         export(day)
         stats.days_exported += 1
 

@@ -45,14 +45,9 @@ def _clear_session(recording_root: Path, day: date, session: int) -> None:
     (folder / SESSIONS_DIR / f"{session}.json").unlink(missing_ok=True)
 
 
-def exported_path(store: HistoryStore, day: date) -> Path:
-    """Written after a day's export is flushed: its presence means the recording day is whole."""
-    return store.day_dir(day) / "EXPORTED"
-
-
 def export_day(store: HistoryStore, day: date, recording_root: Path, btc_source: str | None) -> int:
     """Write `day` of `store` into `recording_root`; returns the rows written."""
-    exported_path(store, day).unlink(missing_ok=True)
+    store.exported_path(day).unlink(missing_ok=True)
     session = session_for(day)
     _clear_session(recording_root, day, session)
     meta = {"origin": "download", "btc_source": btc_source or "none"}
@@ -96,8 +91,9 @@ def export_day(store: HistoryStore, day: date, recording_root: Path, btc_source:
             recorder.btc_trade(ts, ts, btc_source or "", int(item[2]), float(item[1]))
         rows += 1
     recorder.flush()
-    write_atomic(exported_path(store, day), f"{rows}\n")
+    # Written last: its presence means the recording day is whole (an interrupted export is redone).
+    write_atomic(store.exported_path(day), f"{rows}\n")
     return rows
 
 
-__all__ = ["ORIGIN_HISTORY", "export_day", "exported_path", "session_for"]
+__all__ = ["ORIGIN_HISTORY", "export_day", "session_for"]

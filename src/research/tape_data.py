@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from src.data.history_store import HistoryStore, HistoryStoreError, read_jsonl
+from src.data.history_store import PRICES, HistoryStore, HistoryStoreError, read_jsonl
 from src.data.kalshi_history import HistoryDataError, parse_candle, parse_settled_market, parse_trade
 from src.model.models import Market
 from src.model.tape import Candle, TapeTrade
@@ -33,9 +33,8 @@ class TapeData:
 
 
 def is_history_dir(path: Path) -> bool:
-    # btc/<source>/<day>.csv: a recording's day folder also has a btc/ folder, of Parquet parts.
     root = Path(path)
-    return (root / "kalshi").is_dir() or any((root / "btc").glob("*/*.csv"))
+    return (root / "kalshi").is_dir() or any((root / PRICES).glob("*/*.csv"))
 
 
 def load_tape(root: Path, start: float | None = None, end: float | None = None) -> TapeData:
@@ -66,7 +65,8 @@ def load_tape(root: Path, start: float | None = None, end: float | None = None) 
                 _rows(candles, lambda r, t=market.ticker: parse_candle(r, t)) if candles.is_file() else []
             )
     data.markets.sort(key=lambda m: (m.close_time, m.ticker))
-    sources = sorted(p.name for p in (store.root / "btc").iterdir()) if (store.root / "btc").is_dir() else []
+    prices = store.root / PRICES
+    sources = sorted(p.name for p in prices.iterdir() if p.is_dir()) if prices.is_dir() else []
     if sources:
         data.btc_source = sources[0]
         data.btc_files = [f for f in store.btc_files(sources[0]) if _day_overlaps(f.stem, lo, hi)]
