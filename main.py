@@ -218,7 +218,7 @@ def cmd_download_history(args: argparse.Namespace, root: Path) -> int:
 
     settings = load_settings(config_path=args.config, root=root)
     setup_logging(root, "WARNING")  # the progress bar owns the terminal
-    return run_download(settings, args.start, args.end, args.out or root / DEFAULT_DIR)
+    return run_download(settings, args.start, args.end, args.out or root / DEFAULT_DIR, progress=sys.stderr)
 
 
 # -- the daemon -----------------------------------------------------------------------------------

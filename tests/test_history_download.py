@@ -133,3 +133,32 @@ async def test_the_command_downloads_prints_one_summary_and_a_rerun_is_a_no_op(t
         code = await asyncio.to_thread(run_download, settings, "2026-05-29", "2026-05-29", tmp_path / "h",
                                        connector_factory=server.connector, progress=None, out=out2)
         assert code == 0 and "0 trades" in out2.getvalue()
+
+
+def test_the_progress_bar_redraws_one_line_on_a_terminal_and_prints_days_elsewhere() -> None:
+    import time as _time
+
+    from src.research.history_download import ProgressBar
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    tty, plain = Tty(), io.StringIO()
+    for out in (tty, plain):
+        bar = ProgressBar(out, total_days=2)
+        bar.show(1, DAY1, 48, 96, 12_345, _time.monotonic() - 1)
+        bar.day_done(DAY1, 96, "complete")
+    assert "\r[" in tty.getvalue() and " 75.0% 2026-05-29 market 48/96 12,345 rows" in tty.getvalue()
+    assert plain.getvalue() == "2026-05-29: 96 markets complete".ljust(78) + "\n"
+
+
+@pytest.mark.usefixtures("daemon_env")
+def test_bad_days_are_one_line_usage_errors(capfd, project_dir) -> None:
+    import main
+
+    assert main.main(["--download-history", "--from", "2026-02-30", "--to", "2026-03-01"], root=project_dir) == 2
+    assert main.main(["--download-history", "--from", "2026-03-02", "--to", "2026-03-01"], root=project_dir) == 2
+    err = capfd.readouterr().err.strip().splitlines()
+    assert err == ["error: --from: '2026-02-30' is not a day (YYYY-MM-DD)",
+                   "error: --to 2026-03-01 is before --from 2026-03-02"]

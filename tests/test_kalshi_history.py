@@ -183,3 +183,17 @@ async def test_a_redirect_is_an_error_never_followed() -> None:
             with pytest.raises(PublicHttpError) as info:
                 await client.cutoff()
     assert info.value.status == 302 and "not followed" in str(info.value) and len(fake.requests) == 1
+
+
+async def test_a_429_without_retry_after_backs_off_with_capped_full_jitter() -> None:
+    fake = FakeHistory(retry_after=None)
+    fake.fail_next(4, 429)
+    sleeps = Sleeps()
+    policy = RetryPolicy(max_attempts=6, base_delay_s=0.5, max_delay_s=2.0, budget_s=60)
+    draws = iter([0.9, 0.5, 0.99, 0.1])
+    async with start_fake_history(fake) as server:
+        client = kalshi(server, sleeps, retry_policy=policy, rng=lambda: next(draws))
+        async with client.http:
+            await client.cutoff()
+    # uniform(0, min(2.0, 0.5 * 2**(n-1))) for retries 1..4, with the injected draws
+    assert sleeps.calls == pytest.approx([0.45, 0.5, 1.98, 0.2])

@@ -142,3 +142,36 @@ async def test_download_then_tape_backtest_end_to_end(settings, tmp_path) -> Non
     assert report.runs[0].ticks_rejected == 0
     assert report.stats.windows == 8 and report.stats.trades_per_window.mean == 30
     assert sum(report.runs[0].reasons.values()) > 0  # the strategy was asked, every second of each window
+
+
+@pytest.mark.usefixtures("daemon_env")
+def test_main_backtest_on_a_history_directory_prints_the_tape_report(capfd, project_dir, tmp_path) -> None:
+    import main
+    from src.data.history_store import HistoryStore, write_jsonl
+
+    data = lagging_market(tmp_path)
+    store = HistoryStore(tmp_path / "h")
+    m = data.markets[0]
+    day = m.close_time.date()
+    write_jsonl(store.markets_path(day), [{
+        "ticker": m.ticker, "event_ticker": m.event_ticker, "status": "finalized",
+        "open_time": m.open_time.isoformat(), "close_time": m.close_time.isoformat(), "floor_strike": "65000",
+        "result": "yes", "expiration_value": "65390", "strike_type": "greater_or_equal",
+    }])
+    write_jsonl(store.trades_path(day, m.ticker), [{
+        "trade_id": t.trade_id, "ticker": t.ticker, "count_fp": f"{t.count:.2f}", "yes_price_dollars": f"{t.yes_price}",
+        "no_price_dollars": f"{1 - t.yes_price}", "taker_outcome_side": t.taker_side.value,
+        "created_time": utc_from_ts(t.ts).isoformat(),
+    } for t in data.trades[m.ticker]])
+    price_dir = store.btc_path("binance", day).parent
+    price_dir.mkdir(parents=True)
+    data.btc_files[0].rename(store.btc_path("binance", day))
+    assert main.main(["--backtest", str(store.root)], root=project_dir) == 0
+    out = capfd.readouterr().out
+    assert out.startswith("=== TAPE BACKTEST") and "ASSUMPTION" in out and "Tape statistics" in out
+    row = next(line for line in out.splitlines() if line.strip().startswith("0.00s"))
+    assert row.split()[3] == "1"  # one order filled at latency 0
+    assert main.main(["--backtest", str(store.root), "--json"], root=project_dir) == 0
+    assert '"label": "TAPE"' in capfd.readouterr().out
+    assert main.main(["--backtest", str(store.root), "--from", "2030-01-01"], root=project_dir) == 2
+    assert "no downloaded settled markets" in capfd.readouterr().err

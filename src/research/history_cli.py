@@ -37,9 +37,11 @@ def run_download(
     out_dir: Path,
     *,
     connector_factory: ConnectorFactory | None = None,
-    progress: TextIO | None = sys.stderr,
-    out: TextIO = sys.stdout,
+    progress: TextIO | None = None,
+    out: TextIO | None = None,
 ) -> int:
+    """--download-history; `progress` (the bar, e.g. sys.stderr) and `out` (the summary) default to none and stdout."""
+    out = out or sys.stdout
     first, last = parse_day(start, "--from"), parse_day(end, "--to")
     if last < first:
         raise ConfigError(f"--to {last} is before --from {first}")
@@ -78,9 +80,10 @@ def run_download(
 
 def run_tape(
     settings: Settings, root: Path, start: float | None, end: float | None, *, as_json: bool = False,
-    out: TextIO = sys.stdout,
+    out: TextIO | None = None,
 ) -> int:
     """The TAPE backtest of a downloaded directory (markets closing in [start, end)), printed."""
+    out = out or sys.stdout
     from src.data.history_store import HistoryStoreError
     from src.research.tape_backtest import run_tape_backtest
     from src.research.tape_data import load_tape
@@ -99,8 +102,9 @@ def run_tape(
     return EXIT_OK
 
 
-def run_import(files: list[Path], out_dir: Path, *, out: TextIO = sys.stdout) -> int:
+def run_import(files: list[Path], out_dir: Path, *, out: TextIO | None = None) -> int:
     """--import-history: add the files to the history directory; a bad file is one line and exit 2."""
+    out = out or sys.stdout
     from src.data.history_import import HistoryImportError, import_files
 
     try:

@@ -14,7 +14,6 @@ that keeps failing stops the download with one line, and a rerun resumes where i
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -98,7 +97,7 @@ async def download_history(
     kalshi: KalshiHistoryClient,
     btc: BtcHistoryClient | None = None,
     *,
-    progress: TextIO | None = sys.stderr,
+    progress: TextIO | None = None,
     now: Callable[[], float] = time.time,
     export: Callable[[date], object] | None = None,
 ) -> DownloadStats:

@@ -60,6 +60,7 @@ class FakeHistory:
     repeat_cursor: set[str] = field(default_factory=set)
     requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     served_rows: int = 0
+    retry_after: str | None = "0"  # the Retry-After a 429 carries (None: no header, the client backs off itself)
     _faults: list[tuple[int, str, int]] = field(default_factory=list)  # (times, path prefix, status)
     _fail_after: int | None = None
 
@@ -149,7 +150,8 @@ class FakeHistory:
         status = self._fault_for(rel)
         if status is not None:
             return web.json_response({"error": {"code": "fault", "message": "injected"}}, status=status,
-                                     headers={"Retry-After": "0"} if status == 429 else None)
+                                     headers={"Retry-After": self.retry_after}
+                                     if status == 429 and self.retry_after is not None else None)
         return await handler(request)
 
     async def _cutoff(self, request: web.Request) -> web.Response:
