@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import sys
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 from typing import TextIO
@@ -80,12 +81,12 @@ def run_download(
 
 def run_tape(
     settings: Settings, root: Path, start: float | None, end: float | None, *, as_json: bool = False,
-    out: TextIO | None = None,
+    latencies_s: Sequence[float] | None = None, out: TextIO | None = None,
 ) -> int:
     """The TAPE backtest of a downloaded directory (markets closing in [start, end)), printed."""
     out = out or sys.stdout
     from src.data.history_store import HistoryStoreError
-    from src.research.tape_backtest import run_tape_backtest
+    from src.research.tape_backtest import DEFAULT_LATENCIES, run_tape_backtest
     from src.research.tape_data import load_tape
     from src.research.tape_report import render_json, render_text
 
@@ -97,7 +98,7 @@ def run_tape(
     if not data.markets:
         print(f"error: {root}: no downloaded settled markets in the requested range", file=sys.stderr)
         return EXIT_USAGE
-    report = run_tape_backtest(settings, data)
+    report = run_tape_backtest(settings, data, DEFAULT_LATENCIES if latencies_s is None else latencies_s)
     print(render_json(report) if as_json else render_text(report), file=out)
     return EXIT_OK
 

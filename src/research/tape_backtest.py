@@ -40,7 +40,8 @@ from src.sim.components import replay_source
 from src.strategies.btc_lag import BtcLagStrategy
 
 Tick = tuple[float, float, int]
-DEFAULT_LATENCIES = (0.0, 0.25, 0.5, 1.0, 2.0)
+# The recorded replay's sweep (issue 20: 0, 50, 100, 250, 1000 ms), so TAPE and recording reports compare.
+DEFAULT_LATENCIES = (0.0, 0.05, 0.1, 0.25, 1.0)
 RETRY_SAME_MARKET_S = 5.0  # EngineTiming.retry_same_market_s: no hammering after a miss
 
 

@@ -7,14 +7,22 @@ from pathlib import Path
 
 from src.model.models import Market, Side
 from src.model.tape import TapeTrade
-from src.recording.reader import load_recording
+from src.recording.reader import Recording, load_recording
 from src.recording.schema import BTC, KALSHI_TRADE, MARKET, from_e2, from_e4, text_dec
 from src.research.tape_data import TapeData
 
 
 def load_tape_from_recording(path: Path, start: float | None = None, end: float | None = None) -> TapeData:
     """The markets that settled yes/no in the recording (their last state), with prints and BTC ticks."""
-    rec = load_recording(path, start, end)
+    return tape_from_recording(load_recording(path, start, end))
+
+
+def tape_from_recording(rec: Recording) -> TapeData:
+    """The same, from a recording already loaded (the edge report has one: no second read).
+
+    For the edge report's tape section: t = tape_from_recording(rec);
+    render_tape_stats(tape_statistics(t.trades, t.close_ts)).
+    """
     col = rec.column
     last: dict[str, int] = {}
     for row, ticker in enumerate(col(MARKET, "ticker")):
@@ -57,4 +65,4 @@ def load_tape_from_recording(path: Path, start: float | None = None, end: float 
     )
 
 
-__all__ = ["load_tape_from_recording"]
+__all__ = ["load_tape_from_recording", "tape_from_recording"]
