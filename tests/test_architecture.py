@@ -24,6 +24,8 @@ FORBIDDEN: list[tuple[str, tuple[str, ...], str]] = [
     ("src/sim/exchange.py", ("src.execution",), "the simulated venue does not borrow the executors"),
     ("src/net/*.py", ("src.platforms", "src.execution", "src.risk", "src.strategies", "src.app"),
      "network plumbing is venue-agnostic"),
+    ("src/data/*_history.py", ("src.auth", "src.execution", "src.risk", "src.strategies", "src.app"),
+     "history clients read public data: no credentials, nothing that trades"),
 ]
 
 # The dashboard and its queries read the database file and nothing else in src/.
