@@ -46,7 +46,8 @@ def all_trade_ids(store: HistoryStore, day: date) -> list[str]:
 
 
 async def test_two_days_download_into_the_store_and_a_rerun_asks_for_nothing(tmp_path) -> None:
-    fake = FakeHistory(page_size=4)
+    # BTC traded only in the first two hours of each day: the walk still covers the whole day.
+    fake = FakeHistory(page_size=4, btc_spans=[(T1, T1 + 7200), (T1 + 86_400, T1 + 86_400 + 7200)])
     fake.add_day(T1, windows=6, trades=9)
     fake.add_day(T1 + 86_400, windows=5, trades=3)
     fake.fail_next(2, 429, path="/markets/trades")
@@ -54,7 +55,7 @@ async def test_two_days_download_into_the_store_and_a_rerun_asks_for_nothing(tmp
     async with start_fake_history(fake) as server:
         stats = await run(server, store, DAY1, date(2026, 5, 30))
         assert stats.markets == 11 and stats.markets_fetched == 11 and stats.trades == 6 * 9 + 5 * 3
-        assert stats.candles == 11 * 15 and stats.btc_rows == 2 * 86_400 and not stats.failed
+        assert stats.candles == 11 * 15 and stats.btc_rows == 2 * 7200 and not stats.failed
         assert store.is_complete(DAY1) and store.is_complete(date(2026, 5, 30))
         expected = [r["trade_id"] for rows in list(fake.trades.values())[:6] for r in rows]
         assert sorted(all_trade_ids(store, DAY1)) == sorted(expected)
@@ -62,7 +63,7 @@ async def test_two_days_download_into_the_store_and_a_rerun_asks_for_nothing(tmp
         row = next(read_jsonl(store.markets_path(DAY1)))
         assert str(row["floor_strike"]) == str(fake.markets[0]["floor_strike"])
         ticks = load_ticks(store.btc_path("binance", DAY1))
-        assert len(ticks) == 4 * 86_400 and T1 <= ticks[0][0] and ticks[-1][0] < T1 + 86_400
+        assert len(ticks) == 4 * 7200 and T1 <= ticks[0][0] and ticks[-1][0] < T1 + 7200
         before = len(fake.requests)
         again = await run(server, store, DAY1, date(2026, 5, 30))
         assert len(fake.requests) == before  # everything was complete: not one request
@@ -121,7 +122,7 @@ async def test_the_command_downloads_prints_one_summary_and_a_rerun_is_a_no_op(t
     from tests.conftest import REPO
 
     settings = load_settings(root=REPO)
-    fake = FakeHistory(page_size=50)
+    fake = FakeHistory(page_size=50, btc_spans=[(T1, T1 + 3600)])  # few pages: this client is polite (5/s)
     fake.add_day(T1, windows=4, trades=5)
     async with start_fake_history(fake) as server:
         out = io.StringIO()

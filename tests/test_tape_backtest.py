@@ -125,7 +125,8 @@ async def test_download_then_tape_backtest_end_to_end(settings, tmp_path) -> Non
     from tests.fakes.history_server import FakeHistory, start_fake_history
     from tests.test_history_download import LATER, clients
 
-    fake = FakeHistory(page_size=20)
+    day1, day2 = 1_780_012_800.0, 1_780_099_200.0
+    fake = FakeHistory(page_size=20, btc_spans=[(day1, day1 + 7200), (day2, day2 + 7200)])  # BTC for the windows
     tickers = fake.add_day(1_780_012_800.0, windows=4, trades=30)
     tickers += fake.add_day(1_780_099_200.0, windows=4, trades=30)  # two days: ticks carry on across files
     store = HistoryStore(tmp_path / "h")
@@ -138,7 +139,7 @@ async def test_download_then_tape_backtest_end_to_end(settings, tmp_path) -> Non
     assert [m.ticker for m in data.markets] == tickers and data.btc_source == "binance"
     assert sum(len(v) for v in data.trades.values()) == 8 * 30
     report = await asyncio.to_thread(run_tape_backtest, settings, data, (0.0, 1.0))
-    assert report.markets == 8 and report.btc_ticks == 2 * 4 * 86_400 and len(report.runs) == 2
+    assert report.markets == 8 and report.btc_ticks == 2 * 4 * 7200 and len(report.runs) == 2
     assert report.runs[0].ticks_rejected == 0
     assert report.stats.windows == 8 and report.stats.trades_per_window.mean == 30
     assert sum(report.runs[0].reasons.values()) > 0  # the strategy was asked, every second of each window
@@ -175,3 +176,25 @@ def test_main_backtest_on_a_history_directory_prints_the_tape_report(capfd, proj
     assert '"label": "TAPE"' in capfd.readouterr().out
     assert main.main(["--backtest", str(store.root), "--from", "2030-01-01"], root=project_dir) == 2
     assert "no downloaded settled markets" in capfd.readouterr().err
+
+
+async def test_a_downloaded_lagging_market_is_traded_end_to_end(settings, tmp_path) -> None:
+    """BTC jumps 0.6% mid-window; the fake's Kalshi prints follow 30 s late: the TAPE run buys the lag."""
+    from src.data.history_store import HistoryStore
+    from src.research.history_download import download_history
+    from tests.fakes.history_server import FakeHistory, start_fake_history
+    from tests.test_history_download import LATER, clients
+
+    t1 = 1_780_012_800.0
+    fake = FakeHistory(page_size=500, btc_until=t1 + 2 * 3600, trade_lag_s=30, jumps=[(t1 + 2 * 900 + 300, 400.0)])
+    tickers = fake.add_day(t1, windows=6, trades=200)
+    store = HistoryStore(tmp_path / "h")
+    async with start_fake_history(fake) as server:
+        kalshi, btc = clients(server)
+        async with kalshi.http, btc.http:
+            await download_history(store, date(2026, 5, 29), date(2026, 5, 29), kalshi, btc, progress=None,
+                                   now=lambda: LATER)
+    report = await asyncio.to_thread(run_tape_backtest, settings, load_tape(store.root), (0.0, 1.0))
+    fast = report.runs[0]
+    assert fast.filled >= 1 and fast.pnl > 0
+    assert {t.ticker for t in fast.trades} == {tickers[2]} and all(t.won and t.side is Side.YES for t in fast.trades)

@@ -57,6 +57,9 @@ class FakeHistory:
     candles: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     empty_pages: bool = False
     btc_until: float | None = None  # no BTC price after this instant (keeps a test's day of klines short)
+    btc_spans: list[tuple[float, float]] | None = None  # BTC traded only inside these [lo, hi) spans
+    jumps: list[tuple[float, float]] = field(default_factory=list)  # (from ts, dollars added to BTC from then on)
+    trade_lag_s: float = 0.0  # Kalshi prints follow BTC this many seconds late (a lag the strategy can trade)
     repeat_cursor: set[str] = field(default_factory=set)
     requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     served_rows: int = 0
@@ -66,11 +69,15 @@ class FakeHistory:
 
     # -- state -----------------------------------------------------------------------------------
 
+    def price(self, ts: float) -> Decimal:
+        """BTC at ts: the deterministic path plus every jump that has happened by then."""
+        return btc_price(ts) + sum((Decimal(f"{size:.2f}") for t0, size in self.jumps if ts >= t0), Decimal(0))
+
     def add_window(self, close_ts: float, *, trades: int = 12, seed: int = 0) -> str:
         """One settled KXBTC15M market closing at close_ts with `trades` prints and 15 one-minute candles."""
         open_ts = close_ts - WINDOW_S
-        strike = btc_price(open_ts)
-        final = btc_price(close_ts)
+        strike = self.price(open_ts)
+        final = self.price(close_ts)
         ticker = market_ticker(close_ts)
         result = "yes" if final >= strike else "no"
         self.markets.append({
@@ -82,7 +89,7 @@ class FakeHistory:
         rows = []
         for i in range(trades):
             ts = open_ts + (i + 1) * (WINDOW_S - 30) / (trades + 1)
-            drift = Decimal(int((btc_price(ts) - strike) * 2)) / 10000  # YES price follows BTC vs strike
+            drift = Decimal(int((self.price(ts - self.trade_lag_s) - strike) * 2)) / 10000  # YES follows BTC vs strike
             yes = min(Decimal("0.97"), max(Decimal("0.03"), Decimal("0.50") + drift))
             taker = "yes" if (i + seed) % 3 else "no"
             # A NO taker hits the YES bid, one cent under a YES taker's ask.
@@ -246,10 +253,16 @@ class FakeHistory:
         t = start if start == int(request.query["startTime"]) else start + 1000
         if self.btc_until is not None:
             end = min(end, int(self.btc_until * 1000) - 1)
+        spans = self.btc_spans
         while t <= end and len(rows) < limit:
-            o, c = btc_price(t / 1000), btc_price(t / 1000 + 1)
-            rows.append([t, f"{o:.2f}", f"{max(o, c):.2f}", f"{min(o, c):.2f}", f"{c:.2f}", "1.5", t + 999,
-                         "97500.0", 12, "0.7", "45500.0", "0"])
+            if spans is None or any(lo <= t / 1000 < hi for lo, hi in spans):
+                o, c = self.price(t / 1000), self.price(t / 1000 + 1)
+                rows.append([t, f"{o:.2f}", f"{max(o, c):.2f}", f"{min(o, c):.2f}", f"{c:.2f}", "1.5", t + 999,
+                             "97500.0", 12, "0.7", "45500.0", "0"])
+            elif spans and t / 1000 >= max(hi for _, hi in spans):
+                break  # nothing traded after the last span
+            else:
+                t = int(min((lo for lo, _ in spans if lo * 1000 > t), default=end / 1000 + 1) * 1000) - 1000
             t += 1000
         self.served_rows += len(rows)
         return web.json_response(rows)
@@ -267,7 +280,7 @@ class FakeHistory:
         i = first
         while len(rows) < limit and i * 500 <= end:
             ms = i * 500
-            rows.append({"a": i, "p": f"{btc_price(ms / 1000):.2f}", "q": "0.01", "f": i, "l": i, "T": ms,
+            rows.append({"a": i, "p": f"{self.price(ms / 1000):.2f}", "q": "0.01", "f": i, "l": i, "T": ms,
                          "m": bool(i % 2), "M": True})
             i += 1
         self.served_rows += len(rows)
@@ -281,7 +294,7 @@ class FakeHistory:
         first = (start + 59) // 60 * 60
         rows = []
         for t in range(first, end + 1, 60):
-            o, c = btc_price(t), btc_price(t + 60)
+            o, c = self.price(t), self.price(t + 60)
             rows.append([t, float(min(o, c)), float(max(o, c)), float(o), float(c), 3.25])
         self.served_rows += len(rows)
         return web.json_response(list(reversed(rows[:300])))
