@@ -118,3 +118,13 @@ async def test_a_recorded_day_and_a_downloaded_day_of_the_same_market_give_the_s
     assert [(r.signals, r.filled, r.pnl, r.reasons) for r in a.runs] == [(r.signals, r.filled, r.pnl, r.reasons)
                                                                          for r in b.runs]
     assert a.stats == b.stats
+
+
+async def test_the_tape_command_runs_on_a_recording_folder(tmp_path, settings) -> None:
+    from src.research.history_cli import run_tape
+
+    _, recording, _ = await _download(tmp_path, export=True)
+    out = io.StringIO()
+    assert await asyncio.to_thread(run_tape, settings, recording, None, None, out=out, recording=True) == 0
+    assert out.getvalue().startswith("=== TAPE BACKTEST") and "6 settled KXBTC15M windows" in out.getvalue()
+    assert run_tape(settings, tmp_path / "nothing", None, None, recording=True) == 2

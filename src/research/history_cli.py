@@ -81,18 +81,25 @@ def run_download(
 
 def run_tape(
     settings: Settings, root: Path, start: float | None, end: float | None, *, as_json: bool = False,
-    latencies_s: Sequence[float] | None = None, out: TextIO | None = None,
+    latencies_s: Sequence[float] | None = None, out: TextIO | None = None, recording: bool = False,
 ) -> int:
-    """The TAPE backtest of a downloaded directory (markets closing in [start, end)), printed."""
-    out = out or sys.stdout
+    """The TAPE backtest of a downloaded directory (or, with `recording`, of a recording folder: its
+    prints and BTC trades, e.g. a downloaded day written as a recording, which has no books to
+    replay), markets closing in [start, end), printed."""
     from src.data.history_store import HistoryStoreError
     from src.research.tape_backtest import DEFAULT_LATENCIES, run_tape_backtest
     from src.research.tape_data import load_tape
     from src.research.tape_report import render_json, render_text
 
+    out = out or sys.stdout
     try:
-        data = load_tape(root, start, end)
-    except HistoryStoreError as exc:
+        if recording:
+            from src.research.tape_recording import load_tape_from_recording
+
+            data = load_tape_from_recording(root, start, end)
+        else:
+            data = load_tape(root, start, end)
+    except (HistoryStoreError, ValueError) as exc:  # RecordingError is a ValueError
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     if not data.markets:
