@@ -103,8 +103,14 @@ async def test_days_not_ended_are_skipped_and_a_bad_market_fails_alone(tmp_path)
     async with start_fake_history(fake) as server:
         kalshi, _ = clients(server)
         async with kalshi.http:
+            # day 2 has not ended; day 1 ended 59 minutes ago: its last markets may not be settled yet
             stats = await download_history(store, DAY1, date(2026, 5, 30), kalshi, None, progress=out,
-                                           now=lambda: T1 + 86_400 + 5)
+                                           now=lambda: T1 + 86_400 + 3540)
+        assert stats.days_not_ended == 2 and stats.markets == 0
+        kalshi, _ = clients(server)
+        async with kalshi.http:
+            stats = await download_history(store, DAY1, date(2026, 5, 30), kalshi, None, progress=out,
+                                           now=lambda: T1 + 86_400 + 3600)
         assert stats.days_not_ended == 1 and len(stats.failed) == 1 and tickers[1] in stats.failed[0]
         assert not store.is_complete(DAY1) and store.market_done(DAY1, tickers[0])
         assert "not ended yet" in out.getvalue() and "rerun" in stats.summary()

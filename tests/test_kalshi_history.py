@@ -197,3 +197,23 @@ async def test_a_429_without_retry_after_backs_off_with_capped_full_jitter() -> 
             await client.cutoff()
     # uniform(0, min(2.0, 0.5 * 2**(n-1))) for retries 1..4, with the injected draws
     assert sleeps.calls == pytest.approx([0.45, 0.5, 1.98, 0.2])
+
+
+async def test_a_certificate_that_does_not_verify_is_final_not_retried() -> None:
+    """The transport trusts another CA than the server's: one try, one line, no retries."""
+    from tests.fakes.kalshi_server import HostMapResolver, local_tls
+
+    other_ca = local_tls(("api.binance.com",))  # a different throwaway CA
+
+    async with start_fake_history() as server:
+        def wrong_ca():  # type: ignore[no-untyped-def]
+            import aiohttp
+
+            resolver = HostMapResolver({h: ("127.0.0.1", server.port) for h in KALSHI_HISTORY_HOSTS})
+            return aiohttp.TCPConnector(resolver=resolver, ssl=other_ca.client_context(), use_dns_cache=False)
+
+        http = PublicHttp(KALSHI_HISTORY_HOSTS, connector_factory=wrong_ca, sleep=Sleeps())
+        async with http:
+            with pytest.raises(PublicHttpError, match="TLS"):
+                await KalshiHistoryClient(http).cutoff()
+        assert http.retries == 0

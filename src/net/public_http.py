@@ -141,6 +141,9 @@ class PublicHttp:
                     retry_after = parse_retry_after(resp.headers.get("Retry-After"))
             except TimeoutError:
                 raise _Retry(PublicHttpError(0, "no answer in time", path), None) from None
+            except (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError) as exc:
+                # A certificate that does not verify will not verify on the next try either.
+                raise PublicHttpError(0, f"TLS: {type(exc).__name__}", path) from None
             except aiohttp.ClientError as exc:
                 raise _Retry(PublicHttpError(0, type(exc).__name__, path), None) from None
         self.requests += 1

@@ -4,7 +4,7 @@ Resumable and idempotent by construction (src/data/history_store.py): each marke
 candles, each day's BTC file and each day's COMPLETE marker are written whole; a rerun skips
 what exists. A finished day (COMPLETE) is not asked for again; an unfinished one has its market
 list fetched again (one request) and only its missing markets downloaded. Days that have not
-ended yet are skipped: their markets are not all settled.
+ended an hour ago are skipped: their markets are not all settled yet.
 
 Polite: the clients' token buckets (5 requests/s by default, well under Kalshi's and Binance's
 public limits), 429s wait as the server says, and the walk is sequential. A market whose rows are
@@ -23,6 +23,10 @@ from typing import TextIO
 from src.data.btc_history import BtcHistoryClient
 from src.data.history_store import DAY_S, HistoryStore, day_start, days, write_jsonl
 from src.data.kalshi_history import HistoryDataError, KalshiHistoryClient, parse_settled_market
+
+# A day is fetched once its last market (closing at midnight) has surely settled: Kalshi publishes
+# results minutes after the close, and a day marked COMPLETE is never asked for again.
+SETTLE_MARGIN_S = 3600.0
 
 
 @dataclass
@@ -115,7 +119,7 @@ async def download_history(
         stats.days += 1
         lo = day_start(day)
         hi = lo + DAY_S
-        if hi > now():
+        if hi + SETTLE_MARGIN_S > now():
             stats.days_not_ended += 1
             bar.day_done(day, 0, "(not ended yet: skipped)")
             continue
@@ -165,4 +169,4 @@ def _export(store: HistoryStore, day: date, export: Callable[[date], object] | N
         stats.days_exported += 1
 
 
-__all__ = ["DownloadStats", "ProgressBar", "download_history"]
+__all__ = ["SETTLE_MARGIN_S", "DownloadStats", "ProgressBar", "download_history"]
