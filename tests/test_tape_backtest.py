@@ -108,6 +108,7 @@ def test_the_strategy_trades_the_lag_at_low_latency_and_misses_it_at_high_latenc
     text = render_text(report)
     assert text.startswith("=== TAPE BACKTEST") and "ASSUMPTION" in text and "first print at or after" in text
     assert "Tape statistics" in text and '"label": "TAPE"' in render_json(report)
+    assert f"buy {trade.count} YES @ 0.50" in text and "won" in text
 
 
 def test_the_strategy_never_sees_the_result(settings, tmp_path) -> None:

@@ -48,4 +48,4 @@ def test_statistics_over_windows_count_empty_windows_and_render() -> None:
     assert stats.autocorr_trade == pytest.approx(-1.0)
     assert 0 < stats.moving_share_1s < 1
     text = render_tape_stats(stats)
-    assert "1 without a single trade" in text and "spread" in text and "-1.000" in text
+    assert "1 without a single trade" in text and "spread" in text and "-1.000 (prints bounce" in text

@@ -11,6 +11,8 @@ from typing import Any
 from src.research.tape_backtest import TapeReport, TapeRun
 from src.research.tape_stats import render_tape_stats
 
+_SHOWN = 20  # trades listed in the text report (JSON has them all)
+
 
 def _when(ts: float | None) -> str:
     return "-" if ts is None else datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -48,6 +50,15 @@ def render_text(report: TapeReport) -> str:
         if top:
             lines += ["", "why no signal (latency " + f"{report.runs[0].latency_s:g}s): "
                       + ", ".join(f"{k} {v}" for k, v in top)]
+    if report.runs and report.runs[0].trades:
+        first = report.runs[0]
+        lines += ["", f"trades at latency {first.latency_s:g}s (first {min(len(first.trades), _SHOWN)} of "
+                      f"{len(first.trades)}):"]
+        lines += [
+            f"  {_when(t.decided_ts)}  {t.ticker}  buy {t.count} {t.side.value.upper()} @ {t.price} "
+            f"(+{t.fill_ts - t.decided_ts:.2f}s)  fee {t.fee}  {'won' if t.won else 'lost'} {t.pnl:+.2f}"
+            for t in first.trades[:_SHOWN]
+        ]
     lines += ["", render_tape_stats(report.stats), "", f"({report.seconds:.1f}s)"]
     return "\n".join(lines)
 

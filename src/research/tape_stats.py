@@ -150,10 +150,27 @@ def _d(dist: Distribution, unit: str = "") -> str:
     return f"mean {dist.mean:.2f}{unit}  median {dist.median:.2f}{unit}  p90 {dist.p90:.2f}{unit}  (n={dist.n})"
 
 
-def render_tape_stats(stats: TapeStats) -> str:
-    def ac(x: float) -> str:
-        return "n/a" if math.isnan(x) else f"{x:+.3f}"
+def _read_trade_ac(x: float) -> str:
+    if math.isnan(x):
+        return "n/a"
+    if x < -0.1:
+        return f"{x:+.3f} (prints bounce between bid and ask)"
+    if x > 0.1:
+        return f"{x:+.3f} (prints trend: one move follows another)"
+    return f"{x:+.3f} (no pattern print to print)"
 
+
+def _read_10s_ac(x: float) -> str:
+    if math.isnan(x):
+        return "n/a"
+    if x > 0.1:
+        return f"{x:+.3f} (a move keeps going: the market absorbs news slowly)"
+    if x < -0.1:
+        return f"{x:+.3f} (a move partly reverses within 10 s)"
+    return f"{x:+.3f} (near zero: a move is absorbed within 10 s)"
+
+
+def render_tape_stats(stats: TapeStats) -> str:
     share = "n/a" if math.isnan(stats.moving_share_1s) else f"{stats.moving_share_1s:.1%}"
     return "\n".join([
         "Tape statistics (Kalshi public trades only; no BTC)",
@@ -163,8 +180,8 @@ def render_tape_stats(stats: TapeStats) -> str:
         f"  spread (opposite-side prints within {PAIR_WITHIN_S:.0f}s)  {_d(stats.spread_cents, 'c')}",
         f"  |1-s price change|      {_d(stats.move_1s_cents, 'c')}  (moves in {share} of seconds)",
         f"  |10-s price change|     {_d(stats.move_10s_cents, 'c')}",
-        f"  autocorrelation         trade-to-trade {ac(stats.autocorr_trade)} (negative: bounce between bid "
-        f"and ask);  10-s {ac(stats.autocorr_10s)} (positive: moves keep going, absorbed slowly)",
+        f"  autocorrelation         trade to trade {_read_trade_ac(stats.autocorr_trade)}",
+        f"                          10-s changes   {_read_10s_ac(stats.autocorr_10s)}",
     ])
 
 
