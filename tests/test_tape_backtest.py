@@ -199,3 +199,11 @@ async def test_a_downloaded_lagging_market_is_traded_end_to_end(settings, tmp_pa
     fast = report.runs[0]
     assert fast.filled >= 1 and fast.pnl > 0
     assert {t.ticker for t in fast.trades} == {tickers[2]} and all(t.won and t.side is Side.YES for t in fast.trades)
+
+
+def test_the_one_pass_sweep_equals_one_run_per_latency(settings, tmp_path) -> None:
+    data = lagging_market(tmp_path)
+    sweep = run_tape_backtest(settings, data, latencies=(0.0, 3.0, 20.0)).runs
+    alone = [run_tape_backtest(settings, data, latencies=(x,)).runs[0] for x in (0.0, 3.0, 20.0)]
+    assert sweep == tuple(alone)
+    assert len({(r.filled, r.pnl) for r in sweep}) > 1  # the latencies do differ here

@@ -9,7 +9,7 @@ daemon's risk rules have allowed".
 
 Events in time order: each BTC tick enters the window; markets whose close has passed are settled
 by their published result; at most one decision per `decide_every_s` of BTC time, on the market open
-at that instant. The same run is repeated for each latency of the sweep.
+at that instant. Every latency of the sweep runs in the same pass (see TapeBacktest).
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from src.config import Settings
 from src.data.window import RollingWindow
 from src.model.fees import taker_fee
-from src.model.models import ZERO, Market, NoSignal, Side
+from src.model.models import ZERO, Market, NoSignal, Side, Signal
 from src.research.tape_data import TapeData
 from src.research.tape_fill import (
     ABOVE_LIMIT,
@@ -128,19 +128,69 @@ def _settle(
     return cash, done
 
 
+@dataclass
+class _Lane:
+    """One latency's own state: its bankroll, markets entered or waiting, open positions, counts."""
+
+    latency_s: float
+    bankroll: Decimal
+    entered: set[str] = field(default_factory=set)
+    blocked_until: dict[str, float] = field(default_factory=dict)
+    open_positions: list[tuple[float, Market, TapeTradeLine]] = field(default_factory=list)
+    settled: list[TapeTradeLine] = field(default_factory=list)
+    reasons: dict[str, int] = field(default_factory=dict)
+    signals: int = 0
+    orders: int = 0
+    filled: int = 0
+    no_print: int = 0
+    above: int = 0
+    order_seq: int = 0
+
+    def waiting_on(self, ticker: str, now: float) -> bool:
+        """Would the daemon ask the strategy about `ticker` now (not entered, no retry wait)?"""
+        return ticker not in self.entered and self.blocked_until.get(ticker, -1.0) <= now
+
+    def settle(self, now: float) -> None:
+        cash, done = _settle(self.open_positions, now)
+        self.bankroll += cash
+        self.settled.extend(done)
+
+    def first_close(self) -> float:
+        return self.open_positions[0][0] if self.open_positions else float("inf")
+
+    def result(self, rejected: int) -> TapeRun:
+        self.settle(float("inf"))  # the tape ends: the rest settle by their published results
+        settled = sorted(self.settled, key=lambda t: t.decided_ts)
+        return TapeRun(
+            latency_s=self.latency_s, signals=self.signals, orders=self.orders, filled=self.filled,
+            no_print=self.no_print, above_limit=self.above, contracts=sum((t.count for t in settled), ZERO),
+            fees=sum((t.fee for t in settled), ZERO), pnl=sum((t.pnl for t in settled), ZERO),
+            end_bankroll=self.bankroll, trades=tuple(settled), reasons=dict(self.reasons), ticks_rejected=rejected,
+        )
+
+
 class TapeBacktest:
-    """One TAPE run at one latency over loaded tape data."""
+    """Every latency of the sweep in ONE pass over the ticks.
+
+    The BTC window, the market open at each decision instant and the strategy's answer do not depend
+    on the latency (the strategy reads the feed, the market and the tape's quote, never the bankroll),
+    so they are computed once per decision instant; each latency (a _Lane) then sizes with its own
+    bankroll, fills on the tape at its own delay, and keeps its own entered markets and retry waits,
+    exactly as separate runs would.
+    """
 
     def __init__(
-        self, settings: Settings, data: TapeData, books: dict[str, TapeBook], *, latency_s: float,
+        self, settings: Settings, data: TapeData, books: dict[str, TapeBook], *, latencies: Sequence[float],
         decide_every_s: float = 1.0, quote_max_age_s: float = DEFAULT_QUOTE_MAX_AGE_S,
         max_wait_s: float = DEFAULT_MAX_WAIT_S,
     ) -> None:
         app = settings.app
+        for latency in latencies:
+            if not latency >= 0:
+                raise ValueError(f"latency must be >= 0 seconds, got {latency}")
         self.settings = settings
-        self.data = data
         self.books = books
-        self.latency_s = latency_s
+        self.latencies = tuple(float(x) for x in latencies)
         self.decide_every_s = decide_every_s
         self.quote_max_age_s = quote_max_age_s
         self.max_wait_s = max_wait_s
@@ -152,28 +202,23 @@ class TapeBacktest:
         self.results = {m.ticker: m.result for m in data.markets}
         self.ticks_seen = 0
 
-    def run(self, ticks: Iterator[Tick], gap_after_s: float) -> TapeRun:
+    def run(self, ticks: Iterator[Tick], gap_after_s: float) -> tuple[TapeRun, ...]:
         app = self.settings.app
         window = RollingWindow("tape", window_s=app.feed.window_s, stale_after_s=float(app.feed.stale_after_s),
                                gap_after_s=gap_after_s)
-        bankroll = self.starting
+        lanes = [_Lane(latency, self.starting) for latency in self.latencies]
         markets = self.markets
         idx = 0
-        entered: set[str] = set()
-        blocked_until: dict[str, float] = {}
-        open_positions: list[tuple[float, Market, TapeTradeLine]] = []
-        settled: list[TapeTradeLine] = []
-        reasons: dict[str, int] = {}
-        signals = orders = filled = no_print = above = 0
         next_decision = -float("inf")
-        order_seq = 0
+        next_settle = float("inf")  # the earliest close among every lane's open positions
+        seen = 0
         for ts, price, trade_id in ticks:
-            self.ticks_seen += 1
+            seen += 1
             window.push(trade_id, ts, price, ts)
-            if open_positions and open_positions[0][0] <= ts:
-                cash, done = _settle(open_positions, ts)
-                bankroll += cash
-                settled.extend(done)
+            if next_settle <= ts:
+                for lane in lanes:
+                    lane.settle(ts)
+                next_settle = min(lane.first_close() for lane in lanes)
             if ts < next_decision:
                 continue
             next_decision = ts + self.decide_every_s
@@ -185,48 +230,48 @@ class TapeBacktest:
             if market.open_time.timestamp() > ts:
                 continue
             ticker = market.ticker
-            if ticker in entered or blocked_until.get(ticker, -1.0) > ts:
+            waiting = [lane for lane in lanes if lane.waiting_on(ticker, ts)]
+            if not waiting:
                 continue
             book = self.books[ticker].book(ticker, ts, self.quote_max_age_s)
             signal = self.strategy.evaluate(window.snapshot(ts), market, book, ts)
             if isinstance(signal, NoSignal):
-                reasons[signal.code] = reasons.get(signal.code, 0) + 1
+                for lane in waiting:
+                    lane.reasons[signal.code] = lane.reasons.get(signal.code, 0) + 1
                 continue
-            signals += 1
-            order_seq += 1
-            intent = intent_from_signal(signal, bankroll, self.limits, client_order_id=f"tape-{order_seq:06d}")
-            if intent is None:
-                reasons["size_zero"] = reasons.get("size_zero", 0) + 1
-                continue
-            orders += 1
-            fill = self.books[ticker].fill(intent.side, intent.count, intent.limit_price, ts, self.latency_s,
-                                           self.max_wait_s)
-            if fill.reason != FILLED or fill.price is None or fill.fill_ts is None:
-                no_print += fill.reason == NO_PRINT
-                above += fill.reason == ABOVE_LIMIT
-                blocked_until[ticker] = ts + RETRY_SAME_MARKET_S
-                continue
-            filled += 1
-            entered.add(ticker)
-            fee = taker_fee(fill.filled, fill.price)
-            cost = fill.filled * fill.price + fee
-            bankroll -= cost
-            won = self.results[ticker] == intent.side.value
-            line = TapeTradeLine(ticker, intent.side, ts, fill.fill_ts, fill.filled, fill.price, fee, won,
-                                 (fill.filled if won else ZERO) - cost)
-            open_positions.append((market.close_time.timestamp(), market, line))
-            open_positions.sort(key=lambda p: p[0])
-        # The tape ends: the remaining markets settle by their published results.
-        cash, done = _settle(open_positions, float("inf"))
-        bankroll += cash
-        settled.extend(done)
-        settled.sort(key=lambda t: t.decided_ts)
-        return TapeRun(
-            latency_s=self.latency_s, signals=signals, orders=orders, filled=filled, no_print=no_print,
-            above_limit=above, contracts=sum((t.count for t in settled), ZERO),
-            fees=sum((t.fee for t in settled), ZERO), pnl=sum((t.pnl for t in settled), ZERO),
-            end_bankroll=bankroll, trades=tuple(settled), reasons=reasons, ticks_rejected=window.rejected,
-        )
+            for lane in waiting:
+                self._act(lane, signal, market, ts)
+            next_settle = min(lane.first_close() for lane in lanes)
+        self.ticks_seen = seen
+        return tuple(lane.result(window.rejected) for lane in lanes)
+
+    def _act(self, lane: _Lane, signal: Signal, market: Market, ts: float) -> None:
+        """One lane's order for a signal: its size from its bankroll, its fill on the tape at its latency."""
+        ticker = market.ticker
+        lane.signals += 1
+        lane.order_seq += 1
+        intent = intent_from_signal(signal, lane.bankroll, self.limits, client_order_id=f"tape-{lane.order_seq:06d}")
+        if intent is None:
+            lane.reasons["size_zero"] = lane.reasons.get("size_zero", 0) + 1
+            return
+        lane.orders += 1
+        fill = self.books[ticker].fill(intent.side, intent.count, intent.limit_price, ts, lane.latency_s,
+                                       self.max_wait_s)
+        if fill.reason != FILLED or fill.price is None or fill.fill_ts is None:
+            lane.no_print += fill.reason == NO_PRINT
+            lane.above += fill.reason == ABOVE_LIMIT
+            lane.blocked_until[ticker] = ts + RETRY_SAME_MARKET_S
+            return
+        lane.filled += 1
+        lane.entered.add(ticker)
+        fee = taker_fee(fill.filled, fill.price)
+        cost = fill.filled * fill.price + fee
+        lane.bankroll -= cost
+        won = self.results[ticker] == intent.side.value
+        line = TapeTradeLine(ticker, intent.side, ts, fill.fill_ts, fill.filled, fill.price, fee, won,
+                             (fill.filled if won else ZERO) - cost)
+        lane.open_positions.append((market.close_time.timestamp(), market, line))
+        lane.open_positions.sort(key=lambda p: p[0])
 
 
 def run_tape_backtest(
@@ -234,26 +279,19 @@ def run_tape_backtest(
     decide_every_s: float = 1.0, quote_max_age_s: float = DEFAULT_QUOTE_MAX_AGE_S,
     max_wait_s: float = DEFAULT_MAX_WAIT_S,
 ) -> TapeReport:
-    """The TAPE report: one run per latency, plus the tape statistics of the same markets."""
+    """The TAPE report: every latency of the sweep (one pass), plus the tape statistics of the same markets."""
     started = time.perf_counter()
     books = {m.ticker: TapeBook(data.trades.get(m.ticker, ()), data.candles.get(m.ticker, ())) for m in data.markets}
-    stale = float(settings.app.feed.stale_after_s)
-    runs = []
-    ticks_seen = 0
-    for latency in latencies:
-        if latency < 0:
-            raise ValueError(f"latency must be >= 0 seconds, got {latency}")
-        bt = TapeBacktest(settings, data, books, latency_s=float(latency), decide_every_s=decide_every_s,
-                          quote_max_age_s=quote_max_age_s, max_wait_s=max_wait_s)
-        ticks, gap = btc_ticks(data, stale)
-        runs.append(bt.run(ticks, gap))
-        ticks_seen = bt.ticks_seen
+    bt = TapeBacktest(settings, data, books, latencies=latencies, decide_every_s=decide_every_s,
+                      quote_max_age_s=quote_max_age_s, max_wait_s=max_wait_s)
+    ticks, gap = btc_ticks(data, float(settings.app.feed.stale_after_s))
+    runs = bt.run(ticks, gap)
     closes = [m.close_time.timestamp() for m in data.markets]
     return TapeReport(
         label="TAPE", assumption=assumption_text(quote_max_age_s, max_wait_s), markets=len(data.markets),
         first_close=min(closes) if closes else None, last_close=max(closes) if closes else None,
-        btc_source=data.btc_source or "none", btc_ticks=ticks_seen,
-        starting_bankroll=settings.user.starting_bankroll_usd, runs=tuple(runs),
+        btc_source=data.btc_source or "none", btc_ticks=bt.ticks_seen,
+        starting_bankroll=settings.user.starting_bankroll_usd, runs=runs,
         stats=tape_statistics(data.trades, data.close_ts), seconds=time.perf_counter() - started,
     )
 
