@@ -169,3 +169,19 @@ def test_bad_days_are_one_line_usage_errors(capfd, project_dir) -> None:
     err = capfd.readouterr().err.strip().splitlines()
     assert err == ["error: --from: '2026-02-30' is not a day (YYYY-MM-DD)",
                    "error: --to 2026-03-01 is before --from 2026-03-02"]
+
+
+async def test_the_historical_market_listing_is_walked_once_for_the_whole_range(tmp_path) -> None:
+    """Kalshi's /historical/markets ignores the close filters (the fake does too): one walk, not one per day."""
+    fake = FakeHistory(page_size=5)
+    for d in range(3):
+        fake.add_day(T1 + d * 86_400, windows=4, trades=2)
+    fake.cutoff_ts = T1 + 10 * 86_400  # every day is in the historical tables
+    store = HistoryStore(tmp_path / "h")
+    async with start_fake_history(fake) as server:
+        kalshi, _ = clients(server)
+        async with kalshi.http:
+            stats = await download_history(store, DAY1, date(2026, 5, 31), kalshi, None, now=lambda: LATER)
+    pages = [q for _, p, q in fake.requests if p == "/historical/markets"]
+    assert len(pages) == 3  # 12 markets in pages of 5, once
+    assert stats.markets == 12 and all(store.is_complete(d) for d in (DAY1, date(2026, 5, 30), date(2026, 5, 31)))

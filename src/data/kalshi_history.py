@@ -185,6 +185,24 @@ class KalshiHistoryClient:
         self.base = base
         self.series = series
         self._cutoff: HistoryCutoff | None = None
+        # /historical/markets has been seen to ignore its close-time filters and answer the whole
+        # series: walked once for the planned range and kept, instead of once per day.
+        self._planned: tuple[float, float] | None = None
+        self._historical: tuple[tuple[float, float], list[Row]] | None = None
+
+    def plan(self, start_ts: float, end_ts: float) -> None:
+        """Tell the client the whole range a download will ask for, day by day (one historical walk)."""
+        self._planned = (start_ts, end_ts)
+
+    async def _historical_markets(self, start_ts: float, end_ts: float) -> list[Row]:
+        planned = self._planned
+        lo, hi = planned if planned and planned[0] <= start_ts and end_ts <= planned[1] else (start_ts, end_ts)
+        cached = self._historical
+        if cached is None or not (cached[0][0] <= start_ts and end_ts <= cached[0][1]):
+            query = {"series_ticker": self.series, "min_close_ts": int(lo), "max_close_ts": int(hi)}
+            cached = ((lo, hi), await self.pages("/historical/markets", "markets", query))
+            self._historical = cached
+        return cached[1]
 
     async def cutoff(self) -> HistoryCutoff:
         if self._cutoff is None:
@@ -221,11 +239,12 @@ class KalshiHistoryClient:
         cutoff = await self.cutoff()
         query = {"series_ticker": self.series, "min_close_ts": int(start_ts), "max_close_ts": int(end_ts)}
         found: dict[str, Row] = {}
-        sources = ["/markets"]
+        listings = []
         if start_ts < cutoff.market_settled_ts:
-            sources.insert(0, "/historical/markets")
-        for path in sources:
-            for row in await self.pages(path, "markets", query):
+            listings.append(await self._historical_markets(start_ts, end_ts))
+        listings.append(await self.pages("/markets", "markets", query))
+        for listing in listings:
+            for row in listing:
                 market = parse_settled_market(row)
                 close = market.close_time.timestamp()
                 if start_ts <= close < end_ts and is_settled(market) and market.ticker.startswith(self.series + "-"):

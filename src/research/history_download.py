@@ -114,6 +114,7 @@ async def download_history(
         raise ValueError(f"--to {last} is before --from {first}")
     stats = DownloadStats()
     started = time.monotonic()
+    kalshi.plan(day_start(first), day_start(last) + DAY_S)
     bar = ProgressBar(progress, len(days(first, last)))
     for index, day in enumerate(days(first, last)):
         stats.days += 1
