@@ -217,3 +217,20 @@ async def test_a_certificate_that_does_not_verify_is_final_not_retried() -> None
             with pytest.raises(PublicHttpError, match="TLS"):
                 await KalshiHistoryClient(http).cutoff()
         assert http.retries == 0
+
+
+async def test_an_old_market_with_no_historical_prints_is_looked_up_in_the_live_table_too() -> None:
+    fake = FakeHistory()
+    first, second = fake.add_day(DAY, windows=2, trades=5)
+    fake.cutoff_ts = DAY + 86_400  # both markets are old
+    moved = fake.trades[second]
+    async with start_fake_history(fake) as server:
+        client = kalshi(server)
+        async with client.http:
+            await client.trades(first, DAY, DAY + 900)
+            asked = [p for _, p, q in fake.requests if q.get("ticker") == first]
+            assert asked == ["/historical/trades"]  # found there: the live table is not asked
+            fake.cutoff_ts = DAY  # the fake now serves `second`'s prints from the live table only
+            rows = await client.trades(second, DAY + 900, DAY + 1800)
+    assert [r["trade_id"] for r in rows] == [t["trade_id"] for t in moved]
+    assert [p for _, p, q in fake.requests if q.get("ticker") == second] == ["/historical/trades", "/markets/trades"]

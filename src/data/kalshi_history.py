@@ -255,17 +255,20 @@ class KalshiHistoryClient:
         """Every public trade of one market (both tables where it straddles the cutoff), oldest first, once each."""
         cutoff = await self.cutoff()
         query = {"ticker": ticker, "min_ts": int(open_ts) - 1, "max_ts": int(close_ts) + 1}
-        paths = []
-        if open_ts < cutoff.trades_created_ts:
-            paths.append("/historical/trades")
-        if close_ts >= cutoff.trades_created_ts:
-            paths.append("/markets/trades")
         by_id: dict[str, tuple[TapeTrade, Row]] = {}
-        for path in paths:
+
+        async def collect(path: str) -> None:
             for row in await self.pages(path, "trades", query, on_page):
                 trade = parse_trade(row)
                 if trade.ticker == ticker:
                     by_id[trade.trade_id] = (trade, row)
+
+        if open_ts < cutoff.trades_created_ts:
+            await collect("/historical/trades")
+        # The historical table has been seen to answer nothing for a market that traded: the live
+        # table is asked then too (one more request, for a market without a single print).
+        if close_ts >= cutoff.trades_created_ts or not by_id:
+            await collect("/markets/trades")
         ordered = sorted(by_id.values(), key=lambda pair: (pair[0].ts, pair[0].trade_id))
         return [row for _, row in ordered]
 
