@@ -128,3 +128,6 @@ async def test_the_tape_command_runs_on_a_recording_folder(tmp_path, settings) -
     assert await asyncio.to_thread(run_tape, settings, recording, None, None, out=out, recording=True) == 0
     assert out.getvalue().startswith("=== TAPE BACKTEST") and "6 settled KXBTC15M windows" in out.getvalue()
     assert run_tape(settings, tmp_path / "nothing", None, None, recording=True) == 2
+    from src.research.tape_recording import recording_has_books
+
+    assert not recording_has_books(recording)  # a download has prints, never books

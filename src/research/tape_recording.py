@@ -8,8 +8,13 @@ from pathlib import Path
 from src.model.models import Market, Side
 from src.model.tape import TapeTrade
 from src.recording.reader import Recording, load_recording
-from src.recording.schema import BTC, KALSHI_TRADE, MARKET, from_e2, from_e4, text_dec
+from src.recording.schema import BOOK, BTC, KALSHI_TRADE, MARKET, from_e2, from_e4, text_dec
 from src.research.tape_data import TapeData
+
+
+def recording_has_books(path: Path) -> bool:
+    """Whether a recording holds any order-book part (a downloaded day has none: only TAPE applies)."""
+    return any(Path(path).glob(f"**/{BOOK}/*.parquet"))
 
 
 def load_tape_from_recording(path: Path, start: float | None = None, end: float | None = None) -> TapeData:
@@ -65,4 +70,4 @@ def tape_from_recording(rec: Recording) -> TapeData:
     )
 
 
-__all__ = ["load_tape_from_recording", "tape_from_recording"]
+__all__ = ["load_tape_from_recording", "recording_has_books", "tape_from_recording"]
