@@ -245,9 +245,12 @@ class KalshiHistoryClient:
         listings.append(await self.pages("/markets", "markets", query))
         for listing in listings:
             for row in listing:
+                # Only the day's rows are parsed in full: a malformed market of another day (the
+                # historical listing may hold the whole series) does not stop this one.
+                if not start_ts <= _iso_ts(row.get("close_time"), "close_time") < end_ts:
+                    continue
                 market = parse_settled_market(row)
-                close = market.close_time.timestamp()
-                if start_ts <= close < end_ts and is_settled(market) and market.ticker.startswith(self.series + "-"):
+                if is_settled(market) and market.ticker.startswith(self.series + "-"):
                     found[market.ticker] = row
         return sorted(found.values(), key=lambda r: (parse_settled_market(r).close_time, str(r.get("ticker"))))
 
