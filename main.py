@@ -26,6 +26,8 @@ EPILOG = """examples:
   python main.py --sim                          offline simulator, no credentials or network
   python main.py --sim --speed 300 --replay prices.csv
   python main.py --backtest prices.csv --from 2023-03-01 --to 2023-03-02 --out results/
+  python main.py --download-history --from 2026-11-01 --to 2026-11-30   past KXBTC15M markets + BTC
+  python main.py --backtest data/history        TAPE backtest on the downloaded history
   python main.py --paper                        paper trading on real Kalshi books (default)
   python main.py --record-only                  record real market data (data/recordings/) without trading
   python main.py --backtest data/recordings/2026-12-07 --latency-ms 0,100,250
@@ -62,13 +64,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     action.add_argument("--sim", action="store_true",
                         help="run the whole bot offline against the built-in simulated exchange")
     action.add_argument("--backtest", metavar="FILE", type=Path,
-                        help="replay a price file (synthetic book) or a recording folder (real books) fast, "
-                             "then print a report")
+                        help="replay a price file (synthetic book), a recording folder (real books) or a "
+                             "--download-history directory (TAPE: Kalshi's real prints) fast, then print a report")
     action.add_argument("--record-only", action="store_true",
                         help="record real market data to data/recordings/ without trading")
     action.add_argument("--edge-report", metavar="RECORDING", type=Path,
                         help="measure the edge on a recording: lead-lag, mispricing persistence, calibration, "
                              "latency sweep")
+    action.add_argument("--download-history", action="store_true",
+                        help="download settled KXBTC15M markets, trades, candles and BTC prices "
+                             "for --from..--to (days, UTC) into --out (default data/history); resumable")
+    action.add_argument("--import-history", nargs="+", type=Path, metavar="FILE",
+                        help="add saved Kalshi API trades/markets (JSON/JSONL) and BTC price files "
+                             "(Binance CSV/ZIP) to --out (default data/history)")
     p.add_argument("--config", metavar="PATH", type=Path, default=None,
                    help="config.yaml to use (default: the one in the project root)")
     p.add_argument("--date", metavar="YYYY-MM-DD", help="--report: the UTC day (default: today)")
@@ -96,10 +104,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error("--speed goes with --sim")
     if args.replay is not None and not args.sim:
         p.error("--replay goes with --sim")
-    if (args.start or args.end) and args.backtest is None and args.edge_report is None:
-        p.error("--from/--to go with --backtest or --edge-report")
-    if args.out and args.backtest is None:
-        p.error("--out goes with --backtest")
+    if (args.start or args.end) and args.backtest is None and args.edge_report is None and not args.download_history:
+        p.error("--from/--to go with --backtest, --edge-report or --download-history")
+    if args.out and args.backtest is None and not (args.download_history or args.import_history):
+        p.error("--out goes with --backtest, --download-history or --import-history")
     if args.date and not args.report:
         p.error("--date goes with --report")
     if args.mode and not (args.report or args.reset_killswitch):
@@ -219,8 +227,25 @@ def cmd_backtest(args: argparse.Namespace, root: Path) -> int:
     # Warnings only: the progress bar owns the terminal; details still reach logs/errors/.
     setup_logging(root, "WARNING")
     from src.recording.reader import is_recording
+    from src.research.tape_data import is_history_dir
 
+    if is_history_dir(args.backtest):  # a --download-history directory: the TAPE backtest
+        from src.research.history_cli import run_tape
+        from src.research.replay_cli import parse_latencies
+
+        latencies = None if args.latency_ms is None else tuple(ms / 1000 for ms in parse_latencies(args.latency_ms))
+        return run_tape(settings, args.backtest, parse_when(args.start, "--from"), parse_when(args.end, "--to"),
+                        as_json=args.json, latencies_s=latencies)
     if is_recording(args.backtest):
+        from src.research.tape_recording import recording_has_books
+
+        if not recording_has_books(args.backtest):  # e.g. downloaded days: prints, no books -> TAPE
+            from src.research.history_cli import run_tape
+            from src.research.replay_cli import parse_latencies
+
+            latencies = None if args.latency_ms is None else tuple(ms / 1000 for ms in parse_latencies(args.latency_ms))
+            return run_tape(settings, args.backtest, parse_when(args.start, "--from"), parse_when(args.end, "--to"),
+                            as_json=args.json, latencies_s=latencies, recording=True)
         from src.research.replay_cli import cmd_replay
 
         return cmd_replay(args, settings)
@@ -233,6 +258,15 @@ def cmd_backtest(args: argparse.Namespace, root: Path) -> int:
     report = run_backtest(settings, args.backtest, start=start, end=end, out_dir=args.out, progress=True)
     print(bt_json(report) if args.json else bt_text(report))
     return EXIT_OK
+
+
+def cmd_download_history(args: argparse.Namespace, root: Path) -> int:
+    from src.journal.log_setup import setup_logging
+    from src.research.history_cli import DEFAULT_DIR, run_download
+
+    settings = load_settings(config_path=args.config, root=root)
+    setup_logging(root, "WARNING")  # the progress bar owns the terminal
+    return run_download(settings, args.start, args.end, args.out or root / DEFAULT_DIR, progress=sys.stderr)
 
 
 # -- the daemon -----------------------------------------------------------------------------------
@@ -664,6 +698,12 @@ def main(argv: list[str] | None = None, root: Path = PROJECT_ROOT) -> int:
             from src.app.record_daemon import cmd_record_only
 
             return cmd_record_only(args, root)
+        if args.download_history:
+            return cmd_download_history(args, root)
+        if args.import_history:
+            from src.research.history_cli import DEFAULT_DIR, run_import
+
+            return run_import(args.import_history, args.out or root / DEFAULT_DIR)
         mode = Mode.LIVE if args.live else Mode.SIM if args.sim else Mode.PAPER
         return run_daemon(args, mode, root)
     except ConfigError as exc:

@@ -544,6 +544,11 @@ DECIDED = {
     # DECISIONS §8: Polymarket US, signed calls on api., public market data on gateway.
     "src.platforms.polymarket_us.US_HOSTS": {"api.polymarket.us", "gateway.polymarket.us"},
     "src.data.kalshi_ws.ALLOWED_HOSTS": {"external-api-ws.kalshi.com", "external-api-ws.demo.kalshi.co"},
+    # issue 21: public history downloads (no credentials), one allowlist per source
+    "src.data.kalshi_history.KALSHI_HISTORY_HOSTS": {"external-api.kalshi.com", "api.elections.kalshi.com"},
+    "src.data.btc_history.BINANCE_REST_HOSTS": {"api.binance.com"},
+    "src.data.btc_history.BINANCE_US_REST_HOSTS": {"api.binance.us"},
+    "src.data.btc_history.COINBASE_REST_HOSTS": {"api.exchange.coinbase.com"},
 }
 NEVER = {"trading-api.kalshi.com"}
 
@@ -589,7 +594,7 @@ ACTIVE_CALLS = re.compile(
     r"open_connection\(|getaddrinfo\(|socket\.socket\("
 )
 REQUESTERS = {"src/platforms/kalshi.py", "src/data/ws_feed.py", "src/net/poly_http.py", "src/notify/telegram_api.py",
-              "src/data/kalshi_ws.py"}
+              "src/data/kalshi_ws.py", "src/net/public_http.py"}
 # Libraries that open their own connections (no transport to inject): only these modules may use
 # them, each validates its hosts with check_url at start-up and sends only inside
 # src.net.connection_guard.only_hosts, which refuses every host lookup off that list.
