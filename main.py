@@ -606,6 +606,10 @@ async def _start_and_run(
         resync = telling_reconciliation(reconciler.run, notify.notifier)
     else:
         say(11, f"{mode.value} mode: no real orders will be sent")
+        if mode is Mode.SIM:  # every synthetic figure is labelled as such (issue 20)
+            from src.model.book_label import synthetic_book_label
+
+            print(f"        {synthetic_book_label(float(app.sim.lag_s))}", flush=True)
 
     limits = SizingLimits.from_config(app.sizing, app.risk)
     engine = Engine(

@@ -154,7 +154,8 @@ def test_sim_daemon_and_reports_leak_no_secret(capfd, tmp_path, secrets) -> None
     assert main.main(["--report", "--mode", "sim", "--date", "2026-03-02"], root=root) == 0
     assert main.main(["--report", "--mode", "sim", "--date", "2026-03-02", "--json"], root=root) == 0
     out, err = capfd.readouterr()
-    assert "[SIM]" in out and '"' in out  # the status lines and the JSON report were printed
+    assert "[SIM · SYNTHETIC BOOK]" in out and '"' in out  # the status lines and the JSON report were printed
+    assert "SYNTHETIC BOOK: profit reflects the assumed Kalshi lag sim.lag_s = " in out  # the start-up label
     assert_no_leaks("stdout", find_leaks(out, secrets.needles()))
     assert_no_leaks("stderr", find_leaks(err, secrets.needles()))
     assert_clean_project(root, secrets, db_mode=Mode.SIM)

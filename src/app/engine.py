@@ -408,8 +408,9 @@ class Engine:
             market = "no market"
         open_trades = self.db.open_trades()
         position = ", ".join(f"{t.side.value.upper()} {qty(t.count)}@{t.avg_price}" for t in open_trades)
+        tag = self.mode.value.upper() + (" · SYNTHETIC BOOK" if self.mode is Mode.SIM else "")  # sim: label it
         return (
-            f"[{self.mode.value.upper()}] {price} | {market}{self._book_note(now)} | pos {position or '-'} | "
+            f"[{tag}] {price} | {market}{self._book_note(now)} | pos {position or '-'} | "
             f"bankroll ${self.bankroll().quantize(Decimal('0.01'))} | kill switch {self._gate_state()[0]} | "
             f"{self.why_not_trading}"
         )
