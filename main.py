@@ -26,6 +26,8 @@ EPILOG = """examples:
   python main.py --sim                          offline simulator, no credentials or network
   python main.py --sim --speed 300 --replay prices.csv
   python main.py --backtest prices.csv --from 2023-03-01 --to 2023-03-02 --out results/
+  python main.py --download-history --from 2026-11-01 --to 2026-11-30   past KXBTC15M markets + BTC
+  python main.py --backtest data/history        TAPE backtest on the downloaded history
   python main.py --paper                        paper trading on real Kalshi books (default)
   python main.py --record-only                  record real market data (data/recordings/) without trading
   python main.py --backtest data/recordings/2026-12-07 --latency-ms 0,100,250
@@ -62,13 +64,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     action.add_argument("--sim", action="store_true",
                         help="run the whole bot offline against the built-in simulated exchange")
     action.add_argument("--backtest", metavar="FILE", type=Path,
-                        help="replay a price file (synthetic book) or a recording folder (real books) fast, "
-                             "then print a report")
+                        help="replay a price file (synthetic book), a recording folder (real books) or a "
+                             "--download-history directory (TAPE: Kalshi's real prints) fast, then print a report")
     action.add_argument("--record-only", action="store_true",
                         help="record real market data to data/recordings/ without trading")
     action.add_argument("--edge-report", metavar="RECORDING", type=Path,
                         help="measure the edge on a recording: lead-lag, mispricing persistence, calibration, "
                              "latency sweep")
+    action.add_argument("--download-history", action="store_true",
+                        help="download settled KXBTC15M markets, trades, candles and BTC prices "
+                             "for --from..--to (days, UTC) into --out (default data/history); resumable")
+    action.add_argument("--import-history", nargs="+", type=Path, metavar="FILE",
+                        help="add saved Kalshi API trades/markets (JSON/JSONL) and BTC price files "
+                             "(Binance CSV/ZIP) to --out (default data/history)")
     p.add_argument("--config", metavar="PATH", type=Path, default=None,
                    help="config.yaml to use (default: the one in the project root)")
     p.add_argument("--date", metavar="YYYY-MM-DD", help="--report: the UTC day (default: today)")
@@ -96,10 +104,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error("--speed goes with --sim")
     if args.replay is not None and not args.sim:
         p.error("--replay goes with --sim")
-    if (args.start or args.end) and args.backtest is None and args.edge_report is None:
-        p.error("--from/--to go with --backtest or --edge-report")
-    if args.out and args.backtest is None:
-        p.error("--out goes with --backtest")
+    if (args.start or args.end) and args.backtest is None and args.edge_report is None and not args.download_history:
+        p.error("--from/--to go with --backtest, --edge-report or --download-history")
+    if args.out and args.backtest is None and not (args.download_history or args.import_history):
+        p.error("--out goes with --backtest, --download-history or --import-history")
     if args.date and not args.report:
         p.error("--date goes with --report")
     if args.mode and not (args.report or args.reset_killswitch):
@@ -223,8 +231,25 @@ def cmd_backtest(args: argparse.Namespace, root: Path) -> int:
     # Warnings only: the progress bar owns the terminal; details still reach logs/errors/.
     setup_logging(root, "WARNING")
     from src.recording.reader import is_recording
+    from src.research.tape_data import is_history_dir
 
+    if is_history_dir(args.backtest):  # a --download-history directory: the TAPE backtest
+        from src.research.history_cli import run_tape
+        from src.research.replay_cli import parse_latencies
+
+        latencies = None if args.latency_ms is None else tuple(ms / 1000 for ms in parse_latencies(args.latency_ms))
+        return run_tape(settings, args.backtest, parse_when(args.start, "--from"), parse_when(args.end, "--to"),
+                        as_json=args.json, latencies_s=latencies)
     if is_recording(args.backtest):
+        from src.research.tape_recording import recording_has_books
+
+        if not recording_has_books(args.backtest):  # e.g. downloaded days: prints, no books -> TAPE
+            from src.research.history_cli import run_tape
+            from src.research.replay_cli import parse_latencies
+
+            latencies = None if args.latency_ms is None else tuple(ms / 1000 for ms in parse_latencies(args.latency_ms))
+            return run_tape(settings, args.backtest, parse_when(args.start, "--from"), parse_when(args.end, "--to"),
+                            as_json=args.json, latencies_s=latencies, recording=True)
         from src.research.replay_cli import cmd_replay
 
         return cmd_replay(args, settings)
@@ -237,6 +262,15 @@ def cmd_backtest(args: argparse.Namespace, root: Path) -> int:
     report = run_backtest(settings, args.backtest, start=start, end=end, out_dir=args.out, progress=True)
     print(bt_json(report) if args.json else bt_text(report))
     return EXIT_OK
+
+
+def cmd_download_history(args: argparse.Namespace, root: Path) -> int:
+    from src.journal.log_setup import setup_logging
+    from src.research.history_cli import DEFAULT_DIR, run_download
+
+    settings = load_settings(config_path=args.config, root=root)
+    setup_logging(root, "WARNING")  # the progress bar owns the terminal
+    return run_download(settings, args.start, args.end, args.out or root / DEFAULT_DIR, progress=sys.stderr)
 
 
 # -- the daemon -----------------------------------------------------------------------------------
@@ -349,6 +383,7 @@ async def build_and_run(
     kalshi_connector_factory: Callable[[], Any] | None = None,
     feed_connect: Callable[..., Any] | None = None,
     telegram_connector_factory: Callable[[], Any] | None = None,
+    kalshi_ws_connect: Callable[..., Any] | None = None,
 ) -> int:
     """Steps 5-12 of the start-up sequence, then the main loop until a stop.
 
@@ -359,7 +394,8 @@ async def build_and_run(
     try:
         code = await _start_and_run(settings, mode, root, res, speed=speed, replay=replay,
                                     kalshi_connector_factory=kalshi_connector_factory, feed_connect=feed_connect,
-                                    telegram_connector_factory=telegram_connector_factory)
+                                    telegram_connector_factory=telegram_connector_factory,
+                                    kalshi_ws_connect=kalshi_ws_connect)
     finally:
         await res.close()
     if code == EXIT_HARD_STOP:
@@ -367,6 +403,23 @@ async def build_and_run(
     elif code == EXIT_AUTH_HALT:
         print("HALTED: repeated authentication failures. See BLOCKERS.md.", file=sys.stderr)
     return code
+
+
+def _kalshi_ws(settings: Settings, mode: Mode, client: Any, clock: Callable[[], float],
+               connect: Callable[..., Any] | None, engine_ref: _Late) -> tuple[Any, Any]:
+    """The Kalshi websocket (books, BRTI, live fills) and the market data that prefers its books."""
+    from src.data.kalshi_ws import KalshiWs, ws_settings
+    from src.data.live_market_data import LiveMarketData
+    from src.platforms.kalshi import load_auth
+
+    cfg = settings.app.kalshi
+    url, timing = ws_settings(cfg, live=mode is Mode.LIVE)
+    books = KalshiWs(url=url, signer=load_auth(settings, require=True), clock=clock, private=mode is Mode.LIVE,
+                     series=cfg.series_ticker, connect=connect, timing=timing,
+                     on_book=lambda ticker: engine_ref.call("notify_book", ticker))
+    say(7, f"Kalshi websocket: {url} (books, BRTI{', own fills' if mode is Mode.LIVE else ''}; "
+           f"decisions need a book current within {cfg.ws.max_book_age_ms} ms)")
+    return books, LiveMarketData(client, books, clock, cfg.ws.max_book_age_ms / 1000)
 
 
 async def _start_and_run(
@@ -380,6 +433,7 @@ async def _start_and_run(
     kalshi_connector_factory: Callable[[], Any] | None,
     feed_connect: Callable[..., Any] | None,
     telegram_connector_factory: Callable[[], Any] | None = None,
+    kalshi_ws_connect: Callable[..., Any] | None = None,
 ) -> int:
     from src.app.daemon_records import record_error
     from src.app.engine import Engine, EngineTiming
@@ -424,6 +478,9 @@ async def _start_and_run(
         return ks
 
     sleep: Callable[[float], Any] = asyncio.sleep
+    books: Any = None  # the Kalshi websocket's live books, when enabled
+    book_reader: Any = None  # what the paper executor walks: the live book at the decision, else REST
+    trade_feed: Any = None  # the BTC trade feed itself (the recorder taps it), under any BRTI anchor
     if mode is Mode.SIM:
         from src.data.price_files import PriceFileError
         from src.sim.components import build_sim_components
@@ -434,6 +491,7 @@ async def _start_and_run(
         except PriceFileError as exc:
             return fail(f"--replay: {exc}", EXIT_USAGE)
         clock, feed, market_data, sleep = sim.clock, sim.feed, sim.exchange, sim.sleep
+        trade_feed = feed
         say(6, "simulated KXBTC15M exchange ready (offline, no credentials)")
         say(7, f"price source: {replay if replay else 'built-in generator'} at {sim.speed:g}x real time")
     else:
@@ -464,19 +522,31 @@ async def _start_and_run(
         say(6, f"Kalshi {app.kalshi.env} keys loaded, market data from {app.kalshi.market_data_env}: exchange "
             f"{'open' if status.trading_active else 'not trading now'}{balance_note}")
         market_data = client
-        feed = make_feed(app.feed, clock, connect=feed_connect, on_tick=lambda: engine_ref.call("notify_tick"))
+        if app.kalshi.ws.enabled:
+            books, book_reader = _kalshi_ws(settings, mode, client, clock, kalshi_ws_connect, engine_ref)
+        feed = trade_feed = make_feed(app.feed, clock, connect=feed_connect,
+                                      on_tick=lambda: engine_ref.call("notify_tick"))
+        if books is not None:
+            from src.data.brti import BrtiAnchor
+
+            anchor = BrtiAnchor(feed, books, clock)  # the fair value prices BRTI, the settlement index
+            books.listen_index(anchor.on_index)
+            feed = anchor
         say(7, f"BTC feed: {app.feed.source} (connects when the loop starts)")
 
     from src.recording.session import open_recording, recording_root, should_record
 
     recording = None
+    order_books = book_reader or market_data
     if should_record(app.recording, mode):
         folder = recording_root(root, mode)
         recording = open_recording(app.recording, folder, market_data, clock, sleep,
-                                   meta={"mode": mode.value, "feed": feed.source, "series": app.kalshi.series_ticker,
-                                         "market_data_env": app.kalshi.market_data_env})
+                                   meta={"mode": mode.value, "feed": trade_feed.source,
+                                         "series": app.kalshi.series_ticker,
+                                         "market_data_env": app.kalshi.market_data_env},
+                                   order_market_data=order_books)
         res.cleanups.append(recording.close)
-        recording.tap_feed(feed)
+        recording.tap_feed(trade_feed)
         print(f"        recording what the bot sees to {folder}", flush=True)
 
     trade_log = TradeLog(root / "logs" / "trades", clock)
@@ -495,7 +565,7 @@ async def _start_and_run(
     resolve_pending: Callable[[], Any] | None = None
     executor: Any = None
     if mode is not Mode.LIVE:  # the live executor is built once the person has confirmed (step 11)
-        executor = PaperExecutor(recording.order if recording else market_data, db, trade_log, clock,
+        executor = PaperExecutor(recording.order if recording else order_books, db, trade_log, clock,
                                  pause_gate.check_order_allowed,
                                  time_in_force=app.execution.time_in_force, on_order_submitted=submitted)
         interrupted = executor.fail_interrupted()
@@ -549,6 +619,10 @@ async def _start_and_run(
         reconciled, reconcile_reason = live.reconciled, live.halt_reason
     else:
         say(11, f"{mode.value} mode: no real orders will be sent")
+        if mode is Mode.SIM:  # every synthetic figure is labelled as such (issue 20)
+            from src.model.book_label import synthetic_book_label
+
+            print(f"        {synthetic_book_label(float(app.sim.lag_s))}", flush=True)
 
     limits = SizingLimits.from_config(app.sizing, app.risk)
     engine = Engine(
@@ -566,18 +640,22 @@ async def _start_and_run(
         sleep=sleep,
         status_sleep=asyncio.sleep,
         timing=EngineTiming(poll_interval_s=app.kalshi.poll_interval_s,
-                            status_interval_s=app.execution.status_interval_s),
+                            status_interval_s=app.execution.status_interval_s,
+                            max_live_book_age_s=app.kalshi.ws.max_book_age_ms / 1000),
         reconciled=reconciled,
         reconcile_reason=reconcile_reason,
         resync=resync,
         resolve_pending=resolve_pending,
         on_error=lambda source, message: record_error(db, clock(), source, message),
         on_decision=recording.on_decision if recording else None,
+        books=books,
     )
     engine_ref.bind(engine)
     db.set_health({"mode": mode.value, "started_ts": repr(clock()), "starting_bankroll": str(starting),
                    "dashboard_refresh_s": repr(float(app.dashboard.refresh_s)),
-                   "risk_limits": app.risk.model_dump_json()}, clock())
+                   "risk_limits": app.risk.model_dump_json(),
+                   # --sim's book is synthetic: the dashboard labels it with the lag it assumed.
+                   **({"sim_lag_s": repr(float(app.sim.lag_s))} if mode is Mode.SIM else {})}, clock())
     poly_stop = asyncio.Event()
     poly_task: asyncio.Task[int] | None = None
     if mode is Mode.PAPER or poly_confirmed:  # Polymarket copy trading runs beside Kalshi (off by default)
@@ -638,6 +716,12 @@ def main(argv: list[str] | None = None, root: Path = PROJECT_ROOT) -> int:
             from src.app.record_daemon import cmd_record_only
 
             return cmd_record_only(args, root)
+        if args.download_history:
+            return cmd_download_history(args, root)
+        if args.import_history:
+            from src.research.history_cli import DEFAULT_DIR, run_import
+
+            return run_import(args.import_history, args.out or root / DEFAULT_DIR)
         mode = Mode.LIVE if args.live else Mode.SIM if args.sim else Mode.PAPER
         return run_daemon(args, mode, root)
     except ConfigError as exc:

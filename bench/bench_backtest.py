@@ -14,6 +14,11 @@ Generated files use the built-in generator at two densities: one tick per second
 simulator's default: every tick also meets a market poll, the costliest case) and ten ticks per
 second (like real BTCUSDT trade files, several trades between polls).
 
+`lag_sweep` is not a speed figure: it replays the three days against the synthetic book at
+several assumed lags (sim.lag_s, noise 0, the maker using the volatility the strategy measures)
+and once with the strategy seeing BTC 30 s ahead, and prints P&L, trades and wins for each, so
+the control tests' coarse lag steps (tests/test_backtest.py) can be read against the whole curve.
+
 `where_time_goes` times each per-tick stage alone, in microseconds, to show what bounds the
 end-to-end rate (feed_screen_values + strategy_precheck is what a decision the strategy's
 pre-check refuses costs instead of feed_snapshot + strategy_generate_signal).
@@ -26,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +117,22 @@ def bench_generated(settings: Settings, n: int, tick_interval_s: float, runs: in
     }
 
 
+def lag_sweep(settings: Settings, lags: tuple[float, ...], leak_s: float) -> dict[str, Any]:
+    """P&L of the three days at each assumed lag (and with a future leak at lag 0)."""
+    if not SHARED_FILE.is_file():
+        return {"skipped": f"missing {SHARED_FILE}"}
+    out: dict[str, Any] = {}
+    runs = [(f"lag_{lag:g}s", lag, 0.0) for lag in lags] + [(f"lag_0s_future_leak_{leak_s:g}s", 0.0, leak_s)]
+    for name, lag, leak in runs:
+        sim = settings.app.sim.model_copy(update={"lag_s": lag, "noise": Decimal("0"), "maker_volatility": "measured"})
+        varied = Settings(app=settings.app.model_copy(update={"sim": sim}), user=settings.user,
+                          secrets=settings.secrets, root=settings.root)
+        report = run_backtest(varied, SHARED_FILE, progress=False, future_leak_s=leak)
+        s = report.summary
+        out[name] = {"net_pnl": str(s.net_pnl), "trades": s.trades, "wins": s.wins, "losses": s.losses}
+    return out
+
+
 def where_time_goes(settings: Settings, work: Path, n: int) -> dict[str, float]:
     """Microseconds per call of each per-tick stage, measured alone on generated 1-tick/s data."""
     path = work / "stages.csv"
@@ -184,6 +206,7 @@ def run(quick: bool = False) -> dict[str, Any]:
             "generated_1_tick_per_s": bench_generated(settings, n, 1.0, runs, work),
             "generated_10_ticks_per_s": bench_generated(settings, n, 0.1, runs, work),
             "where_time_goes_us": where_time_goes(settings, work, 100_000 if quick else 200_000),
+            "lag_sweep": lag_sweep(settings, (0, 5, 30) if quick else (0, 2, 5, 10, 20, 30, 60), 30.0),
         }
 
 

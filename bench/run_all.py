@@ -38,7 +38,8 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO_ROOT / "bench" / "results.json"
 BENCHMARKS: tuple[str, ...] = (
-    "feed", "signal", "kill_switch", "order_roundtrip", "sdk_compare", "backtest", "dashboard", "rss", "recording",
+    "feed", "signal", "kill_switch", "order_roundtrip", "kalshi_ws", "sdk_compare", "backtest", "dashboard", "rss",
+    "recording",
 )
 GENERATE_SIGNAL_PATHS: tuple[str, ...] = ("signal", "no_signal_move", "no_signal_no_lag")
 
@@ -161,14 +162,6 @@ def feed_figures(r: Mapping[str, Any], floor: Mapping[str, float]) -> list[Figur
         Figure("feed", "feed parse + window", "ticks/s", _num(r, "parse_and_window", "feed_ticks_per_s"),
                _num(r, "parse_and_window", "bare_orjson_loads_per_s"), "bare orjson.loads loop",
                Target(">=", 500_000, "ticks/s")),
-        Figure("feed", "websocket ingest (BinanceFeed)", "msgs/s",
-               _num(r, "websocket_ingest", "feed_msgs_per_s"),
-               _num(r, "websocket_ingest", "bare_websockets_msgs_per_s"), "bare websockets recv loop",
-               Target(">=", 0.8, on_ratio=True)),
-        # The same feed with every message through recv(): what the fast lane (ws_lane.py) is worth.
-        Figure("feed", "ingest with the fast lane off (all via recv)", "msgs/s",
-               _num(r, "websocket_ingest", "feed_through_recv_msgs_per_s"),
-               _num(r, "websocket_ingest", "bare_websockets_msgs_per_s"), "bare websockets recv loop"),
     ]
 
 
@@ -213,6 +206,21 @@ def order_roundtrip_figures(r: Mapping[str, Any], floor: Mapping[str, float]) ->
                _num(r, "bare_by_idle", "back_to_back", "p99_ms"), "bare loop, same orders"),
         Figure("order_roundtrip", "RSA-PSS signature after 50 ms idle, median", "ms",
                _num(r, "rsa_pss_sign_after_idle_ms"), _num(r, "rsa_pss_sign_ms"), "back to back, mean"),
+    ]
+
+
+def kalshi_ws_figures(r: Mapping[str, Any], floor: Mapping[str, float]) -> list[Figure]:
+    fresh = _get(r, "book_freshness")
+    rate = _num(fresh, "btc_trades_per_s")
+    return [
+        Figure("kalshi_ws", f"book freshness, delta -> decision, median (BTC feed {rate:.0f} trades/s)", "ms",
+               _num(fresh, "median_ms")),
+        Figure("kalshi_ws", "book freshness, delta -> decision, p99", "ms", _num(fresh, "p99_ms")),
+        Figure("kalshi_ws", "tick to order on the wire, p50 (live, loopback)", "ms",
+               _num(r, "tick_to_order", "p50_ms"), _num(r, "bare_sign_post", "p50_ms"), "bare sign + POST, p50"),
+        Figure("kalshi_ws", "tick to order on the wire, p99 (live, loopback)", "ms",
+               _num(r, "tick_to_order", "p99_ms"), _num(r, "bare_sign_post", "p99_ms"), "bare sign + POST, p99",
+               Target("<=", 5.0, "ms")),
     ]
 
 
@@ -299,6 +307,7 @@ EXTRACTORS: dict[str, Callable[[Mapping[str, Any], Mapping[str, float]], list[Fi
     "signal": signal_figures,
     "kill_switch": kill_switch_figures,
     "order_roundtrip": order_roundtrip_figures,
+    "kalshi_ws": kalshi_ws_figures,
     "sdk_compare": sdk_compare_figures,
     "backtest": backtest_figures,
     "dashboard": dashboard_figures,

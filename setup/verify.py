@@ -11,9 +11,12 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as `python setup/verify.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from src.auth.kalshi_auth import KalshiAuthError  # noqa: E402
 from src.config import ConfigError, Settings, load_settings  # noqa: E402
 from src.data.feed_check import check_feed  # noqa: E402
+from src.data.kalshi_ws_check import check_kalshi_ws  # noqa: E402
 from src.model.models import CheckResult  # noqa: E402
+from src.platforms.kalshi import load_auth  # noqa: E402
 from src.platforms.kalshi_verify import verify_kalshi  # noqa: E402
 from src.platforms.polymarket_us_verify import PolymarketChecks, verify_polymarket  # noqa: E402
 
@@ -25,17 +28,27 @@ async def _feed_checks(settings: Settings) -> list[CheckResult]:
     return await check_feed(settings.app.feed, seconds=5.0)
 
 
+async def _kalshi_ws_checks(settings: Settings) -> list[CheckResult]:
+    try:
+        signer = load_auth(settings)
+    except KalshiAuthError:
+        signer = None  # the credentials line already says why
+    return await check_kalshi_ws(settings.app.kalshi, signer, seconds=5.0)
+
+
 async def collect(
     settings: Settings,
     *,
     kalshi: KalshiChecks = verify_kalshi,
     feed: FeedChecks = _feed_checks,
+    kalshi_ws: KalshiChecks = _kalshi_ws_checks,
     polymarket: PolymarketChecks = verify_polymarket,
 ) -> list[CheckResult]:
-    """Kalshi, feed and Polymarket checks run concurrently; a check that blows up becomes a failed line."""
-    results = await asyncio.gather(kalshi(settings), feed(settings), polymarket(settings), return_exceptions=True)
+    """Kalshi, Kalshi websocket, feed and Polymarket checks run concurrently; a check that blows up fails its line."""
+    results = await asyncio.gather(kalshi(settings), kalshi_ws(settings), feed(settings), polymarket(settings),
+                                   return_exceptions=True)
     out: list[CheckResult] = []
-    for name, result in zip(("Kalshi", "BTC feed", "Polymarket"), results, strict=True):
+    for name, result in zip(("Kalshi", "Kalshi websocket", "BTC feed", "Polymarket"), results, strict=True):
         if isinstance(result, BaseException):
             out.append(CheckResult(name, False, f"{type(result).__name__}: {result}", "see logs/errors/"))
         else:

@@ -26,6 +26,20 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class KalshiWsConfig(_Strict):
+    """The Kalshi websocket (real-time books, BRTI, own fills); REST polling stays as the fallback."""
+
+    enabled: bool = True
+    # None: the market-data environment in paper mode, kalshi.env in live mode. The connection is
+    # signed, so it needs keys of the environment it goes to.
+    env: Literal["demo", "prod"] | None = None
+    max_book_age_ms: int = Field(500, ge=50, le=10_000)  # decisions refuse an older book
+    liveness_ping_ms: int = Field(200, ge=20, le=5_000)  # our pings: a pong proves the book current
+    silence_timeout_s: float = Field(15.0, ge=2, le=120)  # no frame and no pong this long: reconnect
+    commands_per_s: int = Field(10, ge=1, le=20)
+    max_backoff_s: float = Field(30.0, ge=1, le=600)
+
+
 class KalshiConfig(_Strict):
     env: Literal["demo", "prod"] = "demo"
     market_data_env: Literal["demo", "prod"] = "prod"
@@ -36,6 +50,7 @@ class KalshiConfig(_Strict):
     max_attempts: int = Field(4, ge=1, le=10)
     retry_budget_s: float = Field(15.0, gt=0, le=120)
     poll_interval_s: float = Field(1.0, ge=0.2, le=60)
+    ws: KalshiWsConfig = KalshiWsConfig()
 
 
 class FeedConfig(_Strict):
@@ -91,6 +106,9 @@ class SimConfig(_Strict):
     annual_volatility: float = Field(0.55, gt=0, le=5)
     jump_probability: float = Field(0.002, ge=0, le=1)
     jump_size_pct: float = Field(0.6, ge=0, le=50)
+    # The simulated maker's volatility: "measured" (what the strategy measures, so the assumed lag
+    # is the book's only flaw) or "fixed" (annual_volatility, the generator's own figure).
+    maker_volatility: Literal["fixed", "measured"] = "measured"
 
 
 class RecordingConfig(_Strict):

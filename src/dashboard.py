@@ -27,6 +27,7 @@ import altair as alt  # noqa: E402
 import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
+from src.model.book_label import synthetic_book_label  # noqa: E402
 from src.model.models import CENT, Mode, TradeRow  # noqa: E402
 from src.model.stages import STAGES, stage_range  # noqa: E402
 from src.reporting.dashboard_polymarket import render_polymarket  # noqa: E402
@@ -172,13 +173,14 @@ def stage_label(stage: int | None) -> str:
     return "Stage unknown"
 
 
-def banner_html(mode: Mode) -> str:
+def banner_html(mode: Mode, note: str = "") -> str:
     colour, headline, subtitle = BANNERS[mode]
+    extra = f'<div style="font-size:1.05rem;font-weight:800">{note}</div>' if note else ""
     return (
         f'<div class="polybot-banner" data-mode="{mode.value}" style="background:{colour};color:#fff;'
         'padding:0.6rem 1rem;border-radius:0.6rem;text-align:center;margin-bottom:0.5rem">'
         f'<div style="font-size:2.6rem;font-weight:800;letter-spacing:0.2em;line-height:1.2">{headline} MODE</div>'
-        f'<div style="font-size:1.05rem;font-weight:600">{subtitle}</div></div>'
+        f'<div style="font-size:1.05rem;font-weight:600">{subtitle}</div>{extra}</div>'
     )
 
 
@@ -583,7 +585,9 @@ def main() -> None:
     st.sidebar.caption(f"File: `{database_path(root, mode)}`")
     st.sidebar.caption(f"Read-only view. Refreshes every {refresh_s:g} s.")
     render_tips(page.limits)
-    st.markdown(banner_html(mode), unsafe_allow_html=True)
+    # --sim trades against the synthetic book: its profit is the lag it assumed (issue 20).
+    note = synthetic_book_label(page.sim_lag_s) if mode is Mode.SIM else ""
+    st.markdown(banner_html(mode, note), unsafe_allow_html=True)
     if cli_error:
         st.error(cli_error)
     if view == "Edge":

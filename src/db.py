@@ -158,6 +158,7 @@ HEALTH_KEYS: dict[str, str] = {
     "starting_bankroll": "starting bankroll, dollars (USER_CONFIG.json, written at start)",
     "dashboard_refresh_s": "config.yaml's dashboard.refresh_s, written at start (the dashboard reads no config)",
     "risk_limits": "config.yaml's risk section as a JSON object, written at start (the dashboard names the limits)",
+    "sim_lag_s": "--sim only: config.yaml's sim.lag_s, written at start (the dashboard labels the synthetic book)",
 }
 
 

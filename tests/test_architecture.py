@@ -32,6 +32,8 @@ FORBIDDEN: list[tuple[str, tuple[str, ...], str]] = [
     ("src/recording/*.py", ("src.platforms", "src.execution", "src.risk", "src.strategies", "src.app", "src.research",
                             "src.db", "aiohttp", "websockets"),
      "the recorder stores what it is handed; it fetches, decides and trades nothing"),
+    ("src/data/*_history.py", ("src.auth", "src.execution", "src.risk", "src.strategies", "src.app"),
+     "history clients read public data: no credentials, nothing that trades"),
 ]
 
 # The dashboard and its queries read the database file and nothing else in src/.

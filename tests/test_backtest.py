@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import json
+import shutil
 from collections.abc import Coroutine
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -15,9 +19,10 @@ import src.research.backtest as backtest_module
 from src.config import Settings, load_settings
 from src.data.price_files import PriceFileError, write_price_csv
 from src.data.price_generator import PriceGenerator
-from src.data.replay import ReplayFeed
 from src.research.backtest import CoroutineWaited, as_epoch, run_backtest, run_now
-from src.research.backtest_report import BacktestReport, render_json, render_text
+from src.research.backtest_report import BacktestReport, count_text, render_json, render_text
+from src.strategies.base import Strategy
+from src.strategies.btc_lag import BtcLagStrategy
 from tests.conftest import REPO, SAMPLE_DATA
 
 SAMPLE_FILE = SAMPLE_DATA / "binanceus_BTCUSDT_1m_2023-03-01_03.csv"
@@ -98,7 +103,7 @@ def test_backtest_over_the_sample_binanceus_data(settings: Settings, tmp_path: P
     out = tmp_path / "out"
     report = run_backtest(settings, SAMPLE_FILE, out_dir=out, progress=False)
     check_totals(report)
-    assert report.ticks == 17_280 and report.first_ts == 1_677_628_800.0
+    assert report.ticks == 4320 * 61 and report.first_ts == 1_677_628_800.0  # a tick a second per bar
     assert report.windows_seen == 288 and report.windows_with_strike == 287  # the first has no minute before it
     # The default thresholds do trade on these three days (see the module docstring of backtest.py).
     assert report.summary.trades > 0 and report.summary.open == 0
@@ -112,6 +117,37 @@ def test_backtest_over_the_sample_binanceus_data(settings: Settings, tmp_path: P
     assert not (settings.root / "data" / "sim.db").exists()
     text = render_text(report)
     assert "binanceus_BTCUSDT_1m_2023-03-01_03.csv" in text and "P&L net of fees" in text
+    # One-minute bars are a tick a second now: no poll sees a stale feed (it was 45 % of them).
+    assert dict(report.reasons).get("feed_stale", 0) == 0
+    check_labelled(report, out, lag_s=20)
+
+
+LABEL_20 = "SYNTHETIC BOOK: profit reflects the assumed Kalshi lag sim.lag_s = 20 s, not Kalshi."
+
+
+def check_labelled(report: BacktestReport, out: Path, lag_s: float) -> None:
+    """Every output of a synthetic-book run says that its profit is the lag it assumed."""
+    label = f"SYNTHETIC BOOK: profit reflects the assumed Kalshi lag sim.lag_s = {lag_s:g} s, not Kalshi."
+    assert report.book_label == label
+    text = (out / "report.txt").read_text()
+    assert text.splitlines()[0] == label and render_text(report) == text
+    results = text.splitlines().index("RESULTS")
+    assert text.splitlines()[results + 1].strip() == label  # right above the profit figures
+    assert json.loads((out / "report.json").read_text())["book_label"] == label
+    rows = list(csv.DictReader(io.StringIO((out / "trades.csv").read_text())))
+    assert len(rows) == report.summary.trades > 0 and all(row["book"] == label for row in rows)
+    trades = json.loads((out / "trades.json").read_text())
+    assert len(trades) == len(rows) and all(t["book"] == label for t in trades)
+
+
+def test_counts_print_as_plain_integers(settings: Settings, tmp_path: Path) -> None:
+    assert count_text(Decimal("1E+1")) == "10" and count_text(Decimal("20.00")) == "20"
+    assert count_text(Decimal("2.50")) == "2.5"
+    report = run_backtest(settings, generated_file(settings, tmp_path, hours=6), progress=False)
+    assert report.trades
+    ten = replace(report, trades=(replace(report.trades[0], count=Decimal("10").normalize()),))
+    row = render_text(ten).splitlines()[-1]
+    assert " 10 " in row and "E+" not in row
 
 
 # -- determinism ------------------------------------------------------------------------------------------
@@ -153,7 +189,7 @@ def test_the_fast_paths_change_nothing(settings: Settings, tmp_path: Path, monke
     assert screened | {"position_open"} <= {code for code, _ in fast.reasons}
 
     never_held(monkeypatch)
-    monkeypatch.delattr(ReplayFeed, "screen_values")  # the engine then builds a snapshot every time
+    monkeypatch.setattr(BtcLagStrategy, "precheck", Strategy.precheck)  # no screen: a snapshot every time
 
     def no_close(ticker: str) -> float:
         raise ValueError(ticker)
@@ -288,7 +324,71 @@ def test_a_hard_stop_ends_trading_and_stays_in_the_run_directory(settings: Setti
     assert 0 <= stops[0].ts - report.trades[0].settled_ts < 60
     assert report.last_ts is not None and report.last_ts < prices[-1][0]  # the run ended at the stop
     assert (out / "kill_switch.lock").is_file() and (out / "KILL_SWITCH_EVENT.log").is_file()
+    # The evidence names the run for what it was: a backtest, not --sim.
+    logged = [json.loads(line) for line in (out / "KILL_SWITCH_EVENT.log").read_text().splitlines()]
+    assert [e["figures"]["mode"] for e in logged] == ["backtest"]
+    assert json.loads((out / "kill_switch.lock").read_text())["figures"]["mode"] == "backtest"
     assert not (settings.root / "kill_switch.lock").exists() and not (REPO / "kill_switch.lock").exists()
     # The next run into the same directory is not blocked by the old lock.
     again = run_backtest(settings, path, out_dir=out, progress=False)
     assert again.halted is None
+
+
+# -- controls: the synthetic book's profit is its assumed lag, nothing else ----------------------------------
+#
+# On the real sample prices, with the maker pricing from the volatility the strategy measures
+# (sim.maker_volatility: measured) and no quote noise, the only difference between the book and
+# the strategy's own fair value is what the run is told to assume. These catch a change that
+# manufactures profit (a book that lags when it should not, a fill better than the book, ...).
+
+
+def with_sim(settings: Settings, **sim: Any) -> Settings:
+    update = {"noise": Decimal("0"), "maker_volatility": "measured", **sim}
+    app = settings.app.model_copy(update={"sim": settings.app.sim.model_copy(update=update)})
+    return Settings(app=app, user=settings.user, secrets=settings.secrets, root=settings.root)
+
+
+@pytest.fixture(scope="module")
+def control_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, BacktestReport]:
+    """The sample replayed at lags 0, 5 and 30 s, and with the strategy seeing BTC 30 s ahead (lag 0)."""
+    root = tmp_path_factory.mktemp("controls")
+    for name in ("config.yaml", "USER_CONFIG.json"):
+        shutil.copy(REPO / name, root / name)
+    base = load_settings(root=root)
+    return {
+        "lag0": run_backtest(with_sim(base, lag_s=0), SAMPLE_FILE, progress=False),
+        "lag5": run_backtest(with_sim(base, lag_s=5), SAMPLE_FILE, progress=False),
+        "lag30": run_backtest(with_sim(base, lag_s=30), SAMPLE_FILE, progress=False),
+        "leak30": run_backtest(with_sim(base, lag_s=0), SAMPLE_FILE, progress=False, future_leak_s=30),
+    }
+
+
+def test_control_zero_lag_zero_noise_does_not_profit(control_runs: dict[str, BacktestReport]) -> None:
+    # The book is the strategy's own fair value plus the spread: there is no edge to take, only
+    # the spread and the fee to pay.
+    report = control_runs["lag0"]
+    check_totals(report)
+    assert report.summary.net_pnl <= 0
+    reasons = dict(report.reasons)
+    # Not vacuous: the strategy did see fast moves and priced the book against them.
+    assert reasons["price_not_below_fair"] > 100
+    assert report.book_label.endswith("sim.lag_s = 0 s, not Kalshi.")
+
+
+def test_control_future_leak_wins(control_runs: dict[str, BacktestReport]) -> None:
+    # Seeing BTC 30 s ahead of the book (and of the settlement) is a real edge: a backtest that
+    # cannot turn it into profit is broken.
+    report = control_runs["leak30"]
+    check_totals(report)
+    s = report.summary
+    assert s.trades >= 5 and s.net_pnl > 0 and s.wins > s.losses
+    assert dict(report.parameters)["future_leak_s"].startswith("30 (CONTROL")
+    assert "future_leak_s" not in dict(control_runs["lag0"].parameters)
+
+
+def test_control_profit_shrinks_with_the_assumed_lag(control_runs: dict[str, BacktestReport]) -> None:
+    # Each step divides the lag by six: with ~10 trades in three days, finer steps (10 s vs 20 s)
+    # are inside the noise of the outcomes (bench/bench_backtest.py prints the whole sweep).
+    pnl = [control_runs[k].summary.net_pnl for k in ("lag30", "lag5", "lag0")]
+    assert pnl[0] > pnl[1] > pnl[2]
+    assert control_runs["lag30"].summary.trades >= control_runs["lag5"].summary.trades > 0

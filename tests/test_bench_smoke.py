@@ -36,11 +36,11 @@ FLOOR = {"calls": 1000, "median_ns": 100.0, "p99_ns": 200.0}
 CANNED: dict[str, dict[str, Any]] = {
     "feed": {
         "parse_and_window": {"feed_ticks_per_s": 600_000, "bare_orjson_loads_per_s": 1_500_000},
-        "websocket_ingest": {
-            "feed_msgs_per_s": 70_000,
-            "bare_websockets_msgs_per_s": 100_000,
-            "feed_through_recv_msgs_per_s": 60_000,
-        },
+    },
+    "kalshi_ws": {
+        "book_freshness": {"btc_trades_per_s": 200.0, "median_ms": 0.2, "p99_ms": 0.4},
+        "tick_to_order": {"p50_ms": 2.0, "p99_ms": 6.0},
+        "bare_sign_post": {"p50_ms": 1.0, "p99_ms": 3.0},
     },
     "signal": {
         "signal": {"calls": 10, "median_ns": 9_000, "p99_ns": 15_000},
@@ -119,10 +119,10 @@ def test_canned_results_give_every_figure_with_ratio_and_verdict() -> None:
     assert not [f for f in figures if f.error]
     parse = by_name(figures, "feed parse")
     assert (parse.value, parse.reference, parse.ratio, parse.met) == (600_000, 1_500_000, 0.4, True)
-    ingest = by_name(figures, "websocket ingest")
-    assert ingest.ratio == pytest.approx(0.7) and ingest.met is False  # target is on the ratio: >= 0.8
-    lane_off = by_name(figures, "ingest with the fast lane off")
-    assert lane_off.ratio == pytest.approx(0.6) and lane_off.met is None  # shown for comparison only
+    fresh = by_name(figures, "book freshness, delta -> decision, median (BTC feed 200 trades/s)")
+    assert fresh.value == 0.2 and fresh.met is None
+    tick = by_name(figures, "tick to order on the wire, p99")
+    assert tick.ratio == pytest.approx(2.0) and tick.met is False  # 6 ms > 5 ms
     median = by_name(figures, "generate_signal median")
     assert "signal" in median.name and median.value == 9_000 and median.reference == 100 and median.met is True
     p99 = by_name(figures, "generate_signal p99")

@@ -290,7 +290,7 @@ async def test_server_shutdown_reconnects_at_once_without_backoff(clock, server:
 
 
 async def test_proactive_reconnect_before_the_24h_cut(clock, server: FakeBinanceServer) -> None:
-    # Trades take the fast lane, which never looks at the clock: the watchdog enforces the age limit.
+    # The watchdog enforces the age limit as well as the receive loop does.
     # (Silence is not the point here: the clock jumps by hours between two trades.)
     sleeps = Recorder()
     feed = make(clock, server, sleep=sleeps, silence_timeout_s=10 * PROACTIVE_RECONNECT_S)
@@ -492,7 +492,7 @@ async def test_allowlist_refuses_before_connecting(clock, server: FakeBinanceSer
     assert feed.error_code == "host_not_allowed"
 
 
-# -- the fast lane (src/data/ws_lane.py) ------------------------------------------------------------
+# -- the typed trade decoder and the general parser -------------------------------------------------
 
 
 def _wire(payload: bytes, opcode: int = 0x1, fin: bool = True) -> bytes:
@@ -503,59 +503,27 @@ def _wire(payload: bytes, opcode: int = 0x1, fin: bool = True) -> bytes:
 
 
 def _declined_trade(trade_id: int, ts_ms: int) -> bytes:
-    """A valid trade the lane's strict decoder declines (T as 1.7e12, not an int): the general parser takes it."""
+    """A valid trade the strict typed decoder declines (T as 1.7e12, not an int): the general parser takes it."""
     return trade_payload(65000.0, trade_id, ts_ms).replace(b'"T":%d' % ts_ms, b'"T":%d.0' % ts_ms)
 
 
-def _count_general(feed: BinanceFeed) -> list[bytes]:
-    """Record every message that reaches handle_frame (the recv() lane) and still handle it."""
-    seen: list[bytes] = []
-    handle = feed.handle_frame
-
-    def counting(raw: bytes, now: float) -> bool:
-        seen.append(raw)
-        return handle(raw, now)
-
-    feed.handle_frame = counting  # type: ignore[method-assign]
-    return seen
-
-
-def test_the_declined_trade_shape_is_declined_and_still_a_tick(clock) -> None:
+def test_the_declined_trade_shape_is_still_a_tick(clock) -> None:
     feed = BinanceFeed(clock)
     raw = _declined_trade(7, 1_700_000_000_000)
-    assert feed.fast_frame(raw, clock()) is False and feed.ticks == 0
+    assert feed._take_trade(raw, clock()) is False and feed.ticks == 0
     assert feed.handle_frame(raw, clock()) is False and feed.ticks == 1
 
 
-async def test_trades_are_taken_as_they_are_parsed_without_recv(clock, server: FakeBinanceServer) -> None:
-    n = 2_000
-    server.blast = wire_frames(server.build_frames(n, 1_700_000_000_000))
-    feed = make(clock, server)
-    general = _count_general(feed)
-    task = asyncio.ensure_future(feed.run())
-    await wait_until(lambda: feed.ticks == n)
-    assert general == []  # not one trade went through websockets' queue and recv()
-    assert feed.frames == n and feed.malformed == 0 and feed.window.rejected == 0
-    await finish(feed, task)
-
-
-async def test_a_queued_message_holds_back_the_trades_behind_it(clock, server: FakeBinanceServer) -> None:
-    # Thousands of frames in one write arrive in few reads: the lane sees trades right behind each
-    # declined one while that one still waits in websockets' queue. Overtaking it would make the
-    # window refuse it as out of order.
+async def test_declined_shapes_among_thousands_of_trades_keep_their_order(clock, server: FakeBinanceServer) -> None:
     frames = server.build_frames(3_000, 1_700_000_000_000)
     first_id = orjson.loads(frames[0])["t"]
-    declined = set(range(50, 3_000, 100))
-    for i in declined:
+    for i in range(50, 3_000, 100):
         frames[i] = _declined_trade(first_id + i, 1_700_000_000_000 + i)
     server.blast = wire_frames(frames)
     feed = make(clock, server)
-    general = _count_general(feed)
     task = asyncio.ensure_future(feed.run())
     await wait_until(lambda: feed.ticks + feed.window.rejected == len(frames))
-    assert feed.window.rejected == 0 and feed.ticks == len(frames)
-    assert len(general) >= len(declined)  # each declined trade (and maybe some behind it) went via recv()
-    assert {orjson.loads(raw)["t"] - first_id for raw in general} >= declined
+    assert feed.window.rejected == 0 and feed.ticks == len(frames) and feed.malformed == 0
     assert feed.window.last_trade_id == first_id + len(frames) - 1
     await finish(feed, task)
 
@@ -573,16 +541,14 @@ async def test_a_fragmented_message_keeps_its_place(clock, server: FakeBinanceSe
         )
     )
     feed = make(clock, server)
-    general = _count_general(feed)
     task = asyncio.ensure_future(feed.run())
     await wait_until(lambda: feed.ticks + feed.window.rejected == 4)
     assert feed.ticks == 4 and feed.window.rejected == 0
-    assert general[0] == whole  # reassembled by websockets, handed over through recv()
     assert feed.snapshot().price == 65004.0
     await finish(feed, task)
 
 
-async def test_server_shutdown_behind_fast_trades_still_reconnects(clock, server: FakeBinanceServer) -> None:
+async def test_server_shutdown_behind_many_trades_still_reconnects(clock, server: FakeBinanceServer) -> None:
     frames = server.build_frames(200, 1_700_000_000_000)
     server.blast = wire_frames([*frames, server_shutdown_payload(1_700_000_001_000)])
     sleeps = Recorder()
@@ -592,41 +558,3 @@ async def test_server_shutdown_behind_fast_trades_still_reconnects(clock, server
     assert feed.reconnects >= 1 and sleeps.delays == []  # planned: no backoff
     assert feed.ticks == 200 and feed.error_code == ""
     await finish(feed, task)
-
-
-async def test_a_message_the_lane_failed_on_is_not_lost(clock, server: FakeBinanceServer) -> None:
-    feed = make(clock, server)
-    take = feed.fast_frame
-    failures = [RuntimeError("a passing fault in the lane")]
-
-    def flaky(raw: bytes, now: float) -> bool:
-        if failures:
-            raise failures.pop()
-        return take(raw, now)
-
-    feed.fast_frame = flaky  # type: ignore[method-assign]
-    general = _count_general(feed)
-    task = asyncio.ensure_future(feed.run())
-    await server.wait_for_clients()
-    sent = await server.send_trade()
-    await wait_until(lambda: feed.ticks == 1)
-    assert general == [sent]  # declined by the failing lane, taken through recv()
-    assert feed.reconnects == 0 and feed.error_code == ""
-    await finish(feed, task)
-
-
-async def test_a_bug_in_the_lane_ends_run_with_its_own_error_not_a_venue_error(
-    clock, server: FakeBinanceServer
-) -> None:
-    feed = make(clock, server)
-
-    def broken(raw: bytes, now: float) -> bool:
-        raise RuntimeError("a bug in the lane")
-
-    feed.fast_frame = broken  # type: ignore[method-assign]
-    task = asyncio.ensure_future(feed.run())
-    await server.wait_for_clients()
-    await server.send_trade()
-    with pytest.raises(RuntimeError, match="a bug in the lane"):
-        await asyncio.wait_for(task, 5.0)
-    assert feed.reconnects == 0 and feed.error_code == ""  # not blamed on Binance, not retried forever

@@ -109,6 +109,7 @@ def test_normal_database_shows_every_panel(tmp_path: Path, monkeypatch: pytest.M
     at = run_app(built.root, monkeypatch)
 
     assert 'data-mode="paper"' in banner(at) and "PAPER MODE" in banner(at)
+    assert "SYNTHETIC BOOK" not in banner(at)  # real Kalshi books
     assert BANNERS[Mode.PAPER][0] in banner(at)
     assert at.sidebar.selectbox[0].value == "paper"
 
@@ -202,6 +203,8 @@ def test_empty_database_renders_every_panel_with_empty_states(
 
     assert 'data-mode="sim"' in banner(at) and "SIM MODE" in banner(at)
     assert BANNERS[Mode.SIM][0] in banner(at)
+    # --sim trades against the synthetic book: the banner says so even before a daemon wrote its lag.
+    assert "SYNTHETIC BOOK: profit reflects the assumed Kalshi lag sim.lag_s (not recorded), not Kalshi." in banner(at)
     infos = [i.value for i in at.info]
     assert any("Kill switch: not reported yet" in i for i in infos)
     for text in ("No bankroll history yet.", "No settled trades yet.", "No open positions.", "No trades yet."):
@@ -583,3 +586,18 @@ def test_notifications_panel_shows_the_last_ones_and_delivery_failures(
     frame = panel.dataframe[0].value
     assert list(frame["status"]) == ["dropped", "failed", "sent"]
     assert list(frame["to"])[2] == "tgram://api.telegram.org" and "no answer within 10 s" in list(frame["error"])
+
+
+def test_the_sim_banner_names_the_lag_its_book_assumed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    built = build_empty(tmp_path, Mode.SIM)
+    db = Database(built.path)
+    db.set_health({"sim_lag_s": "0.0"}, built.now)  # as main.py writes config.yaml's sim.lag_s at start
+    db.close()
+    assert read_page_settings(built.path).sim_lag_s == 0.0
+    at = run_app(built.root, monkeypatch)
+    assert "SYNTHETIC BOOK: profit reflects the assumed Kalshi lag sim.lag_s = 0 s, not Kalshi." in banner(at)
+    for text in ("soon", "-1", "601", "nan"):
+        db = Database(built.path)
+        db.set_health({"sim_lag_s": text}, built.now)
+        db.close()
+        assert read_page_settings(built.path).sim_lag_s is None, text

@@ -19,6 +19,7 @@ from src.model.kxbtc15m import market_ticker, window_close, window_open
 from src.model.models import BookLevel, FeedSnapshot, Market, Mode, OrderBook
 from src.risk.kill_switch import KillSwitch
 from src.risk.sizing import SizingLimits, intent_from_signal
+from src.strategies.base import Strategy
 from src.strategies.btc_lag import BtcLagStrategy
 
 NOW = 1_780_000_000.0 - (1_780_000_000.0 % 900) + 300  # 5 minutes into a window: 10 minutes left
@@ -42,6 +43,10 @@ class FakeFeed:
 
     def snapshot(self) -> FeedSnapshot:
         return self.snap
+
+    def screen_values(self) -> tuple[bool, float, bool, float, float]:
+        s = self.snap
+        return (s.stale, s.price, s.gap_in_window, s.move_pct, s.volatility)
 
     def stop(self) -> None:
         self._stopped.set()
@@ -122,7 +127,7 @@ async def test_stale_feed_gives_no_order_and_says_why(rig) -> None:
 
 
 class ScreenFeed(FakeFeed):
-    """A feed that also offers the raw screening values; counts the snapshots it builds."""
+    """A feed that counts the snapshots it builds."""
 
     def __init__(self, snap: FeedSnapshot) -> None:
         super().__init__(snap)
@@ -132,9 +137,11 @@ class ScreenFeed(FakeFeed):
         self.snapshots += 1
         return self.snap
 
-    def screen_values(self) -> tuple[bool, float, bool, float, float]:
-        s = self.snap
-        return (s.stale, s.price, s.gap_in_window, s.move_pct, s.volatility)
+
+class NoScreen(BtcLagStrategy):
+    """btc_lag without its pre-check (the Strategy default): every decision goes through evaluate()."""
+
+    precheck = Strategy.precheck
 
 
 @pytest.mark.parametrize(
@@ -151,12 +158,15 @@ async def test_the_pre_check_decides_as_the_full_path_without_building_a_snapsho
 ) -> None:
     engine, feed, *_ = rig
     await engine._refresh_market()
-    feed.snap = snapshot  # FakeFeed has no screen_values: the full path
+    feed.snap = snapshot
+    screening = engine.strategy
+    engine.strategy = NoScreen(AppConfig().strategy.btc_lag)  # the full path
     full = engine.decide()
     assert engine.why_not_trading == code
     engine._last_attempt.clear()  # a decision that traded makes the next one wait
     screened = ScreenFeed(snapshot)
     engine.feed = screened
+    engine.strategy = screening
     fast = engine.decide()
     assert engine.why_not_trading == code
     assert (fast is None) == (full is None)

@@ -95,7 +95,7 @@ def test_feed_drop_reconnects_and_no_signal_while_stale(monkeypatch, capfd, tmp_
 
     async def scenario(run: DaemonRun) -> None:
         engine = await run.wait_engine()
-        feed = engine.feed
+        feed = engine.feed.feed  # the trade feed inside the BRTI anchor
         await run.until(lambda: run.binance.open_count > 0, 10, "the feed to connect")
         await send_flat(run.binance, 65000.0, 0.3)
         await send_ramp(run.binance, 65000.0, 65700.0, n=20, span_s=4.0)  # the move, with no market yet
@@ -134,10 +134,11 @@ def test_malformed_json_from_the_feed_is_counted_and_skipped(monkeypatch, capfd,
         await run.until(lambda: run.binance.open_count > 0, 10, "the feed to connect")
         for frame in GARBAGE.values():
             await run.binance.broadcast(frame)
-        await run.until(lambda: engine.feed.stats().malformed >= len(GARBAGE) - 1, 5, "the garbage to be read")
-        run.notes["connects"] = engine.feed.stats().connects
+        feed = engine.feed.feed  # the trade feed inside the BRTI anchor
+        await run.until(lambda: feed.stats().malformed >= len(GARBAGE) - 1, 5, "the garbage to be read")
+        run.notes["connects"] = feed.stats().connects
         await signal_until(run, lambda: engine.orders_sent >= 1)
-        run.notes["stats"] = engine.feed.stats()
+        run.notes["stats"] = feed.stats()
 
     code, run = run_main(monkeypatch, ["--paper"], root, scenario, key=secrets.private_key, key_id=secrets.key_id,
                          setup=add_test_market)

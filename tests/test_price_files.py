@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import math
 import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -9,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from src.data.bar_path import garman_klass_variance
 from src.data.price_files import (
     Layout,
     PriceFileError,
@@ -20,6 +23,7 @@ from src.data.price_files import (
     parse_time,
     write_price_csv,
 )
+from src.data.window import RollingWindow
 from tests.conftest import SAMPLE_DATA
 
 T0_MS = 1_735_689_600_000  # 2025-01-01 00:00:00 UTC in milliseconds
@@ -124,24 +128,49 @@ def kline(open_ms: int, o: float, h: float, low: float, c: float, interval_ms: i
     )
 
 
-def test_klines_up_bar_goes_open_high_low_close(tmp_path: Path) -> None:
+def check_bar_path(ticks: list[tuple[float, float, int]], t0: float, o: float, h: float, low: float, c: float) -> None:
+    """A one-minute bar's ticks: open at t0, one a second, close at t0 + 59.999, inside [low, high], touching both."""
+    times = [t for t, _, _ in ticks]
+    prices = [p for _, p, _ in ticks]
+    assert len(ticks) == 61
+    assert times[:-1] == [t0 + k for k in range(60)] and times[-1] == pytest.approx(t0 + 59.999)
+    assert prices[0] == o and prices[-1] == c
+    assert min(prices) == low and max(prices) == h
+
+
+def test_klines_become_a_one_second_path_through_open_high_low_close(tmp_path: Path) -> None:
     path = write(tmp_path, "BTCUSDT-1m-2025-01-01.csv", kline(T0_MS, 100.0, 110.0, 95.0, 105.0))
     layout = detect_layout(path)
     assert layout.layout is Layout.KLINES and layout.bar_length_s == 60.0
-    step = (60 - 0.001) / 3
-    assert load_ticks(path) == [
-        (T0, 100.0, 1), (T0 + step, 110.0, 2), (T0 + 2 * step, 95.0, 3), (T0 + 59.999, 105.0, 4)
-    ]
+    ticks = load_ticks(path)
+    check_bar_path(ticks, T0, 100.0, 110.0, 95.0, 105.0)
+    assert [i for _, _, i in ticks] == list(range(1, 62))
+    assert load_ticks(path) == ticks  # seeded by the bar's open time: the same file, the same path
 
 
-def test_klines_down_bar_goes_open_low_high_close(tmp_path: Path) -> None:
-    path = write(tmp_path, "k.csv", kline(T0_MS, 100.0, 110.0, 95.0, 99.0))
-    assert [p for _, p, _ in load_ticks(path)] == [100.0, 95.0, 110.0, 99.0]
+def test_down_and_flat_bars_and_extremes_at_the_open_or_close(tmp_path: Path) -> None:
+    bars = [(100.0, 110.0, 95.0, 99.0), (100.0, 101.0, 99.0, 100.0), (100.0, 100.0, 90.0, 95.0),
+            (100.0, 105.0, 100.0, 105.0), (100.0, 100.0, 100.0, 100.0)]
+    text = "".join(kline(T0_MS + k * 60_000, *bar) for k, bar in enumerate(bars))
+    ticks = load_ticks(write(tmp_path, "k.csv", text))
+    for k, bar in enumerate(bars):
+        check_bar_path(ticks[k * 61:(k + 1) * 61], T0 + 60 * k, *bar)
+    assert {p for _, p, _ in ticks[-61:]} == {100.0}
 
 
-def test_flat_bar_counts_as_up(tmp_path: Path) -> None:
-    path = write(tmp_path, "k.csv", kline(T0_MS, 100.0, 101.0, 99.0, 100.0))
-    assert [p for _, p, _ in load_ticks(path)] == [100.0, 101.0, 99.0, 100.0]
+def test_a_bar_path_has_the_bars_own_volatility() -> None:
+    # Garman-Klass variance of (100, 100.3, 99.8, 100.1) is what the one-second returns add up to,
+    # in expectation: average over many seeds (bar open times).
+    o, h, low, c = 100.0, 100.3, 99.8, 100.1
+    target = garman_klass_variance(o, h, low, c)
+    sums = []
+    for k in range(400):
+        points = bar_ticks(T0 + 60 * k, 60.0, o, h, low, c)
+        sums.append(sum(math.log(b[1] / a[1]) ** 2 for a, b in zip(points, points[1:], strict=False)))
+    mean = sum(sums) / len(sums)
+    # Clipping into [low, high] and rounding to the cent move it a little; 400 bars leave ~3 % noise.
+    assert mean == pytest.approx(target, rel=0.15)
+    assert garman_klass_variance(100.0, 100.0, 100.0, 100.0) == 0.0
 
 
 def test_klines_microseconds_zipped_one_second_bars(tmp_path: Path) -> None:
@@ -161,14 +190,16 @@ def test_klines_with_header(tmp_path: Path) -> None:
               "taker_buy_quote_volume,ignore\n")
     path = write(tmp_path, "k.csv", header + kline(T0_MS, 100.0, 110.0, 95.0, 105.0))
     assert detect_layout(path).layout is Layout.KLINES
-    assert len(load_ticks(path)) == 4
+    assert len(load_ticks(path)) == 61
 
 
-def test_bar_ticks_are_evenly_spaced_inside_the_bar() -> None:
-    ticks = bar_ticks(0.0, 60.0, 1.0, 3.0, 0.5, 2.0)
-    times = [t for t, _ in ticks]
+def test_bars_shorter_than_three_seconds_keep_four_evenly_spaced_ticks() -> None:
+    up = bar_ticks(0.0, 1.0, 1.0, 3.0, 0.5, 2.0)
+    times = [t for t, _ in up]
     gaps = {round(b - a, 9) for a, b in zip(times, times[1:], strict=False)}
-    assert len(gaps) == 1 and times[0] == 0.0 and times[-1] == pytest.approx(59.999)
+    assert len(gaps) == 1 and times[0] == 0.0 and times[-1] == pytest.approx(0.999)
+    assert [p for _, p in up] == [1.0, 3.0, 0.5, 2.0]  # up bar: high first
+    assert [p for _, p in bar_ticks(0.0, 2.0, 1.0, 3.0, 0.5, 0.9)] == [1.0, 0.5, 3.0, 0.9]  # down bar: low first
 
 
 # -- generic CSVs ---------------------------------------------------------------------------------
@@ -203,17 +234,17 @@ def test_generic_ohlcv_infers_the_bar_length_despite_a_missing_bar(tmp_path: Pat
     layout = detect_layout(path)
     assert layout.layout is Layout.OHLCV and layout.bar_length_s == 60.0
     ticks = load_ticks(path)
-    assert len(ticks) == 12
-    assert ticks[3][0] == pytest.approx(T0 + 59.999)
-    assert ticks[4][0] == T0 + 120
+    assert len(ticks) == 3 * 61
+    assert ticks[60][0] == pytest.approx(T0 + 59.999)
+    assert ticks[61][0] == T0 + 120
 
 
 def test_sample_binanceus_file(tmp_path: Path) -> None:
     ticks = load_ticks(SAMPLE_FILE)
-    assert len(ticks) == 4320 * 4
+    assert len(ticks) == 4320 * 61
     first = datetime(2023, 3, 1, tzinfo=UTC).timestamp()
     assert ticks[0] == (first, 23140.48, 1)
-    assert ticks[1][1] == 23150.77  # up bar (close 23142.31 >= open): high first
+    check_bar_path(ticks[:61], first, 23140.48, 23150.77, 23128.52, 23142.31)
     assert ticks[-1][0] == pytest.approx(first + 3 * 86400 - 0.001)
     assert all(a[0] <= b[0] for a, b in zip(ticks, ticks[1:], strict=False))
 
@@ -382,3 +413,34 @@ def test_the_file_is_closed_when_the_ticks_stop(
         with pytest.raises(PriceFileError):
             list(ticks)
     assert opened[-1].closed
+
+
+def test_the_volatility_the_bot_measures_on_the_sample_is_its_real_close_to_close_volatility() -> None:
+    # The four-jump bars of before made the strategy's rolling window measure 1.57 a year on data
+    # whose close-to-close volatility was 0.68 (2023, 18 days). Now: the bot's own estimator (the
+    # feed's 60-second RollingWindow, read once a minute, its variances averaged) on the expanded
+    # sample against the annualised close-to-close volatility of the same bars.
+    closes: list[float] = []
+    with open(SAMPLE_FILE, encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            closes.append(float(row["close"]))
+    returns = [math.log(b / a) for a, b in zip(closes, closes[1:], strict=False)]
+    year_s = 365.25 * 86400
+    close_to_close = math.sqrt(sum(r * r for r in returns) / len(returns) / 60 * year_s)  # 0.46 on this sample
+
+    window = RollingWindow("replay", 60.0, 10.0)
+    variances: list[float] = []
+    next_read = None
+    for ts, price, trade_id in iter_ticks(SAMPLE_FILE):
+        window.push(trade_id, ts, price, ts)
+        if next_read is None:
+            next_read = ts + 60.0
+        elif ts >= next_read:
+            variances.append(window.snapshot(ts).volatility ** 2)
+            next_read += 60.0
+    measured = math.sqrt(sum(variances) / len(variances) * year_s)
+    # Tolerance 10 %: the close-to-close figure itself has a sampling error of about
+    # 1/sqrt(2 x 4,319 returns) ~ 1 % (a few % with BTC's fat tails), and the path is built from
+    # each bar's Garman-Klass variance, which differs from close-to-close by ~3 % here; the
+    # four-jump path was off by a factor of 2 to 3.
+    assert measured == pytest.approx(close_to_close, rel=0.10)

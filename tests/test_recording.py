@@ -204,7 +204,7 @@ def test_live_feeds_hand_each_accepted_trade_to_the_recorder_channel(tmp_path: P
     binance = BinanceFeed(lambda: T0 + 1)
     binance.record_trades(*rec.btc_channel("binance"))
     frame = FakeBinanceServer().build_frames(1, int(T0 * 1000), 2)[0]
-    assert binance.fast_frame(bytearray(frame), T0 + 0.25)
+    binance.handle_frame(frame, T0 + 0.25)  # the per-trade path every Binance frame takes
     rec.flush()
     back = load_recording(tmp_path)
     rows = sorted(zip(back.column(BTC, "seq"), back.column(BTC, "source"), back.column(BTC, "trade_id"),

@@ -168,14 +168,29 @@ async def test_replay_sim_starts_at_the_first_tick(settings: Settings, tmp_path:
     assert sim.feed.finished and sim.feed.ticks == 300 and sim.clock() == START + 299
 
 
-def test_bar_files_only_count_a_missing_bar_as_a_gap(tmp_path: Path) -> None:
+def test_bar_files_are_never_stale_and_only_a_missing_bar_is_a_gap(tmp_path: Path) -> None:
+    # One-minute bars become a tick a second, so the live staleness rule holds for them too: no
+    # decision between two bars sees a stale feed; inside the missing 00:02 bar the feed is stale.
     bars = tmp_path / "bars.csv"
     bars.write_text("open_time,open,high,low,close\n" + "".join(
-        f"{int(START) + 60 * i},1,2,0.5,1.5\n" for i in range(3)))
-    trades = tmp_path / "t.csv"
-    trades.write_text(f"timestamp,price\n{START},1\n")
-    assert replay_source(bars, 10.0).gap_after_s == 60.0
-    assert replay_source(trades, 10.0).gap_after_s == 10.0
+        f"{int(START) + 60 * i},1,2,0.5,1.5\n" for i in (0, 1, 3)))
+    source = replay_source(bars, 10.0)
+    assert source.gap_after_s == 10.0
+    clock = SimClock(START)
+    feed = ReplayFeed(source.ticks, clock, stale_after_s=10.0, gap_after_s=source.gap_after_s)
+    seen: list[tuple[float, bool, bool]] = []
+    stale_in_silence = None
+    for ts, price, trade_id in source.ticks:
+        if ts >= START + 180 and stale_in_silence is None:
+            clock.advance_to(START + 150)
+            stale_in_silence = feed.screen_values()[0]
+        clock.advance_to(ts)
+        feed.push(ts, price, trade_id)
+        stale, _, gap, _, _ = feed.screen_values()
+        seen.append((ts, stale, gap))
+    assert len(seen) == 3 * 61
+    assert not any(stale or gap for _, stale, gap in seen)  # bar to bar: neither stale nor a gap
+    assert stale_in_silence is True
 
 
 def test_empty_replay_file_is_a_clear_error(settings: Settings, tmp_path: Path) -> None:

@@ -157,7 +157,8 @@ def test_sim_daemon_and_reports_leak_no_secret(capfd, tmp_path, secrets) -> None
     assert main.main(["--report", "--mode", "sim", "--date", "2026-03-02"], root=root) == 0
     assert main.main(["--report", "--mode", "sim", "--date", "2026-03-02", "--json"], root=root) == 0
     out, err = capfd.readouterr()
-    assert "[SIM]" in out and '"' in out  # the status lines and the JSON report were printed
+    assert "[SIM · SYNTHETIC BOOK]" in out and '"' in out  # the status lines and the JSON report were printed
+    assert "SYNTHETIC BOOK: profit reflects the assumed Kalshi lag sim.lag_s = " in out  # the start-up label
     assert_no_leaks("stdout", find_leaks(out, secrets.needles()))
     assert_no_leaks("stderr", find_leaks(err, secrets.needles()))
     assert_clean_project(root, secrets, db_mode=Mode.SIM)
@@ -169,10 +170,12 @@ def test_verify_with_failing_checks_leaks_no_secret(monkeypatch, capfd, tmp_path
     import main
     import setup.verify as verify
     from src.data.feed_check import check_feed
-    from src.platforms.kalshi import KalshiClient
+    from src.data.kalshi_ws_check import check_kalshi_ws
+    from src.platforms.kalshi import KalshiClient, load_auth
     from src.platforms.kalshi_verify import verify_kalshi
     from tests.fakes.binance_server import FakeBinanceServer
     from tests.fakes.kalshi_server import start_fake_kalshi
+    from tests.fakes.kalshi_ws_server import FakeKalshiWs
 
     root = make_project(tmp_path, env_text=secrets.env_text())
     seen: dict[str, int] = {}
@@ -180,7 +183,7 @@ def test_verify_with_failing_checks_leaks_no_secret(monkeypatch, capfd, tmp_path
     def run_verify_against_fakes(settings, out=print) -> int:  # the same three steps as setup.verify.run_verify
         async def checks():
             async with start_fake_kalshi(secrets.private_key, key_id=secrets.key_id) as kalshi:
-                async with FakeBinanceServer() as binance:
+                async with FakeBinanceServer() as binance, FakeKalshiWs({}) as kalshi_ws:  # knows no key: 401
                     kalshi.fake.fail_next(401, code="INCORRECT_API_KEY_SIGNATURE", echo_auth_headers=True,
                                           path="/portfolio/balance")
                     binance.reject_status = 451
@@ -195,7 +198,12 @@ def test_verify_with_failing_checks_leaks_no_secret(monkeypatch, capfd, tmp_path
                     async def feed_checks(s):
                         return await check_feed(s.app.feed, seconds=2.0, connect=binance.connect)
 
-                    results = await verify.collect(settings, kalshi=kalshi_checks, feed=feed_checks)
+                    async def ws_checks(s):
+                        return await check_kalshi_ws(s.app.kalshi, load_auth(s), seconds=1.0, connect=kalshi_ws.connect)
+
+                    results = await verify.collect(settings, kalshi=kalshi_checks, feed=feed_checks,
+                                                   kalshi_ws=ws_checks)
+                    seen["ws_refused"] = len(kalshi_ws.rejected)
                     seen["signed"] = sum(1 for r in kalshi.fake.requests if r.signed)
                     return results
 
@@ -210,6 +218,7 @@ def test_verify_with_failing_checks_leaks_no_secret(monkeypatch, capfd, tmp_path
     assert seen["signed"] >= 1, "the signed balance call never reached the fake"
     assert "✗ Kalshi balance" in out and "INCORRECT_API_KEY_SIGNATURE" in out
     assert "✗ BTC price feed" in out
+    assert seen["ws_refused"] >= 1 and "✗ Kalshi websocket" in out and "no handshake" in out
     assert_no_leaks("stdout", find_leaks(out, secrets.needles()))
     assert_no_leaks("stderr", find_leaks(err, secrets.needles()))
     assert_clean_project(root, secrets)
@@ -524,7 +533,7 @@ def test_repository_scan_would_catch_a_committed_key(tmp_path, secrets, monkeypa
 # ----------------------------------------------------------------------------------------------------
 # allowlists: exactly the decided hosts, checked on every request, redirects never followed
 
-# DECISIONS §1 (Kalshi REST; `trading-api.kalshi.com` is gone; the WS hosts are not used by any module),
+# DECISIONS §1 (Kalshi REST; `trading-api.kalshi.com` is gone; the WS hosts belong to the websocket client only),
 # §3 (one host per feed source), §8 (whale_tracker's Data API) and ARCHITECTURE §6 (the CLOB).
 DECIDED = {
     "src.platforms.kalshi.ALLOWED_HOSTS": {
@@ -538,8 +547,14 @@ DECIDED = {
     "src.notify.telegram_api.TELEGRAM_HOSTS": {"api.telegram.org"},  # remote control (issue 23)
     # DECISIONS §8: Polymarket US, signed calls on api., public market data on gateway.
     "src.platforms.polymarket_us.US_HOSTS": {"api.polymarket.us", "gateway.polymarket.us"},
+    "src.data.kalshi_ws.ALLOWED_HOSTS": {"external-api-ws.kalshi.com", "external-api-ws.demo.kalshi.co"},
+    # issue 21: public history downloads (no credentials), one allowlist per source
+    "src.data.kalshi_history.KALSHI_HISTORY_HOSTS": {"external-api.kalshi.com", "api.elections.kalshi.com"},
+    "src.data.btc_history.BINANCE_REST_HOSTS": {"api.binance.com"},
+    "src.data.btc_history.BINANCE_US_REST_HOSTS": {"api.binance.us"},
+    "src.data.btc_history.COINBASE_REST_HOSTS": {"api.exchange.coinbase.com"},
 }
-NEVER = {"trading-api.kalshi.com", "external-api-ws.kalshi.com", "external-api-ws.demo.kalshi.co"}
+NEVER = {"trading-api.kalshi.com"}
 
 
 def _resolve(dotted: str) -> object:
@@ -561,6 +576,8 @@ def test_allowlists_are_exactly_the_decided_hosts() -> None:
     every = set().union(*DECIDED.values())
     assert not every & NEVER
     assert set(ENV_HOSTS.values()) <= DECIDED["src.platforms.kalshi.ALLOWED_HOSTS"]
+    # REST and websocket each reach only their own hosts
+    assert not DECIDED["src.platforms.kalshi.ALLOWED_HOSTS"] & DECIDED["src.data.kalshi_ws.ALLOWED_HOSTS"]
     assert BINANCE_URL == "wss://stream.binance.com:9443/ws/btcusdt@trade"
     assert BINANCE_US_URL == "wss://stream.binance.us:9443/ws/btcusdt@trade"
     assert COINBASE_URL == "wss://ws-feed.exchange.coinbase.com"
@@ -581,7 +598,7 @@ ACTIVE_CALLS = re.compile(
     r"open_connection\(|getaddrinfo\(|socket\.socket\("
 )
 REQUESTERS = {"src/platforms/kalshi_transport.py", "src/data/ws_feed.py", "src/net/poly_http.py",
-              "src/notify/telegram_api.py"}
+              "src/notify/telegram_api.py", "src/data/kalshi_ws.py", "src/net/public_http.py"}
 # Libraries that open their own connections (no transport to inject): only these modules may use
 # them, each validates its hosts with check_url at start-up and sends only inside
 # src.net.connection_guard.only_hosts, which refuses every host lookup off that list.
@@ -593,7 +610,7 @@ CONSTRUCTING = {"ClientSession(", "TCPConnector("}
 
 
 def test_only_the_known_network_modules_reach_out_and_each_checks_its_allowlist() -> None:
-    """Static: a module that opens connections or sends requests is one of the three known ones, and
+    """Static: a module that opens connections or sends requests is one of the known ones, and
     calls check_url; the session builder only constructs; the rest only name network types."""
     active: set[str] = set()
     for path in sorted([*REPO.glob("src/**/*.py"), *REPO.glob("setup/*.py"), REPO / "main.py"]):
@@ -775,6 +792,45 @@ async def test_feed_does_not_follow_a_websocket_redirect_off_its_allowlist() -> 
         assert dialed and set(dialed) == {BINANCE_URL}
         assert elsewhere.accepted == 0, "the feed followed a redirect to a host its allowlist never checked"
         assert feed.ticks == 0
+
+
+async def test_kalshi_websocket_does_not_follow_a_redirect_off_its_allowlist(rsa_private_key) -> None:
+    """The same for the Kalshi websocket: a 302 from the (fake) venue to a host it never checked is refused,
+    and the signed handshake headers never reach that host."""
+    from websockets.asyncio.server import serve
+    from websockets.datastructures import Headers
+    from websockets.http11 import Response
+
+    from src.auth.kalshi_auth import KalshiAuth
+    from src.data.kalshi_ws import PROD_WS_URL, KalshiWs, KalshiWsTiming
+    from tests.fakes.fake_ws import ws_connect
+    from tests.fakes.kalshi_ws_server import FakeKalshiWs
+
+    async with FakeKalshiWs({"k": rsa_private_key.public_key()}) as elsewhere:
+
+        async def redirect(connection, request):
+            return Response(302, "Found", Headers([("Location", elsewhere.url)]), b"")
+
+        venue = await serve(lambda ws: asyncio.sleep(0), "127.0.0.1", 0, process_request=redirect)
+        port = next(iter(venue.sockets)).getsockname()[1]
+        dialed: list[str] = []
+
+        def connect(uri, **kwargs):
+            dialed.append(uri)
+            return ws_connect(f"ws://127.0.0.1:{port}/trade-api/ws/v2", **kwargs)
+
+        ws = KalshiWs(url=PROD_WS_URL, signer=KalshiAuth("k", rsa_private_key), clock=time.time, connect=connect,
+                      timing=KalshiWsTiming(max_backoff_s=0.2, base_backoff_s=0.05))
+        task = asyncio.ensure_future(ws.run())
+        try:
+            await asyncio.sleep(1.0)
+        finally:
+            ws.stop()
+            await asyncio.wait({task}, timeout=5)
+            venue.close()
+        assert dialed and set(dialed) == {PROD_WS_URL}
+        assert elsewhere.handshakes == 0 and elsewhere.rejected == [], "followed a redirect off the allowlist"
+        assert not ws.connected and ws.connects == 0
 
 
 async def test_polymarket_client_and_tracker_refuse_other_hosts_and_follow_no_redirect() -> None:

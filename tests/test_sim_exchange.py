@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from src.config import SimConfig
+from src.data.window import RollingWindow
 from src.db import Database
 from src.execution.paper import PaperExecutor
 from src.execution.settlement import Settler
@@ -19,12 +20,13 @@ from src.model.models import OrderIntent, Side, TradeResult, Verdict
 from src.sim.averages import BoundaryAverages
 from src.sim.clock import SimClock
 from src.sim.exchange import SimExchange, SimMarketNotFound, quote_cents, unit_noise
+from src.sim.maker_view import MakerView
 from src.strategies.fair_value import prob_settle_at_or_above
 
 OPEN = 1_767_226_500.0  # a window boundary (multiple of 900 s)
 CLOSE = OPEN + 900
 TICKER = market_ticker(CLOSE)
-QUIET = SimConfig(lag_s=20, noise=Decimal("0"), spread=Decimal("0.02"), depth=Decimal("40"))
+QUIET = SimConfig(lag_s=20, noise=Decimal("0"), spread=Decimal("0.02"), depth=Decimal("40"), maker_volatility="fixed")
 
 
 def drive(ex: SimExchange, clock: SimClock, ticks: list[tuple[float, float]]) -> None:
@@ -230,7 +232,7 @@ def test_the_book_prices_the_btc_price_of_lag_s_ago() -> None:
 
 
 def test_no_lag_prices_the_latest_tick() -> None:
-    ex, clock = make(SimConfig(lag_s=0, noise=Decimal("0"), spread=Decimal("0.02")))
+    ex, clock = make(SimConfig(lag_s=0, noise=Decimal("0"), spread=Decimal("0.02"), maker_volatility="fixed"))
     drive(ex, clock, flat(OPEN - 120, OPEN + 100, 100.0) + [(OPEN + 100, 100.3)])
     book = ex.orderbook_at(TICKER, OPEN + 100)
     assert (book.yes_bids[-1].price, book.best_ask(Side.YES)) == expected_quote(ex, 100.3, 100.0, OPEN + 100)
@@ -254,11 +256,11 @@ def noisy_quotes(config: SimConfig) -> list[Decimal]:
 
 
 def test_noise_depends_on_the_seed_and_the_second_only() -> None:
-    noisy = SimConfig(lag_s=0, noise=Decimal("0.05"), seed=4)
+    noisy = SimConfig(lag_s=0, noise=Decimal("0.05"), seed=4, maker_volatility="fixed")
     quotes = noisy_quotes(noisy)
     assert len(set(quotes)) > 3  # it does move
     assert noisy_quotes(noisy) == quotes  # the same seed in a fresh exchange: the same quotes
-    assert noisy_quotes(SimConfig(lag_s=0, noise=Decimal("0.05"), seed=5)) != quotes
+    assert noisy_quotes(SimConfig(lag_s=0, noise=Decimal("0.05"), seed=5, maker_volatility="fixed")) != quotes
 
 
 def test_unit_noise() -> None:
@@ -314,5 +316,79 @@ def test_quotes_for_the_past_are_refused_once_their_ticks_are_gone() -> None:
 def test_lagged_prices_stay_bounded_without_quotes() -> None:
     ex, clock = make()
     drive(ex, clock, flat(OPEN - 120, OPEN + 6000, 100.0, step=0.5))
-    assert len(ex._lagged) <= 4097
+    assert len(ex.view) <= 3 * 4096
     assert ex.lagged_price(OPEN + 5999) == 100.0
+
+
+# -- the maker sees BTC exactly lag_s late, and (by default) the strategy's own volatility -----------
+
+
+def test_zero_lag_quotes_from_the_latest_tick_even_between_whole_seconds() -> None:
+    # The old bar layout put ticks at :00, :19.9997, :39.9993 and :59.999; the maker used to quote
+    # whole seconds from ticks at or before floor(t) - lag, so lag 0 still hid up to a second (and,
+    # with those ticks, ~20 s). Now it prices the last tick at or before t itself.
+    ex, clock = make(SimConfig(lag_s=0, noise=Decimal("0"), spread=Decimal("0.02"), maker_volatility="fixed"))
+    drive(ex, clock, flat(OPEN - 120, OPEN + 100, 100.0))
+    for ts, price in ((OPEN + 119.9997, 100.3), (OPEN + 139.9993, 99.8), (OPEN + 159.999, 100.5)):
+        drive(ex, clock, [(ts, price)])
+        assert ex.lagged_price(ts) == price
+        book = ex.orderbook_at(TICKER, ts)  # same second as the tick before it: no stale cache either
+        assert (book.yes_bids[-1].price, book.best_ask(Side.YES)) == expected_quote(ex, price, 100.0, ts // 1)
+
+
+def test_a_lag_is_exact_to_the_tick_not_rounded_to_the_second() -> None:
+    ex, clock = make(SimConfig(lag_s=5, noise=Decimal("0"), maker_volatility="fixed"))
+    drive(ex, clock, flat(OPEN - 120, OPEN + 100, 100.0) + [(OPEN + 100.3, 100.4), (OPEN + 106, 100.4)])
+    assert ex.lagged_price(OPEN + 105.29) == 100.0
+    assert ex.lagged_price(OPEN + 105.3) == 100.4
+
+
+def test_measured_maker_volatility_is_the_strategys_own_figure_at_zero_lag() -> None:
+    floor = 5e-5
+    config = SimConfig(lag_s=0, noise=Decimal("0"), maker_volatility="measured")
+    clock = SimClock(OPEN - 120)
+    ex = SimExchange(config, clock, volatility_window_s=60.0, min_volatility_per_s=floor)
+    strategy_window = RollingWindow("feed", 60.0, 10.0)
+    rng = random.Random(3)
+    price = 100_000.0
+    checked = 0
+    for k in range(1200):
+        ts = OPEN - 120 + k * 0.7
+        price *= 1.0 + rng.gauss(0.0, 4e-4 if k > 600 else 2e-5)  # quiet (floored), then lively
+        clock.advance_to(ts)
+        ex.on_price(ts, price)
+        strategy_window.push(k + 1, ts, price, ts)
+        if k % 37 == 0 and ts >= OPEN:
+            ex.orderbook_at(TICKER, ts)
+            measured = strategy_window.snapshot(ts).volatility
+            assert ex.maker_sigma(ts) == max(measured, floor)
+            checked += 1
+    assert checked > 10 and ex.maker_sigma(clock()) > floor  # both regimes were seen
+    fixed = SimExchange(SimConfig(maker_volatility="fixed"), clock)
+    assert fixed.maker_sigma(clock()) == fixed.sigma
+
+
+def test_a_lagged_makers_volatility_is_that_of_the_ticks_it_can_see() -> None:
+    rng = random.Random(11)
+    ticks: list[tuple[float, float]] = []
+    ts, price = OPEN, 100_000.0
+    for _ in range(20_000):  # enough to make the view delete old ticks on the way
+        ts += rng.choice((0.05, 0.3, 1.0, 2.5))
+        price *= 1.0 + rng.gauss(0.0, 2e-4)
+        ticks.append((ts, price))
+    view = MakerView(lag_s=7.0, window_s=60.0)
+    checked = 0
+    for k, (t, p) in enumerate(ticks):
+        view.on_price(t, p)
+        if k % 997 == 0 and k > 0:
+            now = t + 0.4
+            visible = [(a, b) for a, b in ticks[: k + 1] if a <= now - 7.0]
+            expected = RollingWindow("x", 60.0, 10.0)
+            for i, (a, b) in enumerate(visible):
+                expected.push(i + 1, a, b, a)
+            assert view.price(now) == visible[-1][1]
+            assert view.volatility(now) == pytest.approx(expected.snapshot(now).volatility, rel=1e-9)
+            checked += 1
+    assert checked >= 19 and len(view) < 3 * 4096
+    with pytest.raises(ValueError, match="before the exchange's time"):
+        view.price(ticks[-1][0] - 100.0)

@@ -47,6 +47,7 @@ def test_a_restart_resumes_after_the_last_simulated_time(monkeypatch, tmp_path, 
     # What the dashboard needs from the configuration, written by the daemon (the page reads no config file).
     assert float(health["dashboard_refresh_s"][0]) == 5.0 and health["starting_bankroll"][0] == "100.00"
     assert '"max_consecutive_losses":5' in health["risk_limits"][0]
+    assert float(health["sim_lag_s"][0]) == 20.0  # the dashboard labels the synthetic book with it
     assert float(health["heartbeat_wall_ts"][0]) <= time.time() < float(health["heartbeat_ts"][0])
     assert reached is not None and reached > time.time() + 3600  # simulated time ran far ahead of real time
 

@@ -1,4 +1,13 @@
-"""The daemon's main loop: feed -> strategy -> sizing -> kill switch -> executor -> database."""
+"""The daemon's main loop: feed -> strategy -> sizing -> kill switch -> executor -> database.
+
+Decisions are event-driven: every accepted BTC tick (notify_tick) and every change of the current
+market's websocket book (notify_book) wakes the decision task. The wake-up is one flag, so a burst of
+events coalesces into one decision that reads the newest price and the newest book. With live books
+(the Kalshi websocket), a decision needs the current market's book whole (no seq gap) and known
+current within `max_live_book_age_s`; the REST poll keeps the market and its status fresh but is never
+traded on then ("book_stale" / "book_not_whole" say why). Without live books (the simulator, the
+backtest, or kalshi.ws.enabled false) the polled REST book is used, up to `max_book_age_s` old.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +21,8 @@ from typing import Any
 from src.app.daemon_records import write_health
 from src.db import Database
 from src.journal.trade_log import TradeLogError
-from src.model.interfaces import Executor, Gate, MarketData, OrderRefused, PriceFeed, Settler
+from src.model.interfaces import Executor, Gate, LiveBooks, MarketData, OrderRefused, PriceFeed, Settler
+from src.model.kxbtc15m import WINDOW_S, market_ticker
 from src.model.models import Clock, FeedSnapshot, Market, Mode, OrderBook, OrderIntent, Signal, Sleep, qty
 from src.risk.sizing import fit_to_book
 from src.strategies.base import Strategy
@@ -42,6 +52,8 @@ class EngineTiming:
     retry_same_market_s: float = 5.0
     # The book may be at most this old when an order goes out.
     max_book_age_s: float = 5.0
+    # A websocket book must be known current within this (kalshi.ws.max_book_age_ms).
+    max_live_book_age_s: float = 0.5
 
 
 class Engine:
@@ -71,6 +83,7 @@ class Engine:
         resolve_pending: Callable[[], Awaitable[Any]] | None = None,
         on_error: Callable[[str, str], None] | None = None,
         on_decision: Callable[[str | None, str, OrderIntent | None], None] | None = None,
+        books: LiveBooks | None = None,
     ) -> None:
         self.mode = mode
         self.feed = feed
@@ -94,6 +107,8 @@ class Engine:
         self.resolve_pending = resolve_pending
         self.on_error = on_error
         self.on_decision = on_decision  # the recorder's hook: (market, reason code, approved order)
+        self.books = books
+        self.decisions = 0  # decide() calls that reached a book (what the benchmarks count)
         self.view: MarketView | None = None
         self.why_not_trading = "starting"
         self.orders_sent = 0
@@ -115,6 +130,12 @@ class Engine:
         """Called by the feed after every accepted tick: wake the decision task."""
         self._wake.set()
 
+    def notify_book(self, ticker: str) -> None:
+        """Called by the live books after every change: wake the decision task if it is our market's."""
+        view = self.view
+        if view is not None and view.market.ticker == ticker:
+            self._wake.set()
+
     def request_stop(self, exit_code: int = 0) -> None:
         if not self._stop.is_set():
             self._exit_code = exit_code
@@ -133,6 +154,8 @@ class Engine:
             asyncio.create_task(self._settle_loop(), name="settle"),
             asyncio.create_task(self._status_loop(), name="status"),
         ]
+        if self.books is not None:
+            tasks.append(asyncio.create_task(self.books.run(), name="books"))
         stopper = asyncio.create_task(self._stop.wait(), name="stop")
         try:
             done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
@@ -153,6 +176,8 @@ class Engine:
             if self._in_flight is not None and not self._in_flight.done():
                 await asyncio.wait([self._in_flight], timeout=30)
             self.feed.stop()
+            if self.books is not None:
+                self.books.stop()
             for task in [*tasks, stopper]:
                 task.cancel()
             await asyncio.gather(*tasks, stopper, return_exceptions=True)
@@ -186,6 +211,10 @@ class Engine:
                 self.view = None
                 self.why_not_trading = "no_open_market"
                 return
+        if self.books is not None:
+            # This window's book and the next one's, so the next is whole before its window opens.
+            series = market.ticker.split("-", 1)[0]
+            self.books.watch([market.ticker, market_ticker(market.close_time.timestamp() + WINDOW_S, series)])
         book = await self.market_data.get_orderbook(market.ticker)
         self.last_venue_ok_ts = self.clock()
         self.view = MarketView(market, book, self.last_venue_ok_ts)
@@ -223,24 +252,34 @@ class Engine:
         if now - self._last_attempt.get(ticker, _NEVER) < timing.retry_same_market_s:
             self.why_not_trading = "retry_wait"
             return None
-        if now - view.fetched_at > timing.max_book_age_s:
-            self.why_not_trading = "book_stale"
-            return None
+        books = self.books
+        if books is None:
+            book = view.book
+            if now - view.fetched_at > timing.max_book_age_s:
+                self.why_not_trading = "book_stale"
+                return None
+        else:
+            live = books.book(ticker)
+            age = books.book_age(ticker, now)
+            if live is None or age is None:
+                # A seq gap, a snapshot not yet received, or the websocket is down: never a REST poll.
+                self.why_not_trading = "book_not_whole"
+                return None
+            if age > timing.max_live_book_age_s:
+                self.why_not_trading = "book_stale"
+                return None
+            book = live
+        self.decisions += 1
         strategy = self.strategy
         # Most decisions end in the strategy's screening (a small move, too little time, a price
-        # above max_price...). When the strategy offers a pre-check and the feed its raw values,
-        # ask those first: the same rule as evaluate() (one helper behind both), without building
-        # a FeedSnapshot. Only what passes goes to generate_signal.
-        precheck = getattr(strategy, "precheck", None)
-        if precheck is not None:
-            screen_values = getattr(self.feed, "screen_values", None)
-            if screen_values is not None:
-                stale, price, gap, move, volatility = screen_values()
-                code = precheck(stale, price, gap, move, volatility, view.market, view.book, now)
-                if code is not None:
-                    self.why_not_trading = code
-                    return None
-        signal = strategy.generate_signal(self.feed.snapshot(), view.market, view.book, now)
+        # above max_price...): ask its pre-check first with the feed's raw values, the same rule as
+        # evaluate() without building a FeedSnapshot. Only what passes goes to generate_signal.
+        stale, price, gap, move, volatility = self.feed.screen_values()
+        code = strategy.precheck(stale, price, gap, move, volatility, view.market, book, now)
+        if code is not None:
+            self.why_not_trading = code
+            return None
+        signal = strategy.generate_signal(self.feed.snapshot(), view.market, book, now)
         if signal is None:
             reason = self.strategy.last_no_signal
             self.why_not_trading = reason.code if reason else "no_signal"
@@ -249,7 +288,7 @@ class Engine:
         if intent is None:
             self.why_not_trading = "size_zero"
             return None
-        intent = fit_to_book(intent, view.book)
+        intent = fit_to_book(intent, book)
         if intent is None:
             self.why_not_trading = "no_depth_at_limit"
             return None
@@ -374,6 +413,8 @@ class Engine:
         price = f"BTC {snap.price:,.2f}" if snap.price else "BTC -"
         if snap.stale:
             price += " (stale)"
+        elif snap.anchored:
+            price += f" (BRTI level, basis {snap.basis_bps:+.1f}bp)"
         if self.view is not None:
             m = self.view.market
             left = max(0, int(m.close_time.timestamp() - now))
@@ -382,11 +423,23 @@ class Engine:
             market = "no market"
         open_trades = self.db.open_trades()
         position = ", ".join(f"{t.side.value.upper()} {qty(t.count)}@{t.avg_price}" for t in open_trades)
+        tag = self.mode.value.upper() + (" · SYNTHETIC BOOK" if self.mode is Mode.SIM else "")  # sim: label it
         return (
-            f"[{self.mode.value.upper()}] {price} | {market} | pos {position or '-'} | "
+            f"[{tag}] {price} | {market}{self._book_note(now)} | pos {position or '-'} | "
             f"bankroll ${self.bankroll().quantize(Decimal('0.01'))} | kill switch {self._gate_state()[0]} | "
             f"{self.why_not_trading}"
         )
+
+    def _book_note(self, now: float) -> str:
+        """How current the live book of our market is, for the status line ("book stale" past the limit)."""
+        if self.books is None or self.view is None:
+            return ""
+        age = self.books.book_age(self.view.market.ticker, now)
+        if age is None:
+            return " | book stale (not whole)"
+        if age > self.timing.max_live_book_age_s:
+            return f" | book stale ({age:.1f}s)"
+        return f" | book {age * 1000:.0f}ms"
 
     def _write_health(self) -> None:
         now = self.clock()

@@ -73,10 +73,8 @@ class BinanceFeed(WsFeed):
         super().__init__(source=source, url=url or default_url, allowed_hosts=hosts, clock=clock, **kwargs)
         self.geo_block_hint = hint
 
-    uses_fast_lane = True
-
-    def fast_frame(self, raw: bytes | bytearray | str, now: float) -> bool:
-        """Every well-formed BTCUSDT trade, while websockets parses it; anything else is declined."""
+    def _take_trade(self, raw: bytes | str, now: float) -> bool:
+        """Every well-formed BTCUSDT trade (the common case, decoded typed); anything else is declined."""
         try:
             trade = _decode_trade(raw)
         except DecodeError:
@@ -98,7 +96,7 @@ class BinanceFeed(WsFeed):
         return True
 
     def handle_frame(self, raw: bytes | str, now: float) -> bool:
-        if self.fast_frame(raw, now):
+        if self._take_trade(raw, now):
             return False
         return self._handle_other(raw, now)
 

@@ -21,15 +21,12 @@ so a file that switches from ms to us mid-way still reads right. Text times are 
 (`2023-03-01 00:00:00+00:00`, `...Z`); a time without an offset is taken as UTC, the
 convention of every exchange data dump.
 
-Bars become four ticks each, in a fixed documented order: the open at the bar's start, then
-the two extremes -- the HIGH FIRST when close >= open, the LOW FIRST when close < open -- then
-the close at the bar's end (path open -> high -> low -> close for an up or flat bar, open ->
-low -> high -> close for a down bar). Bars do not say which extreme came first; this choice
-puts the larger swing inside the bar (an up bar falls from its high to its low before
-closing), so intra-bar moves are, if anything, overstated rather than hidden. The four ticks
-are evenly spaced from the bar's open time to its end, open + length - 1 ms (Binance's
-close_time), so the next bar's open follows 1 ms later. Synthesised ticks (bars, and `price`
-files without ids) get trade ids 1, 2, 3, ... in file order.
+Bars become a path at one-second steps (src/data/bar_path.py): the open at the bar's start, one
+point a second through the high and the low (a seeded Brownian bridge with the bar's own
+volatility, kept inside the bar), and the close at the bar's end, open + length - 1 ms
+(Binance's close_time), so the next bar's open follows 1 ms later. Bars shorter than three
+seconds keep four points (open, extremes, close). Synthesised ticks (bars, and `price` files
+without ids) get trade ids 1, 2, 3, ... in file order.
 
 Ticks must not go back in time; equal times are fine (several trades in one millisecond).
 Every problem is a PriceFileError: one line naming the file and, where there is one, the line.
@@ -48,6 +45,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from itertools import chain
 from pathlib import Path
+
+from src.data.bar_path import bar_path
 
 Tick = tuple[float, float, int]
 
@@ -489,10 +488,8 @@ def bar_length(open_time: float, close_time: float) -> float:
 
 
 def bar_ticks(t0: float, length: float, o: float, h: float, low: float, c: float) -> tuple[tuple[float, float], ...]:
-    """The four (ts, price) ticks a bar becomes: open, high/low (high first if c >= o), close."""
-    step = (length - _BAR_END_S) / 3.0
-    first, second = (h, low) if c >= o else (low, h)
-    return ((t0, o), (t0 + step, first), (t0 + 2.0 * step, second), (t0 + length - _BAR_END_S, c))
+    """The (ts, price) ticks a bar becomes: its one-second path (see src/data/bar_path.py)."""
+    return tuple(bar_path(t0, length, _BAR_END_S, o, h, low, c))
 
 
 def _bar_ticks(
@@ -525,7 +522,7 @@ def _bar_rows(
         if t0 < last_end:
             raise PriceFileError(path, "bars overlap or go back in time", line_no)
         last_end = t0 + length - _BAR_END_S
-        for ts, price in bar_ticks(t0, length, o, h, low, c):
+        for ts, price in bar_path(t0, length, _BAR_END_S, o, h, low, c):
             next_id += 1
             if ts < lo:
                 continue

@@ -8,14 +8,12 @@ import random
 import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import partial
-from typing import Any, ClassVar
+from typing import Any
 
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI, WebSocketException
 
 from src.data.window import RollingWindow
-from src.data.ws_lane import LaneConnection
 from src.model.models import Clock, FeedSnapshot, Sleep
 from src.net.allowlist import HostNotAllowedError, check_url
 from src.net.backoff import RetryPolicy, parse_retry_after
@@ -77,9 +75,7 @@ class WsFeed:
     """Connects, subscribes, pumps frames into a RollingWindow, and reconnects until stop().
 
     Subclasses (one per venue) provide `handle_frame` (parse one message), `subscribe_frames`
-    (messages to send after each connect) and `geo_block_hint`; optionally `fast_frame`, which
-    takes the messages it fully understands while websockets parses them (src/data/ws_lane.py).
-    Everything else lives here:
+    (messages to send after each connect) and `geo_block_hint`. Everything else lives here:
     - exponential backoff with full jitter (src/net/backoff) capped at `max_backoff_s`, reset after a
       connection that delivered trades; planned reconnects (serverShutdown, 23h50m age) go at once;
     - a watchdog that reconnects after `silence_timeout_s` without any frame (injected clock);
@@ -88,9 +84,6 @@ class WsFeed:
     """
 
     geo_block_hint = "the venue refused this network location (HTTP 451); choose another feed.source"
-    # True when the venue implements fast_frame: its connections then hand it each message as it is
-    # parsed, and only the messages it declines reach recv() and handle_frame.
-    uses_fast_lane: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -169,14 +162,6 @@ class WsFeed:
         """Parse one websocket message received at `now`; return True to reconnect at once."""
         raise NotImplementedError
 
-    def fast_frame(self, raw: bytes | bytearray, now: float) -> bool:
-        """Take one message received at `now` if it is the common case; False leaves it to handle_frame.
-
-        Runs inside the connection's data_received: it may not ask for a reconnect, must not raise,
-        and must decline (not half-handle) anything it does not fully understand.
-        """
-        return False
-
     def subscribe_frames(self) -> list[str]:
         """JSON commands to send right after each connect (the URL itself subscribes on Binance).
 
@@ -195,20 +180,6 @@ class WsFeed:
                 self._record((next(self._record_seq), trade_id, ts, price, now))
             if self._on_tick is not None:
                 self._notify()
-
-    def _lane(self, raw: bytes | bytearray) -> bool:
-        now = self._clock()
-        try:
-            taken = self.fast_frame(raw, now)
-        except Exception:
-            # A bug, not the venue. Raised here, asyncio would drop the connection and the feed would
-            # blame the venue. Declined, the message goes through recv() to handle_frame, where the
-            # same bug ends run() with its traceback, as it would without the lane.
-            return False
-        if taken:
-            self._last_frame_at = now
-            self.frames += 1
-        return taken
 
     def _notify(self) -> None:
         on_tick = self._on_tick
@@ -343,9 +314,6 @@ class WsFeed:
         """One connection's life; True if it ended for a planned reconnect (no backoff)."""
         self._reason = ""
         self._retry_after = None
-        options: dict[str, Any] = {}
-        if self.uses_fast_lane:
-            options["create_connection"] = partial(LaneConnection, lane=self._lane)
         try:
             connector = self._connect(
                 self.url,
@@ -356,7 +324,6 @@ class WsFeed:
                 compression=None,
                 max_size=2**20,
                 proxy=None,  # a proxy host would be a host outside the allowlist
-                **options,
             )
             follow = getattr(connector, "process_redirect", None)
             if follow is not None:
@@ -400,8 +367,8 @@ class WsFeed:
         return self._reason in _PLANNED
 
     async def _pump(self, ws: Any, deadline: float) -> None:
-        # Every message the fast lane (if any) declined: one await, one clock read, one parse each.
-        # The watchdog enforces the age deadline too, for connections whose messages all take the lane.
+        # One await, one clock read, one parse per message. The watchdog enforces the age deadline too,
+        # for a connection that goes quiet.
         recv = ws.recv
         handle = self.handle_frame
         clock = self._clock

@@ -76,7 +76,31 @@ class PriceFeed(Protocol):
 
     def snapshot(self) -> FeedSnapshot: ...
 
+    def screen_values(self) -> tuple[bool, float, bool, float, float]:
+        """(stale, price, gap_in_window, move_pct, volatility) of snapshot(), without building it."""
+        ...
+
     def stop(self) -> None: ...
+
+
+class LiveBooks(Protocol):
+    """Order books a venue stream keeps current (the Kalshi websocket); REST polling is the fallback."""
+
+    async def run(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def watch(self, tickers: list[str]) -> None:
+        """Keep books for exactly these markets."""
+        ...
+
+    def book(self, ticker: str) -> OrderBook | None:
+        """The market's book while it is whole (no seq gap since its snapshot), else None."""
+        ...
+
+    def book_age(self, ticker: str, now: float) -> float | None:
+        """Seconds since the book was last known current; None when it is not whole or the stream is down."""
+        ...
 
 
 class OrderRefused(Exception):

@@ -109,6 +109,13 @@ class FeedSnapshot:
     stale: bool  # True when age_s > stale_after_s, or nothing received yet
     gap_in_window: bool  # True if a reconnect gap lies inside the window
     ticks_in_window: int
+    # Set when the price is on the BRTI level (src/data/brti.py): the feed price times exp(basis).
+    anchored: bool = False
+    basis_bps: float = 0.0  # measured ln(BRTI / feed) in basis points
+    # The observed part of the settlement average of the market closing at settle_close_ts (BRTI's
+    # running final-minute average); 0.0 when none is being observed.
+    settle_avg: float = 0.0
+    settle_close_ts: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

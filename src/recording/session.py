@@ -44,7 +44,9 @@ class RecordingSession:
 
 
 def open_recording(cfg: RecordingConfig, folder: Path, market_data: Any, clock: Clock,
-                   sleep: Sleep, meta: dict[str, str] | None = None) -> RecordingSession:
+                   sleep: Sleep, meta: dict[str, str] | None = None,
+                   order_market_data: Any = None) -> RecordingSession:
+    """A started recorder and its taps; `order_market_data` is what the executor walks (else market_data)."""
     recorder = Recorder(folder, flush_interval_s=cfg.flush_interval_s, max_disk_bytes=cfg.max_disk_mb * 1_000_000,
                         meta=meta)
     recorder.start()
@@ -52,7 +54,7 @@ def open_recording(cfg: RecordingConfig, folder: Path, market_data: Any, clock: 
     return RecordingSession(
         recorder=recorder,
         poll=RecordingMarketData(market_data, recorder, clock, ORIGIN_POLL),
-        order=RecordingMarketData(market_data, recorder, clock, ORIGIN_ORDER),
+        order=RecordingMarketData(order_market_data or market_data, recorder, clock, ORIGIN_ORDER),
         settle=RecordingMarketData(market_data, recorder, clock, ORIGIN_SETTLE),
         watcher=ResultWatcher(watch, clock, sleep, cfg.result_poll_s),
         on_decision=decision_tap(recorder, clock),

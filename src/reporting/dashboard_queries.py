@@ -60,6 +60,7 @@ class PageSettings:
 
     refresh_s: float
     limits: RiskLimits | None  # None until a daemon has written them
+    sim_lag_s: float | None = None  # --sim: the lag its synthetic book assumed (None until written)
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,7 +313,8 @@ def read_health(conn: sqlite3.Connection) -> dict[str, HealthValue]:
 
 
 def read_page_settings(path: Path) -> PageSettings:
-    """config.yaml's dashboard.refresh_s (else 5 s) and risk limits (else None), as the daemon wrote them."""
+    """config.yaml's dashboard.refresh_s (else 5 s), risk limits and --sim's lag (else None), as the daemon
+    wrote them."""
     try:
         conn = connect_readonly(path)
     except (DashboardDataError, sqlite3.Error):
@@ -325,7 +327,8 @@ def read_page_settings(path: Path) -> PageSettings:
         conn.close()
     value = _health_float(health, "dashboard_refresh_s")
     refresh = value if value is not None and 1 <= value <= 600 else DEFAULT_REFRESH_S
-    return PageSettings(refresh, risk_limits(health))
+    lag = _health_float(health, "sim_lag_s")
+    return PageSettings(refresh, risk_limits(health), lag if lag is not None and 0 <= lag <= 600 else None)
 
 
 def risk_limits(health: dict[str, HealthValue]) -> RiskLimits | None:

@@ -73,6 +73,7 @@ from src.db import Database, TradeRow
 from src.execution.paper import PaperExecutor
 from src.execution.settlement import Settler
 from src.journal.trade_log import TradeLog
+from src.model.book_label import synthetic_book_label
 from src.model.kxbtc15m import close_from_event_ticker
 from src.model.models import ZERO, Market, Mode, OrderIntent, Signal
 from src.research.backtest_report import (
@@ -101,6 +102,7 @@ GENERATOR_DEFAULT_S = 86_400.0
 DB_NAME = "backtest.db"
 RUN_FILES = (DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm", "KILL_SWITCH_EVENT.log", "BLOCKERS.md")
 STALE_SKIPPED = "feed_stale"
+RUN_LABEL = "backtest"  # what the kill switch's event records and KILL_SWITCH_EVENT.log call the run
 HELD = "position_open"  # Engine.decide's code for a market already entered
 _PROGRESS_MASK = (1 << 10) - 1  # look at the progress line every 1,024 ticks
 
@@ -217,7 +219,10 @@ class Backtest:
     def __init__(
         self, settings: Settings, source: PriceSource, work_dir: Path, *, seed: int | None = None,
         progress: TextIO | None = None, span: tuple[float | None, float | None] = (None, None),
+        future_leak_s: float = 0.0,
     ) -> None:
+        if not 0.0 <= future_leak_s < math.inf:
+            raise ValueError(f"future_leak_s must be >= 0 seconds, got {future_leak_s}")
         app = settings.app
         self.settings = settings
         self.source = source
@@ -228,12 +233,19 @@ class Backtest:
         self.clock = SimClock(0.0)
         self.db = Database(work_dir / DB_NAME, durable=False)  # a throwaway file: no fsync
         self.trade_log = TradeLog(work_dir / "logs" / "trades", self.clock)
-        self.exchange = SimExchange(app.sim, self.clock, series=app.kalshi.series_ticker, seed=self.seed)
+        self.exchange = SimExchange(
+            app.sim, self.clock, series=app.kalshi.series_ticker, seed=self.seed,
+            volatility_window_s=app.feed.window_s, min_volatility_per_s=app.strategy.btc_lag.min_volatility_per_s,
+        )
         self.feed = ReplayFeed(
             (), self.clock, source=source.source, window_s=app.feed.window_s,
             stale_after_s=float(app.feed.stale_after_s), gap_after_s=source.gap_after_s,
             listeners=(self.exchange.on_price,),
         )
+        # A control, not a strategy: with future_leak_s > 0 the feed (what the strategy sees) runs
+        # that many seconds AHEAD of the exchange (its book, strikes and settlements). A real edge
+        # by construction, so a backtest that cannot profit from it is broken (tests/test_backtest.py).
+        self.future_leak_s = float(future_leak_s)
         self.kill_messages: list[str] = []
         self.starting_bankroll = settings.user.starting_bankroll_usd
         self.timing = EngineTiming(
@@ -282,7 +294,7 @@ class Backtest:
         kill = KillSwitch(
             app.risk, self.starting_bankroll, self.db, self.work_dir, mode=Mode.SIM, clock=self.clock,
             cancel_all=lambda: None,  # paper orders never rest: there is nothing to cancel
-            out=self.kill_messages.append,
+            out=self.kill_messages.append, run_label=RUN_LABEL,
         )
         executor = PaperExecutor(
             self.exchange, self.db, self.trade_log, self.clock, kill.check_order_allowed,
@@ -306,6 +318,9 @@ class Backtest:
 
     def run(self) -> BacktestReport:
         ticks = self.source.ticks
+        on_price = self.exchange.on_price
+        if self.future_leak_s:
+            ticks, on_price = future_leak(ticks, self.future_leak_s, on_price)
         first = next(ticks, None)
         if first is None:
             return self._report()
@@ -314,18 +329,17 @@ class Backtest:
         engine = self._wire()
         progress = Progress(self._progress_out, first[0], self._span[1], self.source.fraction_read)
         try:
-            self._loop(engine, first, ticks, progress)
+            self._loop(engine, first, ticks, progress, on_price)
         finally:
             progress.done()
         return self._report()
 
     def _loop(self, engine: Engine, first: tuple[float, float, int], ticks: Iterator[tuple[float, float, int]],
-              progress: Progress) -> None:
+              progress: Progress, on_price: Callable[[float, float], None]) -> None:
         clock = self.clock
         # The feed's own window and the exchange's on_price, called directly: this is what
         # ReplayFeed.push does, minus a call per tick.
         window_push = self.feed.window.push
-        on_price = self.exchange.on_price
         decide = self._decide
         poll = self._poll
         progress_mask = _PROGRESS_MASK
@@ -553,11 +567,32 @@ class Backtest:
             reasons=reasons,
             kill_events=kill_events,
             halted=self.halted,
-            parameters=_parameters(self.settings, self.seed),
+            parameters=_parameters(self.settings, self.seed)
+            + ((("future_leak_s", f"{self.future_leak_s:g} (CONTROL: the strategy sees BTC ahead of the book)"),)
+               if self.future_leak_s else ()),
+            book_label=synthetic_book_label(self.exchange.lag_s),
         )
 
     def close(self) -> None:
         self.db.close()
+
+
+def future_leak(
+    ticks: Iterator[tuple[float, float, int]], leak_s: float, on_price: Callable[[float, float], None]
+) -> tuple[Iterator[tuple[float, float, int]], Callable[[float, float], None]]:
+    """The leak control's two streams: ticks shifted leak_s EARLIER (the feed's), and an on_price
+    that, called at loop time t, hands the exchange every real tick at or before t instead."""
+    real, seen = itertools.tee(ticks)
+    head: list[tuple[float, float, int] | None] = [next(real, None)]
+
+    def deliver(now: float, _price: float) -> None:
+        tick = head[0]
+        while tick is not None and tick[0] <= now:
+            on_price(tick[0], tick[1])
+            tick = next(real, None)
+        head[0] = tick
+
+    return ((ts - leak_s, price, trade_id) for ts, price, trade_id in seen), deliver
 
 
 def _trade_line(t: TradeRow) -> TradeLine:
@@ -577,7 +612,8 @@ def _parameters(settings: Settings, seed: int) -> tuple[tuple[str, str], ...]:
         ("spread", str(app.sim.spread)),
         ("noise", str(app.sim.noise)),
         ("depth", str(app.sim.depth)),
-        ("implied_vol", f"{app.sim.annual_volatility:g}"),
+        ("maker_vol", app.sim.maker_volatility if app.sim.maker_volatility == "measured"
+         else f"fixed {app.sim.annual_volatility:g}"),
         ("min_move_pct", f"{lag.min_move_pct:g}"),
         ("min_gap", str(lag.min_gap)),
         ("min_edge", str(lag.min_edge)),
@@ -595,11 +631,13 @@ def run_backtest(
     out_dir: Path | None = None,
     progress: bool = True,
     seed: int | None = None,
+    future_leak_s: float = 0.0,
 ) -> BacktestReport:
     """Replay `file` (or, without one, a day of generated prices) and report; see the module docstring.
 
     start/end bound the replay (start <= tick time < end). With `out_dir` the database, trade log
     and report files (report.txt, report.json, trades.csv, trades.json) are kept there.
+    future_leak_s > 0 runs the leak control (see Backtest): never a real result.
     """
     lo = as_epoch(start, "--from")
     hi = as_epoch(end, "--to")
@@ -617,7 +655,7 @@ def run_backtest(
         sha = None
     with workspace(out_dir) as work:
         backtest = Backtest(settings, source, work, seed=seed, progress=sys.stderr if progress else None,
-                            span=(lo, hi))
+                            span=(lo, hi), future_leak_s=future_leak_s)
         try:
             report = backtest.run()
         finally:

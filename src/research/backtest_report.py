@@ -1,5 +1,10 @@
 """The backtest report: its figures from the run's records, rendered as a text table, JSON and CSV files.
 
+A backtest over the simulated Kalshi book (src/sim/exchange.py) can only find the edge that book
+was built to give: its lag. Every output of such a run therefore carries the book label
+(src/model/book_label.py): the first line of the text report and of its RESULTS, `book_label` in
+report.json, and a `book` column/field on every row of trades.csv and trades.json.
+
 Everything in a report comes from replay data (replay-time timestamps, the file's name and
 hash, the configuration), never from the wall clock or the paths of this particular run, so the
 same file, seed and configuration give the same report byte for byte.
@@ -106,6 +111,7 @@ class BacktestReport:
     kill_events: tuple[KillEventLine, ...]
     halted: str | None  # why the kill switch stopped the run early, if it did
     parameters: tuple[tuple[str, str], ...]
+    book_label: str = ""  # synthetic_book_label(...) for a simulated book; "" for real recorded books
 
     @property
     def windows_seen(self) -> int:
@@ -151,10 +157,17 @@ def _pct(fraction: Decimal | None) -> str:
     return "-" if fraction is None else f"{(fraction * 100).quantize(_PCT)} %"
 
 
+def count_text(count: Decimal) -> str:
+    """A contract count as plain digits: 10, not Decimal.normalize()'s 1E+1; fractions kept (2.5)."""
+    return format(count.normalize(), "f")
+
+
 def render_text(report: BacktestReport) -> str:
     """A plain-text report for the terminal."""
     s = report.summary
     out: list[str] = []
+    if report.book_label:
+        out.append(report.book_label)
     src = report.source + (f" (sha256 {report.source_sha256[:16]})" if report.source_sha256 else "")
     hours = (report.last_ts - report.first_ts) / 3600 if report.first_ts is not None and report.last_ts else 0.0
     out.append(f"BACKTEST  {src}")
@@ -165,6 +178,8 @@ def render_text(report: BacktestReport) -> str:
         out.append(f"HALTED    {report.halted}")
     out.append("")
     out.append("RESULTS")
+    if report.book_label:
+        out.append(f"  {report.book_label}")
     rows = [
         ("trades", f"{s.trades} ({s.settled} settled, {s.open} still open at the end of the data)"),
         ("win rate", f"{_pct(s.win_rate)} ({s.wins} won, {s.losses} lost)"),
@@ -199,7 +214,7 @@ def render_text(report: BacktestReport) -> str:
         for t in report.trades:
             pnl = usd(t.pnl, signed=True) if t.pnl is not None else "open"
             out.append(
-                f"  {t.trade_id:>4}  {_when(t.opened_ts):<23} {t.ticker:<24} {t.side:<4} {t.count.normalize()!s:>5} "
+                f"  {t.trade_id:>4}  {_when(t.opened_ts):<23} {t.ticker:<24} {t.side:<4} {count_text(t.count):>5} "
                 f"{t.avg_price.quantize(Decimal('0.0001'))!s:>6} {t.fees!s:>6} {t.result or '-':<6} {pnl:>9}"
             )
     return "\n".join(out) + "\n"
@@ -215,8 +230,11 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _trade_dict(t: TradeLine) -> dict[str, Any]:
-    return {f: _plain(getattr(t, f)) for f in TradeLine.__slots__}  # type: ignore[attr-defined]
+def _trade_dict(t: TradeLine, book_label: str = "") -> dict[str, Any]:
+    row = {f: _plain(getattr(t, f)) for f in TradeLine.__slots__}  # type: ignore[attr-defined]
+    if book_label:
+        row["book"] = book_label  # each row carries it: a trade copied out of the file stays labelled
+    return row
 
 
 def report_dict(report: BacktestReport) -> dict[str, Any]:
@@ -232,6 +250,7 @@ def report_dict(report: BacktestReport) -> dict[str, Any]:
         "last_time": _when(report.last_ts),
         "ticks": report.ticks,
         "decisions": report.decisions,
+        "book_label": report.book_label,
         "parameters": dict(report.parameters),
         "halted": report.halted,
         "starting_bankroll": str(report.starting_bankroll),
@@ -246,7 +265,7 @@ def report_dict(report: BacktestReport) -> dict[str, Any]:
             {"ts": e.ts, "time": _when(e.ts), "kind": e.kind, "reason": e.reason, "message": e.message}
             for e in report.kill_events
         ],
-        "trades": [_trade_dict(t) for t in report.trades],
+        "trades": [_trade_dict(t, report.book_label) for t in report.trades],
         "windows": [{f: _plain(getattr(w, f)) for f in WindowLine.__slots__} for w in report.windows],  # type: ignore[attr-defined]
     }
 
@@ -255,13 +274,13 @@ def render_json(report: BacktestReport) -> str:
     return json.dumps(report_dict(report), indent=2, sort_keys=True) + "\n"
 
 
-def trades_csv(trades: tuple[TradeLine, ...]) -> str:
+def trades_csv(trades: tuple[TradeLine, ...], book_label: str = "") -> str:
     buf = io.StringIO()
-    fields = list(TradeLine.__slots__)  # type: ignore[attr-defined]
+    fields = list(TradeLine.__slots__) + (["book"] if book_label else [])  # type: ignore[attr-defined]
     writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     for t in trades:
-        writer.writerow({k: ("" if v is None else v) for k, v in _trade_dict(t).items()})
+        writer.writerow({k: ("" if v is None else v) for k, v in _trade_dict(t, book_label).items()})
     return buf.getvalue()
 
 
@@ -271,8 +290,10 @@ def write_outputs(report: BacktestReport, out_dir: Path) -> list[Path]:
     files = {
         "report.txt": render_text(report),
         "report.json": render_json(report),
-        "trades.csv": trades_csv(report.trades),
-        "trades.json": json.dumps([_trade_dict(t) for t in report.trades], indent=2, sort_keys=True) + "\n",
+        "trades.csv": trades_csv(report.trades, report.book_label),
+        "trades.json": json.dumps(
+            [_trade_dict(t, report.book_label) for t in report.trades], indent=2, sort_keys=True
+        ) + "\n",
     }
     written = []
     for name, text in files.items():

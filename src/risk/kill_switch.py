@@ -145,6 +145,7 @@ class KillSwitch:
         cancel_all: Callable[[], object],
         out: Output = print_stderr,
         on_event: Callable[[KillSwitchEvent], None] | None = None,
+        run_label: str | None = None,
     ) -> None:
         _refuse_looser_than_code(risk)
         self._on_event = on_event  # set before _rebuild, which records the state found at start-up
@@ -154,6 +155,9 @@ class KillSwitch:
         self._db = db
         self._root = root
         self._mode = mode
+        # What the event records and the event log call this run: the mode, unless the caller
+        # names it (a backtest runs the sim machinery but is not --sim).
+        self._run_label = run_label or mode.value
         self._clock = clock
         self._cancel_all = cancel_all
         self._out = out
@@ -372,7 +376,7 @@ class KillSwitch:
     def _figures(self, now: float) -> dict[str, Any]:
         s, th = self._s, self._th
         return {
-            "mode": self._mode.value,
+            "mode": self._run_label,
             "db_path": str(self._db.path),
             "starting_bankroll": str(s.starting_bankroll),
             "bankroll": str(s.bankroll),

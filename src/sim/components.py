@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from src.config import Settings
-from src.data.price_files import PriceFileError, Tick, detect_layout, open_ticks
+from src.data.price_files import PriceFileError, Tick, open_ticks
 from src.data.price_generator import PriceGenerator
 from src.data.replay import GENERATOR_SOURCE, REPLAY_SOURCE, Pacer, ReplayFeed
 from src.model.kxbtc15m import window_open
@@ -55,13 +55,11 @@ class PriceSource:
 def replay_source(
     path: Path, stale_after_s: float, start: float | None = None, end: float | None = None
 ) -> PriceSource:
-    """Ticks of a price file. Bars arrive a third of a bar apart by construction, so for bar files
-    only a silence longer than one bar (a missing bar) is a gap; trade files keep the live rule
-    (a silence longer than the staleness limit is a gap)."""
-    layout = detect_layout(path)
-    gap = stale_after_s if layout.bar_length_s is None else max(stale_after_s, layout.bar_length_s)
+    """Ticks of a price file. Every layout keeps the live rule (a silence longer than the staleness
+    limit is a gap): bars become one tick a second (src/data/bar_path.py), so only a missing bar
+    leaves a silence."""
     stream = open_ticks(path, start, end)
-    return PriceSource(stream.ticks, REPLAY_SOURCE, path.name, gap, stream.fraction_read)
+    return PriceSource(stream.ticks, REPLAY_SOURCE, path.name, stale_after_s, stream.fraction_read)
 
 
 def generator_source(
@@ -143,7 +141,10 @@ def build_sim_components(
         source = generator_source(settings, window_open(now) - WARMUP_S)
         ticks = source.ticks
         clock = SimClock(now)
-    exchange = SimExchange(app.sim, clock, series=app.kalshi.series_ticker)
+    exchange = SimExchange(
+        app.sim, clock, series=app.kalshi.series_ticker,
+        volatility_window_s=app.feed.window_s, min_volatility_per_s=app.strategy.btc_lag.min_volatility_per_s,
+    )
     feed = ReplayFeed(
         ticks,
         clock,

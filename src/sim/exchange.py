@@ -9,18 +9,25 @@ What it simulates, driven by the same BTC ticks as the feed (`on_price`) and an 
   publishes one) and its book is empty.
 - Settlement: the 60-second average before the close, to the cent, is `expiration_value`;
   `result` follows model/strike_rule.derive_result (greater_or_equal: YES when value >= strike).
-- The book: the market maker requotes at every whole second S. Its fair YES probability is
-  the strategy's own model (strategies/fair_value.prob_settle_at_or_above) applied to the BTC
-  price of `lag_s` seconds earlier (the last tick at or before S - lag_s), with the time to
-  close counted from S and a fixed volatility (sim.annual_volatility: the maker's implied
-  volatility). A uniform noise in [-noise, +noise], drawn from (seed, S) alone, is added to
-  that mid, so a quote depends on the second only, not on who asks or how often. The quote is
+- The book: the market maker sees BTC exactly `lag_s` seconds late: asked at time t, it prices
+  the last tick at or before t - lag_s (so lag_s = 0 is the latest tick, whatever the spacing
+  of the ticks). Its fair YES probability is the strategy's own model
+  (strategies/fair_value.prob_settle_at_or_above) applied to that price, with the time to close
+  counted from the whole second S = floor(t) and a volatility that is either fixed
+  (sim.maker_volatility = "fixed": sim.annual_volatility is the maker's implied volatility) or
+  what the strategy measures (= "measured": the realised volatility of the ticks the maker can
+  see over the feed's window, floored at the strategy's min_volatility_per_s; with lag_s = 0
+  that is the strategy's own figure). A uniform noise in [-noise, +noise], drawn from (seed, S)
+  alone, is added to that mid, so a quote depends on the time and the ticks only, not on who
+  asks or how often. The quote is
   YES bid = round(mid - spread/2) to the cent, YES ask = bid + spread (at least one cent),
   kept inside [0.01, 0.99]; `levels` price levels of `depth` contracts rest on each side one
   cent apart: YES bids at and below the bid, NO bids at and below 1 - ask. So the only edge the
-  lag strategy can find here is the lag (plus the noise): that is the thesis under test. With
-  lag_s = 0 and noise = 0 the book is the model's own price, and taking it pays the spread and
-  the fee.
+  lag strategy can find here is the lag (plus the noise, and with a fixed volatility the gap
+  between it and the measured one): that is the thesis under test, and why every synthetic
+  backtest result is labelled with the lag it assumed. With lag_s = 0, noise = 0 and the
+  measured volatility the book is the strategy's own price, and taking it pays the spread and
+  the fee (tests/test_backtest.py runs that control).
 - Fees are not the exchange's business here: the paper executor charges Kalshi's taker fee
   (src/model/fees.py) on every fill, as with the real venue.
 Deterministic: the same ticks, clock readings and seed give the same markets and books.
@@ -29,7 +36,6 @@ Deterministic: the same ticks, clock readings and seed give the same markets and
 from __future__ import annotations
 
 import math
-from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -40,13 +46,13 @@ from src.model.kxbtc15m import SERIES, WINDOW_S, close_from_event_ticker, event_
 from src.model.models import BookLevel, Clock, Market, OrderBook, utc_from_ts
 from src.model.strike_rule import derive_result
 from src.sim.averages import BoundaryAverages
+from src.sim.maker_view import MakerView
 from src.strategies.fair_value import prob_settle_at_or_above
 
 GREATER_OR_EQUAL = "greater_or_equal"
 DEFAULT_LEVELS = 3
 _CENTS: tuple[Decimal, ...] = tuple(Decimal(i).scaleb(-2) for i in range(101))  # 0.00 .. 1.00
 _MASK64 = (1 << 64) - 1
-_PRUNE_AT = 4096  # ticks kept for the lagged price before on_price prunes them itself
 
 
 class SimMarketNotFound(LookupError):
@@ -100,6 +106,8 @@ class SimExchange:
         seed: int | None = None,
         levels: int = DEFAULT_LEVELS,
         implied_volatility: float | None = None,
+        volatility_window_s: float = 60.0,
+        min_volatility_per_s: float = 0.0,
     ) -> None:
         if levels < 1:
             raise ValueError(f"levels must be >= 1, got {levels}")
@@ -114,15 +122,19 @@ class SimExchange:
         self.spread_cents = max(1, int((sim.spread * 100).to_integral_value()))
         annual = sim.annual_volatility if implied_volatility is None else implied_volatility
         self.sigma = sigma_per_sqrt_second(annual)
+        # "measured": the maker's realised volatility over the ticks it can see, computed as the
+        # strategy computes the feed's (src/sim/maker_view.py).
+        self.measured = sim.maker_volatility == "measured" and implied_volatility is None
+        self._min_volatility = float(min_volatility_per_s)
         self.averages = BoundaryAverages()
-        self._lagged: deque[tuple[float, float]] = deque()
-        self._pruned = False  # once ticks were dropped, quotes for earlier seconds are impossible
+        self.view = MakerView(self.lag_s, volatility_window_s, with_volatility=self.measured)
         self._windows: dict[float, _Window] = {}
         self._by_ticker: dict[str, _Window] = {}
         self._strikes: dict[float, Decimal] = {}
         # One-entry caches: time only moves forward, so the last answer is the only reusable one.
         self._quote_open = math.nan  # the window and second of the cached quote
         self._quote_second = -1
+        self._quote_tick: int | None = None  # the maker view's position the cached quote priced
         self._quote_cache: tuple[int, int] = (0, 0)
         self._market_key: tuple[object, ...] | None = None
         self._market_cache: Market | None = None
@@ -136,40 +148,21 @@ class SimExchange:
     def on_price(self, ts: float, price: float) -> None:
         """One BTC tick, in time order (the same ticks the feed gets)."""
         self.averages.on_price(ts, price)
-        lagged = self._lagged
-        lagged.append((ts, price))
-        if len(lagged) > _PRUNE_AT:
-            # Quotes prune as they go; this bounds memory when nobody asks for one for a while.
-            # Quotes are made at whole seconds >= floor(ts) from now on: keep the ticks those need.
-            self._prune(math.floor(ts) - self.lag_s)
-
-    def _prune(self, target: float) -> None:
-        """Drop ticks no quote at or after `target` (a lagged time) can need: keep the last one <= target."""
-        lagged = self._lagged
-        if len(lagged) > 1 and lagged[1][0] <= target:
-            self._pruned = True
-            # Pop every tick <= target, then put the last of them back: one test per tick dropped.
-            popleft = lagged.popleft
-            kept = popleft()
-            while lagged and lagged[0][0] <= target:
-                kept = popleft()
-            lagged.appendleft(kept)
+        self.view.on_price(ts, price)
 
     def lagged_price(self, now: float) -> float | None:
         """The BTC price the market maker sees at `now`: the last tick at or before now - lag_s.
 
         Before any tick that old exists, the oldest known price (the maker knows nothing earlier).
         """
-        lagged = self._lagged
-        if not lagged:
-            return None
-        target = now - self.lag_s
-        if len(lagged) > 1 and lagged[1][0] <= target:
-            self._prune(target)
-        if target < lagged[0][0] and self._pruned:
-            # The ticks that answered this were dropped: simulated time only moves forward.
-            raise ValueError(f"quote asked for {now}, before the exchange's time {math.floor(lagged[-1][0])}")
-        return lagged[0][1]
+        return self.view.price(now)
+
+    def maker_sigma(self, now: float) -> float:
+        """The volatility per sqrt(second) the maker prices with at `now`: fixed, or measured and floored."""
+        if not self.measured:
+            return self.sigma
+        measured = self.view.volatility(now)
+        return measured if measured > self._min_volatility else self._min_volatility
 
     # -- windows and markets -----------------------------------------------------------------------
 
@@ -273,29 +266,33 @@ class SimExchange:
 
     # -- the book ----------------------------------------------------------------------------------
 
-    def fair_yes(self, w_open_ts: float, strike: Decimal, second: int) -> float | None:
-        """The market maker's fair YES probability at whole second `second`, from the lagged price."""
-        price = self.lagged_price(second)
+    def fair_yes(self, w_open_ts: float, strike: Decimal, now: float) -> float | None:
+        """The maker's fair YES probability at `now`: the price it sees (lag_s late), the time left
+        from the whole second, its volatility (fixed or measured)."""
+        price = self.lagged_price(now)
         if price is None:
             return None
         if strike is not self._strike_d:  # one Decimal -> float conversion per strike, not per second
             self._strike_f = float(strike)
             self._strike_d = strike
-        return prob_settle_at_or_above(price, self._strike_f, self.sigma, w_open_ts + WINDOW_S - second)
+        second = math.floor(now)
+        return prob_settle_at_or_above(price, self._strike_f, self.maker_sigma(now), w_open_ts + WINDOW_S - second)
 
     def _quote(self, w: _Window, strike: Decimal, now: float) -> tuple[int, int]:
-        """YES (bid, ask) cents. The maker requotes at each whole second, so a quote is a function of
-        the second alone, however often and whenever inside the second it is asked for."""
+        """YES (bid, ask) cents. A quote is a function of the second and of the tick the maker sees,
+        however often and whenever it is asked for: the cache holds while both are unchanged."""
         second = math.floor(now)
-        if second == self._quote_second and w.open_ts == self._quote_open:
+        seen = self.view.position(now)
+        if second == self._quote_second and w.open_ts == self._quote_open and seen == self._quote_tick:
             return self._quote_cache
-        fair = self.fair_yes(w.open_ts, strike, second)
+        fair = self.fair_yes(w.open_ts, strike, now)
         if fair is None:
             fair = 0.5
         mid = fair + self.noise * unit_noise(self.seed, second) if self.noise else fair
         quote = quote_cents(mid, self.spread_cents)
         self._quote_open = w.open_ts
         self._quote_second = second
+        self._quote_tick = seen
         self._quote_cache = quote
         return quote
 

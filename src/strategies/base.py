@@ -65,6 +65,21 @@ class Strategy(ABC, Generic[FeedT]):
     def evaluate(self, feed: FeedT, market: Market, book: OrderBook, now: float) -> Signal | NoSignal:
         """Decide on one snapshot: a Signal to buy, or a NoSignal saying why not."""
 
+    def precheck(
+        self,
+        stale: bool,
+        price: float,
+        gap_in_window: bool,
+        move_pct: float,
+        volatility: float,
+        market: Market,
+        book: OrderBook,
+        now: float,
+    ) -> str | None:
+        """A cheap screen on a price feed's raw values (PriceFeed.screen_values): a reason code when the
+        answer is surely no signal, None to run evaluate(). The default screens nothing."""
+        return None
+
     def generate_signal(self, feed: FeedT, market: Market, book: OrderBook, now: float) -> Signal | None:
         """The signal for this snapshot, or None; after None, `last_no_signal` says why."""
         result = self.evaluate(feed, market, book, now)

@@ -15,12 +15,16 @@ Fair value model (math in fair_value.py):
     (a quiet minute must not make the model overconfident). The drift over <= 15 minutes is
     negligible next to the noise, and we do not try to forecast it.
   * KXBTC15M settles YES when the average of the last 60 s of the BRTI index before close is
-    >= `floor_strike`. BRTI is an index of several exchanges; we price it with our feed's BTC
-    price, accepting the small basis between them.
+    >= `floor_strike` (itself the BRTI average of the 60 s before open). With the Kalshi websocket
+    on, the price is BRTI's level: the trade feed (fast, leading between BRTI's one-a-second prints)
+    times exp(measured median basis ln(BRTI/feed)), see src/data/brti.py; without it, the feed
+    price, accepting the basis.
   * The 60-second average is less volatile than the price at close: with T seconds left and
     w = 60, Var(log average) = sigma^2 (T - w) + sigma^2 w / 3 when T >= w. The strategy never
-    runs with T < w (it needs more than 300 s), but fair_value handles it: the observed part of
-    the window is treated as if it averaged the current price (documented approximation).
+    runs with T < w by default (it needs more than 300 s), but fair_value handles it: in the last
+    minute BRTI's running settlement average (the snapshot's settle_avg, for this market's close)
+    is the observed part, known, not modelled; only the remaining T seconds are. Without it, the
+    observed part is treated as if it averaged the current price (documented approximation).
   * P(YES) = Phi((log(price) - log(strike)) / sqrt(Var)); P(NO) = 1 - P(YES).
   The model probability is rounded to 6 decimals (a Decimal) before any money comparison.
 
@@ -214,6 +218,8 @@ class BtcLagStrategy(Strategy[FeedSnapshot]):
         market: Market,
         book: OrderBook,
         now: float,
+        observed_avg: float | None = None,
+        exact: bool = False,
     ) -> tuple[str, int] | None:
         """The first screening rule that refuses, as (reason code, rule), or None if all pass.
 
@@ -267,7 +273,13 @@ class BtcLagStrategy(Strategy[FeedSnapshot]):
             return _R_PRICE_TOO_HIGH
 
         sigma = volatility if volatility > self._min_volatility else self._min_volatility
-        p_yes = prob_settle_at_or_above(price, self._strike_f, sigma, seconds_left, self._window_s)
+        if seconds_left < self._window_s:
+            if not exact:
+                # The settlement average is partly observed: only evaluate(), which is given it, prices it.
+                return None
+            p_yes = prob_settle_at_or_above(price, self._strike_f, sigma, seconds_left, self._window_s, observed_avg)
+        else:
+            p_yes = prob_settle_at_or_above(price, self._strike_f, sigma, seconds_left, self._window_s)
         p_side = p_yes if side is Side.YES else 1.0 - p_yes
         self._p_side = p_side
         if ask_f >= p_side + _SCREEN_SLACK:
@@ -320,8 +332,12 @@ class BtcLagStrategy(Strategy[FeedSnapshot]):
         return self._no_lag(side, ask, self._p_side)
 
     def evaluate(self, feed: FeedSnapshot, market: Market, book: OrderBook, now: float) -> Signal | NoSignal:
+        # The observed part of this market's settlement average, when BRTI is reporting it.
+        close = market.close_time.timestamp()
+        observed = feed.settle_avg if feed.settle_avg > 0.0 and abs(feed.settle_close_ts - close) < 1.0 else None
         rule = self._screen(
-            feed.stale, feed.price, feed.gap_in_window, feed.move_pct, feed.volatility, market, book, now
+            feed.stale, feed.price, feed.gap_in_window, feed.move_pct, feed.volatility, market, book, now,
+            observed, True,
         )
         if rule is not None:
             return self._screen_no_signal(rule, feed, market, book, now)

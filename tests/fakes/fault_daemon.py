@@ -39,6 +39,7 @@ from tests.fakes.kalshi_server import (
     local_tls,
     start_fake_kalshi,
 )
+from tests.fakes.kalshi_ws_server import FakeKalshiWs
 
 SERIES = "KXBTC15M"
 TEST_TICKER = "KXBTC15M-FAULTTEST-00"
@@ -221,7 +222,9 @@ def run_main(
         else:
             server = start_fake_kalshi(key, key_id=key_id, max_skew_s=kalshi_max_skew_s, clock=kalshi_clock)
         async with server as kalshi:
-            async with FakeBinanceServer() as binance:
+            async with FakeBinanceServer() as binance, FakeKalshiWs({key_id: key.public_key()},
+                                                                 books=kalshi.fake.books) as kalshi_ws:
+                kalshi_ws.auto_sync()  # the websocket publishes what the REST fake's book does
                 run = DaemonRun(root=project_root, kalshi=kalshi, binance=binance)
                 holder["run"] = run
                 if setup is not None:
@@ -248,6 +251,7 @@ def run_main(
                 try:
                     kwargs.setdefault("kalshi_connector_factory", recording_connector(kalshi, run.lookups))
                     kwargs.setdefault("feed_connect", binance.connect)
+                    kwargs.setdefault("kalshi_ws_connect", kalshi_ws.connect)
                     return await original(settings, mode, project_root, **kwargs)
                 finally:
                     guard.cancel()

@@ -144,8 +144,9 @@ class LocalTLS:
         return ssl.create_default_context(cadata=self.ca_pem)
 
 
-def local_tls() -> LocalTLS:
-    return local_tls_for(KALSHI_HOSTS)
+def local_tls(hosts: tuple[str, ...] = KALSHI_HOSTS) -> LocalTLS:
+    """A CA and a leaf certificate for `hosts` (the Kalshi hostnames unless another fake names its own)."""
+    return local_tls_for(hosts)
 
 
 @functools.lru_cache(maxsize=4)

@@ -1,0 +1,680 @@
+"""The Kalshi websocket connection: signed handshake, subscriptions, seq-checked books, reconnects.
+
+One connection to `/trade-api/ws/v2` carries everything the bot reads in real time:
+- `orderbook_delta`, `ticker`, `trade` for each watched market (one subscribe command per market, so
+  each book has its own sid and its own seq; see kalshi_book.BookKeeper);
+- `market_lifecycle_v2` (all markets; KXBTC15M ones are kept, and a newly created window is watched
+  at once, so its book is whole before the window opens);
+- `cfbenchmarks_value` for BRTI, the index KXBTC15M settles on;
+- live only: `fill` and `user_orders`, offered to other components as a typed async stream
+  (`user_events()`) and by client_order_id (`order_update()`, `fills_for()`).
+
+Resilience (the BTC feed's rules, src/data/ws_feed.py, plus Kalshi's own):
+- every (re)connect passes the allowlist, and the handshake is signed anew (RSA-PSS over
+  timestamp + "GET" + "/trade-api/ws/v2"; a timestamp is only good for a short while);
+- capped exponential backoff with full jitter (src/net/backoff), reset by a connection that delivered
+  data; a planned reconnect (23 h 50 min age) goes at once;
+- we ping every `liveness_ping_s`: a pong proves that everything Kalshi sent before it has arrived, so
+  a book is known current as of the last frame or pong (`book_age`). No frame and no pong for
+  `silence_timeout_s` and the connection is dead: closed and redialled;
+- after a reconnect everything is subscribed again and every book waits for its new snapshot;
+- seq gap on a book -> `get_snapshot` for it; no snapshot within `snapshot_timeout_s` -> subscribe
+  the market again; errors 10 and 25 end a subscription -> subscribe it again;
+- commands go through a token bucket (`commands_per_s`); error 27 (too many requests) puts the
+  command back after a jittered backoff. Commands are TEXT frames.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import socket
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI, WebSocketException
+
+from src.config import KalshiConfig
+from src.data import kalshi_ws_messages as m
+from src.data.kalshi_book import BookKeeper, DeltaOutcome
+from src.data.ws_feed import BAD_FRAME, PROACTIVE_RECONNECT_S, WS_SCHEMES
+from src.model.kxbtc15m import SERIES, WINDOW_S
+from src.model.models import Clock, OrderBook, Sleep
+from src.net.allowlist import HostNotAllowedError, check_url
+from src.net.backoff import RetryPolicy
+from src.net.rate_limit import TokenBucket
+
+log = logging.getLogger(__name__)
+
+PROD_WS_URL = "wss://external-api-ws.kalshi.com/trade-api/ws/v2"
+DEMO_WS_URL = "wss://external-api-ws.demo.kalshi.co/trade-api/ws/v2"
+ENV_WS_URLS = {"prod": PROD_WS_URL, "demo": DEMO_WS_URL}
+# DECISIONS §1: exactly Kalshi's two websocket hosts.
+ALLOWED_HOSTS = frozenset({"external-api-ws.kalshi.com", "external-api-ws.demo.kalshi.co"})
+
+ConnectFactory = Callable[..., Any]
+UserEvent = m.UserFill | m.UserOrderUpdate
+
+# Reason codes for last_error (the status line, --verify and the dashboard show them).
+ERR_AUTH = "auth"
+ERR_HANDSHAKE = "handshake"
+ERR_CLOSED = "closed"
+ERR_SILENT = "silent"
+ERR_NETWORK = "network"
+ERR_TIMEOUT = "timeout"
+ERR_DNS = "dns"
+ERR_HOST_REFUSED = "host_not_allowed"
+
+
+def ws_settings(cfg: KalshiConfig, *, live: bool) -> tuple[str, KalshiWsTiming]:
+    """The URL and timing kalshi.ws asks for: its own env, else market data's (paper) or the keys' (live)."""
+    ws = cfg.ws
+    env = ws.env or (cfg.env if live else cfg.market_data_env)
+    timing = KalshiWsTiming(
+        silence_timeout_s=ws.silence_timeout_s,
+        liveness_ping_s=ws.liveness_ping_ms / 1000,
+        max_backoff_s=ws.max_backoff_s,
+        commands_per_s=ws.commands_per_s,
+    )
+    return ENV_WS_URLS[env], timing
+
+
+class Signer(Protocol):
+    """What the handshake needs from src/auth/kalshi_auth.KalshiAuth."""
+
+    def headers(self, method: str, path: str, timestamp_ms: int | None = None) -> dict[str, str]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class KalshiWsTiming:
+    silence_timeout_s: float = 15.0
+    liveness_ping_s: float = 0.2
+    snapshot_timeout_s: float = 3.0
+    max_backoff_s: float = 30.0
+    base_backoff_s: float = 0.5
+    open_timeout_s: float = 10.0
+    commands_per_s: int = 10
+    max_connection_age_s: float = PROACTIVE_RECONNECT_S
+
+    def __post_init__(self) -> None:
+        for name in ("silence_timeout_s", "liveness_ping_s", "snapshot_timeout_s", "max_backoff_s",
+                     "base_backoff_s", "open_timeout_s", "max_connection_age_s"):
+            if not float(getattr(self, name)) > 0:
+                raise ValueError(f"{name} must be positive")
+        if self.commands_per_s < 1:
+            raise ValueError("commands_per_s must be at least 1")
+
+
+@dataclass(frozen=True, slots=True)
+class KalshiWsStats:
+    """Counters for the status line, the dashboard and --verify."""
+
+    connected: bool
+    connects: int
+    reconnects: int
+    frames: int
+    malformed: int
+    snapshots: int
+    deltas: int
+    gaps: int
+    resubscribes: int
+    rate_limited: int
+    last_error: str
+    error_code: str
+
+
+@dataclass(slots=True)
+class _Sub:
+    channel: str
+    ticker: str  # "" for channels that are not per market
+
+
+@dataclass(slots=True)
+class _Pending:
+    command: dict[str, Any]
+    ticker: str
+    tries: int = 0
+
+
+class KalshiWs:
+    """Keeps one signed websocket to Kalshi open until stop(); see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        signer: Signer,
+        clock: Clock,
+        private: bool = False,
+        index_ids: tuple[str, ...] = (m.BRTI,),
+        series: str = SERIES,
+        connect: ConnectFactory | None = None,
+        timing: KalshiWsTiming = KalshiWsTiming(),
+        on_book: Callable[[str], None] | None = None,
+        on_index: Callable[[m.IndexValue], None] | None = None,
+        on_trade: Callable[[m.PublicTrade], None] | None = None,
+        on_lifecycle: Callable[[m.LifecycleEvent], None] | None = None,
+        on_fee_update: Callable[[m.FeeUpdate], None] | None = None,
+        rng: Callable[[], float] = random.random,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        check_url(url, ALLOWED_HOSTS, WS_SCHEMES)  # a wrong URL is refused at construction too
+        self.url = url
+        self._signer = signer
+        self._clock = clock
+        self.private = private
+        self.index_ids = index_ids
+        self.series = series
+        self._connect: ConnectFactory = connect if connect is not None else ws_connect
+        self.timing = timing
+        self._on_book = on_book
+        self._index_listeners: list[Callable[[m.IndexValue], None]] = [on_index] if on_index else []
+        self._on_trade = on_trade
+        self._on_lifecycle = on_lifecycle
+        self._on_fee_update = on_fee_update
+        self._rng = rng
+        self._sleep = sleep
+        self._backoff = RetryPolicy(base_delay_s=min(timing.base_backoff_s, timing.max_backoff_s),
+                                    max_delay_s=timing.max_backoff_s)
+        self.books = BookKeeper()
+        self._markets: dict[str, None] = {}  # watched markets, in the order they were asked for
+        # Per connection:
+        self._ws: Any = None
+        self._subs: dict[int, _Sub] = {}
+        self._pending: dict[int, _Pending] = {}
+        self._snapshot_asked: dict[str, float] = {}  # ticker -> when get_snapshot went out
+        self._next_id = 1
+        self._outbox: asyncio.Queue[tuple[dict[str, Any], str]] | None = None
+        # Latest public state.
+        self.index: dict[str, m.IndexValue] = {}
+        self.index_received_at: dict[str, float] = {}
+        self.tickers: dict[str, m.TickerUpdate] = {}
+        self.trades: deque[m.PublicTrade] = deque(maxlen=500)
+        self.lifecycle: dict[str, m.LifecycleEvent] = {}  # latest event per KXBTC15M market
+        self.fee_updates: list[m.FeeUpdate] = []
+        # Private state (live): by client_order_id.
+        self._orders: dict[str, m.UserOrderUpdate] = {}
+        self._fills: dict[str, list[m.UserFill]] = {}
+        self._listeners: list[asyncio.Queue[UserEvent]] = []
+        # Counters.
+        self.connected = False
+        self.connects = 0
+        self.reconnects = 0
+        self.frames = 0
+        self.malformed = 0
+        self.resubscribes = 0
+        self.rate_limited = 0
+        self.callback_errors = 0
+        self.last_error = ""
+        self.error_code = ""
+        self.last_disconnect = ""  # why the previous connection ended (kept after a reconnect clears last_error)
+        self.alive_at = 0.0  # last frame or pong: everything Kalshi sent before it has arrived
+        self._stopping = False
+        self._running = False
+        self._stop_event: asyncio.Event | None = None
+        self._session_task: asyncio.Task[bool] | None = None
+        self._planned = False
+
+    # -- what other components ask for ---------------------------------------------------------------
+
+    def watch(self, tickers: list[str]) -> None:
+        """Keep books (and ticker/trade) for exactly these markets; others are unsubscribed and forgotten."""
+        wanted = [t for t in dict.fromkeys(tickers) if t]
+        for ticker in [t for t in self._markets if t not in wanted]:
+            del self._markets[ticker]
+            self._unsubscribe_market(ticker)
+        for ticker in wanted:
+            if ticker not in self._markets:
+                self._markets[ticker] = None
+                self._subscribe_market(ticker)
+
+    @property
+    def watched(self) -> list[str]:
+        return list(self._markets)
+
+    def book(self, ticker: str) -> OrderBook | None:
+        """The market's book if whole (None while it waits for a snapshot or was never received)."""
+        return self.books.book(ticker)
+
+    def book_age(self, ticker: str, now: float) -> float | None:
+        """Seconds since the book was last known current (a frame or a pong after it); None if not whole."""
+        if not self.connected or not self.books.is_whole(ticker):
+            return None
+        changed = self.books.changed_at(ticker) or 0.0
+        return max(0.0, now - max(self.alive_at, changed))
+
+    def index_value(self, index_id: str = m.BRTI) -> m.IndexValue | None:
+        return self.index.get(index_id)
+
+    def index_age(self, now: float, index_id: str = m.BRTI) -> float | None:
+        """Seconds since the index's last print was received, or None before the first."""
+        at = self.index_received_at.get(index_id)
+        return None if at is None else max(0.0, now - at)
+
+    def listen_index(self, callback: Callable[[m.IndexValue], None]) -> None:
+        """Call `callback` with every CF Benchmarks print (e.g. the BRTI anchor measuring its basis)."""
+        self._index_listeners.append(callback)
+
+    def order_update(self, client_order_id: str) -> m.UserOrderUpdate | None:
+        """The latest user_orders state of our order with this client_order_id (live only)."""
+        return self._orders.get(client_order_id)
+
+    def fills_for(self, client_order_id: str) -> list[m.UserFill]:
+        """Every fill of our order with this client_order_id seen on this run (live only)."""
+        return list(self._fills.get(client_order_id, ()))
+
+    async def user_events(self) -> AsyncIterator[UserEvent]:
+        """Our fills and order updates as they arrive, typed (live only). Each caller gets every event."""
+        queue: asyncio.Queue[UserEvent] = asyncio.Queue()
+        self._listeners.append(queue)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            self._listeners.remove(queue)
+
+    def stats(self) -> KalshiWsStats:
+        c = self.books.counters()
+        return KalshiWsStats(
+            connected=self.connected, connects=self.connects, reconnects=self.reconnects, frames=self.frames,
+            malformed=self.malformed, snapshots=c.snapshots, deltas=c.deltas, gaps=c.gaps,
+            resubscribes=self.resubscribes, rate_limited=self.rate_limited, last_error=self.last_error,
+            error_code=self.error_code,
+        )
+
+    # -- run / stop ----------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        self._stopping = True
+        if self._stop_event is not None:
+            self._stop_event.set()
+        task = self._session_task
+        if task is not None and not task.done():
+            task.cancel()
+
+    async def run(self) -> None:
+        """Stay connected until stop(). Raises HostNotAllowedError (retrying cannot help)."""
+        if self._running:
+            raise RuntimeError("the Kalshi websocket is already running")
+        self._running = True
+        self._stop_event = asyncio.Event()
+        if self._stopping:
+            self._stop_event.set()
+        retry = 0
+        try:
+            while not self._stopping:
+                try:
+                    check_url(self.url, ALLOWED_HOSTS, WS_SCHEMES)
+                except HostNotAllowedError as exc:
+                    self._set_error(ERR_HOST_REFUSED, str(exc))
+                    raise
+                frames_before = self.frames
+                task = asyncio.ensure_future(self._session())
+                self._session_task = task
+                try:
+                    await asyncio.wait({task})
+                finally:
+                    if not task.done():
+                        task.cancel()
+                self._session_task = None
+                planned = False if task.cancelled() else task.result()
+                self.books.invalidate_all()
+                if self._stopping:
+                    break
+                self.reconnects += 1
+                self.last_disconnect = "planned" if planned else self.last_error
+                if planned:
+                    retry = 0
+                    continue
+                retry = 1 if self.frames > frames_before else retry + 1
+                delay = self._backoff.jittered_delay_s(retry, self._rng)
+                log.warning("Kalshi websocket lost (%s); reconnecting in %.1f s", self.last_error, delay)
+                await self._wait(delay)
+        finally:
+            self._running = False
+            self.connected = False
+
+    # -- connection ----------------------------------------------------------------------------------
+
+    async def _wait(self, delay: float) -> None:
+        if self._stop_event is None:
+            return
+        sleeper = asyncio.ensure_future(self._sleep(delay))
+        stopper = asyncio.ensure_future(self._stop_event.wait())
+        try:
+            await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            stopper.cancel()
+
+    def _checked_redirect(self, follow: Callable[[Exception], Exception | str]) -> Callable[[Exception], Any]:
+        def process_redirect(exc: Exception) -> Exception | str:
+            target = follow(exc)
+            if isinstance(target, str):
+                try:
+                    check_url(target, ALLOWED_HOSTS, WS_SCHEMES)
+                except HostNotAllowedError as refused:
+                    log.warning("Kalshi websocket: refused a redirect: %s", refused)
+                    return refused
+            return target
+
+        return process_redirect
+
+    async def _session(self) -> bool:
+        """One connection's life; True if it ended for a planned reconnect."""
+        self._planned = False
+        try:
+            # Signed per connection: Kalshi refuses a stale timestamp.
+            headers = self._signer.headers("GET", m.WS_PATH)
+            connector = self._connect(
+                self.url,
+                additional_headers=headers,
+                open_timeout=self.timing.open_timeout_s,
+                ping_interval=None,  # our own liveness pings, see _keepalive
+                close_timeout=2,
+                compression=None,
+                max_size=2**22,
+                proxy=None,  # a proxy host would be a host outside the allowlist
+            )
+            follow = getattr(connector, "process_redirect", None)
+            if follow is not None:
+                connector.process_redirect = self._checked_redirect(follow)
+            async with connector as ws:
+                await self._serve(ws)
+        except InvalidStatus as exc:
+            status = exc.response.status_code
+            if status in (401, 403):
+                self._set_error(ERR_AUTH, f"Kalshi refused the websocket handshake (HTTP {status}): check the "
+                                          "API key id, the key file, that the keys belong to this environment, "
+                                          "and the clock")
+            else:
+                self._set_error(ERR_HANDSHAKE, f"Kalshi rejected the websocket connection with HTTP {status}")
+        except ConnectionClosed as exc:
+            if not self._planned and self.error_code != ERR_SILENT:
+                code = exc.rcvd.code if exc.rcvd is not None else "none"
+                self._set_error(ERR_CLOSED, f"Kalshi closed the websocket (close code {code})")
+        except socket.gaierror:
+            self._set_error(ERR_DNS, "cannot resolve the Kalshi websocket host (DNS failure: check the network)")
+        except TimeoutError:
+            self._set_error(ERR_TIMEOUT, f"Kalshi websocket did not answer within {self.timing.open_timeout_s:g} s")
+        except InvalidURI as exc:
+            raise HostNotAllowedError(f"Kalshi websocket URL is invalid: {exc}") from None
+        except (OSError, WebSocketException) as exc:
+            code = ERR_NETWORK if isinstance(exc, OSError) else ERR_HANDSHAKE
+            self._set_error(code, f"Kalshi websocket: {type(exc).__name__}: {exc}"[:200])
+        finally:
+            self.connected = False
+            self._ws = None
+            self._outbox = None
+        return self._planned
+
+    async def _serve(self, ws: Any) -> None:
+        now = self._clock()
+        self._ws = ws
+        self._subs.clear()
+        self._pending.clear()
+        self._snapshot_asked.clear()
+        self._next_id = 1
+        self._outbox = asyncio.Queue()
+        self.books.invalidate_all()
+        self.connected = True
+        self.connects += 1
+        self.alive_at = now
+        if self.error_code in (ERR_SILENT, ERR_CLOSED):
+            self._set_error("", "")
+        self._subscribe_all()
+        helpers = [
+            asyncio.ensure_future(self._sender(ws)),
+            asyncio.ensure_future(self._keepalive(ws, now + self.timing.max_connection_age_s)),
+        ]
+        try:
+            await self._pump(ws)
+        finally:
+            for task in helpers:
+                task.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
+
+    async def _pump(self, ws: Any) -> None:
+        while True:
+            raw = await ws.recv(False)
+            now = self._clock()
+            self.alive_at = now
+            self.frames += 1
+            try:
+                message = m.parse(raw)
+            except BAD_FRAME as exc:
+                self.malformed += 1
+                log.debug("Kalshi websocket: bad frame skipped: %s", exc)
+                continue
+            if message is not None:
+                self._dispatch(message, now)
+
+    async def _keepalive(self, ws: Any, deadline: float) -> None:
+        """Ping often; a pong moves alive_at. Close a silent or too-old connection from outside recv()."""
+        interval = self.timing.liveness_ping_s
+        while True:
+            try:
+                waiter = await ws.ping()
+            except ConnectionClosed:
+                return
+            sent = self._clock()
+            # asyncio.wait, not wait_for: it neither cancels the pong waiter nor ever swallows our own
+            # cancellation (3.11's wait_for can turn a cancel racing its timeout into a TimeoutError).
+            done, _ = await asyncio.wait({waiter}, timeout=interval)
+            if done and not waiter.cancelled() and waiter.exception() is None:
+                self.alive_at = max(self.alive_at, sent)
+            now = self._clock()
+            if now - self.alive_at >= self.timing.silence_timeout_s:
+                self._set_error(ERR_SILENT, f"no data and no pong from Kalshi for {self.timing.silence_timeout_s:g} s")
+                # The peer is not answering: a closing handshake would only wait close_timeout for it.
+                ws.transport.abort()
+                return
+            if now >= deadline:
+                self._planned = True
+                break
+            self._check_snapshots(now)
+            await asyncio.sleep(max(0.0, interval - (now - sent)))
+        await ws.close()
+
+    async def _sender(self, ws: Any) -> None:
+        bucket = TokenBucket(self.timing.commands_per_s, 1.0)
+        outbox = self._outbox
+        if outbox is None:
+            return
+        while True:
+            command, ticker = await outbox.get()
+            await bucket.acquire()
+            self._pending.setdefault(command["id"], _Pending(command, ticker))
+            await ws.send(m.encode_command(command))  # str: a TEXT frame
+
+    # -- commands ------------------------------------------------------------------------------------
+
+    def _queue(self, command: dict[str, Any], ticker: str = "") -> None:
+        if self._outbox is not None:
+            self._outbox.put_nowait((command, ticker))
+
+    def _new_id(self) -> int:
+        cmd_id = self._next_id
+        self._next_id += 1
+        return cmd_id
+
+    def _subscribe_all(self) -> None:
+        self._queue(m.subscribe_command(self._new_id(), (m.CH_LIFECYCLE,)))
+        if self.index_ids:
+            self._queue(m.subscribe_command(self._new_id(), (m.CH_INDEX,), index_ids=self.index_ids))
+        if self.private:
+            self._queue(m.subscribe_command(self._new_id(), m.PRIVATE_CHANNELS))
+        for ticker in self._markets:
+            self._subscribe_market(ticker)
+
+    def _subscribe_market(self, ticker: str, channels: tuple[str, ...] = m.MARKET_CHANNELS) -> None:
+        self._queue(m.subscribe_command(self._new_id(), channels, ticker=ticker), ticker)
+
+    def _unsubscribe_market(self, ticker: str) -> None:
+        sids = [sid for sid, sub in self._subs.items() if sub.ticker == ticker]
+        for sid in sids:
+            del self._subs[sid]
+        if sids:
+            self._queue(m.unsubscribe_command(self._new_id(), sids))
+        self._snapshot_asked.pop(ticker, None)
+        self.books.forget(ticker)
+
+    def _resubscribe(self, sub: _Sub) -> None:
+        self.resubscribes += 1
+        if sub.channel == m.CH_BOOK:
+            self.books.invalidate(sub.ticker)
+            self._snapshot_asked.pop(sub.ticker, None)
+        if sub.ticker:
+            if sub.ticker in self._markets:
+                self._subscribe_market(sub.ticker, (sub.channel,))
+        elif sub.channel == m.CH_INDEX:
+            self._queue(m.subscribe_command(self._new_id(), (m.CH_INDEX,), index_ids=self.index_ids))
+        else:
+            self._queue(m.subscribe_command(self._new_id(), (sub.channel,)))
+
+    def _ask_snapshot(self, ticker: str, sid: int, now: float) -> None:
+        if ticker in self._snapshot_asked:
+            return  # one request at a time; _check_snapshots escalates if it goes unanswered
+        self._snapshot_asked[ticker] = now
+        self._queue(m.get_snapshot_command(self._new_id(), sid, ticker), ticker)
+
+    def _check_snapshots(self, now: float) -> None:
+        for ticker, asked in list(self._snapshot_asked.items()):
+            if now - asked < self.timing.snapshot_timeout_s:
+                continue
+            # get_snapshot went unanswered: a fresh subscription always starts with a snapshot.
+            del self._snapshot_asked[ticker]
+            for sid, sub in list(self._subs.items()):
+                if sub.ticker == ticker and sub.channel == m.CH_BOOK:
+                    del self._subs[sid]
+                    self._queue(m.unsubscribe_command(self._new_id(), [sid]))
+                    self._resubscribe(sub)
+
+    # -- incoming ------------------------------------------------------------------------------------
+
+    def _dispatch(self, message: m.WsMessage, now: float) -> None:
+        if isinstance(message, m.BookDelta):
+            outcome = self.books.on_delta(message, now)
+            if outcome is DeltaOutcome.APPLIED:
+                self._notify(self._on_book, message.ticker)
+            elif outcome is DeltaOutcome.GAP:
+                log.info("Kalshi book %s: seq gap on sid %d; asking for a snapshot", message.ticker, message.sid)
+                for ticker in self.books.tickers_of_sid(message.sid) or [message.ticker]:
+                    self._ask_snapshot(ticker, message.sid, now)
+                self._notify(self._on_book, message.ticker)
+        elif isinstance(message, m.BookSnapshot):
+            if message.ticker not in self._markets:
+                return  # an answer for a market we stopped watching
+            self.books.on_snapshot(message, now)
+            self._snapshot_asked.pop(message.ticker, None)
+            self._notify(self._on_book, message.ticker)
+        elif isinstance(message, m.IndexValue):
+            self.index[message.index_id] = message
+            self.index_received_at[message.index_id] = now
+            for listener in self._index_listeners:
+                self._notify(listener, message)
+        elif isinstance(message, m.PublicTrade):
+            self.trades.append(message)
+            self._notify(self._on_trade, message)
+        elif isinstance(message, m.TickerUpdate):
+            self.tickers[message.ticker] = message
+        elif isinstance(message, m.LifecycleEvent):
+            self._lifecycle(message)
+        elif isinstance(message, m.FeeUpdate):
+            if message.event_ticker.startswith(self.series + "-"):
+                self.fee_updates.append(message)
+                self._notify(self._on_fee_update, message)
+        elif isinstance(message, m.UserFill | m.UserOrderUpdate):
+            self._user_event(message)
+        elif isinstance(message, m.Subscribed):
+            pending = self._pending.get(message.cmd_id)
+            ticker = pending.ticker if pending else ""
+            if ticker and ticker not in self._markets:
+                # Unwatched while the subscribe was on its way: end it now.
+                self._queue(m.unsubscribe_command(self._new_id(), [message.sid]))
+                return
+            self._subs[message.sid] = _Sub(message.channel, ticker)
+        elif isinstance(message, m.CommandOk):
+            self._pending.pop(message.cmd_id, None)
+        elif isinstance(message, m.WsError):
+            self._error(message, now)
+
+    def _lifecycle(self, event: m.LifecycleEvent) -> None:
+        if not event.ticker.startswith(self.series + "-"):
+            return
+        self.lifecycle[event.ticker] = event
+        _trim(self.lifecycle)
+        soon = event.open_ts is None or event.open_ts - self._clock() <= WINDOW_S
+        if event.event_type == "created" and soon and event.ticker not in self._markets:
+            # A new window: subscribe its book now, so it is whole before the window opens.
+            self._markets[event.ticker] = None
+            self._subscribe_market(event.ticker)
+        self._notify(self._on_lifecycle, event)
+
+    def _user_event(self, event: UserEvent) -> None:
+        if isinstance(event, m.UserFill):
+            if event.client_order_id:
+                fills = self._fills.setdefault(event.client_order_id, [])
+                if all(f.trade_id != event.trade_id for f in fills):
+                    fills.append(event)
+                _trim(self._fills)
+        elif event.client_order_id:
+            self._orders[event.client_order_id] = event
+            _trim(self._orders)
+        for queue in self._listeners:
+            queue.put_nowait(event)
+
+    def _error(self, error: m.WsError, now: float) -> None:
+        if error.code == m.ERR_TOO_MANY_REQUESTS and error.cmd_id is not None:
+            self.rate_limited += 1
+            pending = self._pending.pop(error.cmd_id, None)
+            if pending is not None:
+                pending.tries += 1
+                delay = self._backoff.jittered_delay_s(pending.tries, self._rng)
+                asyncio.get_running_loop().call_later(delay, self._requeue, pending)
+            return
+        sub = self._subs.pop(error.sid, None) if error.sid is not None else None
+        if sub is not None and error.terminal:
+            log.warning("Kalshi subscription %s %s ended (error %d: %s); subscribing again",
+                        sub.channel, sub.ticker, error.code, error.message)
+            self._resubscribe(sub)
+            return
+        if sub is not None:
+            self._subs[error.sid] = sub  # type: ignore[index]  # not terminal: the subscription lives
+        pending = self._pending.pop(error.cmd_id, None) if error.cmd_id is not None else None
+        if pending is not None and pending.command.get("params", {}).get("action") == "get_snapshot":
+            self._snapshot_asked[pending.ticker] = now - self.timing.snapshot_timeout_s  # escalate at once
+        self._set_error(f"ws_error_{error.code}", f"Kalshi websocket error {error.code}: {error.message}")
+
+    def _requeue(self, pending: _Pending) -> None:
+        if self._outbox is None:
+            return  # the connection is gone; the next one subscribes everything anew
+        self._pending[pending.command["id"]] = pending
+        self._queue(pending.command, pending.ticker)
+
+    def _notify(self, callback: Callable[[Any], None] | None, arg: Any) -> None:
+        if callback is None:
+            return
+        try:
+            callback(arg)
+        except Exception:
+            # The connection must outlive a bug in its consumer; the traceback goes to the log.
+            self.callback_errors += 1
+            log.exception("Kalshi websocket: a consumer callback failed")
+
+    def _set_error(self, code: str, message: str) -> None:
+        self.error_code = code
+        self.last_error = message
+
+
+KEEP = 2000  # markets or orders remembered: a run of months must not grow without bound
+
+
+def _trim(entries: dict[str, Any]) -> None:
+    """Drop the oldest entries (dicts keep insertion order) beyond KEEP."""
+    while len(entries) > KEEP:
+        del entries[next(iter(entries))]
