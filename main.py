@@ -614,6 +614,8 @@ async def _start_and_run(
             log.warning("reconciliation: %s %s %s", item.code, item.ticker, item.detail)
         if live.tripwire.refusal():
             log.error("fee tripwire: %s", live.tripwire.refusal())
+        if books is not None:
+            live.schedule.follow(lambda: books.reconnects)  # a websocket reconnect is a reconnect too
         executor = notify.tap_executor(live.executor)
         resolve_pending, resync = live.executor.resolve_pending, live.upkeep
         reconciled, reconcile_reason = live.reconciled, live.halt_reason

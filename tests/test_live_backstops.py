@@ -191,7 +191,7 @@ def _report(ok: bool, ts: float) -> ReconcileReport:
 
 async def test_reconcile_schedule_runs_on_disagreement_reconnect_and_timer(tmp_path: Path, clock: Any) -> None:
     db = Database(tmp_path / "live.db")
-    answers = [True, True, False, True, True]
+    answers = [True, True, False, True, True, True]
     runs: list[float] = []
 
     async def run() -> ReconcileReport:
@@ -216,6 +216,13 @@ async def test_reconcile_schedule_runs_on_disagreement_reconnect_and_timer(tmp_p
     assert schedule.halt_reason == "reconcile:position_mismatch"
     await schedule.tick()  # a disagreement is re-checked on every pass
     assert len(runs) == 4 and schedule.reconciled
+    ws_reconnects = [0]
+    schedule.follow(lambda: ws_reconnects[0])
+    assert await schedule.tick() is None
+    ws_reconnects[0] += 1  # the websocket reconnected
+    await schedule.tick()
+    assert len(runs) == 5
+    assert await schedule.tick() is None
     db.close()
 
 

@@ -5,7 +5,7 @@ Reconciler.run() when
 - the last run found a disagreement (new orders stay refused until the venue and the database
   agree again; `halt_reason` names the disagreement for the status line and the dashboard),
 - a reconnect was reported since the last run (`note_reconnect`: the REST client after a lost
-  connection answers again, or a websocket source after it reconnects), or
+  connection answers again; `follow`: the websocket's reconnect counter grew), or
 - `interval_s` (60 s) passed since the last run while any position or pending order exists.
 """
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from src.db import Database
 from src.execution.reconcile import ReconcileReport
@@ -45,10 +46,22 @@ class ReconcileSchedule:
         self._last_ts: float | None = None
         self._reconnected = False
         self._on_report = on_report  # e.g. the notifier, told of every run's result
+        self._counters: list[list[Any]] = []  # [reconnect counter, the count last seen]
 
     def note_reconnect(self) -> None:
         """A connection to the venue was lost and is back: what happened meanwhile must be checked."""
         self._reconnected = True
+
+    def follow(self, reconnect_count: Callable[[], int]) -> None:
+        """Also take a growing reconnect counter (e.g. the websocket's) as reconnects."""
+        self._counters.append([reconnect_count, reconnect_count()])
+
+    def _count_reconnects(self) -> None:
+        for counter in self._counters:
+            seen = counter[0]()
+            if seen != counter[1]:
+                counter[1] = seen
+                self._reconnected = True
 
     @property
     def reconciled(self) -> bool:
@@ -65,6 +78,7 @@ class ReconcileSchedule:
         return "reconcile:" + ",".join(codes)
 
     def due(self) -> bool:
+        self._count_reconnects()
         if self._last is None or not self._last.reconciled or self._reconnected:
             return True
         last_ts = self._last_ts if self._last_ts is not None else 0.0
