@@ -351,3 +351,13 @@ async def test_a_redirect_is_an_error_never_followed(client, fake) -> None:
         await client.get_orderbook(SLUG)
     assert info.value.status == 302
     assert len(fake.hits(f"/v1/markets/{SLUG}/book")) == 1
+
+
+def test_a_slug_or_order_id_can_never_reach_another_endpoint() -> None:
+    """Slugs come from another venue's data (whale trades): a "/" or "?" in one stays inside its segment."""
+    from src.platforms import polymarket_us_requests as req
+
+    assert req.book("aec-nba-lal-bos-2026-12-07").path == "/v1/markets/aec-nba-lal-bos-2026-12-07/book"
+    assert req.book("x/../../v1/orders?y").path == "/v1/markets/x%2F..%2F..%2Fv1%2Forders%3Fy/book"
+    assert req.get_order("a/b").path == "/v1/order/a%2Fb"
+    assert req.cancel_order("id?x", "s").path == "/v1/order/id%3Fx/cancel"

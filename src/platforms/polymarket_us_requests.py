@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
+from urllib.parse import quote
 
 from src.model.models import ONE, Side
 from src.platforms.polymarket_us_wire import TRADE_ACTIVITY
@@ -49,6 +50,11 @@ class UsRequest:
         return json.dumps(self.body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
+
+def _seg(value: str) -> str:
+    """One path segment, percent-encoded: a slug or id holding "/" or "?" can never reach another endpoint."""
+    return quote(str(value), safe="")
+
 def intent_for(side: Side) -> str:
     """Buying YES is BUY_LONG, buying NO is BUY_SHORT."""
     return BUY_LONG if side is Side.YES else BUY_SHORT
@@ -67,15 +73,15 @@ def open_markets(limit: int) -> UsRequest:
 
 
 def market(slug: str) -> UsRequest:
-    return UsRequest("GET", f"/v1/market/slug/{slug}", signed=False)
+    return UsRequest("GET", f"/v1/market/slug/{_seg(slug)}", signed=False)
 
 
 def book(slug: str) -> UsRequest:
-    return UsRequest("GET", f"/v1/markets/{slug}/book", signed=False)
+    return UsRequest("GET", f"/v1/markets/{_seg(slug)}/book", signed=False)
 
 
 def settlement(slug: str) -> UsRequest:
-    return UsRequest("GET", f"/v1/markets/{slug}/settlement", signed=False)
+    return UsRequest("GET", f"/v1/markets/{_seg(slug)}/settlement", signed=False)
 
 
 # ------------------------------------------------------------------ signed
@@ -105,7 +111,7 @@ def create_order(slug: str, side: Side, price: Decimal, quantity: Decimal, time_
 
 
 def get_order(order_id: str) -> UsRequest:
-    return UsRequest("GET", f"/v1/order/{order_id}")
+    return UsRequest("GET", f"/v1/order/{_seg(order_id)}")
 
 
 def open_orders(slug: str | None) -> UsRequest:
@@ -113,7 +119,7 @@ def open_orders(slug: str | None) -> UsRequest:
 
 
 def cancel_order(order_id: str, slug: str) -> UsRequest:
-    return UsRequest("POST", f"/v1/order/{order_id}/cancel", body={"marketSlug": slug})
+    return UsRequest("POST", f"/v1/order/{_seg(order_id)}/cancel", body={"marketSlug": slug})
 
 
 def cancel_all() -> UsRequest:
