@@ -185,7 +185,7 @@ def build_edge_report(settings: Settings, rec: Recording, latencies_ms: tuple[fl
         market_id[lo:hi] = i
     per_ticker: dict[str, tuple[list[float], list[float], list[float]]] = {}
     for ev in book_events(rec):
-        if ev is None:
+        if ev is None or ev.book is None:
             continue
         yes_bid = ev.book.yes_bids[-1].price if ev.book.yes_bids else None
         no_bid = ev.book.no_bids[-1].price if ev.book.no_bids else None
