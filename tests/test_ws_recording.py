@@ -176,3 +176,8 @@ def test_a_paper_run_on_the_websocket_records_it_and_replays_to_the_same_decisio
     recorded = list(zip(rec.column(DECISION, "recv_ts"), rec.column(DECISION, "ticker"), codes, strict=True))
     assert list(zero.decision_codes) == recorded
     assert [(t.ticker, t.side, t.count, t.avg_price, t.fees) for t in zero.trades] == ran
+    # The model priced BRTI (the recorded prints anchor the feed) exactly as the run did.
+    rows = zip(rec.column(DECISION, "recv_ts"), codes, rec.column(DECISION, "fair_prob"), rec.column(DECISION, "edge"),
+               strict=True)
+    approved = [(ts, p, e) for ts, c, p, e in rows if c == "trading"]
+    assert list(zero.approved) == approved and len(approved) == 1

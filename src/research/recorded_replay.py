@@ -92,6 +92,9 @@ class ReplayResult:
     halted: str | None
     decided_on: str  # "recorded decisions" or "every event"
     decision_codes: tuple[tuple[float, str | None, str], ...] = ()  # kept on request (tests)
+    # The approved orders' (decision time, fair probability, edge), kept on request: the model's inputs
+    # (feed, BRTI anchor, book) must match the run's to the last digit for these to match.
+    approved: tuple[tuple[float, float, str], ...] = ()
     matched_decisions: int = 0  # decisions whose reason code equals the recorded one
     recorded_decisions: int = 0
 
@@ -245,6 +248,7 @@ class RecordedReplay:
         self.orders = 0
         self.halted: str | None = None
         self.codes: list[tuple[float, str | None, str]] = []
+        self.approved: list[tuple[float, float, str]] = []
         self.matched = 0
         self.open_tickers: set[str] = set()  # markets with open positions: a recorded result settles them
 
@@ -261,6 +265,8 @@ class RecordedReplay:
             view = engine.view
             self.codes.append((self.clock.now, view.market.ticker if view else None, code))
         if intent is not None:
+            if self.keep_decisions:
+                self.approved.append((self.clock.now, intent.fair_prob, str(intent.edge)))
             self.orders += 1
             run_now(engine.send(intent))
             self.open_tickers = {t.ticker for t in self.db.open_trades()}
@@ -353,7 +359,7 @@ class RecordedReplay:
             latency_ms=self.latency_ms, decisions=self.decisions, orders=self.orders, trades=trades,
             ending_bankroll=self.kill.bankroll, halted=self.halted,
             decided_on="recorded decisions" if self.decide_on_recorded else "every event",
-            decision_codes=tuple(self.codes), matched_decisions=self.matched,
+            decision_codes=tuple(self.codes), approved=tuple(self.approved), matched_decisions=self.matched,
             recorded_decisions=self.prep.recording.rows(DECISION) if self.decide_on_recorded else 0,
         )
 
