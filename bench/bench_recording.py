@@ -10,7 +10,7 @@ per-event cost of the tick path.
    the costliest), in events per CPU second, beside the bare cost of the same event loop that only
    pushes trades into the rolling window (the floor any replay pays). Also reported: the day's size on
    disk, without and with the bot's decisions (one row per decision, as a --paper run writes).
-2. tick_path: per BTC trade message, the feed's fast lane (decode, window) plus the engine's
+2. tick_path: per BTC trade message, the feed's frame handling (decode, window) plus the engine's
    synchronous decision (Engine.decide on a quiet market: the strategy's pre-check refuses), without
    and with the recorder's channel (feed.record_trades): the work the recorder adds inside the trading
    loop. The queue is emptied (untimed) every 150 messages, as the writer empties it every 5 s at 30
@@ -203,7 +203,7 @@ def quiet_engine(feed: Any, clock: Any, work: Path, now: float, strike: float) -
 
 
 def bench_tick_path(n: int, runs: int) -> dict[str, Any]:
-    """Per trade message: feed fast lane + Engine.decide, without and with the recorder's tap."""
+    """Per trade message: feed frame handling + Engine.decide, without and with the recorder's tap."""
     server = FakeBinanceServer(prices=random_walk(20_000, start=100_000.0, step_bp=0.3))
     warm = 40_000
     start_ms = 1_780_000_000_000
@@ -228,9 +228,9 @@ def bench_tick_path(n: int, runs: int) -> dict[str, Any]:
                 feed.record_trades(append, seq)
                 # Empty the recorder's own queue (the deque behind its channel) without writing it.
                 drain = rec.flush if write else append.__self__.clear  # type: ignore[attr-defined]
-            lane = feed._lane
+            handle = feed.handle_frame  # what the feed's receive loop calls per frame
             for m in warm_frames:
-                lane(m)
+                handle(m, now)
             if rec is not None:
                 rec.flush()
             elapsed = 0.0
@@ -238,7 +238,7 @@ def bench_tick_path(n: int, runs: int) -> dict[str, Any]:
                 chunk = timed[i:i + DRAIN_EVERY]
                 start = _cpu()
                 for m in chunk:
-                    lane(m)
+                    handle(m, now)
                 elapsed += _cpu() - start
                 if drain is not None:
                     drain()
