@@ -181,3 +181,69 @@ def test_a_paper_run_on_the_websocket_records_it_and_replays_to_the_same_decisio
                strict=True)
     approved = [(ts, p, e) for ts, c, p, e in rows if c == "trading"]
     assert list(zero.approved) == approved and len(approved) == 1
+
+
+async def test_recorded_websocket_rebuilds_the_clients_book_through_gaps_errors_and_reconnects(
+        tmp_path: Path, rsa_private_key: object) -> None:
+    """The real client against the fake websocket, recording: at each checkpoint the replay's book (from the
+    recorded rows alone) is exactly the client's live book, through a delta, a seq gap, error 25 and a drop."""
+    import asyncio
+
+    from src.auth.kalshi_auth import KalshiAuth
+    from src.data.kalshi_ws import PROD_WS_URL, KalshiWs, KalshiWsTiming
+    from tests.fakes.kalshi_ws_server import FakeKalshiWs
+
+    key = rsa_private_key
+    fake = FakeKalshiWs({"rec-key": key.public_key()})  # type: ignore[attr-defined]
+    fake.set_book(TICKER, yes={"0.4000": "10"}, no={"0.5500": "7"})
+    rec = Recorder(tmp_path)
+    timing = KalshiWsTiming(silence_timeout_s=1.0, liveness_ping_s=0.05, snapshot_timeout_s=0.3, max_backoff_s=0.05,
+                            base_backoff_s=0.01, open_timeout_s=2.0)
+    checkpoints: list[tuple[float, OrderBook | None]] = []
+    async with fake:
+        client = KalshiWs(url=PROD_WS_URL, signer=KalshiAuth("rec-key", key), clock=time.time,  # type: ignore[arg-type]
+                          connect=fake.connect, rng=lambda: 0.5, timing=timing)
+        client.record_events(*rec.ws_channel())
+        client.watch([TICKER])
+        task = asyncio.ensure_future(client.run())
+
+        async def settle(predicate: object, whole: bool = True) -> None:
+            await fake.wait_for(lambda: predicate() and (client.book(TICKER) is not None) == whole,  # type: ignore[operator]
+                                5)
+            await asyncio.sleep(0.05)
+            checkpoints.append((time.time(), client.book(TICKER)))
+
+        try:
+            await settle(lambda: True)  # the first snapshot
+            await fake.set_level(TICKER, "yes", "0.4100", "5")
+            await settle(lambda: len(client.book(TICKER).yes_bids) == 2)  # type: ignore[union-attr]  # a delta
+            fake.ignore_get_snapshot = True
+            fake.gap_next()
+            await fake.set_level(TICKER, "no", "0.5600", "3")
+            await settle(lambda: client.books.gaps == 1, whole=False)  # broken: waiting for a snapshot
+            await fake.set_level(TICKER, "yes", "0.4200", "1")  # a delta while broken is not applied
+            await settle(lambda: True, whole=False)
+            fake.ignore_get_snapshot = False
+            await settle(lambda: client.resubscribes >= 1)  # get_snapshot unanswered: subscribed again
+            await fake.terminal_error(TICKER, 25)
+            await settle(lambda: client.resubscribes >= 2)
+            await fake.drop()
+            await settle(lambda: client.reconnects >= 1)
+        finally:
+            client.stop()
+            await asyncio.wait_for(task, 5)
+    rec.flush()
+    loaded = load_recording(tmp_path)
+    kinds = list(zip(loaded.column(BOOK, "kind"), loaded.column(BOOK, "ticker"), strict=True))
+    assert (INVALID, TICKER) in kinds and (INVALID, "") in kinds  # error 25 ended it; the drop ended all
+    events = [ev for ev in book_events(loaded) if ev is not None]
+    assert [live is None for _, live in checkpoints] == [False, False, True, True, False, False, False]
+    for at, live in checkpoints:
+        state = None
+        for ev in events:
+            if ev.recv_ts > at:
+                break
+            if ev.ticker in (TICKER, ""):
+                state = ev.book
+        assert state == live
+    assert events[-1].ticker == "" and events[-1].book is None  # stopped: no book is whole any more
