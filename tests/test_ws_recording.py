@@ -105,7 +105,8 @@ def test_replayed_books_follow_seq_like_the_client_and_fall_back_to_rest(tmp_pat
 
 
 def test_a_paper_run_on_the_websocket_records_it_and_replays_to_the_same_decisions_and_fill(
-        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, secrets: object, daemon_env: None) -> None:
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, secrets: object, daemon_env: None,
+        capsys: pytest.CaptureFixture[str]) -> None:
     """The real daemon in --paper with the Kalshi websocket on (the default) against the local fakes: books
     move by deltas, a seq gap forces a new snapshot, BRTI prints anchor the fair value, prints and a
     lifecycle event arrive. Its recording, replayed at latency 0, gives every decision and the same fill."""
@@ -185,6 +186,14 @@ def test_a_paper_run_on_the_websocket_records_it_and_replays_to_the_same_decisio
                strict=True)
     approved = [(ts, p, e) for ts, c, p, e in rows if c == "trading"]
     assert list(zero.approved) == approved and len(approved) == 1
+    # The commands a user types, on this websocket recording.
+    import main
+
+    assert main.main(["--backtest", str(root / "data" / "recordings"), "--latency-ms", "0,100"], root=root) == 0
+    assert main.main(["--edge-report", str(root / "data" / "recordings"), "--latency-ms", "0"], root=root) == 0
+    out = capsys.readouterr().out
+    assert "REAL RECORDED BOOKS" in out and "Tape statistics (Kalshi public trades" in out
+    assert "0 without a single trade" in out  # the one market has not settled: no window to count yet
 
 
 async def test_recorded_websocket_rebuilds_the_clients_book_through_gaps_errors_and_reconnects(
