@@ -58,7 +58,8 @@ def test_record_only_records_books_trades_and_the_result(tmp_path: Path, daemon_
 
     with restored_logging():
         assert asyncio.run(scenario()) == 0
-    assert "RECORD ONLY" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "RECORD ONLY" in out and "REST polls only (the websocket needs Kalshi keys in .env)" in out
     rec = load_recording(root / "data" / "recordings")
     assert rec.modes == {"record-only"}
     assert rec.rows(BTC) == 15 and rec.rows(DECISION) == 0
