@@ -558,6 +558,8 @@ async def _start_and_run(
                                    order_market_data=order_books)
         res.cleanups.append(recording.close)
         recording.tap_feed(trade_feed)
+        if books is not None:
+            recording.tap_books(books)  # websocket books (snapshot + seq'd deltas), prints, BRTI, lifecycle
         print(f"        recording what the bot sees to {folder}", flush=True)
 
     trade_log = TradeLog(root / "logs" / "trades", clock)
