@@ -23,7 +23,7 @@ from src.db import Database
 from src.journal.trade_log import TradeLogError
 from src.model.interfaces import Executor, Gate, LiveBooks, MarketData, OrderRefused, PriceFeed, Settler
 from src.model.kxbtc15m import WINDOW_S, market_ticker
-from src.model.models import Clock, FeedSnapshot, Market, Mode, OrderBook, OrderIntent, Signal, Sleep, qty
+from src.model.models import CENT, Clock, FeedSnapshot, Market, Mode, OrderBook, OrderIntent, Signal, Sleep, qty
 from src.risk.sizing import fit_to_book
 from src.strategies.base import Strategy
 
@@ -426,7 +426,7 @@ class Engine:
         tag = self.mode.value.upper() + (" · SYNTHETIC BOOK" if self.mode is Mode.SIM else "")  # sim: label it
         return (
             f"[{tag}] {price} | {market}{self._book_note(now)} | pos {position or '-'} | "
-            f"bankroll ${self.bankroll().quantize(Decimal('0.01'))} | kill switch {self._gate_state()[0]} | "
+            f"bankroll ${self.bankroll().quantize(CENT)} | kill switch {self._gate_state()[0]} | "
             f"{self.why_not_trading}"
         )
 
