@@ -114,6 +114,7 @@ class Engine:
         self.orders_sent = 0
         self.last_venue_ok_ts: float | None = None
         self._wake = asyncio.Event()
+        self._settle_wake = asyncio.Event()
         self._stop = asyncio.Event()
         self._exit_code = 0
         self._entered: set[str] = set()
@@ -135,6 +136,10 @@ class Engine:
         view = self.view
         if view is not None and view.market.ticker == ticker:
             self._wake.set()
+
+    def settle_soon(self) -> None:
+        """The venue said a market was determined or settled: run a settlement pass now, not at the next timer."""
+        self._settle_wake.set()
 
     def request_stop(self, exit_code: int = 0) -> None:
         if not self._stop.is_set():
@@ -351,7 +356,7 @@ class Engine:
 
     async def _settle_loop(self) -> None:
         while not self._stop.is_set():
-            await self.sleep(self.timing.settle_interval_s)
+            await self._settle_pause()
             try:
                 if self.resync is not None:
                     # It decides whether a run is due (disagreement, reconnect, timer); trading
@@ -382,6 +387,18 @@ class Engine:
                 log.warning("settlement pass failed: %s", exc)
                 self._report_error("settlement", f"{type(exc).__name__}: {exc}")
             self._check_gate()
+
+    async def _settle_pause(self) -> None:
+        """Wait for the next timed settlement pass, or less when settle_soon() is called."""
+        if not self._settle_wake.is_set():
+            timer = asyncio.ensure_future(self.sleep(self.timing.settle_interval_s))
+            woken = asyncio.ensure_future(self._settle_wake.wait())
+            try:
+                await asyncio.wait({timer, woken}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                timer.cancel()
+                woken.cancel()
+        self._settle_wake.clear()
 
     async def _status_loop(self) -> None:
         while not self._stop.is_set():

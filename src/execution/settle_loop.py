@@ -104,6 +104,10 @@ class SettleLoop(ABC):
         """Starting bankroll plus this database's realised P&L (DECISIONS.md §5)."""
         return bankroll_from(self._starting, self._db.realized_pnl())
 
+    def expedite(self, ticker: str) -> None:
+        """The venue said this market was determined or settled: try it on the next pass, no retry wait."""
+        self._next_try.pop(ticker, None)
+
     def may_try(self, ticker: str, now: float) -> bool:
         """False when the market certainly cannot be settled yet (no request is made)."""
         return True

@@ -1,0 +1,244 @@
+"""The Kalshi websocket wired into the live path, end to end against both fakes sharing one state.
+
+The REST fake (tests/fakes/kalshi_server.py) executes orders; the websocket fake mirrors what it
+does (user_order + fill messages, order_group_updates) at once, while the REST listing may still
+lag. Checked: an ambiguous order is resolved from the websocket first (REST only as fallback) with
+exactly one order at the venue; a triggered order group becomes a HARD STOP; an event fee override
+the model does not match refuses new orders; a settled market is booked on the lifecycle event
+itself, once. Venue and client share the test's manual clock, so nothing waits out a lag for real.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from src.data import kalshi_ws_messages as m
+from src.data.kalshi_ws import PROD_WS_URL, KalshiWs, KalshiWsTiming
+from src.db import Database
+from src.execution.live import LiveExecutor
+from src.execution.live_setup import start_live
+from src.execution.order_group import TRIGGERED_REASON
+from src.execution.order_lookup import FirstWordLookup, RestOrderLookup, StreamOrderLookup
+from src.execution.settlement import Settler
+from src.execution.venue_events import VenueEventRouter
+from src.journal.trade_log import TradeLog
+from src.model.interfaces import OrderRefused
+from src.model.models import OrderIntent, Side, TradeResult, Verdict, new_client_order_id
+from src.net.backoff import RetryPolicy
+from src.net.rate_limit import TokenBucket
+from src.risk.lockfile import read_lock
+from tests.fakes.kalshi_server import start_fake_kalshi
+from tests.fakes.kalshi_ws_server import FakeKalshiWs
+
+D = Decimal
+ORDERS = "/portfolio/events/orders"
+LISTED = "/portfolio/orders"
+# The manual clock jumps minutes at a time: silence is judged on it, so allow for that.
+TIMING = KalshiWsTiming(silence_timeout_s=10_000.0, liveness_ping_s=0.05, snapshot_timeout_s=0.3,
+                        max_backoff_s=0.05, base_backoff_s=0.01, open_timeout_s=2.0)
+
+
+@pytest.fixture
+async def venue(clock: Any) -> AsyncIterator[tuple[Any, FakeKalshiWs, KalshiWs]]:
+    clock.now = 1_780_000_000.0
+    async with start_fake_kalshi(clock=clock) as rest:
+        ws = FakeKalshiWs({rest.key_id: rest.private_key.public_key()}, clock=clock)
+        ws.mirror(rest.fake)
+        async with ws:
+            books = KalshiWs(url=PROD_WS_URL, signer=rest.auth(clock=clock), clock=clock, private=True,
+                             connect=ws.connect, timing=TIMING, rng=lambda: 0.5)
+            task = asyncio.ensure_future(books.run())
+            await ws.wait_for(lambda: ws.subscriptions(m.CH_USER_ORDERS) == ws.subscriptions(m.CH_ORDER_GROUPS) == 1)
+            try:
+                yield rest, ws, books
+            finally:
+                books.stop()
+                await asyncio.wait_for(task, 5)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Any:
+    database = Database(tmp_path / "live.db")
+    yield database
+    database.close()
+
+
+def market_in(rest: Any, clock: Any) -> str:
+    market = rest.fake.add_kxbtc15m_market(clock(), floor_strike="95000")
+    rest.fake.set_book(market.ticker, yes=[("0.40", "10")], no=[("0.50", "10"), ("0.55", "3")])
+    return str(market.ticker)
+
+
+def client_for(rest: Any, clock: Any) -> Any:
+    client = rest.client(auth=rest.auth(clock=clock), clock=clock,
+                         retry_policy=RetryPolicy(max_attempts=3, base_delay_s=0.01, max_delay_s=0.02, budget_s=30))
+    client._reads = TokenBucket.per_second(10_000)
+    return client
+
+
+def yes(ticker: str) -> OrderIntent:
+    return OrderIntent(ticker, Side.YES, D("3"), D("0.45"), new_client_order_id())
+
+
+def posts(rest: Any) -> int:
+    return len(rest.fake.requests_to(ORDERS, "POST"))
+
+
+async def test_an_ambiguous_order_is_resolved_from_the_websocket_before_rest_lists_it(
+    venue: Any, db: Database, tlog: TradeLog, clock: Any
+) -> None:
+    rest, ws, books = venue
+    fake = rest.fake
+    ticker = market_in(rest, clock)
+    fake.listing_lag_s = 5.0
+    fake.drop_next(after_processing=True, method="POST", path=ORDERS)  # executed, answer lost
+    async with client_for(rest, clock) as client:
+        lookup = FirstWordLookup(StreamOrderLookup(books), RestOrderLookup(client))
+        ex = LiveExecutor(client, db, tlog, clock, lambda i: Verdict(True), lookup=lookup)
+        intent = yes(ticker)
+        assert (await ex.execute(intent)).status == "pending"
+        cid = intent.client_order_id
+        await ws.wait_for(lambda: len(books.fills_for(cid)) == 1)
+        (venue_order,) = fake.orders_with_client_id(cid)
+        assert clock() - venue_order.created_ts < fake.listing_lag_s  # REST does not list it yet
+        listed_before = len(fake.requests_to(LISTED, "GET"))
+        assert await ex.resolve_pending() == []  # no clock advance: the websocket's word alone
+        assert lookup.answered_by_stream == 1
+        assert len(fake.requests_to(LISTED, "GET")) == listed_before  # REST was not needed
+    row = db.order_by_client_id(cid)
+    assert row is not None and row.status == "executed" and row.filled_count == D("3")
+    assert row.venue_order_id == venue_order.order_id
+    (trade,) = db.open_trades()
+    assert trade.count == D("3") and trade.fees == venue_order.fees and trade.cost == venue_order.fill_cost
+    assert len(fake.orders_with_client_id(cid)) == 1 and posts(rest) == 1  # zero duplicates
+
+
+async def test_a_websocket_that_heard_nothing_falls_back_to_rest_and_never_resends(
+    venue: Any, db: Database, tlog: TradeLog, clock: Any
+) -> None:
+    rest, ws, books = venue
+    fake = rest.fake
+    ticker = market_in(rest, clock)
+    ws.mute_private = True  # e.g. the connection was down while the order executed
+    fake.listing_lag_s = 2.0
+    fake.fail_next(502, method="POST", path=ORDERS, after_processing=True)
+    async with client_for(rest, clock) as client:
+        lookup = FirstWordLookup(StreamOrderLookup(books), RestOrderLookup(client))
+        ex = LiveExecutor(client, db, tlog, clock, lambda i: Verdict(True), lookup=lookup)
+        intent = yes(ticker)
+        assert (await ex.execute(intent)).status == "pending"
+        cid = intent.client_order_id
+        assert await ex.resolve_pending() == [cid]  # not listed yet, not heard: stays unknown
+        clock.advance(3)
+        assert await ex.resolve_pending() == []
+        assert lookup.answered_by_stream == 0
+    row = db.order_by_client_id(cid)
+    assert row is not None and row.status == "executed" and row.filled_count == D("3")
+    assert len(fake.orders_with_client_id(cid)) == 1 and posts(rest) == 1
+
+
+async def live_parts(rest: Any, books: KalshiWs, db: Database, tlog: TradeLog, clock: Any, root: Path,
+                     client: Any, stops: list[str]) -> Any:
+    parts = await start_live(client, db, tlog, clock, lock_root=root, max_trade_usd=D("5"),
+                             time_in_force="fill_or_kill", kill_switch_check=lambda i: Verdict(True),
+                             on_hard_stop=lambda: stops.append("hard stop"), user_stream=books)
+    router = VenueEventRouter()
+    books.route_venue_events(on_order_group=router.on_order_group, on_fee_update=router.on_fee_update)
+    router.attach_live(parts.guard, parts.tripwire)
+    return parts
+
+
+async def test_a_group_triggered_at_the_venue_is_a_hard_stop_from_its_websocket_message(
+    venue: Any, db: Database, tlog: TradeLog, clock: Any, tmp_path: Path
+) -> None:
+    rest, ws, books = venue
+    ticker = market_in(rest, clock)
+    stops: list[str] = []
+    async with client_for(rest, clock) as client:
+        parts = await live_parts(rest, books, db, tlog, clock, tmp_path, client, stops)
+        assert parts.guard.order_group_id and not parts.guard.triggered
+        rest.fake.trigger_group(parts.guard.order_group_id)  # e.g. a manual trigger on the website
+        await ws.wait_for(lambda: parts.guard.triggered)
+        assert stops == ["hard stop"]
+        lock = read_lock(tmp_path)
+        assert lock is not None and lock.data is not None and lock.data["reason"] == TRIGGERED_REASON
+        with pytest.raises(OrderRefused) as refused:
+            await parts.executor.execute(yes(ticker))
+        assert refused.value.verdict.reason == TRIGGERED_REASON
+    assert posts(rest) == 0
+
+
+async def test_an_event_fee_override_the_model_does_not_match_refuses_orders_until_cleared(
+    venue: Any, db: Database, tlog: TradeLog, clock: Any, tmp_path: Path
+) -> None:
+    rest, ws, books = venue
+    ticker = market_in(rest, clock)
+    event = rest.fake.markets[ticker].event_ticker
+    stops: list[str] = []
+    async with client_for(rest, clock) as client:
+        parts = await live_parts(rest, books, db, tlog, clock, tmp_path, client, stops)
+        assert parts.tripwire.refusal() == ""
+        await ws.send_fee_update(event, "quadratic", 2.0)
+        await ws.wait_for(lambda: parts.tripwire.refusal() != "")
+        assert event in parts.tripwire.refusal()
+        with pytest.raises(OrderRefused) as refused:
+            await parts.executor.execute(yes(ticker))
+        assert refused.value.verdict.reason == "fee_model_mismatch"
+        assert posts(rest) == 0
+        await ws.send_fee_update(event, None, None)  # the venue lifts the override
+        await ws.wait_for(lambda: parts.tripwire.refusal() == "")
+        order = await parts.executor.execute(yes(ticker))
+    assert order.status == "executed" and posts(rest) == 1 and stops == []
+
+
+async def test_a_settled_lifecycle_event_books_the_market_at_once_and_only_once(
+    venue: Any, db: Database, tlog: TradeLog, clock: Any, tmp_path: Path
+) -> None:
+    from src.app.engine import Engine, EngineTiming
+    from src.config import AppConfig
+    from src.model.models import Mode
+    from src.risk.kill_switch import KillSwitch
+    from tests.test_engine import FakeFeed, snap
+
+    rest, ws, books = venue
+    ticker = market_in(rest, clock)
+    results: list[TradeResult] = []
+    async with client_for(rest, clock) as client:
+        ex = LiveExecutor(client, db, tlog, clock, lambda i: Verdict(True))
+        assert (await ex.execute(yes(ticker))).status == "executed"
+        ks = KillSwitch(AppConfig().risk, D("100"), db, tmp_path, mode=Mode.PAPER, clock=clock,
+                        cancel_all=lambda: None, out=lambda _m: None)
+        settler = Settler(client, db, tlog, clock, D("100"), results.append, settlements=client, mode="live")
+        # The timed pass never comes in this test (an hour of real time): only the event can book it.
+        engine = Engine(
+            mode=Mode.LIVE, feed=FakeFeed(snap()), market_data=client, strategy=object(),  # type: ignore[arg-type]
+            size=lambda s, b: None, gate=ks, executor=ex, settler=settler, db=db, bankroll=lambda: D("100"),
+            clock=clock, timing=EngineTiming(settle_interval_s=3600.0), status_out=lambda _l: None,
+        )
+        router = VenueEventRouter(expedite=settler.expedite, settle_soon=engine.settle_soon)
+        books.route_venue_events(on_lifecycle=router.on_lifecycle)
+        loop = asyncio.create_task(engine._settle_loop())
+        try:
+            clock.now = rest.fake.markets[ticker].close_ts + 30
+            await ws.send_lifecycle(ticker, "determined", result="yes")
+            await asyncio.sleep(0.2)
+            assert results == [] and len(db.open_trades()) == 1  # no venue settlement yet: waits
+            rest.fake.settle(ticker, "yes")
+            await ws.send_lifecycle(ticker, "settled", result="yes", settled_ts=int(clock()))
+            await ws.wait_for(lambda: len(results) == 1)
+            assert db.open_trades() == []
+            await ws.send_lifecycle(ticker, "settled", result="yes", settled_ts=int(clock()))  # repeated
+            await ws.wait_for(lambda: router.settle_wakeups == 3)
+            await asyncio.sleep(0.2)
+        finally:
+            engine.request_stop(0)
+            loop.cancel()
+            await asyncio.gather(loop, return_exceptions=True)
+    (venue_order,) = rest.fake.orders.values()
+    assert len(results) == 1 and results[0].pnl == D("3") - venue_order.fill_cost - venue_order.fees
