@@ -447,14 +447,23 @@ class Engine:
             f"{self.why_not_trading}"
         )
 
-    def _book_note(self, now: float) -> str:
-        """How current the live book of our market is, for the status line ("book stale" past the limit)."""
+    def _book_state(self, now: float) -> tuple[str, float | None]:
+        """Our market's live book: "" (no live books or market), "not whole", "stale" or "current"; and its age."""
         if self.books is None or self.view is None:
-            return ""
+            return "", None
         age = self.books.book_age(self.view.market.ticker, now)
         if age is None:
+            return "not whole", None
+        return ("stale" if age > self.timing.max_live_book_age_s else "current"), age
+
+    def _book_note(self, now: float) -> str:
+        """How current the live book of our market is, for the status line ("book stale" past the limit)."""
+        state, age = self._book_state(now)
+        if not state:
+            return ""
+        if age is None:
             return " | book stale (not whole)"
-        if age > self.timing.max_live_book_age_s:
+        if state == "stale":
             return f" | book stale ({age:.1f}s)"
         return f" | book {age * 1000:.0f}ms"
 
@@ -477,6 +486,10 @@ class Engine:
         }
         if self.last_venue_ok_ts is not None:
             values["kalshi_last_call_ts"] = repr(self.last_venue_ok_ts)
+        if self.books is not None:  # the dashboard says "book stale" / "book not whole" from these
+            book_state, book_age = self._book_state(now)
+            values["book_state"] = book_state
+            values["book_age_s"] = "" if book_age is None else f"{book_age:.3f}"
         if self.view is not None:
             m = self.view.market
             values["market_ticker"] = m.ticker
