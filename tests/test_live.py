@@ -48,13 +48,6 @@ def intent(count: str = "5", limit: str = "0.55", side: Side = Side.YES, cid: st
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Database:
-    database = Database(tmp_path / "live.db")
-    yield database
-    database.close()
-
-
-@pytest.fixture
 def venue(clock: Any) -> FakeVenue:
     return FakeVenue(clock)
 
@@ -324,24 +317,6 @@ def test_fake_venue_matches_the_protocol_shape() -> None:
 # -- end to end against the fake Kalshi server (real KalshiClient, local TLS) ---------------------------
 
 ORDERS_PATH = "/portfolio/events/orders"
-
-
-@pytest.fixture
-async def server(rsa_private_key: Any) -> Any:
-    from tests.fakes.kalshi_server import start_fake_kalshi
-
-    async with start_fake_kalshi(rsa_private_key) as s:
-        yield s
-
-
-@pytest.fixture
-def market(server: Any) -> str:
-    import time as _time
-
-    m = server.fake.add_kxbtc15m_market(_time.time(), floor_strike="95000.12")
-    # YES asks: 0.45 x 3 (NO bid 0.55), then 0.50 x 10 (NO bid 0.50)
-    server.fake.set_book(m.ticker, yes=[("0.40", "10")], no=[("0.50", "10"), ("0.55", "3")])
-    return str(m.ticker)
 
 
 def fast_client(server: Any, attempts: int = 3) -> Any:

@@ -30,10 +30,8 @@ from src.execution.venue_events import VenueEventRouter
 from src.journal.trade_log import TradeLog
 from src.model.interfaces import OrderRefused
 from src.model.models import OrderIntent, Side, TradeResult, Verdict, new_client_order_id
-from src.net.backoff import RetryPolicy
-from src.net.rate_limit import TokenBucket
 from src.risk.lockfile import read_lock
-from tests.fakes.kalshi_server import start_fake_kalshi
+from tests.fakes.kalshi_server import add_standard_market, clocked_client
 from tests.fakes.kalshi_ws_server import FakeKalshiWs
 
 D = Decimal
@@ -45,41 +43,33 @@ TIMING = KalshiWsTiming(silence_timeout_s=10_000.0, liveness_ping_s=0.05, snapsh
 
 
 @pytest.fixture
-async def venue(clock: Any) -> AsyncIterator[tuple[Any, FakeKalshiWs, KalshiWs]]:
-    clock.now = 1_780_000_000.0
-    async with start_fake_kalshi(clock=clock) as rest:
-        ws = FakeKalshiWs({rest.key_id: rest.private_key.public_key()}, clock=clock)
-        ws.mirror(rest.fake)
-        async with ws:
-            books = KalshiWs(url=PROD_WS_URL, signer=rest.auth(clock=clock), clock=clock, private=True,
-                             connect=ws.connect, timing=TIMING, rng=lambda: 0.5)
-            task = asyncio.ensure_future(books.run())
-            await ws.wait_for(lambda: ws.subscriptions(m.CH_USER_ORDERS) == ws.subscriptions(m.CH_ORDER_GROUPS) == 1)
-            try:
-                yield rest, ws, books
-            finally:
-                books.stop()
-                await asyncio.wait_for(task, 5)
+def kalshi_clock(clock: Any) -> Any:
+    return clock
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Any:
-    database = Database(tmp_path / "live.db")
-    yield database
-    database.close()
+async def venue(server: Any, clock: Any) -> AsyncIterator[tuple[Any, FakeKalshiWs, KalshiWs]]:
+    """The REST fake (`server`) and a websocket fake mirroring it, with a private KalshiWs connected."""
+    ws = FakeKalshiWs({server.key_id: server.private_key.public_key()}, clock=clock)
+    ws.mirror(server.fake)
+    async with ws:
+        books = KalshiWs(url=PROD_WS_URL, signer=server.auth(clock=clock), clock=clock, private=True,
+                         connect=ws.connect, timing=TIMING, rng=lambda: 0.5)
+        task = asyncio.ensure_future(books.run())
+        await ws.wait_for(lambda: ws.subscriptions(m.CH_USER_ORDERS) == ws.subscriptions(m.CH_ORDER_GROUPS) == 1)
+        try:
+            yield server, ws, books
+        finally:
+            books.stop()
+            await asyncio.wait_for(task, 5)
 
 
 def market_in(rest: Any, clock: Any) -> str:
-    market = rest.fake.add_kxbtc15m_market(clock(), floor_strike="95000")
-    rest.fake.set_book(market.ticker, yes=[("0.40", "10")], no=[("0.50", "10"), ("0.55", "3")])
-    return str(market.ticker)
+    return add_standard_market(rest.fake)
 
 
 def client_for(rest: Any, clock: Any) -> Any:
-    client = rest.client(auth=rest.auth(clock=clock), clock=clock,
-                         retry_policy=RetryPolicy(max_attempts=3, base_delay_s=0.01, max_delay_s=0.02, budget_s=30))
-    client._reads = TokenBucket.per_second(10_000)
-    return client
+    return clocked_client(rest, clock)
 
 
 def yes(ticker: str) -> OrderIntent:

@@ -1217,6 +1217,31 @@ def _error(status: int, code: str, message: str, headers: Mapping[str, str] | No
 # ------------------------------------------------------------------------------------------------ running
 
 
+# The book most execution tests trade against: YES asks 0.45 x 3 (NO bid 0.55), then 0.50 x 10.
+STANDARD_YES_BIDS = (("0.40", "10"),)
+STANDARD_NO_BIDS = (("0.50", "10"), ("0.55", "3"))
+
+
+def add_standard_market(fake: FakeKalshi, *, floor_strike: str = "95000.12") -> str:
+    """A KXBTC15M window open now (on the fake's clock) with the standard book; returns its ticker."""
+    market = fake.add_kxbtc15m_market(fake.clock(), floor_strike=floor_strike)
+    fake.set_book(market.ticker, yes=list(STANDARD_YES_BIDS), no=list(STANDARD_NO_BIDS))
+    return str(market.ticker)
+
+
+def clocked_client(server: FakeKalshiServer, clock: Callable[[], float], *, attempts: int = 3) -> KalshiClient:
+    """A client that signs and times on the test's clock, retries fast, and pages without waiting."""
+    from src.net.backoff import RetryPolicy
+    from src.net.rate_limit import TokenBucket
+
+    client = server.client(auth=server.auth(clock=clock), clock=clock,
+                           retry_policy=RetryPolicy(max_attempts=attempts, base_delay_s=0.01, max_delay_s=0.02,
+                                                    budget_s=30))
+    # Paging through a long history must not take real seconds at 10 reads/s in a test.
+    client._reads = TokenBucket.per_second(10_000)
+    return client
+
+
 class SleepRecorder:
     """A retry_sleep for the client that records the requested waits instead of sleeping."""
 
@@ -1305,4 +1330,6 @@ __all__ = [
     "SleepRecorder",
     "start_fake_kalshi",
     "local_tls",
+    "add_standard_market",
+    "clocked_client",
 ]
