@@ -27,24 +27,15 @@ from src.platforms.kalshi import (
     KalshiTransportError,
 )
 from tests.fakes.fake_venue import FakeVenue
+from tests.fakes.order_doubles import Gate, order_intent
 
 D = Decimal
 TICKER = "KXBTC15M-26MAY281500-00"
 REPO = Path(__file__).resolve().parent.parent
 
 
-class Gate:
-    def __init__(self, verdict: Verdict = Verdict(True)) -> None:
-        self.verdict = verdict
-        self.seen: list[OrderIntent] = []
-
-    def __call__(self, intent: OrderIntent) -> Verdict:
-        self.seen.append(intent)
-        return self.verdict
-
-
 def intent(count: str = "5", limit: str = "0.55", side: Side = Side.YES, cid: str | None = None) -> OrderIntent:
-    return OrderIntent(TICKER, side, D(count), D(limit), cid or new_client_order_id(), fair_prob=0.7, edge=D("0.1"))
+    return order_intent(TICKER, count, limit, side, cid)
 
 
 @pytest.fixture

@@ -109,11 +109,11 @@ async def test_defect4_reconciliation_runs_again_while_the_books_agree(tmp_path:
     from src.execution.paper import PaperExecutor
     from src.model.models import Mode
     from src.risk.kill_switch import KillSwitch
-    from tests.test_engine import FakeFeed, FakeMarketData, snap
+    from tests.test_engine import FakeFeed, engine_market_data, snap
 
     db = Database(tmp_path / "paper.db")
     log = TradeLog(tmp_path / "trades", clock)
-    md = FakeMarketData(clock)
+    md = engine_market_data(clock)
     ks = KillSwitch(AppConfig().risk, D("100"), db, tmp_path, mode=Mode.PAPER, clock=clock, cancel_all=lambda: None,
                     out=lambda _m: None)
     runs: list[float] = []
@@ -228,11 +228,11 @@ async def test_defect7_a_refresh_mid_flight_keeps_the_market_being_traded(tmp_pa
     from src.config import AppConfig
     from src.model.models import Mode, Order
     from src.risk.kill_switch import KillSwitch
-    from tests.test_engine import FakeFeed, FakeMarketData, snap
+    from tests.test_engine import FakeFeed, engine_market_data, snap
 
     db = Database(tmp_path / "paper.db")
     log = TradeLog(tmp_path / "trades", clock)
-    md = FakeMarketData(clock)
+    md = engine_market_data(clock)
     ks = KillSwitch(AppConfig().risk, D("100"), db, tmp_path, mode=Mode.PAPER, clock=clock, cancel_all=lambda: None,
                     out=lambda _m: None)
     release = asyncio.Event()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -133,58 +134,63 @@ async def test_a_websocket_that_heard_nothing_falls_back_to_rest_and_never_resen
     assert len(fake.orders_with_client_id(cid)) == 1 and posts(rest) == 1
 
 
-async def live_parts(rest: Any, books: KalshiWs, db: Database, tlog: TradeLog, clock: Any, root: Path,
-                     client: Any, stops: list[str]) -> Any:
-    parts = await start_live(client, db, tlog, clock, lock_root=root, max_trade_usd=D("5"),
-                             time_in_force="fill_or_kill", kill_switch_check=lambda i: Verdict(True),
-                             on_hard_stop=lambda: stops.append("hard stop"), user_stream=books)
-    router = VenueEventRouter()
-    books.route_venue_events(on_order_group=router.on_order_group, on_fee_update=router.on_fee_update)
-    router.attach_live(parts.guard, parts.tripwire)
-    return parts
+@dataclass
+class Live:
+    """Live trading started (order group, fee check, first reconcile) with the websocket routed to it."""
+
+    rest: Any
+    ws: FakeKalshiWs
+    parts: Any
+    ticker: str
+    stops: list[str]
+
+
+@pytest.fixture
+async def live(venue: Any, db: Database, tlog: TradeLog, clock: Any, tmp_path: Path) -> AsyncIterator[Live]:
+    rest, ws, books = venue
+    ticker = market_in(rest, clock)
+    stops: list[str] = []
+    async with client_for(rest, clock) as client:
+        parts = await start_live(client, db, tlog, clock, lock_root=tmp_path, max_trade_usd=D("5"),
+                                 time_in_force="fill_or_kill", kill_switch_check=lambda i: Verdict(True),
+                                 on_hard_stop=lambda: stops.append("hard stop"), user_stream=books)
+        router = VenueEventRouter()
+        books.route_venue_events(on_order_group=router.on_order_group, on_fee_update=router.on_fee_update)
+        router.attach_live(parts.guard, parts.tripwire)
+        yield Live(rest, ws, parts, ticker, stops)
 
 
 async def test_a_group_triggered_at_the_venue_is_a_hard_stop_from_its_websocket_message(
-    venue: Any, db: Database, tlog: TradeLog, clock: Any, tmp_path: Path
+    live: Live, tmp_path: Path
 ) -> None:
-    rest, ws, books = venue
-    ticker = market_in(rest, clock)
-    stops: list[str] = []
-    async with client_for(rest, clock) as client:
-        parts = await live_parts(rest, books, db, tlog, clock, tmp_path, client, stops)
-        assert parts.guard.order_group_id and not parts.guard.triggered
-        rest.fake.trigger_group(parts.guard.order_group_id)  # e.g. a manual trigger on the website
-        await ws.wait_for(lambda: parts.guard.triggered)
-        assert stops == ["hard stop"]
-        lock = read_lock(tmp_path)
-        assert lock is not None and lock.data is not None and lock.data["reason"] == TRIGGERED_REASON
-        with pytest.raises(OrderRefused) as refused:
-            await parts.executor.execute(yes(ticker))
-        assert refused.value.verdict.reason == TRIGGERED_REASON
-    assert posts(rest) == 0
+    guard = live.parts.guard
+    assert guard.order_group_id and not guard.triggered
+    live.rest.fake.trigger_group(guard.order_group_id)  # e.g. a manual trigger on the website
+    await live.ws.wait_for(lambda: guard.triggered)
+    assert live.stops == ["hard stop"]
+    lock = read_lock(tmp_path)
+    assert lock is not None and lock.data is not None and lock.data["reason"] == TRIGGERED_REASON
+    with pytest.raises(OrderRefused) as refused:
+        await live.parts.executor.execute(yes(live.ticker))
+    assert refused.value.verdict.reason == TRIGGERED_REASON
+    assert posts(live.rest) == 0
 
 
-async def test_an_event_fee_override_the_model_does_not_match_refuses_orders_until_cleared(
-    venue: Any, db: Database, tlog: TradeLog, clock: Any, tmp_path: Path
-) -> None:
-    rest, ws, books = venue
-    ticker = market_in(rest, clock)
-    event = rest.fake.markets[ticker].event_ticker
-    stops: list[str] = []
-    async with client_for(rest, clock) as client:
-        parts = await live_parts(rest, books, db, tlog, clock, tmp_path, client, stops)
-        assert parts.tripwire.refusal() == ""
-        await ws.send_fee_update(event, "quadratic", 2.0)
-        await ws.wait_for(lambda: parts.tripwire.refusal() != "")
-        assert event in parts.tripwire.refusal()
-        with pytest.raises(OrderRefused) as refused:
-            await parts.executor.execute(yes(ticker))
-        assert refused.value.verdict.reason == "fee_model_mismatch"
-        assert posts(rest) == 0
-        await ws.send_fee_update(event, None, None)  # the venue lifts the override
-        await ws.wait_for(lambda: parts.tripwire.refusal() == "")
-        order = await parts.executor.execute(yes(ticker))
-    assert order.status == "executed" and posts(rest) == 1 and stops == []
+async def test_an_event_fee_override_the_model_does_not_match_refuses_orders_until_cleared(live: Live) -> None:
+    tripwire, ws = live.parts.tripwire, live.ws
+    event = live.rest.fake.markets[live.ticker].event_ticker
+    assert tripwire.refusal() == ""
+    await ws.send_fee_update(event, "quadratic", 2.0)
+    await ws.wait_for(lambda: tripwire.refusal() != "")
+    assert event in tripwire.refusal()
+    with pytest.raises(OrderRefused) as refused:
+        await live.parts.executor.execute(yes(live.ticker))
+    assert refused.value.verdict.reason == "fee_model_mismatch"
+    assert posts(live.rest) == 0
+    await ws.send_fee_update(event, None, None)  # the venue lifts the override
+    await ws.wait_for(lambda: tripwire.refusal() == "")
+    order = await live.parts.executor.execute(yes(live.ticker))
+    assert order.status == "executed" and posts(live.rest) == 1 and live.stops == []
 
 
 async def test_a_settled_lifecycle_event_books_the_market_at_once_and_only_once(
