@@ -22,10 +22,12 @@ import pytest
 from src.data import kalshi_ws_messages as m
 from src.data.kalshi_ws import PROD_WS_URL, KalshiWs, KalshiWsTiming
 from src.db import Database
+from src.execution.fee_tripwire import FeeTripwire
 from src.execution.live import LiveExecutor
 from src.execution.live_setup import start_live
 from src.execution.order_group import TRIGGERED_REASON
-from src.execution.order_lookup import FirstWordLookup, RestOrderLookup, StreamOrderLookup
+from src.execution.order_lookup import FirstWordLookup, NotHeardYet, RestOrderLookup, StreamOrderLookup
+from src.execution.reconcile import resolve_order
 from src.execution.settlement import Settler
 from src.execution.venue_events import VenueEventRouter
 from src.journal.trade_log import TradeLog
@@ -238,3 +240,87 @@ async def test_a_settled_lifecycle_event_books_the_market_at_once_and_only_once(
             await asyncio.gather(loop, return_exceptions=True)
     (venue_order,) = rest.fake.orders.values()
     assert len(results) == 1 and results[0].pnl == D("3") - venue_order.fill_cost - venue_order.fees
+
+
+# -- the pieces, without a network -------------------------------------------------------------------
+
+
+def ws_order(status: str = "executed", filled: str = "3", cid: str = "pbx", ticker: str = "KXBTC15M-T") -> Any:
+    return m.UserOrderUpdate(order_id="o1", client_order_id=cid, ticker=ticker, status=status, side=Side.NO,
+                             yes_price=D("0.4500"), filled=D(filled), remaining=D(0), initial=D("3"),
+                             taker_fees=D("0.05"), maker_fees=D(0), updated_ms=None)
+
+
+def ws_fill(count: str, trade_id: str, order_id: str = "o1") -> Any:
+    return m.UserFill(trade_id=trade_id, order_id=order_id, client_order_id="pbx", ticker="KXBTC15M-T",
+                      side=Side.NO, yes_price=D("0.4500"), count=D(count), fee=D("0.02"), is_taker=True, ts_ms=1000)
+
+
+class Heard:
+    """What a KalshiWs would hold for one client_order_id."""
+
+    def __init__(self, order: Any = None, fills: list[Any] | None = None) -> None:
+        self.order, self.fills = order, fills or []
+
+    def order_update(self, client_order_id: str) -> Any:
+        return self.order if self.order is not None and self.order.client_order_id == client_order_id else None
+
+    def fills_for(self, client_order_id: str) -> list[Any]:
+        return list(self.fills)
+
+
+class Rest:
+    def __init__(self) -> None:
+        self.asked = 0
+
+    async def find(self, client_order_id: str, ticker: str, written_ts: float) -> Any:
+        self.asked += 1
+        return None
+
+
+async def test_the_websocket_answers_first_only_with_a_final_state_of_that_order_in_that_market() -> None:
+    rest = Rest()
+    first = FirstWordLookup(StreamOrderLookup(Heard(ws_order(),
+                                                    [ws_fill("1", "t1"), ws_fill("2", "t2")])), rest)
+    order = await first.find("pbx", "KXBTC15M-T", 0.0)
+    assert order is not None and order.status == "executed" and order.side is Side.NO
+    assert order.limit_price == D("0.5500") and order.fees == D("0.05")  # NO pays 1 - yes price
+    assert [f.count for f in order.fills] == [D(1), D(2)] and rest.asked == 0
+    # Another market's order, a state that is not an outcome, or nothing heard: REST is asked.
+    for heard in (Heard(ws_order(ticker="KXBTC15M-OTHER")), Heard(ws_order(status="unknown")), Heard()):
+        rest.asked = 0
+        assert await FirstWordLookup(StreamOrderLookup(heard), rest).find("pbx", "KXBTC15M-T", 0.0) is None
+        assert rest.asked == 1
+
+
+async def test_fill_messages_that_do_not_add_up_travel_without_fills_and_silence_never_means_absent() -> None:
+    partial = await StreamOrderLookup(Heard(ws_order(), [ws_fill("1", "t1")])).find("pbx", "KXBTC15M-T", 0.0)
+    assert partial is not None and partial.filled_count == D(3) and partial.fills == ()  # REST fills decide
+    other_order = Heard(ws_order(filled="1"), [ws_fill("1", "t9", order_id="o2")])
+    assert (await StreamOrderLookup(other_order).find("pbx", "KXBTC15M-T", 0.0)).fills == ()  # type: ignore[union-attr]
+    with pytest.raises(NotHeardYet):
+        await StreamOrderLookup(Heard()).find("pbx", "KXBTC15M-T", 0.0)
+
+
+async def test_a_websocket_alone_never_marks_an_order_failed_however_long_it_is_silent(
+    db: Database, tlog: TradeLog, clock: Any
+) -> None:
+    intent = yes("KXBTC15M-T")
+    db.insert_order_intent(intent, clock(), status="pending")
+    clock.advance(3600)
+    (row,) = db.orders_with_status("pending")
+    res = await resolve_order(object(), db, tlog, clock, row, lookup=StreamOrderLookup(Heard()))  # type: ignore[arg-type]
+    assert res.status == "pending" and db.order_by_client_id(intent.client_order_id).status == "pending"  # type: ignore[union-attr]
+
+
+def test_order_group_updates_parse_and_an_unmodelled_fee_override_trips_until_cleared(clock: Any) -> None:
+    update = m.parse('{"type":"order_group_updates","sid":4,"seq":2,"msg":{"event_type":"triggered",'
+                     '"order_group_id":"og-1","contracts_limit_fp":"150.00","ts_ms":1}}')
+    assert update == m.OrderGroupUpdate("og-1", "triggered", D("150.00"), 1)
+    wire = FeeTripwire(object(), "KXBTC15M", clock)  # type: ignore[arg-type]
+    wire._refusal = ""  # as after a clean check of the series
+    assert wire.note_override("KXBTC15M-E1", None, D(1)) == "" and wire.refusal() == ""
+    assert "taker rate" in wire.note_override("KXBTC15M-E1", None, D("1.5"))
+    assert "KXBTC15M-E1 fee override" in wire.refusal()
+    assert wire.note_override("KXBTC15M-E1", "flat", None) != ""  # an unmodelled type refuses too
+    assert wire.note_override("KXBTC15M-E1", None, None) == "" and wire.refusal() == ""
