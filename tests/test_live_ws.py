@@ -79,6 +79,13 @@ def yes(ticker: str) -> OrderIntent:
     return OrderIntent(ticker, Side.YES, D("3"), D("0.45"), new_client_order_id())
 
 
+def first_word_executor(client: Any, books: KalshiWs, db: Database, tlog: TradeLog, clock: Any
+                        ) -> tuple[LiveExecutor, FirstWordLookup]:
+    """The live executor as live_setup builds it: the websocket's word first, REST the fallback."""
+    lookup = FirstWordLookup(StreamOrderLookup(books), RestOrderLookup(client))
+    return LiveExecutor(client, db, tlog, clock, lambda i: Verdict(True), lookup=lookup), lookup
+
+
 def posts(rest: Any) -> int:
     return len(rest.fake.requests_to(ORDERS, "POST"))
 
@@ -92,8 +99,7 @@ async def test_an_ambiguous_order_is_resolved_from_the_websocket_before_rest_lis
     fake.listing_lag_s = 5.0
     fake.drop_next(after_processing=True, method="POST", path=ORDERS)  # executed, answer lost
     async with client_for(rest, clock) as client:
-        lookup = FirstWordLookup(StreamOrderLookup(books), RestOrderLookup(client))
-        ex = LiveExecutor(client, db, tlog, clock, lambda i: Verdict(True), lookup=lookup)
+        ex, lookup = first_word_executor(client, books, db, tlog, clock)
         intent = yes(ticker)
         assert (await ex.execute(intent)).status == "pending"
         cid = intent.client_order_id
@@ -122,8 +128,7 @@ async def test_a_websocket_that_heard_nothing_falls_back_to_rest_and_never_resen
     fake.listing_lag_s = 2.0
     fake.fail_next(502, method="POST", path=ORDERS, after_processing=True)
     async with client_for(rest, clock) as client:
-        lookup = FirstWordLookup(StreamOrderLookup(books), RestOrderLookup(client))
-        ex = LiveExecutor(client, db, tlog, clock, lambda i: Verdict(True), lookup=lookup)
+        ex, lookup = first_word_executor(client, books, db, tlog, clock)
         intent = yes(ticker)
         assert (await ex.execute(intent)).status == "pending"
         cid = intent.client_order_id
