@@ -587,6 +587,13 @@ async def _start_and_run(
     settler = Settler(recording.settle if recording else market_data, db, trade_log, clock, starting,
                       kill_switch.record_trade_result,
                       settlements=client if mode is Mode.LIVE else None, mode=mode.value)
+    venue_events = None
+    if books is not None:  # determined/settled markets settle at once; order groups and fees feed live's checks
+        from src.execution.venue_events import VenueEventRouter
+
+        venue_events = VenueEventRouter(expedite=settler.expedite, settle_soon=lambda: engine_ref.call("settle_soon"))
+        books.route_venue_events(on_order_group=venue_events.on_order_group, on_lifecycle=venue_events.on_lifecycle,
+                                 on_fee_update=venue_events.on_fee_update)
     settler = notify.tap_settler(settler)
     if executor is not None:
         executor = notify.tap_executor(executor)
@@ -619,7 +626,8 @@ async def _start_and_run(
                                     time_in_force=app.execution.time_in_force,
                                     kill_switch_check=pause_gate.check_order_allowed,
                                     on_hard_stop=kill_switch.refresh, on_order_submitted=submitted,
-                                    on_reconcile=lambda report: notify.notifier.reconciliation(report.discrepancies))
+                                    on_reconcile=lambda report: notify.notifier.reconciliation(report.discrepancies),
+                                    user_stream=books)
         except KalshiError as exc:
             return fail(f"live start-up refused: could not set up the exchange-side order group or checks: {exc}",
                         EXIT_ERROR)
@@ -629,6 +637,8 @@ async def _start_and_run(
             log.error("fee tripwire: %s", live.tripwire.refusal())
         if books is not None:
             live.schedule.follow(lambda: books.reconnects)  # a websocket reconnect is a reconnect too
+        if venue_events is not None:
+            venue_events.attach_live(live.guard, live.tripwire)
         executor = notify.tap_executor(live.executor)
         resolve_pending, resync = live.executor.resolve_pending, live.upkeep
         reconciled, reconcile_reason = live.reconciled, live.halt_reason

@@ -38,6 +38,7 @@ from src.reporting.dashboard_queries import (  # noqa: E402
     NoDatabase,
     RiskLimits,
     Snapshot,
+    book_stale_warning,
     connect_readonly,
     database_path,
     edge_db_path,
@@ -325,6 +326,8 @@ def render_system_health(snap: Snapshot) -> None:
     ]
     if sysh.market_close_ts is not None:
         details.append(f"closes {fmt_ts(sysh.market_close_ts)}")
+    if sysh.book_state == "current" and sysh.book_age_s is not None:
+        details.append(f"book {sysh.book_age_s * 1000:.0f} ms")
     if sysh.started_ts is not None:
         details.append(f"bot started {fmt_ts(sysh.started_ts)}")
     st.caption(" · ".join(details) + clock_note)
@@ -342,6 +345,9 @@ def render_system_health(snap: Snapshot) -> None:
         )
     if sysh.feed_stale:
         st.warning("The price feed is stale: no new signals are generated until it recovers.")
+    book_warning = book_stale_warning(sysh.book_state, sysh.book_age_s)
+    if book_warning:
+        st.warning(book_warning)
     if sysh.recent_errors:
         with st.expander(f"Latest errors ({sysh.errors_last_hour} in the last hour)"):
             st.dataframe(

@@ -5,13 +5,16 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from src.db import Database
 from src.journal import log_setup
 from src.journal.trade_log import TradeLog
 from tests.fakes.fault_secrets import FakeSecrets, make_fake_secrets
@@ -110,6 +113,38 @@ def project_dir(tmp_path: Path) -> Iterator[Path]:
 @pytest.fixture
 def tlog(tmp_path: Path, clock: ManualClock) -> TradeLog:
     return TradeLog(tmp_path / "trades", clock)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    """A fresh trading database in the test's temporary directory."""
+    database = Database(tmp_path / "bot.db")
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def kalshi_clock() -> Callable[[], float]:
+    """The clock the fake Kalshi (`server`) runs on: the wall clock. A module whose venue runs on the
+    manual clock overrides this fixture to return `clock`."""
+    return time.time
+
+
+@pytest.fixture
+async def server(rsa_private_key: rsa.RSAPrivateKey, kalshi_clock: Callable[[], float]) -> AsyncIterator[Any]:
+    """The fake Kalshi REST venue (tests/fakes/kalshi_server.py) over local TLS."""
+    from tests.fakes.kalshi_server import start_fake_kalshi
+
+    async with start_fake_kalshi(rsa_private_key, clock=kalshi_clock) as s:
+        yield s
+
+
+@pytest.fixture
+def market(server: Any) -> str:
+    """A KXBTC15M window open now on the fake venue, with the standard book (YES asks 0.45 x 3, 0.50 x 10)."""
+    from tests.fakes.kalshi_server import add_standard_market
+
+    return add_standard_market(server.fake)
 
 
 @pytest.fixture

@@ -601,3 +601,24 @@ def test_the_sim_banner_names_the_lag_its_book_assumed(tmp_path: Path, monkeypat
         db.set_health({"sim_lag_s": text}, built.now)
         db.close()
         assert read_page_settings(built.path).sim_lag_s is None, text
+
+
+def test_the_page_says_book_not_whole_or_stale_from_the_engines_health_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built = build_normal(tmp_path, Mode.PAPER)
+    db = Database(built.path)
+    db.set_health({"book_state": "not whole", "book_age_s": ""}, built.now)
+    db.close()
+    at = run_app(built.root, monkeypatch)
+    assert any(w.value.startswith("Book not whole") for w in at.warning)
+    db = Database(built.path)
+    db.set_health({"book_state": "stale", "book_age_s": "2.500"}, built.now)
+    db.close()
+    at = run_app(built.root, monkeypatch)
+    assert any(w.value.startswith("Book stale (2.5 s old)") for w in at.warning)
+    db = Database(built.path)
+    db.set_health({"book_state": "current", "book_age_s": "0.120"}, built.now)
+    db.close()
+    at = run_app(built.root, monkeypatch)
+    assert not any("Book" in w.value for w in at.warning) and "book 120 ms" in captions(at)

@@ -21,6 +21,7 @@ from src.risk.kill_switch import KillSwitch
 from src.risk.sizing import SizingLimits, intent_from_signal
 from src.strategies.base import Strategy
 from src.strategies.btc_lag import BtcLagStrategy
+from tests.fakes.market_data import FakeMarketData
 
 NOW = 1_780_000_000.0 - (1_780_000_000.0 % 900) + 300  # 5 minutes into a window: 10 minutes left
 STRIKE = Decimal("100000")
@@ -52,32 +53,17 @@ class FakeFeed:
         self._stopped.set()
 
 
-class FakeMarketData:
-    def __init__(self, clock, *, ask: str = "0.55", result: str = "") -> None:
-        self.clock = clock
-        self.ask = Decimal(ask)
-        self.result = result
-        self.book_calls = 0
-
-    def market(self) -> Market:
-        close = window_close(NOW)
-        return Market(
-            ticker=market_ticker(close), event_ticker="E", status="active" if not self.result else "settled",
-            open_time=datetime.fromtimestamp(window_open(NOW), tz=UTC),
-            close_time=datetime.fromtimestamp(close, tz=UTC), floor_strike=STRIKE, result=self.result,
-        )
-
-    async def get_market(self, ticker: str) -> Market:
-        return self.market()
-
-    async def get_current_market(self, now: float) -> Market | None:
-        return self.market()
-
-    async def get_orderbook(self, ticker: str) -> OrderBook:
-        self.book_calls += 1
-        no_bid = Decimal(1) - self.ask
-        return OrderBook(ticker, (BookLevel(Decimal("0.40"), Decimal(50)),),
-                         (BookLevel(no_bid, Decimal(50)),), self.clock())
+def engine_market_data(clock, *, ask: str = "0.55") -> FakeMarketData:
+    """The venue the engine tests poll: the window open at NOW, its YES asked at `ask`, books always fresh."""
+    close = window_close(NOW)
+    market = Market(
+        ticker=market_ticker(close), event_ticker="E", status="active",
+        open_time=datetime.fromtimestamp(window_open(NOW), tz=UTC),
+        close_time=datetime.fromtimestamp(close, tz=UTC), floor_strike=STRIKE, result="",
+    )
+    no_bid = Decimal(1) - Decimal(ask)
+    book = OrderBook(market.ticker, (BookLevel(Decimal("0.40"), Decimal(50)),), (BookLevel(no_bid, Decimal(50)),), 0.0)
+    return FakeMarketData({market.ticker: book}, markets={market.ticker: market}, current=market.ticker, clock=clock)
 
 
 def snap(*, price: float = 100_600.0, move: float = 0.6, stale: bool = False) -> FeedSnapshot:
@@ -90,7 +76,7 @@ def rig(tmp_path: Path, clock):
     app = AppConfig()
     db = Database(tmp_path / "paper.db")
     log = TradeLog(tmp_path / "trades", clock)
-    md = FakeMarketData(clock)
+    md = engine_market_data(clock)
     ks = KillSwitch(app.risk, Decimal("100"), db, tmp_path, mode=Mode.PAPER, clock=clock, cancel_all=lambda: None,
                     out=lambda _m: None)
     executor = PaperExecutor(md, db, log, clock, ks.check_order_allowed,
@@ -223,7 +209,7 @@ async def test_settlement_pass_books_the_win_and_frees_the_market(rig, clock) ->
     await engine.send(intent)
     assert len(db.open_trades()) == 1
     clock.now = window_close(NOW) + 5
-    md.result = "yes"
+    md.settle(market_ticker(window_close(NOW)), "yes")
     report = await engine.settler.settle_due()
     assert len(report.settled) == 1
     assert ks.bankroll > Decimal("100")

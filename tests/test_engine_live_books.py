@@ -232,3 +232,18 @@ async def test_paper_trades_from_the_websocket_book_and_not_across_a_gap(tmp_pat
         trade = db.open_trades()[0]
         assert trade.ticker == TICKER and trade.avg_price == Decimal("0.5000")  # the websocket's ask, not 0.55
         assert NEXT in ws.watched and ws.resubscribes == 1
+
+
+async def test_the_health_row_says_book_not_whole_stale_or_current_for_the_dashboard(tmp_path) -> None:
+    books = Books()
+    engine, _rest, db, _lines = build(tmp_path, books)
+    await engine._refresh_market()
+    engine._write_health()
+    assert db.health()["book_state"][0] == "not whole" and db.health()["book_age_s"][0] == ""
+    books.books[TICKER] = live_book()
+    books.age = 0.51
+    engine._write_health()
+    assert db.health()["book_state"][0] == "stale" and db.health()["book_age_s"][0] == "0.510"
+    books.age = 0.01
+    engine._write_health()
+    assert db.health()["book_state"][0] == "current"

@@ -6,7 +6,6 @@ import asyncio
 import inspect
 import json
 import time
-from collections.abc import AsyncIterator
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from urllib.parse import urlencode
@@ -39,16 +38,10 @@ from src.platforms.kalshi import (
     parse_order,
 )
 from src.platforms.kalshi_verify import verify_kalshi
-from tests.fakes.kalshi_server import FakeKalshiServer, start_fake_kalshi
+from tests.fakes.kalshi_server import FakeKalshiServer
 
 ORDERS = "/portfolio/events/orders"
 LISTED_ORDERS = "/portfolio/orders"
-
-
-@pytest.fixture
-async def server(rsa_private_key: rsa.RSAPrivateKey) -> AsyncIterator[FakeKalshiServer]:
-    async with start_fake_kalshi(rsa_private_key) as s:
-        yield s
 
 
 @pytest.fixture

@@ -27,31 +27,15 @@ from src.platforms.kalshi import (
     KalshiTransportError,
 )
 from tests.fakes.fake_venue import FakeVenue
+from tests.fakes.order_doubles import Gate, order_intent
 
 D = Decimal
 TICKER = "KXBTC15M-26MAY281500-00"
 REPO = Path(__file__).resolve().parent.parent
 
 
-class Gate:
-    def __init__(self, verdict: Verdict = Verdict(True)) -> None:
-        self.verdict = verdict
-        self.seen: list[OrderIntent] = []
-
-    def __call__(self, intent: OrderIntent) -> Verdict:
-        self.seen.append(intent)
-        return self.verdict
-
-
 def intent(count: str = "5", limit: str = "0.55", side: Side = Side.YES, cid: str | None = None) -> OrderIntent:
-    return OrderIntent(TICKER, side, D(count), D(limit), cid or new_client_order_id(), fair_prob=0.7, edge=D("0.1"))
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Database:
-    database = Database(tmp_path / "live.db")
-    yield database
-    database.close()
+    return order_intent(TICKER, count, limit, side, cid)
 
 
 @pytest.fixture
@@ -324,24 +308,6 @@ def test_fake_venue_matches_the_protocol_shape() -> None:
 # -- end to end against the fake Kalshi server (real KalshiClient, local TLS) ---------------------------
 
 ORDERS_PATH = "/portfolio/events/orders"
-
-
-@pytest.fixture
-async def server(rsa_private_key: Any) -> Any:
-    from tests.fakes.kalshi_server import start_fake_kalshi
-
-    async with start_fake_kalshi(rsa_private_key) as s:
-        yield s
-
-
-@pytest.fixture
-def market(server: Any) -> str:
-    import time as _time
-
-    m = server.fake.add_kxbtc15m_market(_time.time(), floor_strike="95000.12")
-    # YES asks: 0.45 x 3 (NO bid 0.55), then 0.50 x 10 (NO bid 0.50)
-    server.fake.set_book(m.ticker, yes=[("0.40", "10")], no=[("0.50", "10"), ("0.55", "3")])
-    return str(m.ticker)
 
 
 def fast_client(server: Any, attempts: int = 3) -> Any:

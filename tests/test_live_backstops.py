@@ -25,25 +25,15 @@ from src.model.order_group_limit import order_group_contracts_limit
 from src.net.backoff import RetryPolicy
 from src.risk.kill_switch import KillSwitch
 from src.risk.lockfile import read_lock, write_lock
+from tests.fakes.kalshi_server import clocked_client
 
 D = Decimal
 ORDERS = "/portfolio/events/orders"
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Database:
-    database = Database(tmp_path / "live.db")
-    yield database
-    database.close()
-
-
-@pytest.fixture
-async def server(clock: Any) -> Any:
-    from tests.fakes.kalshi_server import start_fake_kalshi
-
-    clock.now = 1_780_000_000.0
-    async with start_fake_kalshi(clock=clock) as s:
-        yield s
+def kalshi_clock(clock: Any) -> Any:
+    return clock  # the venue runs on the manual clock
 
 
 @pytest.fixture
@@ -54,8 +44,7 @@ def market(server: Any, clock: Any) -> str:
 
 
 def client_for(server: Any, clock: Any) -> Any:
-    return server.client(auth=server.auth(clock=clock), clock=clock,
-                         retry_policy=RetryPolicy(max_attempts=2, base_delay_s=0.01, max_delay_s=0.02))
+    return clocked_client(server, clock, attempts=2)
 
 
 def kill_switch(db: Database, root: Path, clock: Any, cancels: list[int]) -> KillSwitch:

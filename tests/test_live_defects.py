@@ -20,8 +20,7 @@ from src.execution.live import LiveExecutor
 from src.execution.settlement import Settler
 from src.journal.trade_log import TradeLog
 from src.model.models import OrderIntent, Side, TradeResult, Verdict, new_client_order_id
-from src.net.backoff import RetryPolicy
-from src.net.rate_limit import TokenBucket
+from tests.fakes.kalshi_server import clocked_client
 
 D = Decimal
 ORDERS = "/portfolio/events/orders"
@@ -29,34 +28,12 @@ LISTED = "/portfolio/orders"
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Database:
-    database = Database(tmp_path / "live.db")
-    yield database
-    database.close()
-
-
-@pytest.fixture
-async def server(clock: Any) -> Any:
-    from tests.fakes.kalshi_server import start_fake_kalshi
-
-    clock.now = 1_780_000_000.0
-    async with start_fake_kalshi(clock=clock) as s:
-        yield s
-
-
-@pytest.fixture
-def market(server: Any, clock: Any) -> str:
-    m = server.fake.add_kxbtc15m_market(clock(), floor_strike="95000")
-    server.fake.set_book(m.ticker, yes=[("0.40", "10")], no=[("0.50", "10"), ("0.55", "3")])
-    return str(m.ticker)
+def kalshi_clock(clock: Any) -> Any:
+    return clock  # the venue's listing lag and the client's signatures run on the manual clock
 
 
 def client_for(server: Any, clock: Any) -> Any:
-    client = server.client(auth=server.auth(clock=clock), clock=clock,
-                           retry_policy=RetryPolicy(max_attempts=3, base_delay_s=0.01, max_delay_s=0.02, budget_s=30))
-    # Paging through a long history must not take real seconds at 10 reads/s in a test.
-    client._reads = TokenBucket.per_second(10_000)
-    return client
+    return clocked_client(server, clock)
 
 
 def yes(ticker: str, count: str = "3", limit: str = "0.45") -> OrderIntent:
@@ -132,11 +109,11 @@ async def test_defect4_reconciliation_runs_again_while_the_books_agree(tmp_path:
     from src.execution.paper import PaperExecutor
     from src.model.models import Mode
     from src.risk.kill_switch import KillSwitch
-    from tests.test_engine import FakeFeed, FakeMarketData, snap
+    from tests.test_engine import FakeFeed, engine_market_data, snap
 
     db = Database(tmp_path / "paper.db")
     log = TradeLog(tmp_path / "trades", clock)
-    md = FakeMarketData(clock)
+    md = engine_market_data(clock)
     ks = KillSwitch(AppConfig().risk, D("100"), db, tmp_path, mode=Mode.PAPER, clock=clock, cancel_all=lambda: None,
                     out=lambda _m: None)
     runs: list[float] = []
@@ -251,11 +228,11 @@ async def test_defect7_a_refresh_mid_flight_keeps_the_market_being_traded(tmp_pa
     from src.config import AppConfig
     from src.model.models import Mode, Order
     from src.risk.kill_switch import KillSwitch
-    from tests.test_engine import FakeFeed, FakeMarketData, snap
+    from tests.test_engine import FakeFeed, engine_market_data, snap
 
     db = Database(tmp_path / "paper.db")
     log = TradeLog(tmp_path / "trades", clock)
-    md = FakeMarketData(clock)
+    md = engine_market_data(clock)
     ks = KillSwitch(AppConfig().risk, D("100"), db, tmp_path, mode=Mode.PAPER, clock=clock, cancel_all=lambda: None,
                     out=lambda _m: None)
     release = asyncio.Event()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,9 @@ from src.execution.paper import PaperExecutor, walk_book
 from src.journal.trade_log import TradeLog
 from src.model.fees import taker_fee
 from src.model.interfaces import OrderRefused
-from src.model.models import BookLevel, Market, OrderBook, OrderIntent, Side, Verdict, new_client_order_id
+from src.model.models import BookLevel, OrderBook, OrderIntent, Side, Verdict, new_client_order_id
+from tests.fakes.market_data import FakeMarketData
+from tests.fakes.order_doubles import Gate, log_lines, order_intent
 
 D = Decimal
 TICKER = "KXBTC15M-26MAY281500-00"
@@ -32,74 +33,8 @@ def book(yes: list[tuple[str, str]] = (), no: list[tuple[str, str]] = (), ticker
     )
 
 
-class FakeMarketData:
-    """In-memory MarketData that records every call, and exposes order methods it must never see used."""
-
-    def __init__(self, books: dict[str, OrderBook] | None = None) -> None:
-        self.books = books or {}
-        self.calls: list[str] = []
-        self.fail: Exception | None = None
-
-    async def get_market(self, ticker: str) -> Market:
-        self.calls.append("get_market")
-        raise KeyError(ticker)
-
-    async def get_current_market(self, now: float) -> Market | None:
-        self.calls.append("get_current_market")
-        return None
-
-    async def get_orderbook(self, ticker: str) -> OrderBook:
-        self.calls.append("get_orderbook")
-        if self.fail is not None:
-            raise self.fail
-        return self.books[ticker]
-
-    # A real Kalshi client has these too; the paper executor must never reach for them.
-    async def place_order(self, *args: Any, **kwargs: Any) -> Any:
-        self.calls.append("place_order")
-        raise AssertionError("paper called an order endpoint")
-
-    async def cancel_order(self, *args: Any, **kwargs: Any) -> Any:
-        self.calls.append("cancel_order")
-        raise AssertionError("paper called an order endpoint")
-
-    async def cancel_all_orders(self, *args: Any, **kwargs: Any) -> Any:
-        self.calls.append("cancel_all_orders")
-        raise AssertionError("paper called an order endpoint")
-
-
-class Gate:
-    """A kill switch check that records what it saw and answers as told."""
-
-    def __init__(self, verdict: Verdict = Verdict(True), trace: list[str] | None = None) -> None:
-        self.verdict = verdict
-        self.seen: list[OrderIntent] = []
-        self.trace = trace
-
-    def __call__(self, intent: OrderIntent) -> Verdict:
-        self.seen.append(intent)
-        if self.trace is not None:
-            self.trace.append("kill_switch")
-        return self.verdict
-
-
 def intent(count: str = "5", limit: str = "0.56", side: Side = Side.YES, cid: str | None = None) -> OrderIntent:
-    return OrderIntent(ticker=TICKER, side=side, count=D(count), limit_price=D(limit),
-                       client_order_id=cid or new_client_order_id(), fair_prob=0.7, edge=D("0.1"))
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Database:
-    database = Database(tmp_path / "paper.db")
-    yield database
-    database.close()
-
-
-def log_lines(tlog: TradeLog) -> list[dict[str, Any]]:
-    lines: list[dict[str, Any]] = []
-    for path in sorted(tlog.directory.glob("*.jsonl")):
-        lines.extend(json.loads(line) for line in path.read_text().splitlines())
-    return lines
+    return order_intent(TICKER, count, limit, side, cid)
 
 
 # The standard book: NO bids 0.40 x 5 and 0.45 x 10 -> YES asks 0.55 x 10 then 0.60 x 5.

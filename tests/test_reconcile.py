@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,13 +18,6 @@ from tests.fakes.fake_venue import FakeVenue
 D = Decimal
 TICKER = "KXBTC15M-26MAY281500-00"
 OTHER = "KXBTC15M-26MAY281515-15"
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Database:
-    database = Database(tmp_path / "live.db")
-    yield database
-    database.close()
 
 
 @pytest.fixture
@@ -207,23 +199,6 @@ async def test_unreachable_venue_is_not_reconciled(
 
 
 # -- against the fake Kalshi server -------------------------------------------------------------------
-
-
-@pytest.fixture
-async def server(rsa_private_key: Any) -> Any:
-    from tests.fakes.kalshi_server import start_fake_kalshi
-
-    async with start_fake_kalshi(rsa_private_key) as s:
-        yield s
-
-
-@pytest.fixture
-def market(server: Any) -> str:
-    import time
-
-    m = server.fake.add_kxbtc15m_market(time.time(), floor_strike="95000")
-    server.fake.set_book(m.ticker, yes=[("0.40", "10")], no=[("0.50", "10"), ("0.55", "3")])
-    return str(m.ticker)
 
 
 @pytest.mark.parametrize("adopt", [True, False])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -21,30 +20,13 @@ from src.execution.settlement import (
 )
 from src.journal.trade_log import TradeLog
 from src.model.kxbtc15m import market_ticker, window_close
-from src.model.models import Fill, Market, OrderBook, OrderIntent, Settlement, Side, TradeResult, new_client_order_id
+from src.model.models import Fill, Market, OrderIntent, Settlement, Side, TradeResult, new_client_order_id
 from src.model.strike_rule import derive_result
+from tests.fakes.market_data import FakeMarketData
+from tests.fakes.order_doubles import log_lines
 
 D = Decimal
 START = D("100.00")
-
-
-class FakeMarketData:
-    def __init__(self) -> None:
-        self.markets: dict[str, Market] = {}
-        self.calls: list[str] = []
-        self.fail: Exception | None = None
-
-    async def get_market(self, ticker: str) -> Market:
-        self.calls.append(ticker)
-        if self.fail is not None:
-            raise self.fail
-        return self.markets[ticker]
-
-    async def get_current_market(self, now: float) -> Market | None:
-        return None
-
-    async def get_orderbook(self, ticker: str) -> OrderBook:
-        raise AssertionError("settlement never reads books")
 
 
 class FakeSettlements:
@@ -80,13 +62,6 @@ def add_trade(db: Database, ticker: str, side: Side, count: str, price: str, fee
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Database:
-    database = Database(tmp_path / "paper.db")
-    yield database
-    database.close()
-
-
-@pytest.fixture
 def close_ts(clock: Any) -> float:
     return window_close(clock())
 
@@ -103,13 +78,6 @@ class Harness:
         self.results: list[TradeResult] = []
         self.settler = Settler(self.md, db, tlog, clock, START, self.results.append, settlements=settlements,
                                mode=mode, retry_after_s=30)
-
-
-def log_lines(tlog: TradeLog) -> list[dict[str, Any]]:
-    lines: list[dict[str, Any]] = []
-    for path in sorted(tlog.directory.glob("*.jsonl")):
-        lines.extend(json.loads(line) for line in path.read_text().splitlines())
-    return lines
 
 
 def daily(db: Database) -> dict[str, sqlite3.Row]:
@@ -244,7 +212,7 @@ async def test_bankroll_moves_trade_by_trade(db: Database, tlog: TradeLog, clock
     h.md.markets[t2] = market(t2, close_ts + 900, result="no")
     clock.now = close_ts + 60
     assert [s.ticker for s in (await h.settler.settle_due()).settled] == [t1]
-    assert t2 not in h.md.calls  # not closed yet: no request at all
+    assert t2 not in h.md.market_requests  # not closed yet: no request at all
     clock.now = close_ts + 960
     assert [s.ticker for s in (await h.settler.settle_due()).settled] == [t2]
     assert bankroll_history(db) == [D("102.16"), D("100.09")]
@@ -281,14 +249,14 @@ async def test_unsettled_market_is_retried_later(
     clock.now = close_ts + 5
     report = await h.settler.settle_due()
     assert report.settled == () and report.waiting == (ticker,) and report.errors == ()
-    assert h.md.calls == [ticker]
+    assert h.md.market_requests == [ticker]
     clock.advance(10)  # inside the retry delay: no new request
     await h.settler.settle_due()
-    assert h.md.calls == [ticker]
+    assert h.md.market_requests == [ticker]
     h.md.markets[ticker] = market(ticker, close_ts, result="yes")
     clock.advance(30)
     (s,) = (await h.settler.settle_due()).settled
-    assert s.pnl == D("2.16") and len(h.md.calls) == 2
+    assert s.pnl == D("2.16") and len(h.md.market_requests) == 2
     assert len(h.results) == 1
 
 

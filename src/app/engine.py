@@ -23,7 +23,7 @@ from src.db import Database
 from src.journal.trade_log import TradeLogError
 from src.model.interfaces import Executor, Gate, LiveBooks, MarketData, OrderRefused, PriceFeed, Settler
 from src.model.kxbtc15m import WINDOW_S, market_ticker
-from src.model.models import Clock, FeedSnapshot, Market, Mode, OrderBook, OrderIntent, Signal, Sleep, qty
+from src.model.models import CENT, Clock, FeedSnapshot, Market, Mode, OrderBook, OrderIntent, Signal, Sleep, qty
 from src.risk.sizing import fit_to_book
 from src.strategies.base import Strategy
 
@@ -114,6 +114,7 @@ class Engine:
         self.orders_sent = 0
         self.last_venue_ok_ts: float | None = None
         self._wake = asyncio.Event()
+        self._settle_wake = asyncio.Event()
         self._stop = asyncio.Event()
         self._exit_code = 0
         self._entered: set[str] = set()
@@ -135,6 +136,10 @@ class Engine:
         view = self.view
         if view is not None and view.market.ticker == ticker:
             self._wake.set()
+
+    def settle_soon(self) -> None:
+        """The venue said a market was determined or settled: run a settlement pass now, not at the next timer."""
+        self._settle_wake.set()
 
     def request_stop(self, exit_code: int = 0) -> None:
         if not self._stop.is_set():
@@ -351,7 +356,7 @@ class Engine:
 
     async def _settle_loop(self) -> None:
         while not self._stop.is_set():
-            await self.sleep(self.timing.settle_interval_s)
+            await self._settle_pause()
             try:
                 if self.resync is not None:
                     # It decides whether a run is due (disagreement, reconnect, timer); trading
@@ -382,6 +387,18 @@ class Engine:
                 log.warning("settlement pass failed: %s", exc)
                 self._report_error("settlement", f"{type(exc).__name__}: {exc}")
             self._check_gate()
+
+    async def _settle_pause(self) -> None:
+        """Wait for the next timed settlement pass, or less when settle_soon() is called."""
+        if not self._settle_wake.is_set():
+            timer = asyncio.ensure_future(self.sleep(self.timing.settle_interval_s))
+            woken = asyncio.ensure_future(self._settle_wake.wait())
+            try:
+                await asyncio.wait({timer, woken}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                timer.cancel()
+                woken.cancel()
+        self._settle_wake.clear()
 
     async def _status_loop(self) -> None:
         while not self._stop.is_set():
@@ -426,18 +443,27 @@ class Engine:
         tag = self.mode.value.upper() + (" · SYNTHETIC BOOK" if self.mode is Mode.SIM else "")  # sim: label it
         return (
             f"[{tag}] {price} | {market}{self._book_note(now)} | pos {position or '-'} | "
-            f"bankroll ${self.bankroll().quantize(Decimal('0.01'))} | kill switch {self._gate_state()[0]} | "
+            f"bankroll ${self.bankroll().quantize(CENT)} | kill switch {self._gate_state()[0]} | "
             f"{self.why_not_trading}"
         )
 
-    def _book_note(self, now: float) -> str:
-        """How current the live book of our market is, for the status line ("book stale" past the limit)."""
+    def _book_state(self, now: float) -> tuple[str, float | None]:
+        """Our market's live book: "" (no live books or market), "not whole", "stale" or "current"; and its age."""
         if self.books is None or self.view is None:
-            return ""
+            return "", None
         age = self.books.book_age(self.view.market.ticker, now)
         if age is None:
+            return "not whole", None
+        return ("stale" if age > self.timing.max_live_book_age_s else "current"), age
+
+    def _book_note(self, now: float) -> str:
+        """How current the live book of our market is, for the status line ("book stale" past the limit)."""
+        state, age = self._book_state(now)
+        if not state:
+            return ""
+        if age is None:
             return " | book stale (not whole)"
-        if age > self.timing.max_live_book_age_s:
+        if state == "stale":
             return f" | book stale ({age:.1f}s)"
         return f" | book {age * 1000:.0f}ms"
 
@@ -460,6 +486,10 @@ class Engine:
         }
         if self.last_venue_ok_ts is not None:
             values["kalshi_last_call_ts"] = repr(self.last_venue_ok_ts)
+        if self.books is not None:  # the dashboard says "book stale" / "book not whole" from these
+            book_state, book_age = self._book_state(now)
+            values["book_state"] = book_state
+            values["book_age_s"] = "" if book_age is None else f"{book_age:.3f}"
         if self.view is not None:
             m = self.view.market
             values["market_ticker"] = m.ticker

@@ -7,7 +7,10 @@ One connection to `/trade-api/ws/v2` carries everything the bot reads in real ti
   at once, so its book is whole before the window opens);
 - `cfbenchmarks_value` for BRTI, the index KXBTC15M settles on;
 - live only: `fill` and `user_orders`, offered to other components as a typed async stream
-  (`user_events()`) and by client_order_id (`order_update()`, `fills_for()`).
+  (`user_events()`) and by client_order_id (`order_update()`, `fills_for()`), and
+  `order_group_updates`;
+- routes (`route_venue_events`): order-group updates, KXBTC15M lifecycle events and fee updates go
+  to the live safety parts that register after construction (src/execution/venue_events.py).
 
 Resilience (the BTC feed's rules, src/data/ws_feed.py, plus Kalshi's own):
 - every (re)connect passes the allowlist, and the handshake is signed anew (RSA-PSS over
@@ -32,7 +35,7 @@ import random
 import socket
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from websockets.asyncio.client import connect as ws_connect
@@ -206,6 +209,7 @@ class KalshiWs:
         self._listeners: list[asyncio.Queue[UserEvent]] = []
         self._record: EventSink | None = None  # the recorder's channel (record_events)
         self._record_seq: Iterator[int] = iter(())
+        self._routes = _Routes()
         # Counters.
         self.connected = False
         self.connects = 0
@@ -297,6 +301,22 @@ class KalshiWs:
                 yield await queue.get()
         finally:
             self._listeners.remove(queue)
+
+    def route_venue_events(
+        self,
+        *,
+        on_order_group: Callable[[m.OrderGroupUpdate], None] | None = None,
+        on_lifecycle: Callable[[m.LifecycleEvent], None] | None = None,
+        on_fee_update: Callable[[m.FeeUpdate], None] | None = None,
+    ) -> None:
+        """Also hand these venue events to the given callbacks (the live parts exist only after the
+        person confirmed, long after this connection was built)."""
+        if on_order_group is not None:
+            self._routes.order_group.append(on_order_group)
+        if on_lifecycle is not None:
+            self._routes.lifecycle.append(on_lifecycle)
+        if on_fee_update is not None:
+            self._routes.fee_update.append(on_fee_update)
 
     def stats(self) -> KalshiWsStats:
         c = self.books.counters()
@@ -616,8 +636,11 @@ class KalshiWs:
             if message.event_ticker.startswith(self.series + "-"):
                 self.fee_updates.append(message)
                 self._notify(self._on_fee_update, message)
+                self._route_fee_update(message)
         elif isinstance(message, m.UserFill | m.UserOrderUpdate):
             self._user_event(message)
+        elif isinstance(message, m.OrderGroupUpdate):
+            self._route_order_group(message)
         elif isinstance(message, m.Subscribed):
             pending = self._pending.get(message.cmd_id)
             ticker = pending.ticker if pending else ""
@@ -643,6 +666,7 @@ class KalshiWs:
             self._markets[event.ticker] = None
             self._subscribe_market(event.ticker)
         self._notify(self._on_lifecycle, event)
+        self._route_lifecycle(event)
 
     def _user_event(self, event: UserEvent) -> None:
         if isinstance(event, m.UserFill):
@@ -656,6 +680,18 @@ class KalshiWs:
             _trim(self._orders)
         for queue in self._listeners:
             queue.put_nowait(event)
+
+    def _route_order_group(self, update: m.OrderGroupUpdate) -> None:
+        for callback in self._routes.order_group:
+            self._notify(callback, update)
+
+    def _route_lifecycle(self, event: m.LifecycleEvent) -> None:
+        for callback in self._routes.lifecycle:
+            self._notify(callback, event)
+
+    def _route_fee_update(self, update: m.FeeUpdate) -> None:
+        for callback in self._routes.fee_update:
+            self._notify(callback, update)
 
     def _error(self, error: m.WsError, now: float) -> None:
         if error.code == m.ERR_TOO_MANY_REQUESTS and error.cmd_id is not None:
@@ -698,6 +734,15 @@ class KalshiWs:
     def _set_error(self, code: str, message: str) -> None:
         self.error_code = code
         self.last_error = message
+
+
+@dataclass(slots=True)
+class _Routes:
+    """Venue-event callbacks registered after construction (route_venue_events)."""
+
+    order_group: list[Callable[[m.OrderGroupUpdate], None]] = field(default_factory=list)
+    lifecycle: list[Callable[[m.LifecycleEvent], None]] = field(default_factory=list)
+    fee_update: list[Callable[[m.FeeUpdate], None]] = field(default_factory=list)
 
 
 KEEP = 2000  # markets or orders remembered: a run of months must not grow without bound

@@ -27,8 +27,9 @@ CH_LIFECYCLE = "market_lifecycle_v2"
 CH_INDEX = "cfbenchmarks_value"
 CH_FILL = "fill"
 CH_USER_ORDERS = "user_orders"
+CH_ORDER_GROUPS = "order_group_updates"
 MARKET_CHANNELS = (CH_BOOK, CH_TICKER, CH_TRADE)
-PRIVATE_CHANNELS = (CH_FILL, CH_USER_ORDERS)
+PRIVATE_CHANNELS = (CH_FILL, CH_USER_ORDERS, CH_ORDER_GROUPS)
 
 BRTI = "BRTI"  # the CF Benchmarks index KXBTC15M settles on
 
@@ -276,9 +277,20 @@ class UserOrderUpdate:
     updated_ms: int | None
 
 
+@dataclass(frozen=True, slots=True)
+class OrderGroupUpdate:
+    """One of our order groups was created, triggered, reset, deleted or had its limit changed
+    (private `order_group_updates` channel)."""
+
+    order_group_id: str
+    event_type: str  # created | triggered | reset | deleted | limit_updated
+    contracts_limit: Decimal | None
+    ts_ms: int | None
+
+
 WsMessage = (
     Subscribed | CommandOk | WsError | BookSnapshot | BookDelta | TickerUpdate | PublicTrade | LifecycleEvent
-    | FeeUpdate | IndexValue | UserFill | UserOrderUpdate
+    | FeeUpdate | IndexValue | UserFill | UserOrderUpdate | OrderGroupUpdate
 )
 
 
@@ -386,6 +398,16 @@ def _user_order(msg: dict[str, Any]) -> UserOrderUpdate:
     )
 
 
+def _order_group(msg: dict[str, Any]) -> OrderGroupUpdate:
+    limit = msg.get("contracts_limit_fp")
+    return OrderGroupUpdate(
+        order_group_id=_str(msg["order_group_id"], "order_group_id"),
+        event_type=_str(msg["event_type"], "event_type"),
+        contracts_limit=None if limit is None else dec(limit, "contracts_limit_fp"),
+        ts_ms=_opt_int(msg, "ts_ms"),
+    )
+
+
 def parse(raw: bytes | str) -> WsMessage | None:
     """One websocket message as a typed value; None for message types the bot does not use."""
     obj = orjson.loads(raw)
@@ -446,6 +468,8 @@ def parse(raw: bytes | str) -> WsMessage | None:
         return _user_fill(_obj(msg))
     if kind == "user_order":
         return _user_order(_obj(msg))
+    if kind == "order_group_updates":
+        return _order_group(_obj(msg))
     if kind == "subscribed":
         m = _obj(msg)
         return Subscribed(cmd_id=_int(obj.get("id", 0), "id"), channel=_str(m["channel"], "channel"),

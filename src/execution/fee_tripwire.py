@@ -10,6 +10,10 @@ and that the model does not match trips the wire as well, even if the series rec
 tripped, `refusal()` gives the reason and the daemon refuses every new order with it until a person
 updates the fee model. A check that cannot reach the venue keeps the previous verdict and is tried
 again 30 s later; before any check has succeeded, orders are refused (the fees are unknown).
+
+The venue also announces event-level fee overrides on the websocket (`event_fee_update`):
+`note_override` refuses at once when an override is one the model does not match (a cleared
+override lifts it), and the daemon runs a full `check()` right after (src/execution/venue_events.py).
 """
 
 from __future__ import annotations
@@ -62,6 +66,8 @@ class FeeTripwire:
         self._refusal = f"the fee terms of {series_ticker} have not been checked yet"
         self.terms = ""  # what the venue said last, for --verify and the logs
         self._announced: list[tuple[float, str]] = []  # future changes the model does not match
+        self._series_terms: tuple[str, Decimal] = ("quadratic", Decimal(1))  # as last read (overrides fill gaps)
+        self._overrides: dict[str, str] = {}  # event ticker -> why its fee override is not modelled
 
     def refusal(self) -> str:
         """Why new orders must be refused ("" when the fee model matches the venue).
@@ -69,10 +75,28 @@ class FeeTripwire:
         An announced change the model does not match refuses from its scheduled time on, even
         before the next check reads it back."""
         now = self._clock()
-        due = [problem for ts, problem in self._announced if ts <= now]
-        if due and not self._refusal:
+        if self._refusal:
+            return self._refusal
+        due = [problem for ts, problem in self._announced if ts <= now] + list(self._overrides.values())
+        if due:
             return "; ".join(due) + "; update src/model/fees.py"
-        return self._refusal
+        return ""
+
+    def note_override(self, event_ticker: str, fee_type: str | None, multiplier: Decimal | None) -> str:
+        """An event's fee override as the venue pushed it; returns why it is not modelled ("" = fine).
+
+        A field left out (None) keeps the series' value; both None clears the override."""
+        if fee_type is None and multiplier is None:
+            self._overrides.pop(event_ticker, None)
+            return ""
+        series_type, series_multiplier = self._series_terms
+        problem = fee_terms_mismatch(fee_type or series_type, series_multiplier if multiplier is None else multiplier)
+        if problem:
+            self._overrides[event_ticker] = f"{event_ticker} fee override: {problem}"
+            log.error("fee tripwire: new orders refused: %s", self._overrides[event_ticker])
+        else:
+            self._overrides.pop(event_ticker, None)
+        return problem or ""
 
     async def check(self) -> str:
         """Read the venue's terms and announced changes now; returns the refusal ("" = fine)."""
@@ -86,6 +110,7 @@ class FeeTripwire:
             self._checked_ts = now - self._recheck_s + min(RETRY_AFTER_FAILURE_S, self._recheck_s)
             return self._refusal
         self.terms = f"{current.fee_type} x{format(current.fee_multiplier.normalize(), 'f')}"
+        self._series_terms = (current.fee_type, current.fee_multiplier)
         problems = []
         announced: list[tuple[float, str]] = []
         problem = fee_terms_mismatch(current.fee_type, current.fee_multiplier)

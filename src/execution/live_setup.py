@@ -5,7 +5,8 @@ before that):
 1. creates the exchange-side order group and attaches it to every order (a venue refusal here
    stops the start: live trading never runs without its exchange-side limit);
 2. reads the series' fee terms (the fee tripwire);
-3. reconciles the database with the venue a first time;
+3. reconciles the database with the venue a first time (an unknown order is looked up on the
+   websocket's user_orders/fill messages first when `user_stream` is given, REST otherwise);
 4. builds the LiveExecutor, whose order check is: a triggered order group, then the fee tripwire,
    then the kill switch.
 `upkeep` (called by the daemon's settlement loop) re-runs reconciliation when due (after a
@@ -29,6 +30,7 @@ from src.execution.fee_tripwire import REASON as FEE_REASON
 from src.execution.fee_tripwire import FeeTripwire
 from src.execution.live import LiveExecutor
 from src.execution.order_group import TRIGGERED_REASON, OrderGroupGuard, burst_contracts_limit
+from src.execution.order_lookup import FirstWordLookup, OrderLookup, RestOrderLookup, StreamOrderLookup, UserStream
 from src.execution.reconcile import Reconciler, ReconcileReport
 from src.execution.reconcile_schedule import ReconcileSchedule
 from src.journal.trade_log import TradeLog
@@ -86,18 +88,23 @@ async def start_live(
     on_hard_stop: Callable[[], object],
     on_order_submitted: Callable[[OrderIntent], None] | None = None,
     on_reconcile: Callable[[ReconcileReport], None] | None = None,
+    user_stream: UserStream | None = None,
 ) -> LiveParts:
     guard = OrderGroupGuard(client, lock_root, clock, burst_contracts_limit(max_trade_usd), on_hard_stop)
     await guard.start()
     tripwire = FeeTripwire(client, client.series_ticker, clock)
     await tripwire.check()
-    reconciler = Reconciler(client, db, trade_log, clock)
+    # The websocket's fill/user_orders messages are the first word on an ambiguous order; REST the fallback.
+    lookup: OrderLookup = RestOrderLookup(client)
+    if user_stream is not None:
+        lookup = FirstWordLookup(StreamOrderLookup(user_stream), lookup)
+    reconciler = Reconciler(client, db, trade_log, clock, lookup=lookup)
     schedule = ReconcileSchedule(reconciler.run, db, clock, on_report=on_reconcile)
     client.on_reconnect = schedule.note_reconnect
     first = await schedule.run_now()
     executor = LiveExecutor(client, db, trade_log, clock, order_check(guard, tripwire, kill_switch_check),
                             time_in_force=time_in_force, on_order_submitted=on_order_submitted,
-                            on_order_group_triggered=guard.on_triggered)
+                            on_order_group_triggered=guard.on_triggered, lookup=lookup)
     return LiveParts(executor, schedule, tripwire, guard, first)
 
 

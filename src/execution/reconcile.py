@@ -110,7 +110,10 @@ async def record_venue_order(
         db.update_order(client_order_id, ts, status="pending", venue_order_id=venue_id)
         return OrderOutcome("pending", order)
     fills: list[Fill] = []
-    if order.filled_count > 0:
+    if order.filled_count > 0 and _sum_count(list(order.fills)) == order.filled_count:
+        # The websocket's fill messages of this order, matched by client_order_id, are complete.
+        fills = list(order.fills)
+    elif order.filled_count > 0:
         try:
             # REST fills carry no client_order_id (2026-03-30): matched by the venue's order_id only.
             fills = [f for f in await venue.get_fills(order.ticker, order_id=order.order_id)
@@ -188,7 +191,9 @@ class Reconciler:
         adopt_unknown: bool = True,
         not_found_grace_s: float = 30.0,
         mode: str = "live",
+        lookup: OrderLookup | None = None,
     ) -> None:
+        self._lookup = lookup
         self._venue = venue
         self._db = db
         self._log = trade_log
@@ -216,7 +221,7 @@ class Reconciler:
         actions: list[str] = []
         for row in self._db.orders_with_status(*UNRESOLVED_STATUSES):
             res = await resolve_order(self._venue, self._db, self._log, self._clock, row,
-                                      not_found_grace_s=self._grace, mode=self._mode)
+                                      not_found_grace_s=self._grace, mode=self._mode, lookup=self._lookup)
             if res.status == "pending":
                 found.append(Discrepancy("pending_unresolved", row.ticker, res.detail, row.client_order_id))
             else:

@@ -20,18 +20,13 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal
 
 from src.db import Database, TradeRow
 from src.journal.trade_log import TradeLog
-from src.model.models import Clock, Side, TradeResult
+from src.model.models import Clock, Side, TradeResult, bankroll_from, utc_day
 
 log = logging.getLogger("polybot.settlement")
-
-
-def utc_day(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d")
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +102,11 @@ class SettleLoop(ABC):
 
     def bankroll(self) -> Decimal:
         """Starting bankroll plus this database's realised P&L (DECISIONS.md §5)."""
-        return self._starting + self._db.realized_pnl()
+        return bankroll_from(self._starting, self._db.realized_pnl())
+
+    def expedite(self, ticker: str) -> None:
+        """The venue said this market was determined or settled: try it on the next pass, no retry wait."""
+        self._next_try.pop(ticker, None)
 
     def may_try(self, ticker: str, now: float) -> bool:
         """False when the market certainly cannot be settled yet (no request is made)."""

@@ -41,12 +41,11 @@ from src.execution.settle_loop import (
     SettleLoop,
     SettlementReport,
     open_trades_by_ticker,
-    utc_day,
 )
 from src.journal.trade_log import TradeLog
 from src.model.interfaces import MarketData
 from src.model.kxbtc15m import close_from_event_ticker
-from src.model.models import ONE, ZERO, Clock, Market, Settlement, Side, TradeResult
+from src.model.models import ONE, ZERO, Clock, Market, Settlement, Side, TradeResult, utc_day
 from src.model.strike_rule import derive_result
 
 log = logging.getLogger("polybot.settlement")

@@ -10,6 +10,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from src.model.models import (
+    CENT,
     ONE,
     ZERO,
     BookLevel,
@@ -24,7 +25,6 @@ from src.model.models import (
 )
 from src.platforms.kalshi_errors import KalshiAPIError, KalshiAuthFailure
 
-_CENT = Decimal("0.01")
 _MESSAGE_MAX = 200
 
 
@@ -472,7 +472,7 @@ def placed_order(
     avg_yes = _opt_dec(body, "average_fill_price")
     avg_fee = _opt_dec(body, "average_fee_paid")
     avg_price = None if avg_yes is None else (avg_yes if side is Side.YES else ONE - avg_yes)
-    fees = ZERO if avg_fee is None else (avg_fee * filled).quantize(_CENT, rounding=ROUND_HALF_UP)
+    fees = ZERO if avg_fee is None else (avg_fee * filled).quantize(CENT, rounding=ROUND_HALF_UP)
     if remaining > 0:
         status = "resting"
     elif filled > 0:

@@ -178,6 +178,10 @@ class SystemHealth:
     market_ticker: str | None
     market_close_ts: float | None
     started_ts: float | None
+    # The current market's websocket book as the engine last judged it: "current", "stale",
+    # "not whole" (seq gap, no snapshot yet, websocket down), or None without live books.
+    book_state: str | None = None
+    book_age_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,6 +302,18 @@ def _health_float(health: dict[str, HealthValue], key: str) -> float | None:
 def _health_str(health: dict[str, HealthValue], key: str) -> str | None:
     item = health.get(key)
     return item.value if item is not None and item.value != "" else None
+
+
+def book_stale_warning(book_state: str | None, book_age_s: float | None) -> str:
+    """What the page says when the current market's websocket book may not be traded on ("" when it may)."""
+    if book_state == "not whole":
+        return ("Book not whole: the websocket book of the current market has a seq gap, awaits its snapshot "
+                "or the websocket is down. No decision is made on it (never on a REST poll) until it is whole.")
+    if book_state == "stale":
+        age = "" if book_age_s is None else f" ({book_age_s:.1f} s old)"
+        return (f"Book stale{age}: the current market's websocket book is older than the limit; "
+                "no decision until it is current.")
+    return ""
 
 
 def _age(now: float, ts: float | None) -> float | None:
@@ -512,6 +528,8 @@ def read_system_health(
         market_ticker=_health_str(health, "market_ticker"),
         market_close_ts=_health_float(health, "market_close_ts"),
         started_ts=_health_float(health, "started_ts"),
+        book_state=_health_str(health, "book_state") or None,
+        book_age_s=_health_float(health, "book_age_s"),
     )
 
 

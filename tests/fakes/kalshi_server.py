@@ -48,6 +48,8 @@ as hard as the real venue (issue 18):
         set_series_fees / announce_fee_change             the series' fee terms and announced changes
         2026 shapes: orders and fills carry book_side/outcome_side, never `direction`; REST fills
         carry no client_order_id; listings filter by ticker, order_id and min_ts.
+push:   order_listeners / group_listeners                 told of each new order (with its fills) and
+                                                          each group event; FakeKalshiWs.mirror uses them
 observation: requests (RecordedRequest list), counts_per_second(kind), orders_with_client_id,
         orders, fills, positions, settlements, balance
 
@@ -378,6 +380,10 @@ class FakeKalshi:
         self.faults: list[Fault] = []
         self.requests: list[RecordedRequest] = []
         self._ids = itertools.count(1)
+        # Told of every order the venue creates (with its fills) and every group event, as they
+        # happen: the fake websocket (FakeKalshiWs.mirror) publishes them from this same state.
+        self.order_listeners: list[Callable[[FakeOrder, list[FakeFill]], None]] = []
+        self.group_listeners: list[Callable[[FakeOrderGroup, str], None]] = []
 
     # ---------------------------------------------------------------- setup
 
@@ -962,9 +968,7 @@ class FakeKalshi:
         if filled:
             group.matched.append((now, filled))
         if sum((c for _, c in group.matched), ZERO) >= group.contracts_limit:
-            group.triggered = True
-            for oid in group.order_ids:
-                self._cancel_one(oid)
+            self.trigger_group(group.group_id)
 
     def _execute(self, market: FakeMarket, body: Mapping[str, Any], coid: str) -> dict[str, Any]:
         book_side = body["side"]
@@ -1045,6 +1049,8 @@ class FakeKalshi:
             order.remaining = ZERO
             order.status = "executed" if filled > 0 else "canceled"
         self.orders[order.order_id] = order
+        for listener in self.order_listeners:
+            listener(order, [f for f in self.fills if f.order_id == order.order_id])
         answer: dict[str, Any] = {
             "order_id": order.order_id,
             "client_order_id": coid,
@@ -1136,6 +1142,8 @@ class FakeKalshi:
         group.triggered = True
         for oid in group.order_ids:
             self._cancel_one(oid)
+        for listener in self.group_listeners:
+            listener(group, "triggered")
 
     def set_series_fees(self, series: str, fee_type: str, multiplier: Decimal | str | int) -> None:
         self.series_fees[series] = (fee_type, Decimal(str(multiplier)))
@@ -1207,6 +1215,31 @@ def _error(status: int, code: str, message: str, headers: Mapping[str, str] | No
 
 
 # ------------------------------------------------------------------------------------------------ running
+
+
+# The book most execution tests trade against: YES asks 0.45 x 3 (NO bid 0.55), then 0.50 x 10.
+STANDARD_YES_BIDS = (("0.40", "10"),)
+STANDARD_NO_BIDS = (("0.50", "10"), ("0.55", "3"))
+
+
+def add_standard_market(fake: FakeKalshi, *, floor_strike: str = "95000.12") -> str:
+    """A KXBTC15M window open now (on the fake's clock) with the standard book; returns its ticker."""
+    market = fake.add_kxbtc15m_market(fake.clock(), floor_strike=floor_strike)
+    fake.set_book(market.ticker, yes=list(STANDARD_YES_BIDS), no=list(STANDARD_NO_BIDS))
+    return str(market.ticker)
+
+
+def clocked_client(server: FakeKalshiServer, clock: Callable[[], float], *, attempts: int = 3) -> KalshiClient:
+    """A client that signs and times on the test's clock, retries fast, and pages without waiting."""
+    from src.net.backoff import RetryPolicy
+    from src.net.rate_limit import TokenBucket
+
+    client = server.client(auth=server.auth(clock=clock), clock=clock,
+                           retry_policy=RetryPolicy(max_attempts=attempts, base_delay_s=0.01, max_delay_s=0.02,
+                                                    budget_s=30))
+    # Paging through a long history must not take real seconds at 10 reads/s in a test.
+    client._reads = TokenBucket.per_second(10_000)
+    return client
 
 
 class SleepRecorder:
@@ -1297,4 +1330,6 @@ __all__ = [
     "SleepRecorder",
     "start_fake_kalshi",
     "local_tls",
+    "add_standard_market",
+    "clocked_client",
 ]

@@ -13,6 +13,11 @@
 - Faults: `gap_next()` (the next delta skips a seq), `drop()` (TCP cut, no close frame), `stall()`
   (stop reading: no frames, no pongs), `terminal_error(ticker, 25)`, `rate_limit_next(n)` (error
   27), `ignore_get_snapshot`, `reject_status = 401`.
+- Own orders: `mirror(rest_fake)` publishes a `user_order` and its `fill` messages for every order
+  the REST fake (tests/fakes/kalshi_server.FakeKalshi) creates, and `order_group_updates` for every
+  group it triggers, from that same state and at once (the REST listing may still lag);
+  `mute_private = True` keeps them back (a websocket that heard nothing). Venue events:
+  `send_lifecycle`, `send_fee_update`, `send_order_group`.
 - Observing: `commands`, `handshakes`, `rejected`, `delta_sent_ns` (for the benchmarks).
 """
 
@@ -93,6 +98,8 @@ class FakeKalshiWs:
         self._rate_limit = 0
         self._server: Server | None = None
         self._auto: asyncio.Task[None] | None = None
+        self.mute_private = False
+        self._pushes: set[asyncio.Task[None]] = set()
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -236,6 +243,46 @@ class FakeKalshiWs:
             "taker_fill_cost_dollars": "0.000000", "maker_fill_cost_dollars": "0.000000",
             "taker_fees_dollars": "0.010000", "maker_fees_dollars": "0.000000", "client_order_id": client_order_id,
             "created_time": "2026-01-01T00:00:00Z", "created_ts_ms": ts, "last_updated_ts_ms": ts}, sequenced=False)
+
+    async def send_order_group(self, order_group_id: str, event_type: str, contracts_limit: str = "10.00") -> None:
+        await self._publish("order_group_updates", "", "order_group_updates", {
+            "event_type": event_type, "order_group_id": order_group_id, "contracts_limit_fp": contracts_limit,
+            "ts_ms": int(self.clock() * 1000)})
+
+    def mirror(self, venue: Any) -> None:
+        """Publish what the REST fake `venue` does to our orders and groups, from its own state."""
+        venue.order_listeners.append(self._mirror_order)
+        venue.group_listeners.append(self._mirror_group)
+
+    def _push(self, coro: Any) -> None:
+        if self.mute_private:
+            coro.close()
+            return
+        task = asyncio.ensure_future(coro)
+        self._pushes.add(task)
+        task.add_done_callback(self._pushes.discard)
+
+    def _mirror_order(self, order: Any, fills: list[Any]) -> None:
+        self._push(self._publish_order(order, fills))
+
+    def _mirror_group(self, group: Any, event_type: str) -> None:
+        self._push(self.send_order_group(group.group_id, event_type, d2(group.contracts_limit)))
+
+    async def _publish_order(self, order: Any, fills: list[Any]) -> None:
+        side = "yes" if order.book_side == "bid" else "no"
+        ts = int(order.created_ts * 1000)
+        await self._publish("user_orders", "", "user_order", {
+            "order_id": order.order_id, "user_id": "00000000-0000-0000-0000-00000000000a", "ticker": order.ticker,
+            "exchange_index": 0, "status": order.status, "side": side, "is_yes": side == "yes", "outcome_side": side,
+            "book_side": order.book_side, "yes_price_dollars": d4(order.yes_price),
+            "fill_count_fp": d2(order.filled), "remaining_count_fp": d2(order.remaining),
+            "initial_count_fp": d2(order.initial), "taker_fill_cost_dollars": d4(order.fill_cost),
+            "maker_fill_cost_dollars": "0.0000", "taker_fees_dollars": d4(order.fees),
+            "maker_fees_dollars": "0.0000", "client_order_id": order.client_order_id,
+            "created_time": "2026-01-01T00:00:00Z", "created_ts_ms": ts, "last_updated_ts_ms": ts}, sequenced=False)
+        for f in fills:
+            await self.send_fill(order_id=f.order_id, client_order_id=f.client_order_id, ticker=f.ticker, side=side,
+                                 yes_price=d4(f.yes_price), count=d2(f.count), fee=d4(f.fee), trade_id=f.fill_id)
 
     async def broadcast_raw(self, frame: str) -> None:
         for conn in list(self.conns):
