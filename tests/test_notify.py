@@ -33,7 +33,8 @@ from src.notify.notifier import Notifier
 from src.notify.outage import OutageTracker
 from src.notify.outbox import DeliveryError, Outbox
 from src.notify.pause import PauseGate
-from src.notify.summaries import is_weekday, next_daily, week_figures
+from src.notify.summary_figures import week_figures
+from src.notify.summary_schedule import is_weekday, next_daily
 from src.notify.taps import NotifyingExecutor, NotifyingSettler
 from src.reporting.dashboard_queries import connect_readonly, read_notifications
 from src.risk.kill_switch import KillSwitch, KillSwitchEvent
@@ -438,6 +439,33 @@ async def test_no_secret_reaches_a_message_the_database_or_the_log(project_dir: 
     for secret in (token, token.split(":")[1], key_id, f"tgram://{token}"):
         assert secret not in everything, secret
     assert token.split(":")[1] not in redact(f"boom {token}")  # registered for every later log line
+
+
+async def test_a_short_password_in_a_url_never_reaches_a_log_the_database_or_a_message(project_dir: Path) -> None:
+    password, user, token = "pw7x", "al1ce", "tk9Short"
+    async with WebhookReceiver() as hook:
+        (project_dir / ".env").write_text(
+            f"NOTIFY_URLS={hook.url} ntfys://{user}:{password}@ntfy.example.com/topic?token={token}\n")
+        db = Database(db_path_for(project_dir, Mode.PAPER))
+        runtime = NotifyRuntime(load_settings(root=project_dir), db)
+        assert [name for name, _ in runtime.outboxes] == ["json://127.0.0.1", "ntfys://ntfy.example.com"]
+
+        async def refusing(n: Notification) -> None:  # a service whose error text quotes the credentials
+            raise DeliveryError(f"ntfy refused {user}:{password} (token {token})")
+
+        runtime.outboxes[1][1]._send = refusing
+        runtime.start_sending()
+        runtime.notifier.kill_switch(KillSwitchEvent(1.0, "auth_halt", "auth_halt",
+                                                     f"login as {user} with {password} refused", {}, token))
+        await runtime.close()
+        rows = " ".join(" ".join(map(str, r)) for r in db._conn.execute("SELECT * FROM notifications"))
+        db.close()
+    sent = " ".join(f"{m['title']} {m['message']}" for m in hook.received)
+    assert len(hook.received) == 1 and "AUTH HALT" in sent and "failed" in rows and "sent" in rows
+    logged = redact(f"smtp login {user}:{password} failed, token={token}")
+    for secret in (password, user, token):
+        assert secret not in sent and secret not in rows and secret not in logged, secret
+    assert password not in runtime.describe()
 
 
 def test_notify_settings_are_checked_at_start_up(project_dir: Path) -> None:

@@ -8,8 +8,7 @@ from pathlib import Path
 
 from src.db import Database
 from src.model.exit_codes import EXIT_HARD_STOP
-from src.model.models import SECONDS_PER_DAY, utc_day_number
-from src.notify.messages import money
+from src.model.models import SECONDS_PER_DAY, usd, utc_day_number
 from src.notify.pause import PauseGate
 from src.risk.kill_switch import KillSwitch
 from src.risk.remote_halt import RemoteHaltError, request_hard_stop
@@ -52,8 +51,8 @@ class DaemonControls:
         day = utc_day_number(self._clock())
         today = self._db.realized_pnl(day * SECONDS_PER_DAY, (day + 1) * SECONDS_PER_DAY)
         total = self._db.realized_pnl()
-        return (f"P&L today {money(today)}, all time {money(total)}. "
-                f"Bankroll {money(self._ks.bankroll)}. Kill switch {self._kill_state()}.")
+        return (f"P&L today {usd(today)}, all time {usd(total)}. "
+                f"Bankroll {usd(self._ks.bankroll)}. Kill switch {self._kill_state()}.")
 
     def pause(self, by: str) -> str:
         fresh = self._pause.pause(by)

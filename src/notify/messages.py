@@ -7,17 +7,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
 
-from src.model.models import Order, OrderIntent, qty, utc_from_ts
+from src.model.models import Order, OrderIntent, qty, usd, utc_from_ts
 from src.risk.kill_switch import RESET_COMMAND, KillSwitchEvent
 
 Text = tuple[str, str]  # (title, body)
-CENT = Decimal("0.01")
-
-
-def money(value: Decimal) -> str:
-    """$1.23 / -$0.40: signed dollars rounded to the cent for a phone screen."""
-    cents = value.quantize(CENT)
-    return f"-${-cents}" if cents < 0 else f"${cents}"
 
 
 def when(ts: float) -> str:
@@ -38,12 +31,12 @@ def duration(seconds: float) -> str:
 
 def started(mode: str, bankroll: Decimal, kill_state: str) -> Text:
     return (f"Bot started ({mode.upper()})",
-            f"Mode {mode.upper()}, bankroll {money(bankroll)}, kill switch {kill_state}.")
+            f"Mode {mode.upper()}, bankroll {usd(bankroll)}, kill switch {kill_state}.")
 
 
 def stopped(mode: str, bankroll: Decimal, exit_code: int, why: str) -> Text:
     return (f"Bot stopped ({mode.upper()})",
-            f"Mode {mode.upper()}, bankroll {money(bankroll)}. {why} (exit code {exit_code}).")
+            f"Mode {mode.upper()}, bankroll {usd(bankroll)}. {why} (exit code {exit_code}).")
 
 
 # -- trades ------------------------------------------------------------------------------------------
@@ -55,7 +48,7 @@ def order_filled(intent: OrderIntent, order: Order) -> Text:
     return (
         f"Filled: {qty(order.filled_count)} {side} {order.ticker}",
         f"Bought {qty(order.filled_count)} {side} {order.ticker} @ ${price.quantize(Decimal('0.0001'))}, "
-        f"fee {money(order.fees)}, edge {intent.edge}.",
+        f"fee {usd(order.fees)}, edge {intent.edge}.",
     )
 
 
@@ -74,9 +67,9 @@ def settled(trade: SettledLike) -> Text:
     result = "WON" if trade.pnl > 0 else "LOST" if trade.pnl < 0 else "EVEN"
     side = getattr(trade.side, "value", str(trade.side)).upper()
     return (
-        f"{result} {money(trade.pnl)}: {trade.ticker}",
+        f"{result} {usd(trade.pnl)}: {trade.ticker}",
         f"{trade.ticker} settled {trade.outcome.upper()}; you held {qty(trade.count)} {side}. "
-        f"P&L {money(trade.pnl)}, bankroll now {money(trade.bankroll_after)}.",
+        f"P&L {usd(trade.pnl)}, bankroll now {usd(trade.bankroll_after)}.",
     )
 
 
@@ -163,10 +156,10 @@ def summary(period: str, figures: PeriodFigures, all_time_pnl: Decimal) -> Text:
     f = figures
     rate = f" ({f.wins * 100 // (f.wins + f.losses)}% won)" if f.wins + f.losses else ""
     return (
-        f"{period} summary {f.label}: {money(f.net_pnl)}",
-        f"{f.trades} trades settled: {f.wins} won, {f.losses} lost{rate}. Net P&L {money(f.net_pnl)} "
-        f"after {money(f.fees)} fees. Bankroll {money(f.bankroll_start)} -> {money(f.bankroll_end)}. "
-        f"All-time P&L {money(all_time_pnl)}. Kill switch events: {f.kill_events}.",
+        f"{period} summary {f.label}: {usd(f.net_pnl)}",
+        f"{f.trades} trades settled: {f.wins} won, {f.losses} lost{rate}. Net P&L {usd(f.net_pnl)} "
+        f"after {usd(f.fees)} fees. Bankroll {usd(f.bankroll_start)} -> {usd(f.bankroll_end)}. "
+        f"All-time P&L {usd(all_time_pnl)}. Kill switch events: {f.kill_events}.",
     )
 
 

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 
+from src.journal.log_setup import redact
 from src.model.models import Order, OrderIntent
 from src.notify import messages
 from src.notify.events import Kind, Notification, level_rank
@@ -41,7 +42,9 @@ class Notifier:
         try:
             if not self.wants(kind):
                 return
-            self._put(Notification(kind, self._levels[kind.value], title, body, self._clock()))
+            # Whatever a message quotes (an error text, a detail) passes the log redaction first.
+            self._put(Notification(kind, self._levels[kind.value], redact(title, uuids=False),
+                                   redact(body, uuids=False), self._clock()))
         except Exception as exc:  # noqa: BLE001 - telling the owner must never break trading
             log.error("could not queue a %s notification (%s)", kind.value, type(exc).__name__)
 
