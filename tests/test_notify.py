@@ -267,7 +267,17 @@ async def test_taps_pass_results_through_and_notify_fills_and_settlements() -> N
     assert await ex.cancel_all() == 7 and ex.extra == "kept"
     report = await NotifyingSettler(Sett(), n).settle_due()
     assert len(report.settled) == 1
-    assert sent == ["Filled: 2 NO T", "WON $1.40: T"]
+    assert sent == ["Filled: 2 NO T [Kalshi]", "WON $1.40: T [Kalshi]"]
+    # Another venue's notifier (Polymarket US beside Kalshi) names that venue and its own reset command.
+    us = n.for_venue("Polymarket US", "python main.py --reset-killswitch --mode polymarket-us-live", Path("/nowhere"))
+    await NotifyingExecutor(Exec(), us).execute(OrderIntent("T", Side.NO, D("2"), D("0.3"), "c"))
+    await NotifyingSettler(Sett(), us).settle_due()
+    bodies: list[str] = []
+    Notifier(ALL_ON, "info", lambda x: bodies.append(x.body), lambda: 0.0).for_venue(
+        "Polymarket US", "python main.py --reset-killswitch --mode polymarket-us-live", Path("/nowhere")
+    ).kill_switch(KillSwitchEvent(1.0, "hard_stop", "total_loss", "total loss $31", {}))
+    assert sent[2:] == ["Filled: 2 NO T [Polymarket US]", "WON $1.40: T [Polymarket US]"]
+    assert "Polymarket US kill switch" in bodies[0] and "--mode polymarket-us-live" in bodies[0]
 
 
 # -- held to the configured hosts ------------------------------------------------------------------------------------

@@ -93,7 +93,7 @@ def test_paper_daemon_notifies_and_obeys_the_owner_only(monkeypatch: Any, capfd:
     assert sum(t.startswith("Filled:") for t in titles) == run.engine.orders_sent == 1
     remote = ["Remote /pause from Telegram", "Remote /halt from Telegram"]
     assert [t for t in titles if t.startswith("Remote")] == remote
-    assert sum(t.startswith("HARD STOP (lock_present)") for t in titles) == 1
+    assert sum(t.startswith("HARD STOP (remote_halt) [Kalshi]") for t in titles) == 1
     assert titles[-1] == "Bot stopped (PAPER)"
     assert [c for c, _ in tg.sent] == [OWNER, OWNER] and tg.bad_token_calls == 0
     lock = read_lock(root)

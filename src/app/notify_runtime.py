@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from src.app.remote_controls import DaemonControls
+from src.app.remote_controls import DaemonControls, HaltTarget
 from src.config import ConfigError, Settings
 from src.db import Database
 from src.journal.log_setup import register_secret
@@ -172,6 +172,8 @@ class NotifyRuntime:
         self.poller: TelegramPoller | None = None
         self.handler: CommandHandler | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        # The kill switches a /halt stops besides Kalshi's, added as their loops start (join_venue).
+        self.halt_targets: list[HaltTarget] = []
 
     @property
     def sending(self) -> bool:
@@ -196,11 +198,21 @@ class NotifyRuntime:
 
     # -- wrapping the trading components ----------------------------------------------------------
 
-    def tap_executor(self, executor: Executor) -> Executor:
-        return NotifyingExecutor(executor, self.notifier) if self.outboxes else executor
+    def tap_executor(self, executor: Executor, notifier: Notifier | None = None) -> Executor:
+        """Fills are told through `notifier` (a venue's own, see for_venue), by default Kalshi's."""
+        return NotifyingExecutor(executor, notifier or self.notifier) if self.outboxes else executor
 
-    def tap_settler(self, settler: Settler) -> Settler:
-        return NotifyingSettler(settler, self.notifier) if self.outboxes else settler
+    def tap_settler(self, settler: Settler, notifier: Notifier | None = None) -> Settler:
+        return NotifyingSettler(settler, notifier or self.notifier) if self.outboxes else settler
+
+    def venue_notifier(self, venue: str, *, lock_root: Path, reset_command: str) -> Notifier:
+        """The notifier of another venue's loop beside Kalshi (Polymarket US): the same levels and
+        queues; its messages name the venue, its own reset command and its own lock's reason."""
+        return self.notifier.for_venue(venue, reset_command, lock_root)
+
+    def add_halt_target(self, venue: str, kill_switch: KillSwitch, lock_root: Path) -> None:
+        """A Telegram /halt also hard-stops this venue's kill switch (its own lock and cancel-all)."""
+        self.halt_targets.append(HaltTarget(venue, kill_switch, lock_root))
 
     # -- running ----------------------------------------------------------------------------------
 
@@ -248,9 +260,11 @@ class NotifyRuntime:
         starting_bankroll: Decimal,
     ) -> None:
         """start() with the daemon's own controls and the two dependencies watched for outages."""
+        self.notifier.lock_root = kill_switch_root  # a /halt's HARD STOP is told as "remote_halt"
         controls = DaemonControls(
             status_line=engine.status_line, pause_gate=pause_gate, kill_switch=kill_switch,
             kill_switch_root=kill_switch_root, db=self._db, clock=self._clock, request_stop=request_stop,
+            also_halt=self.halt_targets,
         )
         watched = [
             Watched("BTC feed", feed_last_tick(feed.snapshot, self._clock)),

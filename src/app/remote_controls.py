@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from src.db import Database
@@ -14,6 +15,15 @@ from src.risk.kill_switch import KillSwitch
 from src.risk.remote_halt import RemoteHaltError, request_hard_stop
 
 log = logging.getLogger("polybot.notify")
+
+
+@dataclass(frozen=True, slots=True)
+class HaltTarget:
+    """Another venue's kill switch that a /halt also hard-stops (Polymarket US beside Kalshi)."""
+
+    venue: str
+    kill_switch: KillSwitch
+    root: Path
 
 
 class DaemonControls:
@@ -29,6 +39,7 @@ class DaemonControls:
         db: Database,
         clock: Callable[[], float],
         request_stop: Callable[[int], None],
+        also_halt: Sequence[HaltTarget] = (),
     ) -> None:
         self._status_line = status_line
         self._pause = pause_gate
@@ -37,6 +48,7 @@ class DaemonControls:
         self._db = db
         self._clock = clock
         self._request_stop = request_stop
+        self._also_halt = also_halt  # read at each /halt: a venue's loop joins once its kill switch exists
 
     def _kill_state(self) -> str:
         status = self._ks.status()
@@ -57,7 +69,10 @@ class DaemonControls:
     def pause(self, by: str) -> str:
         fresh = self._pause.pause(by)
         head = "Paused" if fresh else "Already paused"
-        return f"{head}: no new orders until /resume. Open positions settle normally."
+        return f"{head}: no new orders on {self._venues()} until /resume. Open positions settle normally."
+
+    def _venues(self) -> str:
+        return " or ".join(["Kalshi", *(t.venue for t in self._also_halt)])
 
     def resume(self) -> str:
         lifted = self._pause.resume()
@@ -74,15 +89,29 @@ class DaemonControls:
         return "Stopping cleanly, as Ctrl-C would: the order in flight finishes, then the bot exits."
 
     def halt(self, by: str) -> str:
+        """HARD STOP of every venue this run trades: Kalshi's kill switch, then each other venue's own."""
+        others = [self._halt_other(target, by) for target in self._also_halt]
         try:
             done = request_hard_stop(self._ks, self._ks_root, by, self._clock())
         except RemoteHaltError as exc:
             # Still stop trading: a clean shutdown is the next safest thing.
             self._request_stop(EXIT_HARD_STOP)
-            return f"HALT could not lock the kill switch ({exc}); the bot is shutting down instead."
+            return " ".join([f"HALT could not lock the Kalshi kill switch ({exc}); the bot is shutting down instead.",
+                             *others])
         self._request_stop(self._ks.exit_code)
         if not done:
-            return "Already in HARD STOP."
-        return ("HARD STOP: orders refused, cancel of all open orders requested, kill_switch.lock written. "
-                "Reset only at the terminal: python main.py --reset-killswitch.")
+            return " ".join(["Already in HARD STOP on Kalshi.", *others])
+        return " ".join(["HARD STOP on Kalshi: orders refused, cancel of all open orders requested, kill_switch.lock "
+                         "written. Reset only at the terminal: python main.py --reset-killswitch.", *others])
+
+    def _halt_other(self, target: HaltTarget, by: str) -> str:
+        # Before Kalshi's: the Kalshi stop ends the run, and this venue must be locked before it does.
+        try:
+            done = request_hard_stop(target.kill_switch, target.root, by, self._clock())
+        except RemoteHaltError as exc:
+            log.error("remote halt of %s failed: %s", target.venue, exc)
+            return f"{target.venue}: could not lock its kill switch ({exc}); it stops with the bot."
+        if not done:
+            return f"{target.venue}: already in HARD STOP."
+        return f"{target.venue} HARD STOP: its own lock written, cancel of its open orders requested."
 
