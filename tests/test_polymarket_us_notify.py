@@ -47,11 +47,16 @@ async def test_polymarket_us_live_is_told_paused_and_halted_with_kalshi(
         pause_gate = PauseGate(kalshi_ks)
         notify.notifier.lock_root = kalshi_root  # as start_for_daemon sets it
         stops: list[int] = []
+        stop = asyncio.Event()
+
+        def request_stop(code: int) -> None:  # as main.py's: Kalshi's engine and the Polymarket loop both stop
+            stops.append(code)
+            stop.set()
+
         controls = DaemonControls(status_line=lambda: "", pause_gate=pause_gate, kill_switch=kalshi_ks,
                                   kill_switch_root=kalshi_root, db=kalshi_db, clock=clock,
-                                  request_stop=stops.append, also_halt=notify.halt_targets)
+                                  request_stop=request_stop, also_halt=notify.halt_targets)
         notify.start_sending()
-        stop = asyncio.Event()
         replies: list[str] = []
         us_root = us_risk_root(tmp_path, Mode.LIVE)
 
@@ -113,3 +118,24 @@ async def test_polymarket_us_live_is_told_paused_and_halted_with_kalshi(
     assert "--reset-killswitch --mode polymarket-us-live" in us_halt and OWNER in us_halt
     assert titles[-1] == "Polymarket US stopped (LIVE)" and "exit code 3" in text[titles[-1]]
 
+
+
+async def test_main_entry_hands_notify_and_the_pause_gate_to_polymarket_us(tmp_path: Path, monkeypatch: Any) -> None:
+    """run_polymarket (main.py's one call) passes both on; the international paper copier takes neither."""
+    from src.app import poly_us_daemon
+
+    seen: dict[str, Any] = {}
+
+    async def fake_us(*args: Any, **kwargs: Any) -> int:
+        seen.update(kwargs)
+        return 0
+
+    monkeypatch.setattr(poly_us_daemon, "run_polymarket_us", fake_us)
+    marker_notify, marker_gate = object(), object()
+    cfg = settings(tmp_path, None)
+    assert await poly_us_daemon.run_polymarket(cfg, tmp_path, stop=asyncio.Event(), mode=Mode.PAPER,
+                                               notify=marker_notify, pause_gate=marker_gate) == 0  # type: ignore[arg-type]
+    assert seen["notify"] is marker_notify and seen["pause_gate"] is marker_gate
+    main_text = (Path(__file__).resolve().parents[1] / "main.py").read_text()
+    call = main_text[main_text.index("run_polymarket(settings, root"):]
+    assert "notify=notify, pause_gate=pause_gate" in call[:400]  # main.py wires the run's own ones in

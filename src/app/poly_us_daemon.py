@@ -289,6 +289,10 @@ async def run_polymarket_us(
         if notifier is not None:
             notifier.started(mode.value, kill_switch.bankroll, kill_switch.status().state.value, venue=VENUE)
         code = await loop.run(stop)
+        if code == EXIT_OK and kill_switch.should_exit:
+            # A /halt also sets `stop` (main.py's request_stop): the loop ends on the stop before it
+            # reads the kill switch, which is hard-stopped all the same.
+            code = kill_switch.exit_code
         if notifier is not None:
             notifier.stopped(mode.value, kill_switch.bankroll, code, stop_reason(code), venue=VENUE)
         return code

@@ -89,14 +89,14 @@ _KILL_TITLES = {
     "daily_resume": "Daily halt over: trading again",
     "rate_pause": "Order rate limit: paused",
     "rate_resume": "Rate pause over: trading again",
-    "auth_halt": "AUTH HALT: {venue} keeps refusing the keys",
+    "auth_halt": "AUTH HALT: the venue keeps refusing the keys",
     "auth_resume": "Authentication works again: halt cleared",
     "hard_stop": "HARD STOP",
 }
 
 
 def kill_switch(event: KillSwitchEvent, venue: str = KALSHI, reset_command: str = RESET_COMMAND) -> Text:
-    title = _KILL_TITLES.get(event.kind, f"Kill switch: {event.kind}").format(venue=venue)
+    title = _KILL_TITLES.get(event.kind, f"Kill switch: {event.kind}")
     detail = event.detail
     parts = [event.message.rstrip(".") + "."]
     if event.kind == "cooling_start" and isinstance(detail.get("until"), int | float):
