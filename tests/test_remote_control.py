@@ -188,8 +188,11 @@ async def test_pause_and_halt_reach_the_second_venue_with_its_own_kill_switch(h:
         reply = await h.command("/pause")
         assert reply is not None and "no new orders on Kalshi or Polymarket US" in reply
         assert us_gate.check_order_allowed(intent).reason == PAUSED_REASON and not h.allowed().allowed
-        await h.command("/resume")
+        reply = await h.command("/resume")
+        assert reply is not None and "Kalshi and Polymarket US may place orders again" in reply
         assert us_gate.check_order_allowed(intent).allowed and h.allowed().allowed
+        pnl = await h.command("/pnl")
+        assert pnl is not None and "Polymarket US: P&L today $0.00, bankroll $100.00, kill switch active" in pnl
         reply = await h.command("/halt")
         assert reply is not None and "HARD STOP on Kalshi" in reply and "Polymarket US HARD STOP" in reply
         assert us_ks.hard_stopped and us_cancels == [1] and h.ks.hard_stopped and h.rig.cancels == 1
@@ -199,7 +202,8 @@ async def test_pause_and_halt_reach_the_second_venue_with_its_own_kill_switch(h:
             "HARD STOP (remote_halt) [Polymarket US]"]
         assert "--mode polymarket-us-live" in us_notes[-1].body
         assert not us_gate.check_order_allowed(intent).allowed
-        await h.command("/resume")  # never lifts a kill switch state, on either venue
+        reply = await h.command("/resume")  # never lifts a kill switch state, on either venue
+        assert reply is not None and "may place orders" not in reply and "Polymarket US: hard_stopped" in reply
         assert not us_gate.check_order_allowed(intent).allowed
     finally:
         us_db.close()

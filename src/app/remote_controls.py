@@ -50,10 +50,13 @@ class DaemonControls:
         self._request_stop = request_stop
         self._also_halt = also_halt  # read at each /halt: a venue's loop joins once its kill switch exists
 
-    def _kill_state(self) -> str:
-        status = self._ks.status()
+    def _kill_state(self, kill_switch: KillSwitch | None = None) -> str:
+        status = (kill_switch or self._ks).status()
         state = status.state.value
         return state if status.reason == "ok" else f"{state} ({status.reason}: {status.detail})"
+
+    def _refusing(self, kill_switch: KillSwitch) -> bool:
+        return kill_switch.status().reason != "ok" or kill_switch.hard_stopped
 
     def status_text(self) -> str:
         paused = "PAUSED from Telegram (/resume to lift). " if self._pause.paused else ""
@@ -63,8 +66,13 @@ class DaemonControls:
         day = utc_day_number(self._clock())
         today = self._db.realized_pnl(day * SECONDS_PER_DAY, (day + 1) * SECONDS_PER_DAY)
         total = self._db.realized_pnl()
-        return (f"P&L today {usd(today)}, all time {usd(total)}. "
-                f"Bankroll {usd(self._ks.bankroll)}. Kill switch {self._kill_state()}.")
+        others = []
+        for target in self._also_halt:  # another venue's figures come from its own kill switch
+            status = target.kill_switch.status()
+            others.append(f" {target.venue}: P&L today {usd(status.today_pnl)}, bankroll {usd(status.bankroll)}, "
+                          f"kill switch {self._kill_state(target.kill_switch)}.")
+        return (f"Kalshi: P&L today {usd(today)}, all time {usd(total)}. "
+                f"Bankroll {usd(self._ks.bankroll)}. Kill switch {self._kill_state()}." + "".join(others))
 
     def pause(self, by: str) -> str:
         fresh = self._pause.pause(by)
@@ -77,11 +85,16 @@ class DaemonControls:
     def resume(self) -> str:
         lifted = self._pause.resume()
         head = "Pause lifted." if lifted else "Not paused."
-        state = self._ks.status()
-        if state.reason != "ok" or self._ks.hard_stopped:
-            # /resume lifts only what /pause set; the kill switch decides for itself.
-            return f"{head} The kill switch still refuses orders: {self._kill_state()}. /resume cannot lift that."
-        return f"{head} Trading may place orders again (kill switch {state.state.value})."
+        # /resume lifts only what /pause set; each venue's kill switch decides for itself.
+        venues = [("Kalshi", self._ks), *((t.venue, t.kill_switch) for t in self._also_halt)]
+        refusing = [f"{name}: {self._kill_state(ks)}" for name, ks in venues if self._refusing(ks)]
+        trading = [name for name, ks in venues if not self._refusing(ks)]
+        text = head
+        if trading:
+            text += f" {' and '.join(trading)} may place orders again."
+        if refusing:
+            text += f" The kill switch still refuses orders on {'; '.join(refusing)}. /resume cannot lift that."
+        return text
 
     def stop(self, by: str) -> str:
         log.warning("remote stop requested by %s", by)
