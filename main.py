@@ -141,6 +141,17 @@ def parse_when(text: str | None, flag: str) -> float | None:
 # -- commands that do not trade -------------------------------------------------------------------
 
 
+def how_to_fill(name: str) -> str:
+    """Which run writes --report's database `name`: the Polymarket ones are not run modes of their own."""
+    if name == POLYMARKET:
+        flag, venue = "--paper", "international"
+    elif name in POLYMARKET_US:
+        flag, venue = ("--live" if POLYMARKET_US[name] is Mode.LIVE else "--paper"), "us"
+    else:
+        return f"run `python main.py --{name}`"
+    return f"run `python main.py {flag}` with platforms.polymarket.enabled: true and venue: {venue} in config.yaml"
+
+
 def cmd_report(args: argparse.Namespace, root: Path) -> int:
     from src.db import Database, db_path_for, polymarket_db_path
     from src.reporting.report import build_day_report
@@ -159,7 +170,7 @@ def cmd_report(args: argparse.Namespace, root: Path) -> int:
 
         path = us_db_path(root, mode)
     if not path.exists():
-        return fail(f"no {name} database yet ({path}); run the bot in {name} mode first", EXIT_USAGE)
+        return fail(f"no {name} database yet ({path}); {how_to_fill(name)} first", EXIT_USAGE)
     db = Database(path)
     try:
         if day is None:
@@ -547,6 +558,8 @@ async def _start_and_run(
                                    order_market_data=order_books)
         res.cleanups.append(recording.close)
         recording.tap_feed(trade_feed)
+        if books is not None:
+            recording.tap_books(books)  # websocket books (snapshot + seq'd deltas), prints, BRTI, lifecycle
         print(f"        recording what the bot sees to {folder}", flush=True)
 
     trade_log = TradeLog(root / "logs" / "trades", clock)

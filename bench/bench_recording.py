@@ -10,7 +10,7 @@ per-event cost of the tick path.
    the costliest), in events per CPU second, beside the bare cost of the same event loop that only
    pushes trades into the rolling window (the floor any replay pays). Also reported: the day's size on
    disk, without and with the bot's decisions (one row per decision, as a --paper run writes).
-2. tick_path: per BTC trade message, the feed's fast lane (decode, window) plus the engine's
+2. tick_path: per BTC trade message, the feed's frame handling (decode, window) plus the engine's
    synchronous decision (Engine.decide on a quiet market: the strategy's pre-check refuses), without
    and with the recorder's channel (feed.record_trades): the work the recorder adds inside the trading
    loop. The queue is emptied (untimed) every 150 messages, as the writer empties it every 5 s at 30
@@ -21,7 +21,11 @@ per-event cost of the tick path.
    without) / without. This is the strictest denominator: in the daemon each
    message also costs the websocket protocol and the event loop's wake-up of the decision task
    (bench_feed's websocket_ingest), which the recorder does not touch.
-3. writer: the background thread's CPU per recorded trade (Arrow conversion, Parquet + zstd, fsync,
+3. ws_path: per Kalshi websocket book delta, the client's own handling (parse the frame, check seq,
+   apply it to the book, wake the engine: KalshiWs._dispatch with an on_book callback) without and
+   with the recorder's channel (KalshiWs.record_events: one tuple and one append; the conversion to
+   columns happens in the writer thread). Queue emptied (untimed) every 150 messages: `overhead`.
+4. writer: the background thread's CPU per recorded trade (Arrow conversion, Parquet + zstd, fsync,
    rename), off the tick path, at a --paper-like batch (30 trades/s flushed every 5 s = 150 rows)
    and at a large batch, and what it comes to as a share of one core at 30 trades/s.
 Rates are per CPU second of this process (time.process_time), best of N runs.
@@ -46,7 +50,9 @@ if __package__ in (None, ""):
 
 from src.app.engine import Engine, MarketView  # noqa: E402
 from src.config import load_settings  # noqa: E402
+from src.data import kalshi_ws_messages as wsm  # noqa: E402
 from src.data.binance import BinanceFeed  # noqa: E402
+from src.data.kalshi_ws import KalshiWs  # noqa: E402
 from src.db import Database  # noqa: E402
 from src.model.models import BookLevel, Market, Mode, OrderBook  # noqa: E402
 from src.recording.reader import load_recording  # noqa: E402
@@ -197,7 +203,7 @@ def quiet_engine(feed: Any, clock: Any, work: Path, now: float, strike: float) -
 
 
 def bench_tick_path(n: int, runs: int) -> dict[str, Any]:
-    """Per trade message: feed fast lane + Engine.decide, without and with the recorder's tap."""
+    """Per trade message: feed frame handling + Engine.decide, without and with the recorder's tap."""
     server = FakeBinanceServer(prices=random_walk(20_000, start=100_000.0, step_bp=0.3))
     warm = 40_000
     start_ms = 1_780_000_000_000
@@ -222,9 +228,9 @@ def bench_tick_path(n: int, runs: int) -> dict[str, Any]:
                 feed.record_trades(append, seq)
                 # Empty the recorder's own queue (the deque behind its channel) without writing it.
                 drain = rec.flush if write else append.__self__.clear  # type: ignore[attr-defined]
-            lane = feed._lane
+            handle = feed.handle_frame  # what the feed's receive loop calls per frame
             for m in warm_frames:
-                lane(m)
+                handle(m, now)
             if rec is not None:
                 rec.flush()
             elapsed = 0.0
@@ -232,7 +238,7 @@ def bench_tick_path(n: int, runs: int) -> dict[str, Any]:
                 chunk = timed[i:i + DRAIN_EVERY]
                 start = _cpu()
                 for m in chunk:
-                    lane(m)
+                    handle(m, now)
                 elapsed += _cpu() - start
                 if drain is not None:
                     drain()
@@ -258,6 +264,88 @@ def bench_tick_path(n: int, runs: int) -> dict[str, Any]:
         "overhead": round(overhead, 4),
         "tick_path_ns_with_recorder_flush_between": round(1e9 * flushed / n),
         "overhead_with_flush_between": round((flushed - bare) / bare, 4),
+        "target_overhead": TARGET_OVERHEAD,
+        "meets_target": overhead < TARGET_OVERHEAD,
+    }
+
+
+class _NoSigner:
+    def headers(self, method: str, path: str, timestamp_ms: int | None = None) -> dict[str, str]:
+        return {}
+
+
+def _delta_frames(ticker: str, n: int) -> tuple[bytes, list[bytes]]:
+    """A 20-level snapshot and n deltas on sid 1 (seq 1, 2, ...), as Kalshi sends them (JSON text)."""
+    snap = json.dumps({"type": "orderbook_snapshot", "sid": 1, "seq": 1, "msg": {
+        "market_ticker": ticker, "market_id": "m",
+        "yes_dollars_fp": [[f"{0.30 + i / 100:.4f}", "100.00"] for i in range(10)],
+        "no_dollars_fp": [[f"{0.40 + i / 100:.4f}", "100.00"] for i in range(10)]}}).encode()
+    rng = random.Random(3)
+    frames = []
+    side, price = "yes", "0.3000"
+    for k in range(n):
+        if k % 2 == 0:  # a level grows, and the next delta takes it back: depth stays bounded
+            side = "yes" if k % 4 else "no"
+            price = f"{(0.30 if side == 'yes' else 0.40) + rng.randrange(10) / 100:.4f}"
+        delta = "-5.00" if k % 2 else "5.00"
+        frames.append(json.dumps({"type": "orderbook_delta", "sid": 1, "seq": k + 2, "msg": {
+            "market_ticker": ticker, "market_id": "m", "price_dollars": price, "delta_fp": delta, "side": side,
+            "ts_ms": 1_780_000_000_000 + k}}).encode())
+    return snap, frames
+
+
+def bench_ws_path(n: int, runs: int) -> dict[str, Any]:
+    """Per websocket book delta: the client's parse + seq check + book update + wake-up, without and with
+    the recorder's channel."""
+    ticker = "KXBTC15M-BENCH-00"
+    snap, frames = _delta_frames(ticker, n)
+
+    def once(record: bool) -> float:
+        with tempfile.TemporaryDirectory() as tmp:
+            woken = [0]
+
+            def on_book(_ticker: str) -> None:
+                woken[0] += 1
+
+            ws = KalshiWs(url="wss://external-api-ws.kalshi.com/trade-api/ws/v2", signer=_NoSigner(),
+                          clock=lambda: 1_780_000_000.0, on_book=on_book)
+            ws.watch([ticker])  # no connection: the subscribe command is not queued anywhere
+            rec = Recorder(Path(tmp) / "rec") if record else None
+            drain: Any = None
+            if rec is not None:
+                append, seq = rec.ws_channel()
+                ws.record_events(append, seq)
+                drain = append.__self__.clear  # type: ignore[attr-defined]
+            parse, dispatch = wsm.parse, ws._dispatch
+            message = parse(snap)
+            if message is None:
+                raise RuntimeError("the bench snapshot did not parse")
+            dispatch(message, 1_780_000_000.0)
+            elapsed = 0.0
+            for i in range(0, len(frames), DRAIN_EVERY):
+                chunk = frames[i:i + DRAIN_EVERY]
+                start = _cpu()
+                for raw in chunk:
+                    dispatch(parse(raw), 1_780_000_000.0)  # type: ignore[arg-type]
+                elapsed += _cpu() - start
+                if drain is not None:
+                    drain()
+            if ws.books.gaps or ws.book(ticker) is None or woken[0] != n + 1:
+                raise RuntimeError("the bench deltas did not apply cleanly")
+            if rec is not None:
+                rec.close()
+            return elapsed
+
+    bare = recorded = float("inf")
+    for _ in range(runs):
+        bare = min(bare, once(False))
+        recorded = min(recorded, once(True))
+    overhead = (recorded - bare) / bare
+    return {
+        "messages": n,
+        "ws_delta_ns_without_recorder": round(1e9 * bare / n),
+        "ws_delta_ns_with_recorder": round(1e9 * recorded / n),
+        "overhead": round(overhead, 4),
         "target_overhead": TARGET_OVERHEAD,
         "meets_target": overhead < TARGET_OVERHEAD,
     }
@@ -293,6 +381,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     return {
         "replay": bench_replay(btc_per_s=10, seconds=seconds, runs=1 if quick else 2),
         "tick_path": bench_tick_path(100_000 if quick else 300_000, 3 if quick else 5),
+        "ws_path": bench_ws_path(20_000 if quick else 100_000, 3 if quick else 5),
         "writer": bench_writer(1 if quick else 3),
     }
 

@@ -39,7 +39,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO_ROOT / "bench" / "results.json"
 BENCHMARKS: tuple[str, ...] = (
     "feed", "signal", "kill_switch", "order_roundtrip", "kalshi_ws", "sdk_compare", "backtest", "dashboard", "rss",
-    "recording",
+    "recording", "history",
 )
 GENERATE_SIGNAL_PATHS: tuple[str, ...] = ("signal", "no_signal_move", "no_signal_no_lag")
 
@@ -284,7 +284,7 @@ def rss_figures(r: Mapping[str, Any], floor: Mapping[str, float]) -> list[Figure
 
 
 def recording_figures(r: Mapping[str, Any], floor: Mapping[str, float]) -> list[Figure]:
-    replay, tick, writer = _get(r, "replay"), _get(r, "tick_path"), _get(r, "writer")
+    replay, tick, ws, writer = _get(r, "replay"), _get(r, "tick_path"), _get(r, "ws_path"), _get(r, "writer")
     per_s = _num(replay, "btc_trades_per_s")
     return [
         Figure("recording", f"recorded day replay ({per_s:g} BTC trades/s + 1 book/s), load + replay", "s",
@@ -297,8 +297,24 @@ def recording_figures(r: Mapping[str, Any], floor: Mapping[str, float]) -> list[
         Figure("recording", "tick path with the recorder (feed decode + window + decide)", "ns",
                _num(tick, "tick_path_ns_with_recorder"), _num(tick, "tick_path_ns_without_recorder"),
                "same, not recording", Target("<", 1.0 + _num(tick, "target_overhead"), on_ratio=True)),
+        Figure("recording", "Kalshi websocket delta with the recorder (parse + seq + book + wake)", "ns",
+               _num(ws, "ws_delta_ns_with_recorder"), _num(ws, "ws_delta_ns_without_recorder"),
+               "same, not recording", Target("<", 1.0 + _num(ws, "target_overhead"), on_ratio=True)),
         Figure("recording", "recorder writer thread CPU per trade (150-row flush, off the loop)", "ns",
                1000.0 * _num(writer, "paper_like_150_rows_us_per_trade")),
+    ]
+
+
+def history_figures(r: Mapping[str, Any], floor: Mapping[str, float]) -> list[Figure]:
+    download, tape = _get(r, "download"), _get(r, "tape_backtest")
+    return [
+        # Against the local fake: the client's own cost (the real API is bound by its rate limit, shown apart).
+        Figure("history", "history download against the fake, client + fake CPU", "rows/s",
+               _num(download, "rows_per_cpu_s")),
+        Figure("history", "history download at Kalshi's 5 requests/s (rows per request x 5)", "rows/s",
+               _num(download, "production_rows_per_s_at_5_req_s")),
+        Figure("history", "TAPE backtest, five-latency sweep in one pass, per CPU s", "BTC ticks/s",
+               _num(tape, "ticks_per_s"), _num(tape, "latency_ticks_per_s"), "counting each latency's pass"),
     ]
 
 
@@ -313,6 +329,7 @@ EXTRACTORS: dict[str, Callable[[Mapping[str, Any], Mapping[str, float]], list[Fi
     "dashboard": dashboard_figures,
     "rss": rss_figures,
     "recording": recording_figures,
+    "history": history_figures,
 }
 
 

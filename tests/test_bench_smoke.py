@@ -79,7 +79,13 @@ CANNED: dict[str, dict[str, Any]] = {
                    "replay_events_per_s": 400_000, "bare_loop_events_per_s": 3_000_000, "day_size_mb_record_only": 6.5},
         "tick_path": {"tick_path_ns_with_recorder": 3_200, "tick_path_ns_without_recorder": 3_000,
                       "target_overhead": 0.05},
+        "ws_path": {"ws_delta_ns_with_recorder": 6_600, "ws_delta_ns_without_recorder": 6_000,
+                    "target_overhead": 0.05},
         "writer": {"paper_like_150_rows_us_per_trade": 10.0},
+    },
+    "history": {
+        "download": {"rows_per_cpu_s": 20_000, "production_rows_per_s_at_5_req_s": 4_000},
+        "tape_backtest": {"ticks_per_s": 500_000, "latency_ticks_per_s": 2_500_000},
     },
 }
 
@@ -152,6 +158,12 @@ def test_canned_results_give_every_figure_with_ratio_and_verdict() -> None:
     tick = by_name(figures, "tick path with the recorder")
     assert tick.ratio == pytest.approx(3200 / 3000) and tick.met is False  # +6.7% > +5%
     assert by_name(figures, "recorder writer thread").value == pytest.approx(10_000)
+    ws = by_name(figures, "Kalshi websocket delta with the recorder")
+    assert ws.ratio == pytest.approx(1.1) and ws.met is False  # +10% > +5%
+    assert by_name(figures, "history download against the fake").value == 20_000
+    assert by_name(figures, "history download at Kalshi's").value == 4_000
+    tape = by_name(figures, "TAPE backtest")
+    assert tape.ratio == pytest.approx(0.2) and tape.met is None
 
 
 def test_target_operators_and_text() -> None:

@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 from src.app.poly_us_daemon import us_db_path
 from src.db import PolymarketDatabase, polymarket_db_path
 from src.journal.whale_journal import WhaleActivity, ensure_whale_activity, record_whale_activity
-from src.model.models import Fill, Mode, OrderIntent, Side
+from src.model.models import Fill, Mode, OrderIntent, Side, TradeRow
 from src.reporting.dashboard_queries import (
     POLYMARKET_FILES,
     connect_readonly,
@@ -92,3 +92,14 @@ def test_the_page_shows_the_polymarket_view(tmp_path: Path, monkeypatch: pytest.
     assert "Unmatched on Polymarket US: 2" in text and "polymarket_us_paper" in text
     frames = [df.value for df in at.dataframe]
     assert any("US market" in f.columns and "no_us_market" in set(f["result"]) for f in frames)
+
+
+def test_money_reads_as_everywhere_else_a_loss_with_the_sign_before_the_dollar() -> None:
+    from src.reporting.dashboard_polymarket import _money, _trades
+
+    loss = TradeRow(id=1, order_id=1, ticker=SLUG, side=Side.NO, count=Decimal("8"), avg_price=Decimal("0.60"),
+                    cost=Decimal("4.8"), fees=Decimal("0.04"), strategy="whale_copy", opened_ts=T0, status="settled",
+                    result="yes", payout=Decimal("0"), pnl=Decimal("-4.84"), settled_ts=T0 + 60)  # fmt: skip
+    row = _trades((loss,)).iloc[0]
+    assert (row["cost"], row["fees"], row["P&L"]) == ("$4.80", "$0.04", "-$4.84")
+    assert _money(Decimal("-1.5")) == "-$1.50" and _money(Decimal("99.155")) == "$99.16" and _money(None) == "-"

@@ -30,7 +30,7 @@ OPEN = datetime(2026, 12, 7, 10, 0, tzinfo=UTC).timestamp()
 LAG_S = 7
 
 
-def _lagging_recording(folder: Path, windows: int = 2, seed: int = 3) -> Path:
+def _lagging_recording(folder: Path, windows: int = 2, seed: int = 3, websocket: bool = False) -> Path:
     """SYNTHETIC (made up here, not Kalshi): BTC a random walk, one trade a second; each second the book's
     mid is the market's probability as BTC stood LAG_S seconds earlier, one cent either side."""
     rng = random.Random(seed)
@@ -57,6 +57,11 @@ def _lagging_recording(folder: Path, windows: int = 2, seed: int = 3) -> Path:
             book = OrderBook(market.ticker, (BookLevel(mid_c - Decimal("0.01"), Decimal("50")),),
                              (BookLevel(Decimal("1") - mid_c - Decimal("0.01"), Decimal("50")),))
             rec.book_snapshot(t + 0.6, book, "poll")
+            if websocket:  # what the Kalshi websocket adds: BRTI a little above the feed, and a print a second
+                rec.brti(t + 0.3, t + 0.25, Decimal(f"{price * 1.0002:.2f}"), Decimal(f"{price:.2f}"))
+                side = "yes" if s % 2 else "no"
+                rec.kalshi_trade(t + 0.7, t + 0.65, market.ticker, f"{w}-{s}", side,
+                                 mid_c + (Decimal("0.01") if side == "yes" else Decimal("-0.01")), Decimal("2"))
         result = "yes" if price >= float(strike) else "no"
         from dataclasses import replace
 
@@ -88,6 +93,29 @@ def test_edge_report_finds_the_lag_and_scores_the_forecasts(tmp_path: Path) -> N
     assert [s.latency_ms for s in report.sweep] == [0.0, 1000.0]
     assert report.headline.startswith("On this recording the strategy")
     assert "assumed latency of 250 ms" in report.headline and not report.synthetic  # no --sim session in it
+
+
+def test_a_websocket_recording_adds_the_brti_lead_lag_and_the_tape_statistics(tmp_path: Path) -> None:
+    settings = load_settings(root=REPO)
+    plain = build_edge_report(settings, load_recording(_lagging_recording(tmp_path / "plain", windows=1)), (0.0,),
+                              where="synthetic")
+    assert plain.lead_lag_brti == [] and plain.tape is None and "no Kalshi public trades" in plain.tape_text
+    rec = load_recording(_lagging_recording(tmp_path / "ws", windows=2, websocket=True))
+    report = build_edge_report(settings, rec, (0.0,), where="synthetic")
+    assert report.peak_lag_brti == LAG_S and report.peak_lag_btc == LAG_S
+    assert report.tape is not None and report.tape["windows"] == 2
+    assert report.tape["trades_per_window"]["median"] == 900.0
+    assert report.tape["spread_cents"]["median"] == pytest.approx(2.0)  # yes prints a cent above mid, no below
+    assert report.tape_text.startswith("Tape statistics (Kalshi public trades")
+    from src.research.edge_render import render_edge_report
+
+    text = render_edge_report(report)
+    assert "BRTI: peak at 7 s" in text and "trades per window" in text
+    from src.research.edge_store import save_edge_report
+
+    save_edge_report(tmp_path, report)  # strict JSON: undefined statistics are saved as null
+    saved = read_latest_edge(tmp_path)
+    assert saved is not None and saved.report["tape"]["windows"] == 2
 
 
 def test_headline_words() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 
@@ -181,6 +180,31 @@ async def test_order_and_reads_are_the_sdks_requests_byte_for_byte(client, fake,
         assert {h: mine.headers[h] for h in AUTH} == {h: sdk.headers[h] for h in AUTH}
 
 
+def test_the_other_signed_requests_are_the_sdks_too(key_pair) -> None:
+    """Order lookup, open orders, cancel-all and a trades page, built without a network, as the SDK sends them."""
+    from src.platforms import polymarket_us_requests as req
+
+    ours = [req.get_order("ord-000001"), req.open_orders(SLUG), req.open_orders(None), req.cancel_all(),
+            req.trade_activities(SLUG, "c-2")]  # fmt: skip
+
+    def calls(sdk: PolymarketUS) -> None:
+        sdk.orders.retrieve("ord-000001")
+        sdk.orders.list({"slugs": [SLUG]})
+        sdk.orders.list()
+        sdk.orders.cancel_all()
+        sdk.portfolio.activities({"marketSlug": SLUG, "types": ["ACTIVITY_TYPE_TRADE"],
+                                  "sortOrder": "SORT_ORDER_DESCENDING", "cursor": "c-2"})  # fmt: skip
+
+    theirs = sdk_requests(key_pair, NOW, calls)
+    assert len(theirs) == len(ours)
+    for mine, sdk in zip(ours, theirs, strict=True):
+        assert (mine.method, mine.path, mine.signed) == (sdk.method, sdk.url.path, True)
+        assert dict(mine.params or {}) == dict(sdk.url.params)
+        assert (mine.body_text() or "").encode() == sdk.content
+    assert [r.order for r in ours] == [False] * len(ours) and req.create_order(
+        SLUG, Side.YES, Decimal("0.5"), Decimal("1"), "fill_or_kill").order  # only order creation is never re-sent
+
+
 async def test_public_reads_go_unsigned_to_the_gateway_like_the_sdk(client, fake, key_pair) -> None:
     book = await client.get_orderbook(SLUG)
     market = await client.get_us_market(SLUG)
@@ -296,7 +320,14 @@ def test_malformed_shapes_are_errors_not_guesses() -> None:
     assert settlement_result({"slug": SLUG, "settlement": 1}) == "yes"
     assert settlement_result({"slug": SLUG, "settlement": Decimal("0")}) == "no"
     assert settlement_result({"slug": SLUG, "settlement": Decimal("0.5")}) == ""
-    assert json.loads('{"a": 1}') == {"a": 1}
+    from src.platforms.polymarket_us_wire import canceled_count, open_slugs_from_payload, orders_from_payload
+
+    with pytest.raises(PolyMalformedResponse):
+        orders_from_payload({"orders": {"id": "ord-1"}})
+    with pytest.raises(PolyMalformedResponse):
+        open_slugs_from_payload([SLUG])
+    assert open_slugs_from_payload({"markets": [{"slug": SLUG}, {"slug": ""}, {"id": 7}, "x"]}) == [SLUG]
+    assert canceled_count({"canceledOrderIds": ["a", "b"]}) == 2 and canceled_count({"canceledOrderIds": "a"}) == 0
 
 
 def test_us_key_material_is_redacted_from_any_log_line(key_pair) -> None:
@@ -320,3 +351,13 @@ async def test_a_redirect_is_an_error_never_followed(client, fake) -> None:
         await client.get_orderbook(SLUG)
     assert info.value.status == 302
     assert len(fake.hits(f"/v1/markets/{SLUG}/book")) == 1
+
+
+def test_a_slug_or_order_id_can_never_reach_another_endpoint() -> None:
+    """Slugs come from another venue's data (whale trades): a "/" or "?" in one stays inside its segment."""
+    from src.platforms import polymarket_us_requests as req
+
+    assert req.book("aec-nba-lal-bos-2026-12-07").path == "/v1/markets/aec-nba-lal-bos-2026-12-07/book"
+    assert req.book("x/../../v1/orders?y").path == "/v1/markets/x%2F..%2F..%2Fv1%2Forders%3Fy/book"
+    assert req.get_order("a/b").path == "/v1/order/a%2Fb"
+    assert req.cancel_order("id?x", "s").path == "/v1/order/id%3Fx/cancel"

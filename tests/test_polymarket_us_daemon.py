@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 from collections.abc import AsyncIterator, Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -235,7 +234,19 @@ def test_the_typed_confirmation_names_polymarket_us() -> None:
         raise EOFError
 
     assert "no Polymarket US confirmation" in (confirm_live(True, eof, io.StringIO()) or "")
-    assert json.dumps({"ok": True})
+
+    def interrupted(_prompt: str) -> str:
+        raise KeyboardInterrupt
+
+    assert "no Polymarket US confirmation" in (confirm_live(True, interrupted, io.StringIO()) or "")
+    # The typed word may carry the terminal's newline and spaces, but nothing else.
+    assert confirm_live(True, lambda _p: "  LIVE\n", io.StringIO()) is None
+    assert confirm_live(True, lambda _p: "live", io.StringIO()) is not None
+    # Without a terminal nobody is asked and no banner is printed.
+    asked: list[str] = []
+    silent = io.StringIO()
+    assert confirm_live(False, lambda p: asked.append(p) or "LIVE", silent) is not None
+    assert asked == [] and silent.getvalue() == ""
 
 
 @pytest.mark.parametrize(("venue", "env_extra", "code", "words"), [

@@ -141,7 +141,10 @@ def test_a_paper_run_against_the_fakes_records_and_replays_to_the_same_decisions
 
     from tests.fakes.fault_daemon import DaemonRun, add_test_market, run_main, send_flat, send_ramp
 
-    root = make_project(tmp_path, config={"kalshi": {"poll_interval_s": 0.2}, "execution": {"status_interval_s": 0.5},
+    # A websocket book counts as current for 5 s here (500 ms by default): on a loaded test machine a late
+    # pong would make a live decision "book_stale", which a recording cannot show (see RecordedBooks).
+    root = make_project(tmp_path, config={"kalshi": {"poll_interval_s": 0.2, "ws": {"max_book_age_ms": 5000}},
+                                          "execution": {"status_interval_s": 0.5},
                                           "recording": {"flush_interval_s": 0.2}},
                         env_text=secrets.env_text())  # type: ignore[attr-defined]
 

@@ -7,6 +7,8 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from src.db import Database
 from src.model.models import Fill, OrderIntent, Side
 from src.reporting.report import build_day_report, day_bounds, max_drawdown
@@ -73,3 +75,30 @@ def test_max_drawdown_pure() -> None:
     assert max_drawdown(Decimal(100), []) == (Decimal(0), Decimal(0))
     dd, pct = max_drawdown(Decimal(100), [Decimal(-10), Decimal(20), Decimal(-30), Decimal(5)])
     assert dd == Decimal(30) and pct == Decimal(30) / Decimal(110)
+
+
+@pytest.mark.parametrize(("mode", "flag", "venue"), [
+    ("polymarket-us-paper", "--paper", "us"),
+    ("polymarket-us-live", "--live", "us"),
+    ("polymarket", "--paper", "international"),
+    ("sim", "--sim", None),
+])  # fmt: skip
+def test_report_without_a_database_says_which_real_run_writes_it(tmp_path, capsys, mode, flag, venue) -> None:
+    """The hint names a flag and config that exist: there is no `polymarket-us-paper` run mode to run."""
+    import main
+    from src.config import AppConfig
+    from src.model.exit_codes import EXIT_USAGE
+    from tests.fakes.fault_project import make_project
+
+    root = make_project(tmp_path)
+    assert main.main(["--report", "--mode", mode], root=root) == EXIT_USAGE
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and f"run `python main.py {flag}`" in err[0], err
+    assert f"{mode} mode" not in err[0]
+    assert vars(main.parse_args([flag]))[flag.removeprefix("--")] is True  # a real run flag
+    if venue is not None:
+        assert f"platforms.polymarket.enabled: true and venue: {venue} in config.yaml" in err[0]
+        cfg = AppConfig.model_validate({"platforms": {"polymarket": {"enabled": True, "venue": venue}}})
+        assert cfg.platforms.polymarket.venue == venue  # the keys the hint names are real config keys
+    else:
+        assert "polymarket" not in err[0]

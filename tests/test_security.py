@@ -41,6 +41,7 @@ from tests.fakes.fault_secrets import (
     scan_database,
     scan_tree,
 )
+from tests.source_imports import imports_any, imports_of
 
 FAST = {
     "kalshi": {"poll_interval_s": 0.2},
@@ -615,13 +616,11 @@ def test_only_the_known_network_modules_reach_out_and_each_checks_its_allowlist(
     active: set[str] = set()
     for path in sorted([*REPO.glob("src/**/*.py"), *REPO.glob("setup/*.py"), REPO / "main.py"]):
         rel = str(path.relative_to(REPO))
-        tree = ast.parse(path.read_text(), rel)
-        imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-        imported |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
-        if not any(m == lib or m.startswith(lib + ".") for m in imported for lib in NETWORK_LIBS):
+        imported = imports_of(path)
+        if not imports_any(imported, NETWORK_LIBS):
             continue
         source = path.read_text()
-        if any(m == lib or m.startswith(lib + ".") for m in imported for lib in SELF_CONNECTING_LIBS):
+        if imports_any(imported, SELF_CONNECTING_LIBS):
             assert rel in GUARDED_SENDERS, f"{rel} uses a self-connecting network library outside the guarded senders"
             assert "check_url(" in source and "only_hosts(" in source, f"{rel} sends without the host guard"
             continue

@@ -1,1 +1,1 @@
-"""The running daemons and their assembly: the Kalshi trading loop and the Polymarket whale loop."""
+"""The running daemons and their assembly: the Kalshi trading loop, the Polymarket loops, the recorder."""

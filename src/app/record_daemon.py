@@ -1,4 +1,9 @@
-"""The --record-only daemon: real Kalshi markets and books and the BTC feed into the recorder, no trading."""
+"""The --record-only daemon: real Kalshi markets and books and the BTC feed into the recorder, no trading.
+
+With kalshi.ws.enabled (the default) and Kalshi keys in .env, the Kalshi websocket is recorded too
+(book snapshots and deltas with seq, public trades, BRTI, lifecycle): its handshake is signed even for
+public channels, so without keys only the REST polls are recorded, and the start line says so.
+"""
 
 from __future__ import annotations
 
@@ -36,18 +41,28 @@ async def record(
     kalshi_connector_factory: Callable[[], Any] | None = None,
     feed_connect: Callable[..., Any] | None = None,
     stop: asyncio.Event | None = None,
+    kalshi_ws_connect: Callable[..., Any] | None = None,
 ) -> int:
     """Record until Ctrl-C (or `stop`); the transports are injectable as in main.build_and_run."""
+    from src.auth.kalshi_auth import KalshiAuthError
     from src.data.feeds import make_feed
-    from src.platforms.kalshi import KalshiClient, KalshiError
+    from src.platforms.kalshi import KalshiClient, KalshiError, load_auth
 
     app = settings.app
     clock = time.time
     overrides: dict[str, Any] = {}
     if kalshi_connector_factory is not None:
         overrides["connector_factory"] = kalshi_connector_factory
-    # Market data is public: no keys needed (DECISIONS.md §6), and none are loaded.
+    # Market data is public: the REST client needs no keys (DECISIONS.md §6) and loads none.
     client = KalshiClient.from_settings(settings, with_auth=False, **overrides)
+    signer = None
+    if app.kalshi.ws.enabled:
+        try:
+            signer = load_auth(settings)  # only the websocket handshake is signed
+        except KalshiAuthError as exc:
+            await client.close()
+            print(f"error: Kalshi websocket: {exc}", file=sys.stderr)
+            return EXIT_ERROR
     stop = stop or asyncio.Event()
     folder = recording_root(root, Mode.PAPER)
     session = open_recording(app.recording, folder, client, clock, asyncio.sleep,
@@ -56,8 +71,18 @@ async def record(
     try:
         feed = make_feed(app.feed, clock, connect=feed_connect)
         session.tap_feed(feed)
+        books = None
+        if signer is not None:
+            from src.data.kalshi_ws import KalshiWs, ws_settings
+
+            url, timing = ws_settings(app.kalshi, live=False)
+            books = KalshiWs(url=url, signer=signer, clock=clock, series=app.kalshi.series_ticker,
+                             connect=kalshi_ws_connect, timing=timing)
+            session.tap_books(books)
+        how = ("websocket books, prints, BRTI and lifecycle + REST polls" if books is not None else
+               "REST polls only" + (" (the websocket needs Kalshi keys in .env)" if app.kalshi.ws.enabled else ""))
         print(f"RECORD ONLY | {app.feed.source} BTC trades and Kalshi {app.kalshi.series_ticker} "
-              f"({app.kalshi.market_data_env}) markets and books -> {folder} (Ctrl-C to stop)", flush=True)
+              f"({app.kalshi.market_data_env}) markets and books, {how} -> {folder} (Ctrl-C to stop)", flush=True)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
@@ -73,7 +98,7 @@ async def record(
                       f"{rec.queued} queued, {rec.dropped} dropped", flush=True)
 
         await run_record_only(feed, session.poll, session.watcher, clock,
-                              poll_interval_s=app.kalshi.poll_interval_s, stop=stop, status=status)
+                              poll_interval_s=app.kalshi.poll_interval_s, stop=stop, status=status, books=books)
     except KalshiError as exc:
         print(f"error: Kalshi: {exc}", file=sys.stderr)
         return EXIT_ERROR

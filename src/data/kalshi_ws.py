@@ -31,7 +31,7 @@ import logging
 import random
 import socket
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -58,6 +58,10 @@ ALLOWED_HOSTS = frozenset({"external-api-ws.kalshi.com", "external-api-ws.demo.k
 
 ConnectFactory = Callable[..., Any]
 UserEvent = m.UserFill | m.UserOrderUpdate
+# What record_events hands a recorder per event: (seq, receive time, item), where item is the parsed
+# message (book snapshot or delta, public trade, index print, lifecycle event) or a market ticker
+# whose book stopped being whole without a seq gap ("" for every book: the connection ended).
+EventSink = Callable[[tuple[int, float, Any]], None]
 
 # Reason codes for last_error (the status line, --verify and the dashboard show them).
 ERR_AUTH = "auth"
@@ -200,6 +204,8 @@ class KalshiWs:
         self._orders: dict[str, m.UserOrderUpdate] = {}
         self._fills: dict[str, list[m.UserFill]] = {}
         self._listeners: list[asyncio.Queue[UserEvent]] = []
+        self._record: EventSink | None = None  # the recorder's channel (record_events)
+        self._record_seq: Iterator[int] = iter(())
         # Counters.
         self.connected = False
         self.connects = 0
@@ -258,6 +264,21 @@ class KalshiWs:
     def listen_index(self, callback: Callable[[m.IndexValue], None]) -> None:
         """Call `callback` with every CF Benchmarks print (e.g. the BRTI anchor measuring its basis)."""
         self._index_listeners.append(callback)
+
+    def record_events(self, append: EventSink, seq: Iterator[int]) -> None:
+        """Hand every market-data event to a recorder's channel (Recorder.ws_channel), as it is handled:
+        book snapshots and deltas (with sid and seq, gaps included), public trades, index prints,
+        lifecycle events, and the moments a book stops being whole for another reason."""
+        self._record, self._record_seq = append, seq
+
+    def _recorded(self, item: Any, now: float) -> None:
+        record = self._record
+        if record is not None:
+            record((next(self._record_seq), now, item))
+
+    def _invalidate_all(self) -> None:
+        self.books.invalidate_all()
+        self._recorded("", self._clock())
 
     def order_update(self, client_order_id: str) -> m.UserOrderUpdate | None:
         """The latest user_orders state of our order with this client_order_id (live only)."""
@@ -322,7 +343,7 @@ class KalshiWs:
                         task.cancel()
                 self._session_task = None
                 planned = False if task.cancelled() else task.result()
-                self.books.invalidate_all()
+                self._invalidate_all()
                 if self._stopping:
                     break
                 self.reconnects += 1
@@ -420,7 +441,7 @@ class KalshiWs:
         self._snapshot_asked.clear()
         self._next_id = 1
         self._outbox = asyncio.Queue()
-        self.books.invalidate_all()
+        self._invalidate_all()
         self.connected = True
         self.connects += 1
         self.alive_at = now
@@ -522,11 +543,13 @@ class KalshiWs:
             self._queue(m.unsubscribe_command(self._new_id(), sids))
         self._snapshot_asked.pop(ticker, None)
         self.books.forget(ticker)
+        self._recorded(ticker, self._clock())
 
     def _resubscribe(self, sub: _Sub) -> None:
         self.resubscribes += 1
         if sub.channel == m.CH_BOOK:
             self.books.invalidate(sub.ticker)
+            self._recorded(sub.ticker, self._clock())
             self._snapshot_asked.pop(sub.ticker, None)
         if sub.ticker:
             if sub.ticker in self._markets:
@@ -558,6 +581,8 @@ class KalshiWs:
 
     def _dispatch(self, message: m.WsMessage, now: float) -> None:
         if isinstance(message, m.BookDelta):
+            if self._record is not None:
+                self._record((next(self._record_seq), now, message))
             outcome = self.books.on_delta(message, now)
             if outcome is DeltaOutcome.APPLIED:
                 self._notify(self._on_book, message.ticker)
@@ -569,21 +594,24 @@ class KalshiWs:
         elif isinstance(message, m.BookSnapshot):
             if message.ticker not in self._markets:
                 return  # an answer for a market we stopped watching
+            self._recorded(message, now)
             self.books.on_snapshot(message, now)
             self._snapshot_asked.pop(message.ticker, None)
             self._notify(self._on_book, message.ticker)
         elif isinstance(message, m.IndexValue):
+            self._recorded(message, now)
             self.index[message.index_id] = message
             self.index_received_at[message.index_id] = now
             for listener in self._index_listeners:
                 self._notify(listener, message)
         elif isinstance(message, m.PublicTrade):
+            self._recorded(message, now)
             self.trades.append(message)
             self._notify(self._on_trade, message)
         elif isinstance(message, m.TickerUpdate):
             self.tickers[message.ticker] = message
         elif isinstance(message, m.LifecycleEvent):
-            self._lifecycle(message)
+            self._lifecycle(message, now)
         elif isinstance(message, m.FeeUpdate):
             if message.event_ticker.startswith(self.series + "-"):
                 self.fee_updates.append(message)
@@ -603,9 +631,10 @@ class KalshiWs:
         elif isinstance(message, m.WsError):
             self._error(message, now)
 
-    def _lifecycle(self, event: m.LifecycleEvent) -> None:
+    def _lifecycle(self, event: m.LifecycleEvent, now: float) -> None:
         if not event.ticker.startswith(self.series + "-"):
             return
+        self._recorded(event, now)
         self.lifecycle[event.ticker] = event
         _trim(self.lifecycle)
         soon = event.open_ts is None or event.open_ts - self._clock() <= WINDOW_S

@@ -1,1 +1,1 @@
-"""What the bot writes down as text: log-file set-up and the per-day JSON trade log."""
+"""The bot's journals: log-file set-up, the per-day JSON trade log and the whale-copy journal."""

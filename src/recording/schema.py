@@ -33,12 +33,17 @@ MARKET = "market"  # Kalshi market metadata: strike, open/close, status, result,
 KALSHI_TRADE = "kalshi_trade"  # one Kalshi public trade
 BRTI = "brti"  # one CF Benchmarks BRTI value (the settlement index)
 DECISION = "decision"  # one decision of the bot: its reason code, and the order it approved if any
-STREAMS = (BTC, BOOK, MARKET, KALSHI_TRADE, BRTI, DECISION)
+LIFECYCLE = "lifecycle"  # one Kalshi market_lifecycle_v2 event (created, closed, determined, settled...)
+STREAMS = (BTC, BOOK, MARKET, KALSHI_TRADE, BRTI, DECISION, LIFECYCLE)
 
 # Book event kinds and where a book came from (the engine's poll, the paper executor's fetch for an
 # order, the settler, the recorder's own result watcher, a websocket).
 SNAPSHOT = "snapshot"
 DELTA = "delta"
+# A websocket book stopped being whole without a seq gap in the data: the connection dropped, the
+# subscription ended (error 10/25, an unanswered get_snapshot) or the market was unwatched. Gaps
+# themselves need no row: the replay finds them in venue_sid/venue_seq exactly as the client did.
+INVALID = "invalid"
 ORIGIN_POLL = "poll"
 ORIGIN_ORDER = "order"
 ORIGIN_SETTLE = "settle"
@@ -61,6 +66,8 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("no_px_e4", pa.list_(_I32)), ("no_qty_e2", pa.list_(_I64)),
         # A delta: the side ("yes"/"no"), the price level and the change of its size.
         ("side", _DICT), ("price_e4", _I32), ("delta_e2", _I64),
+        # The websocket subscription (sid) whose seq venue_seq counts; None for REST books.
+        ("venue_sid", _I64),
     ]),
     MARKET: pa.schema([
         *_HEAD, ("ticker", _DICT), ("event_ticker", _DICT), ("status", _DICT), ("open_ts", _F64), ("close_ts", _F64),
@@ -71,10 +78,18 @@ SCHEMAS: dict[str, pa.Schema] = {
         *_HEAD, ("venue_ts", _F64), ("ticker", _DICT), ("trade_id", _STR), ("taker_side", _DICT),
         ("yes_price_e4", _I32), ("count_e2", _I64),
     ]),
-    BRTI: pa.schema([*_HEAD, ("venue_ts", _F64), ("value", _STR), ("avg60", _STR)]),
+    # venue_ts: CF Benchmarks' publication time; settle_avg: in the last minute before a quarter hour, the
+    # running settlement average of the window starting at settle_start_ts (None otherwise).
+    BRTI: pa.schema([*_HEAD, ("venue_ts", _F64), ("value", _STR), ("avg60", _STR), ("settle_avg", _STR),
+                     ("settle_start_ts", _F64), ("index_id", _DICT)]),
     DECISION: pa.schema([
         *_HEAD, ("ticker", _DICT), ("code", _DICT), ("side", _DICT), ("count_e2", _I64), ("limit_e4", _I32),
         ("fair_prob", _F64), ("edge", _STR),
+    ]),
+    LIFECYCLE: pa.schema([
+        *_HEAD, ("ticker", _DICT), ("event_type", _DICT), ("open_ts", _F64), ("close_ts", _F64),
+        ("determination_ts", _F64), ("settled_ts", _F64), ("result", _DICT), ("settlement_value", _STR),
+        ("floor_strike", _STR), ("strike_type", _DICT),
     ]),
 }
 

@@ -39,6 +39,11 @@ class RecordingSession:
         """Record every trade `feed` accepts (WsFeed and ReplayFeed offer record_trades)."""
         feed.record_trades(*self.recorder.btc_channel(feed.source))
 
+    def tap_books(self, books: Any) -> None:
+        """Record every event the Kalshi websocket handles (KalshiWs offers record_events): book snapshots
+        and deltas with their seq, public trades, BRTI prints and lifecycle events."""
+        books.record_events(*self.recorder.ws_channel())
+
     def close(self) -> None:
         self.recorder.close()
 

@@ -7,7 +7,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from src.model.interfaces import MarketData, PriceFeed
+from src.model.interfaces import LiveBooks, MarketData, PriceFeed
+from src.model.kxbtc15m import WINDOW_S, market_ticker
 from src.model.models import Clock, Sleep
 
 log = logging.getLogger("polybot.recording")
@@ -61,8 +62,10 @@ class ResultWatcher:
             await self._sleep(self.interval_s)
 
 
-async def _poll_books(md: MarketData, clock: Clock, sleep: Sleep, interval_s: float, stop: asyncio.Event) -> None:
-    """What the engine's market loop does, without the engine: current market, then its book."""
+async def _poll_books(md: MarketData, clock: Clock, sleep: Sleep, interval_s: float, stop: asyncio.Event,
+                      books: LiveBooks | None = None) -> None:
+    """What the engine's market loop does, without the engine: current market, then its book; with the
+    websocket, it watches this window's book and the next one's (so the next is whole when it opens)."""
     market = None
     while not stop.is_set():
         try:
@@ -70,6 +73,9 @@ async def _poll_books(md: MarketData, clock: Clock, sleep: Sleep, interval_s: fl
             if market is None or market.close_time.timestamp() <= now or market.floor_strike is None:
                 market = await md.get_current_market(now)
             if market is not None:
+                if books is not None:
+                    series = market.ticker.split("-", 1)[0]
+                    books.watch([market.ticker, market_ticker(market.close_time.timestamp() + WINDOW_S, series)])
                 await md.get_orderbook(market.ticker)
         except asyncio.CancelledError:
             raise
@@ -88,13 +94,17 @@ async def run_record_only(
     stop: asyncio.Event,
     sleep: Sleep = asyncio.sleep,
     status: Callable[[], Awaitable[Any]] | None = None,
+    books: LiveBooks | None = None,
 ) -> None:
-    """Run the feed, the market/book poll and the result watcher until `stop` (or the feed ends)."""
+    """Run the feed, the market/book poll, the result watcher and the Kalshi websocket (when given, with
+    its recorder channel already tapped) until `stop` (or the feed ends)."""
     tasks = [
         asyncio.create_task(feed.run(), name="feed"),
-        asyncio.create_task(_poll_books(poll_md, clock, sleep, poll_interval_s, stop), name="poll"),
+        asyncio.create_task(_poll_books(poll_md, clock, sleep, poll_interval_s, stop, books), name="poll"),
         asyncio.create_task(watcher.run(stop), name="results"),
     ]
+    if books is not None:
+        tasks.append(asyncio.create_task(books.run(), name="books"))
     if status is not None:
         tasks.append(asyncio.create_task(status(), name="status"))
     stopper = asyncio.create_task(stop.wait(), name="stop")
@@ -105,6 +115,8 @@ async def run_record_only(
                 raise task.exception()  # type: ignore[misc]
     finally:
         feed.stop()
+        if books is not None:
+            books.stop()
         for task in [*tasks, stopper]:
             task.cancel()
         await asyncio.gather(*tasks, stopper, return_exceptions=True)

@@ -1,8 +1,11 @@
 """The recorder: the trading loop appends events to memory; a background thread writes Parquet parts.
 
 Hot path: each `btc_trade`/`book`/... call builds one tuple and appends it to a deque (thread-safe,
-no lock, no I/O). A daemon thread wakes every `flush_interval_s`, takes what is queued and writes
-one Parquet file per stream per UTC day: written under a temporary name, fsynced, then renamed.
+no lock, no I/O). The two feed-rate sources append their own tuples through a channel: the BTC feed
+(`btc_channel`) and the Kalshi websocket (`ws_channel`: the parsed message itself, converted to
+columns in the writer thread by src/recording/ws_rows.py). A daemon thread wakes every
+`flush_interval_s`, takes what is queued and writes one Parquet file per stream per UTC day:
+written under a temporary name, fsynced, then renamed.
 So a kill -9 loses at most the rows queued since the last flush, and never damages an earlier
 part (a half-written temporary file is never read, and is removed at the next start).
 
@@ -48,6 +51,7 @@ from src.recording.schema import (
     to_e2,
     to_e4,
 )
+from src.recording.ws_rows import WsItem, ws_rows
 
 log = logging.getLogger("polybot.recording")
 
@@ -97,6 +101,9 @@ class Recorder:
         # BTC trades, the one stream at feed rate: a queue per source of (seq, trade id, trade time, price,
         # receive time) tuples that the feed appends itself (see btc_channel).
         self._btc_queues: dict[str, deque[tuple[int, int, float, float, float]]] = {}
+        # The Kalshi websocket's events: (seq, receive time, parsed message or the ticker of a book that
+        # stopped being whole), appended by the client itself (see ws_channel).
+        self._ws_queue: deque[WsItem] = deque()
         self._write_lock = threading.Lock()  # one flush at a time (the thread, or close())
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -122,6 +129,11 @@ class Recorder:
             queue = self._btc_queues[source] = deque()
         return queue.append, self._seq
 
+    def ws_channel(self) -> tuple[Callable[[WsItem], None], Iterator[int]]:
+        """(append, seq) for the Kalshi websocket: per event it appends (next(seq), receive time, message).
+        No conversion on the hot path: Decimal -> fixed point happens in the writer thread."""
+        return self._ws_queue.append, self._seq
+
     def btc_trade(self, recv_ts: float, venue_ts: float, source: str, trade_id: int, price: float) -> None:
         append, seq = self.btc_channel(source)
         append((next(seq), trade_id, venue_ts, price, recv_ts))
@@ -143,7 +155,7 @@ class Recorder:
             self._unencodable(BOOK, exc)
             return
         self._queues[BOOK].append((next(self._seq), recv_ts, venue_ts, book.ticker, SNAPSHOT, origin, venue_seq,
-                                   yes_px, yes_qty, no_px, no_qty, None, None, None))
+                                   yes_px, yes_qty, no_px, no_qty, None, None, None, None))
 
     def book_delta(self, recv_ts: float, ticker: str, side: str, price: Decimal, delta: Decimal, *,
                    venue_ts: float | None = None, venue_seq: int | None = None, origin: str = "ws") -> None:
@@ -153,7 +165,7 @@ class Recorder:
             self._unencodable(BOOK, exc)
             return
         self._queues[BOOK].append((next(self._seq), recv_ts, venue_ts, ticker, DELTA, origin, venue_seq,
-                                   None, None, None, None, side, px, dq))
+                                   None, None, None, None, side, px, dq, None))
 
     def market(self, recv_ts: float, market: Market, origin: str) -> None:
         self._queues[MARKET].append((
@@ -171,8 +183,10 @@ class Recorder:
             return
         self._queues[KALSHI_TRADE].append((next(self._seq), recv_ts, venue_ts, ticker, trade_id, taker_side, px, n))
 
-    def brti(self, recv_ts: float, venue_ts: float | None, value: Decimal, avg60: Decimal | None = None) -> None:
-        self._queues[BRTI].append((next(self._seq), recv_ts, venue_ts, str(value), dec_text(avg60)))
+    def brti(self, recv_ts: float, venue_ts: float | None, value: Decimal, avg60: Decimal | None = None,
+             settle_avg: Decimal | None = None, settle_start_ts: float | None = None, index_id: str = "BRTI") -> None:
+        self._queues[BRTI].append((next(self._seq), recv_ts, venue_ts, str(value), dec_text(avg60),
+                                   dec_text(settle_avg), settle_start_ts, index_id))
 
     def decision(self, ts: float, ticker: str | None, code: str, intent: OrderIntent | None) -> None:
         if intent is None:
@@ -189,7 +203,8 @@ class Recorder:
 
     @property
     def queued(self) -> int:
-        return sum(len(q) for q in self._queues.values()) + sum(len(q) for q in self._btc_queues.values())
+        return (sum(len(q) for q in self._queues.values()) + sum(len(q) for q in self._btc_queues.values())
+                + len(self._ws_queue))
 
     # -- the writer --------------------------------------------------------------------------------
 
@@ -227,13 +242,22 @@ class Recorder:
                     # in the writer thread, not in the feed.
                     raw = [take() for _ in range(n)]
                     written += self._write_rows(BTC, [(s, r, t, source, i, p) for s, i, t, p, r in raw])
+            from_ws: dict[str, list[tuple[Any, ...]]] = {}
+            n = len(self._ws_queue)
+            if n:
+                take_ws = self._ws_queue.popleft
+                from_ws, unencodable = ws_rows([take_ws() for _ in range(n)])
+                for stream, exc in unencodable:
+                    self._unencodable(stream, exc)
             for stream, queue in self._queues.items():
                 n = len(queue)
-                if not n:
-                    continue
                 pop = queue.popleft
                 rows = [pop() for _ in range(n)]  # later appends stay queued for the next flush
-                written += self._write_rows(stream, rows)
+                extra = from_ws.get(stream)
+                if extra:
+                    rows = sorted(rows + extra, key=_seq_of) if rows else extra
+                if rows:
+                    written += self._write_rows(stream, rows)
             return written
 
     def _write_rows(self, stream: str, rows: list[tuple[Any, ...]]) -> int:
@@ -315,6 +339,10 @@ class Recorder:
     def _remove_stale_temporaries(self) -> None:
         for tmp in self.root.glob(f"*/*/*{TMP_SUFFIX}"):
             tmp.unlink(missing_ok=True)
+
+
+def _seq_of(row: tuple[Any, ...]) -> int:
+    return int(row[0])
 
 
 def _tree_bytes(path: Path) -> int:

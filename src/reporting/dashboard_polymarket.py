@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from src.model.models import TradeRow
+from src.model.models import TradeRow, usd
 from src.reporting.dashboard_queries import (
     DashboardDataError,
     NoDatabase,
@@ -38,7 +38,8 @@ def _ts(ts: float | None) -> str:
 
 
 def _money(value: Decimal | None) -> str:
-    return "-" if value is None else f"${value.quantize(Decimal('0.01'))}"
+    """usd() (so a loss reads -$1.50, as everywhere else), with "-" for a figure not reported."""
+    return "-" if value is None else usd(value)
 
 
 def _trades(trades: tuple[TradeRow, ...]) -> pd.DataFrame:

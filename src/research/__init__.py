@@ -1,1 +1,1 @@
-"""Offline research over recorded prices: the backtester and its report."""
+"""Offline research: backtests (synthetic book, recorded books, TAPE), the edge report and history download."""

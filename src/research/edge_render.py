@@ -60,4 +60,5 @@ def render_edge_report(r: EdgeReport) -> str:
     for s in r.sweep:
         out.append(f"  {s.latency_ms:>7g}ms {s.orders:>7} {s.trades:>7} {s.contracts:>10} {_pct(s.win_rate):>9} "
                    f"{'$' + s.pnl:>10} {s.cents_per_contract or '-':>11}")
+    out += ["", r.tape_text]
     return "\n".join(out)

@@ -12,6 +12,11 @@ All of it is measured on one recording (real books when recorded by --paper, --l
     it) and the market's mid, each as a forecast of the recorded `result`: Brier score and reliability
     bins. Seconds of one window are strongly correlated: read the figures with the market count.
   * The latency sweep: the recorded-book replay (src/research/recorded_replay.py) at each latency.
+  * Tape statistics of the recorded Kalshi public trades (the websocket's `trade` channel, or a
+    download): trades per window, spread from opposite-side prints, 1-s/10-s moves, autocorrelation
+    (src/research/tape_stats.py), over the recording's settled windows.
+BRTI: where the recording holds CF Benchmarks prints (the websocket's `cfbenchmarks_value`), the
+lead-lag is measured for BRTI returns too, beside the trade feed's.
 The plain-words line uses the sweep at the measured latency: the median delay from a decision to the
 paper executor's book fetch in this recording, or 250 ms when it holds no order to measure.
 """
@@ -20,23 +25,27 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from decimal import Decimal
+from typing import Any
 
 import numpy as np
 
 from src.config import Settings
 from src.model.models import Market
 from src.recording.reader import Recording
-from src.recording.schema import BOOK, BRTI, BTC, DECISION, ORIGIN_ORDER
+from src.recording.schema import BOOK, BRTI, BTC, DECISION, KALSHI_TRADE, ORIGIN_ORDER
 from src.research.edge_stats import brier, lagged_correlations, peak_lag, percentile, reliability, run_lengths
 from src.research.recorded_book import book_events, market_events
 from src.research.recorded_replay import PreparedRecording, ReplayResult, prepare, run_sweep
+from src.research.tape_recording import tape_from_recording
+from src.research.tape_stats import render_tape_stats, tape_statistics
 from src.strategies.fair_value import prob_settle_at_or_above
 
 MAX_LAG_S = 60
 ASSUMED_LATENCY_MS = 250.0
 BOOK_STALE_S = 10.0  # a book older than this at a grid second is not used
+NO_TAPE = "Tape statistics: no Kalshi public trades in this recording (the websocket's trade channel records them)."
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +87,8 @@ class EdgeReport:
     reliability_model: list[dict[str, float]]
     reliability_market: list[dict[str, float]]
     sweep: list[SweepRow]
+    tape_text: str = NO_TAPE  # the tape statistics as printed
+    tape: dict[str, Any] | None = None  # the same figures, JSON-ready (None where undefined)
     created_ts: float = field(default_factory=time.time)
 
 
@@ -158,6 +169,24 @@ def headline(sweep: list[SweepRow], latency_ms: float | None) -> str:
             f"over {row.trades} trade(s) after fees.")
 
 
+def _json_ready(value: Any) -> Any:
+    """NaN (an undefined statistic) becomes None: the saved report is strict JSON."""
+    if isinstance(value, dict):
+        return {k: _json_ready(v) for k, v in value.items()}
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def tape_section(rec: Recording) -> tuple[str, dict[str, Any] | None]:
+    """The tape statistics of the recording's Kalshi public trades: (text, JSON-ready figures)."""
+    if not rec.rows(KALSHI_TRADE):
+        return NO_TAPE, None
+    tape = tape_from_recording(rec)
+    stats = tape_statistics(tape.trades, tape.close_ts)
+    return render_tape_stats(stats), _json_ready(asdict(stats))
+
+
 def build_edge_report(settings: Settings, rec: Recording, latencies_ms: tuple[float, ...], *, where: str,
                       prep: PreparedRecording | None = None) -> EdgeReport:
     app = settings.app
@@ -173,8 +202,9 @@ def build_edge_report(settings: Settings, rec: Recording, latencies_ms: tuple[fl
     src = np.asarray(rec.column(BTC, "source"), dtype=object)
     pick = src == prep.source
     btc = _last_at(rec.numpy(BTC, "recv_ts")[pick], rec.numpy(BTC, "price")[pick], grid, stale)
+    is_brti = np.asarray([i in (None, "BRTI") for i in rec.column(BRTI, "index_id")], dtype=bool)
     brti_vals = np.asarray([float(v) for v in rec.column(BRTI, "value")], dtype=float)
-    brti = _last_at(rec.numpy(BRTI, "recv_ts"), brti_vals, grid, stale)
+    brti = _last_at(rec.numpy(BRTI, "recv_ts")[is_brti], brti_vals[is_brti], grid, stale)
 
     # The current market of each second, and its book's best prices.
     markets = _markets(rec)
@@ -185,7 +215,7 @@ def build_edge_report(settings: Settings, rec: Recording, latencies_ms: tuple[fl
         market_id[lo:hi] = i
     per_ticker: dict[str, tuple[list[float], list[float], list[float]]] = {}
     for ev in book_events(rec):
-        if ev is None:
+        if ev is None or ev.book is None:
             continue
         yes_bid = ev.book.yes_bids[-1].price if ev.book.yes_bids else None
         no_bid = ev.book.no_bids[-1].price if ev.book.no_bids else None
@@ -229,7 +259,7 @@ def build_edge_report(settings: Settings, rec: Recording, latencies_ms: tuple[fl
     bret = np.full(len(grid), np.nan)
     bret[1:] = np.log(brti[1:] / brti[:-1])
     ll_btc = lagged_correlations(ret, dmid, MAX_LAG_S)
-    ll_brti = lagged_correlations(bret, dmid, MAX_LAG_S) if rec.rows(BRTI) else []
+    ll_brti = lagged_correlations(bret, dmid, MAX_LAG_S) if is_brti.any() else []
 
     # The model's P(YES) each second: the strategy's formula and volatility floor.
     window = max(1, int(app.feed.window_s))
@@ -258,6 +288,7 @@ def build_edge_report(settings: Settings, rec: Recording, latencies_ms: tuple[fl
     results = run_sweep(settings, prep, latencies_ms)
     sweep = _sweep_rows(results)
     latency = measured_latency_ms(rec)
+    tape_text, tape = tape_section(rec)
     return EdgeReport(
         recording=where,
         synthetic=rec.synthetic,
@@ -283,6 +314,8 @@ def build_edge_report(settings: Settings, rec: Recording, latencies_ms: tuple[fl
         reliability_model=[_bin(b) for b in reliability(model_f, outcome)],
         reliability_market=[_bin(b) for b in reliability(market_f, outcome)],
         sweep=sweep,
+        tape_text=tape_text,
+        tape=tape,
     )
 
 

@@ -1,14 +1,20 @@
 """A recording's markets and order books as MarketData, with the latency model the replay fills by.
 
 Every recorded book (whoever fetched it: the engine's poll, the paper executor, the settler, a
-websocket snapshot or delta) becomes one state of its market's book at its receive time. Deltas
-are applied to the last snapshot of their market, so websocket recordings replay like polls.
+websocket snapshot or delta) becomes one state of its market's book at its receive time.
+
+Websocket books are rebuilt exactly as the client built them: the recorded snapshots and deltas, with
+their subscription id and seq, go through the client's own BookKeeper (src/data/kalshi_book.py), so a
+seq gap, a delta that would leave a level negative, a dropped connection or an ended subscription
+(recorded as `invalid` rows) leaves the book not whole until the next snapshot, as it was live. The
+client subscribes each market on its own sid, so a row changes only its own market's book.
 
 Latency model: an order decided at replay time t fills against the book in effect at t + latency,
-i.e. the latest book recorded at or before t + latency, walking its real depth at the real fee
-(the paper executor does the walking). With REST polls once a second, the book between two polls
-is unknown: latencies shorter than the gap to the next poll see the same book. Latency 0 is the
-book the decision itself read (or a newer one recorded at the same instant).
+walking its real depth at the real fee (the paper executor does the walking). Where the recording
+has a whole websocket book at t + latency, that is the book (as the daemon's LiveMarketData serves
+it); otherwise the latest REST book recorded at or before t + latency. With REST polls once a second,
+the book between two polls is unknown: latencies shorter than the gap to the next poll see the same
+book. Latency 0 is the book the decision itself read (or a newer one recorded at the same instant).
 """
 
 from __future__ import annotations
@@ -17,9 +23,11 @@ import bisect
 from dataclasses import dataclass
 from decimal import Decimal
 
-from src.model.models import ZERO, BookLevel, Clock, Market, OrderBook, utc_from_ts
+from src.data.kalshi_book import BookKeeper
+from src.data.kalshi_ws_messages import BookDelta, BookSnapshot
+from src.model.models import ZERO, BookLevel, Clock, Market, OrderBook, Side, utc_from_ts
 from src.recording.reader import Recording
-from src.recording.schema import BOOK, DELTA, MARKET, from_e2, from_e4, text_dec
+from src.recording.schema import BOOK, DELTA, INVALID, MARKET, ORIGIN_WS, SNAPSHOT, from_e2, from_e4, text_dec
 
 
 class NoRecordedBook(LookupError):
@@ -30,10 +38,10 @@ class NoRecordedBook(LookupError):
 class BookEvent:
     """One recorded book state: who fetched it, and the book after it."""
 
-    ticker: str
+    ticker: str  # "" for a websocket row that ended every book (the connection dropped)
     recv_ts: float
     origin: str
-    book: OrderBook
+    book: OrderBook | None  # None: a websocket book that is not whole after this row
 
 
 class _Decimals:
@@ -72,18 +80,42 @@ def _apply_delta(levels: tuple[BookLevel, ...], price: Decimal, delta: Decimal) 
     return tuple(BookLevel(p, sizes[p]) for p in sorted(sizes))  # ascending, best bid last, as Kalshi sends
 
 
+def _pairs(conv: _Decimals, prices: list[int] | None, counts: list[int] | None
+           ) -> tuple[tuple[Decimal, Decimal], ...]:
+    if not prices or counts is None:
+        return ()
+    return tuple((conv.px(p), conv.qty(c)) for p, c in zip(prices, counts, strict=True))
+
+
 def book_events(rec: Recording) -> list[BookEvent | None]:
-    """The book after each row of the book stream (None for a delta with no snapshot before it)."""
+    """The book after each row of the book stream (None for a row that yields no book: a delta with no
+    snapshot before it in a recording without seq numbers)."""
     col = rec.column
     tickers, recvs, kinds, origins = col(BOOK, "ticker"), col(BOOK, "recv_ts"), col(BOOK, "kind"), col(BOOK, "origin")
     yes_px, yes_qty, no_px, no_qty = (col(BOOK, n) for n in ("yes_px_e4", "yes_qty_e2", "no_px_e4", "no_qty_e2"))
     sides, prices, deltas = col(BOOK, "side"), col(BOOK, "price_e4"), col(BOOK, "delta_e2")
+    sids, seqs = col(BOOK, "venue_sid"), col(BOOK, "venue_seq")
     conv = _Decimals()
+    keeper = BookKeeper()  # websocket rows with their sid: rebuilt by the client's own rules
     last: dict[str, OrderBook] = {}
     out: list[BookEvent | None] = []
     for i, ticker in enumerate(tickers):
         recv = recvs[i]
-        if kinds[i] == DELTA:
+        kind = kinds[i]
+        if origins[i] == ORIGIN_WS and (sids[i] is not None or kind == INVALID):
+            if kind == SNAPSHOT:
+                keeper.on_snapshot(BookSnapshot(sids[i], seqs[i], ticker, _pairs(conv, yes_px[i], yes_qty[i]),
+                                                _pairs(conv, no_px[i], no_qty[i])), recv)
+            elif kind == DELTA:
+                keeper.on_delta(BookDelta(sids[i], seqs[i], ticker, Side(sides[i]), conv.px(prices[i]),
+                                          conv.qty(deltas[i]), None), recv)
+            elif ticker:
+                keeper.invalidate(ticker)
+            else:
+                keeper.invalidate_all()
+            out.append(BookEvent(ticker, recv, ORIGIN_WS, keeper.book(ticker) if ticker else None))
+            continue
+        if kind == DELTA:
             prev = last.get(ticker)
             if prev is None:
                 out.append(None)
@@ -133,6 +165,41 @@ class _History:
         return self.states[i - 1] if i else None
 
 
+class RecordedBooks:
+    """interfaces.LiveBooks over a replay: the websocket books as the replay has reached them.
+
+    The replay applies each recorded websocket row as it passes it (`apply`), so the engine reads the
+    book it read live. A whole recorded book counts as current (age 0): silence on the connection is
+    not recorded until the client gives up on it (an `invalid` row), so a live `book_stale` from a
+    silent connection shows as a decision that differs (the replay counts matched decisions).
+    """
+
+    def __init__(self) -> None:
+        self._books: dict[str, OrderBook | None] = {}
+        self.watched: list[str] = []
+
+    def apply(self, ev: BookEvent) -> None:
+        if ev.ticker:
+            self._books[ev.ticker] = ev.book
+        else:
+            self._books = dict.fromkeys(self._books)
+
+    async def run(self) -> None:
+        return None  # the replay loop feeds it; there is no connection to run
+
+    def stop(self) -> None:
+        return None
+
+    def watch(self, tickers: list[str]) -> None:
+        self.watched = list(tickers)
+
+    def book(self, ticker: str) -> OrderBook | None:
+        return self._books.get(ticker)
+
+    def book_age(self, ticker: str, now: float) -> float | None:
+        return None if self._books.get(ticker) is None else 0.0
+
+
 class RecordedMarketData:
     """interfaces.MarketData over a recording, answering as of the replay clock (+ latency for books)."""
 
@@ -140,10 +207,18 @@ class RecordedMarketData:
                  latency_s: float = 0.0) -> None:
         self._clock = clock
         self.latency_s = float(latency_s)
-        self._books: dict[str, _History] = {}
+        self._books: dict[str, _History] = {}  # REST books (poll, order, settle) and hand-made ones
+        self._ws: dict[str, _History] = {}  # websocket states (None while not whole)
         for ev in books:
-            if ev is not None:
+            if ev is None:
+                continue
+            if ev.origin != ORIGIN_WS:
                 self._books.setdefault(ev.ticker, _History()).add(ev.recv_ts, ev.book)
+            elif ev.ticker:
+                self._ws.setdefault(ev.ticker, _History()).add(ev.recv_ts, ev.book)
+            else:
+                for hist in self._ws.values():
+                    hist.add(ev.recv_ts, None)
         self._markets: dict[str, _History] = {}
         for recv, market in zip(rec.column(MARKET, "recv_ts"), markets, strict=True):
             self._markets.setdefault(market.ticker, _History()).add(recv, market)
@@ -164,8 +239,13 @@ class RecordedMarketData:
         return best
 
     async def get_orderbook(self, ticker: str) -> OrderBook:
+        at = self._clock() + self.latency_s
+        ws = self._ws.get(ticker)
+        book = ws.at(at) if ws else None
+        if isinstance(book, OrderBook):
+            return book
         hist = self._books.get(ticker)
-        book = hist.at(self._clock() + self.latency_s) if hist else None
+        book = hist.at(at) if hist else None
         if not isinstance(book, OrderBook):
             raise NoRecordedBook(f"no recorded book of {ticker} at {self._clock() + self.latency_s:.3f}")
         return book

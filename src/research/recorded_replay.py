@@ -7,8 +7,13 @@ no simulated maker and no lag parameter: the books are the ones the bot recorded
 
 Events, in the exact order the bot saw them ((session, seq), see src/recording/schema.py):
   btc trade   -> the rolling window (trade time, receive time);
-  book        -> a poll or websocket book of the current market becomes the engine's view;
-                 books fetched by the executor or the settler only join the market's book history;
+  book        -> a poll of the current market becomes the engine's view (as the daemon's market loop
+                 sets it); a websocket row moves the engine's live book (RecordedBooks), which
+                 decisions then read, as the daemon's do; books fetched by the executor or the
+                 settler only join the market's book history;
+  brti        -> a websocket recording's engine prices BRTI as the daemon does (src/data/brti.py's
+                 anchor over the trade feed): each recorded print is one basis sample;
+  lifecycle, kalshi trade -> only move the clock;
   market      -> metadata; a poll's answer is the current market; a `result` for a market we hold
                  runs a settlement pass (settlement comes from the recorded result);
   decision    -> when the recording has the bot's decisions, the replay decides exactly when the
@@ -27,6 +32,9 @@ from pathlib import Path
 
 from src.app.engine import Engine, EngineTiming, MarketView
 from src.config import Settings
+from src.data.brti import BrtiAnchor
+from src.data.kalshi_ws_messages import BRTI as BRTI_ID
+from src.data.kalshi_ws_messages import Average, IndexValue
 from src.data.replay import ReplayFeed
 from src.db import Database
 from src.execution.paper import PaperExecutor
@@ -34,9 +42,20 @@ from src.execution.settlement import Settler
 from src.journal.trade_log import TradeLog
 from src.model.models import ZERO, Market, Mode, OrderIntent, Signal
 from src.recording.reader import Recording
-from src.recording.schema import BOOK, BRTI, BTC, DECISION, KALSHI_TRADE, MARKET, ORIGIN_POLL, ORIGIN_WS, STREAMS
+from src.recording.schema import (
+    BOOK,
+    BRTI,
+    BTC,
+    DECISION,
+    KALSHI_TRADE,
+    LIFECYCLE,
+    MARKET,
+    ORIGIN_POLL,
+    ORIGIN_WS,
+    STREAMS,
+)
 from src.research.backtest import run_now
-from src.research.recorded_book import BookEvent, RecordedMarketData, book_events, market_events
+from src.research.recorded_book import BookEvent, RecordedBooks, RecordedMarketData, book_events, market_events
 from src.risk.kill_switch import KillSwitch
 from src.risk.sizing import SizingLimits, intent_from_signal
 from src.sim.clock import SimClock
@@ -44,9 +63,8 @@ from src.strategies.btc_lag import BtcLagStrategy
 
 DEFAULT_LATENCIES_MS = (0, 50, 100, 250, 1000)
 DB_NAME = "replay.db"
-_VIEW_ORIGINS = frozenset({ORIGIN_POLL, ORIGIN_WS})
-_BTC, _BOOK, _MARKET, _KTRADE, _BRTI, _DECISION = (STREAMS.index(s) for s in (BTC, BOOK, MARKET, KALSHI_TRADE,
-                                                                              BRTI, DECISION))
+_BTC, _BOOK, _MARKET, _KTRADE, _BRTI, _DECISION, _LIFECYCLE = (
+    STREAMS.index(s) for s in (BTC, BOOK, MARKET, KALSHI_TRADE, BRTI, DECISION, LIFECYCLE))
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +92,9 @@ class ReplayResult:
     halted: str | None
     decided_on: str  # "recorded decisions" or "every event"
     decision_codes: tuple[tuple[float, str | None, str], ...] = ()  # kept on request (tests)
+    # The approved orders' (decision time, fair probability, edge), kept on request: the model's inputs
+    # (feed, BRTI anchor, book) must match the run's to the last digit for these to match.
+    approved: tuple[tuple[float, float, str], ...] = ()
     matched_decisions: int = 0  # decisions whose reason code equals the recorded one
     recorded_decisions: int = 0
 
@@ -115,6 +136,8 @@ class PreparedRecording:
     source: str
     has_decisions: bool
     btc: tuple[list[float], list[float], list[int], list[float], list[str]] = field(default=([], [], [], [], []))
+    has_ws: bool = False  # recorded by a daemon with the Kalshi websocket on: its engine read live books
+    brti: list[IndexValue | None] = field(default_factory=list)  # per row of the brti stream (BRTI only)
 
     @property
     def events(self) -> int:
@@ -131,10 +154,50 @@ def prepare(rec: Recording, preferred_source: str) -> PreparedRecording:
     streams, rows = rec.merged_order()
     btc = (rec.column(BTC, "recv_ts"), rec.column(BTC, "venue_ts"), rec.column(BTC, "trade_id"),
            rec.column(BTC, "price"), sources)
+    books = book_events(rec)
+    has_ws = any(ev is not None and ev.origin == ORIGIN_WS for ev in books)
     return PreparedRecording(
-        recording=rec, books=book_events(rec), markets=market_events(rec), order_streams=streams.tolist(),
+        recording=rec, books=books, markets=market_events(rec), order_streams=streams.tolist(),
         order_rows=rows.tolist(), source=source, has_decisions=rec.rows(DECISION) > 0, btc=btc,
+        has_ws=has_ws, brti=index_values(rec),
     )
+
+
+def index_values(rec: Recording) -> list[IndexValue | None]:
+    """Each recorded BRTI print as the websocket client parsed it (None for other indices). The window
+    sizes of the averages are not recorded (0): the anchor uses only the values and the window start."""
+    col = rec.column
+    out: list[IndexValue | None] = []
+    rows = zip(col(BRTI, "index_id"), col(BRTI, "value"), col(BRTI, "venue_ts"), col(BRTI, "recv_ts"),
+               col(BRTI, "avg60"), col(BRTI, "settle_avg"), col(BRTI, "settle_start_ts"), strict=True)
+    for index_id, value, venue, recv, avg60, settle, settle_start in rows:
+        if (index_id or BRTI_ID) != BRTI_ID:
+            out.append(None)
+            continue
+        ts_ms = int(round((venue if venue is not None else recv) * 1000))
+        settle_avg = None
+        if settle is not None and settle_start is not None:
+            start_ms = int(round(settle_start * 1000))
+            settle_avg = Average(Decimal(settle), 0, start_ms, start_ms + 60_000)
+        out.append(IndexValue(BRTI_ID, Decimal(value), ts_ms, int(round(recv * 1000)),
+                              Average(Decimal(avg60 or value), 0, ts_ms - 60_000, ts_ms), settle_avg))
+    return out
+
+
+class RecordedIndex:
+    """brti.IndexSource over a replay: the latest recorded print and when it was received."""
+
+    def __init__(self) -> None:
+        self.value: IndexValue | None = None
+        self.received_at: float | None = None
+
+    def index_value(self, index_id: str = BRTI_ID) -> IndexValue | None:
+        return self.value if index_id == BRTI_ID else None
+
+    def index_age(self, now: float, index_id: str = BRTI_ID) -> float | None:
+        if index_id != BRTI_ID or self.received_at is None:
+            return None
+        return max(0.0, now - self.received_at)
 
 
 class RecordedReplay:
@@ -158,6 +221,10 @@ class RecordedReplay:
                                               self.latency_ms / 1000.0)
         self.feed = ReplayFeed((), self.clock, source=prep.source, window_s=app.feed.window_s,
                                stale_after_s=float(app.feed.stale_after_s))
+        # As main._start_and_run builds it: with the websocket on, live books and the BRTI-anchored feed.
+        self.live_books = RecordedBooks() if prep.has_ws else None
+        self.index = RecordedIndex()
+        self.anchor = BrtiAnchor(self.feed, self.index, self.clock) if prep.has_ws else None
         self.kill = KillSwitch(app.risk, settings.user.starting_bankroll_usd, self.db, work_dir, mode=Mode.SIM,
                                clock=self.clock, cancel_all=lambda: None, out=lambda _m: None)
         executor = PaperExecutor(self.market_data, self.db, self.trade_log, self.clock, self.kill.check_order_allowed,
@@ -168,17 +235,20 @@ class RecordedReplay:
         self._limits = SizingLimits.from_config(app.sizing, app.risk)
         self._seq = 0
         self.engine = Engine(
-            mode=Mode.SIM, feed=self.feed, market_data=self.market_data, strategy=BtcLagStrategy(app.strategy.btc_lag),
+            mode=Mode.SIM, feed=self.anchor or self.feed, market_data=self.market_data, books=self.live_books,
+            strategy=BtcLagStrategy(app.strategy.btc_lag),
             size=self._size, gate=self.kill, executor=executor, settler=self.settler, db=self.db,
             bankroll=lambda: self.kill.bankroll, clock=self.clock,
             timing=EngineTiming(poll_interval_s=app.kalshi.poll_interval_s,
-                                status_interval_s=app.execution.status_interval_s),
+                                status_interval_s=app.execution.status_interval_s,
+                                max_live_book_age_s=app.kalshi.ws.max_book_age_ms / 1000),
             status_out=lambda _line: None,
         )
         self.decisions = 0
         self.orders = 0
         self.halted: str | None = None
         self.codes: list[tuple[float, str | None, str]] = []
+        self.approved: list[tuple[float, float, str]] = []
         self.matched = 0
         self.open_tickers: set[str] = set()  # markets with open positions: a recorded result settles them
 
@@ -195,6 +265,8 @@ class RecordedReplay:
             view = engine.view
             self.codes.append((self.clock.now, view.market.ticker if view else None, code))
         if intent is not None:
+            if self.keep_decisions:
+                self.approved.append((self.clock.now, intent.fair_prob, str(intent.edge)))
             self.orders += 1
             run_now(engine.send(intent))
             self.open_tickers = {t.ticker for t in self.db.open_trades()}
@@ -216,7 +288,11 @@ class RecordedReplay:
         m_recv = rec.column(MARKET, "recv_ts")
         d_ts = rec.column(DECISION, "recv_ts")
         d_code = rec.column(DECISION, "code")
-        other_recv = {_KTRADE: rec.column(KALSHI_TRADE, "recv_ts"), _BRTI: rec.column(BRTI, "recv_ts")}
+        other_recv = {_KTRADE: rec.column(KALSHI_TRADE, "recv_ts"), _LIFECYCLE: rec.column(LIFECYCLE, "recv_ts")}
+        brti_recv = rec.column(BRTI, "recv_ts")
+        brti_values = prep.brti
+        live_books = self.live_books
+        index, anchor = self.index, self.anchor
         on_recorded = self.decide_on_recorded
         decide = self._decide
         current: dict[str, Market] = {}  # the latest market the engine's poll saw, per ticker
@@ -234,7 +310,14 @@ class RecordedReplay:
                 if ev is None:
                     continue
                 clock.advance_to(ev.recv_ts)
-                if ev.origin in _VIEW_ORIGINS:
+                if ev.origin == ORIGIN_WS:
+                    if live_books is not None:
+                        live_books.apply(ev)
+                    view = engine.view
+                    # Engine.notify_book: a change of the current market's book wakes a decision.
+                    if not on_recorded and view is not None and view.market.ticker == ev.ticker:
+                        decide()
+                elif ev.origin == ORIGIN_POLL and ev.book is not None:
                     market = current.get(ev.ticker)
                     if market is not None:
                         engine.view = MarketView(market, ev.book, ev.recv_ts)
@@ -257,6 +340,12 @@ class RecordedReplay:
                 clock.advance_to(d_ts[row])
                 if decide() == d_code[row]:
                     self.matched += 1
+            elif stream == _BRTI:
+                clock.advance_to(brti_recv[row])
+                value = brti_values[row]
+                if value is not None and anchor is not None:
+                    index.value, index.received_at = value, brti_recv[row]
+                    anchor.on_index(value)  # KalshiWs.listen_index(anchor.on_index), as main wires it
             else:
                 clock.advance_to(other_recv[stream][row])
         return self._result()
@@ -270,7 +359,7 @@ class RecordedReplay:
             latency_ms=self.latency_ms, decisions=self.decisions, orders=self.orders, trades=trades,
             ending_bankroll=self.kill.bankroll, halted=self.halted,
             decided_on="recorded decisions" if self.decide_on_recorded else "every event",
-            decision_codes=tuple(self.codes), matched_decisions=self.matched,
+            decision_codes=tuple(self.codes), approved=tuple(self.approved), matched_decisions=self.matched,
             recorded_decisions=self.prep.recording.rows(DECISION) if self.decide_on_recorded else 0,
         )
 

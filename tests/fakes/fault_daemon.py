@@ -92,6 +92,7 @@ class DaemonRun:
     kalshi: FakeKalshiServer
     binance: FakeBinanceServer
     lookups: list[str] = field(default_factory=list)
+    kalshi_ws: FakeKalshiWs | None = None  # the websocket fake the daemon's KalshiWs dials
     engine: Any = None
     engine_ready: asyncio.Event = field(default_factory=asyncio.Event)
     timed_out: bool = False
@@ -225,7 +226,7 @@ def run_main(
             async with FakeBinanceServer() as binance, FakeKalshiWs({key_id: key.public_key()},
                                                                  books=kalshi.fake.books) as kalshi_ws:
                 kalshi_ws.auto_sync()  # the websocket publishes what the REST fake's book does
-                run = DaemonRun(root=project_root, kalshi=kalshi, binance=binance)
+                run = DaemonRun(root=project_root, kalshi=kalshi, binance=binance, kalshi_ws=kalshi_ws)
                 holder["run"] = run
                 if setup is not None:
                     setup(run)
