@@ -687,7 +687,8 @@ async def _start_and_run(
         from src.app.poly_us_daemon import run_polymarket
 
         poly_task = asyncio.create_task(run_polymarket(settings, root, stop=poly_stop, mode=mode, clock=clock,
-                                                       live_confirmed=poly_confirmed))
+                                                       live_confirmed=poly_confirmed,
+                                                       notify=notify, pause_gate=pause_gate))  # /pause, /halt too
     watch_task = asyncio.create_task(recording.watcher.run(poly_stop)) if recording else None
     _install_signal_handlers(lambda: (engine.request_stop(EXIT_OK), poly_stop.set()))
     notify.start_for_daemon(engine=engine, feed=feed, kill_switch=kill_switch, pause_gate=pause_gate,

@@ -4,7 +4,9 @@ the host guard hold; a hanging or failing service never delays a trading decisio
 from __future__ import annotations
 
 import asyncio
+import html
 import logging
+import re
 import smtplib
 import statistics
 import time
@@ -21,7 +23,7 @@ from src.config import ConfigError, Secrets, load_settings
 from src.db import Database, db_path_for
 from src.execution.reconcile import Discrepancy
 from src.execution.settlement import SettledTrade
-from src.journal.log_setup import redact
+from src.journal.log_setup import RedactingFilter, redact
 from src.model.models import Mode, Order, OrderIntent, Side
 from src.net.allowlist import HostNotAllowedError
 from src.net.backoff import RetryPolicy
@@ -33,11 +35,13 @@ from src.notify.notifier import Notifier
 from src.notify.outage import OutageTracker
 from src.notify.outbox import DeliveryError, Outbox
 from src.notify.pause import PauseGate
-from src.notify.summaries import is_weekday, next_daily, week_figures
+from src.notify.summary_figures import week_figures
+from src.notify.summary_schedule import is_weekday, next_daily
 from src.notify.taps import NotifyingExecutor, NotifyingSettler
 from src.reporting.dashboard_queries import connect_readonly, read_notifications
 from src.risk.kill_switch import KillSwitch, KillSwitchEvent
 from tests.conftest import ManualClock
+from tests.fakes.telegram_server import FakeTelegram
 from tests.fakes.webhook_receiver import WebhookReceiver
 from tests.test_kill_switch import Rig
 
@@ -225,6 +229,61 @@ async def test_every_event_is_delivered_once_with_its_content(rig: Rig) -> None:
     assert rig.db._conn.execute("SELECT COUNT(*) FROM notifications").fetchone()[0] == len(got)
 
 
+def telegram_text(text: str) -> str:
+    """What Telegram shows of Apprise's HTML message: tags dropped, entities decoded."""
+    return html.unescape(re.sub(r"<[^>]+>", "", text))
+
+
+async def test_every_event_reaches_the_telegram_bot_api_once_with_its_text(project_dir: Path, tmp_path: Path,
+                                                                           monkeypatch: Any) -> None:
+    """Apprise's real tgram:// sender, through the connection guard, over TLS to the fake Bot API (its transport
+    injected at the network level: see FakeTelegram.route_requests): one sendMessage per event, once each."""
+    token, chat = "7000000003:AAHtelegramDelivery0123456789abcdXY", 616161
+    async with FakeTelegram(token=token) as tg:
+        tg.route_requests(monkeypatch, tmp_path)
+        (project_dir / ".env").write_text(f"NOTIFY_URLS=tgram://{token}/{chat}\n")
+        db = Database(db_path_for(project_dir, Mode.PAPER))
+        runtime = NotifyRuntime(load_settings(root=project_dir), db)
+        assert [name for name, _ in runtime.outboxes] == ["tgram://api.telegram.org"]
+        queued: list[Notification] = []
+        for _, box in runtime.outboxes:
+            real_put = box.put
+            box.put = lambda n, real_put=real_put: (queued.append(n), real_put(n))  # type: ignore[method-assign]
+        runtime.start_sending()
+        n = runtime.notifier
+        intent = OrderIntent("KXBTC15M-26DEC071500-00", Side.YES, D("4"), D("0.55"), "c-1", edge=D("0.12"))
+        n.started("paper", D("100.00"), "active")
+        n.order_filled(intent, Order("v-1", "c-1", intent.ticker, Side.YES, D("4"), D("0.55"), "executed",
+                                     filled_count=D("4"), fees=D("0.07"), avg_fill_price=D("0.54")))
+        n.settled(SettledTrade(1, intent.ticker, Side.YES, D("4"), "yes", D("4"), D("1.77"), D("101.77"), 0.0))
+        n.kill_switch(KillSwitchEvent(2.0, "hard_stop", "total_loss", "total loss $31 exceeds $30",
+                                      {"orders": "cancel of all open orders requested"}))
+        n.kill_switch(KillSwitchEvent(3.0, "auth_halt", "auth_halt", "3 consecutive authentication failures", {},
+                                      "INCORRECT_API_KEY_SIGNATURE"))
+        n.outage("BTC feed", 130, 1_780_000_000.0)
+        n.reconciliation([Discrepancy("position_mismatch", "KXBTC15M-X", "venue holds 3, database 2")])
+        n.remote_command("/pause", chat, "Paused")
+        figures = PeriodFigures("2026-12-07", 3, 2, 1, D("1.50"), D("0.21"), D("100"), D("101.50"), 0)
+        n.summary(False, figures, D("12.34"))
+        n.summary(True, figures, D("12.34"))
+        n.stopped("paper", D("101.50"), 0, "Stopped cleanly")
+        await runtime.close()
+        statuses = [r[0] for r in db._conn.execute("SELECT status FROM notifications")]
+        db.close()
+    assert {q.kind for q in queued} == set(Kind) and len(queued) == 11
+    assert tg.bad_token_calls == 0 and set(tg.calls) == {"sendMessage"}
+    assert statuses == ["sent"] * len(queued)
+    assert [c for c, _ in tg.sent] == [chat] * len(queued)
+    shown = [telegram_text(t) for _, t in tg.sent]
+    for q, text in zip(queued, shown, strict=True):  # in order, each exactly once, title then body
+        assert text.startswith(q.title) and q.body in text, (q.title, text)
+    assert "Filled: 4 YES KXBTC15M-26DEC071500-00 [Kalshi]" in shown[1] and "fee $0.07" in shown[1]
+    assert "P&L $1.77" in shown[2] and token not in "".join(shown)
+    # The guard still sees the real host name through the injected route: held to another host, it refuses.
+    with only_hosts(frozenset({"discord.com"})), pytest.raises(HostNotAllowedError, match="api.telegram.org"):
+        requests.post(f"https://api.telegram.org/bot{token}/sendMessage", json={}, timeout=5)
+
+
 async def test_levels_decide_what_is_sent_and_how_loud() -> None:
     sent: list[Notification] = []
     levels = {**ALL_ON, "order_filled": "off", "kill_switch": "critical", "settlement": "info"}
@@ -266,7 +325,17 @@ async def test_taps_pass_results_through_and_notify_fills_and_settlements() -> N
     assert await ex.cancel_all() == 7 and ex.extra == "kept"
     report = await NotifyingSettler(Sett(), n).settle_due()
     assert len(report.settled) == 1
-    assert sent == ["Filled: 2 NO T", "WON $1.40: T"]
+    assert sent == ["Filled: 2 NO T [Kalshi]", "WON $1.40: T [Kalshi]"]
+    # Another venue's notifier (Polymarket US beside Kalshi) names that venue and its own reset command.
+    us = n.for_venue("Polymarket US", "python main.py --reset-killswitch --mode polymarket-us-live", Path("/nowhere"))
+    await NotifyingExecutor(Exec(), us).execute(OrderIntent("T", Side.NO, D("2"), D("0.3"), "c"))
+    await NotifyingSettler(Sett(), us).settle_due()
+    bodies: list[str] = []
+    Notifier(ALL_ON, "info", lambda x: bodies.append(x.body), lambda: 0.0).for_venue(
+        "Polymarket US", "python main.py --reset-killswitch --mode polymarket-us-live", Path("/nowhere")
+    ).kill_switch(KillSwitchEvent(1.0, "hard_stop", "total_loss", "total loss $31", {}))
+    assert sent[2:] == ["Filled: 2 NO T [Polymarket US]", "WON $1.40: T [Polymarket US]"]
+    assert "Polymarket US kill switch" in bodies[0] and "--mode polymarket-us-live" in bodies[0]
 
 
 # -- held to the configured hosts ------------------------------------------------------------------------------------
@@ -399,27 +468,24 @@ async def test_a_hanging_or_failing_service_does_not_delay_an_order_decision(rig
 # -- secrets ---------------------------------------------------------------------------------------------------
 
 
-async def test_no_secret_reaches_a_message_the_database_or_the_log(project_dir: Path, caplog: Any) -> None:
+async def test_no_secret_reaches_a_message_the_database_or_the_log(project_dir: Path, tmp_path: Path, caplog: Any,
+                                                                  monkeypatch: Any) -> None:
     token = "7123456789:AAHsecretTOKENvalue0123456789abcdEF"
     key_id = "a3c1e2f4-1111-4222-8333-944445555666"
-    async with WebhookReceiver() as hook:
+    async with WebhookReceiver() as hook, FakeTelegram(token=token) as tg:
+        tg.route_requests(monkeypatch, tmp_path)
         env = project_dir / ".env"
         env.write_text(f"KALSHI_API_KEY_ID={key_id}\nNOTIFY_URLS={hook.url} tgram://{token}/424242\n"
                        "TELEGRAM_CHAT_IDS=424242\n")
         settings = load_settings(root=project_dir)
         db = Database(db_path_for(project_dir, Mode.PAPER))
-        sent_to_telegram: list[Notification] = []
         runtime = NotifyRuntime(settings, db)
         names = [name for name, _ in runtime.outboxes]
         assert names == ["json://127.0.0.1", "tgram://api.telegram.org"]
-        # The tgram service cannot reach api.telegram.org from a test: record what would go there.
-
-        async def to_telegram(n: Notification) -> None:
-            sent_to_telegram.append(n)
-
-        runtime.outboxes[1][1]._send = to_telegram
         assert "tgram://api.telegram.org" in runtime.describe() and token not in runtime.describe()
         caplog.set_level(logging.DEBUG)
+        # As every handler of the bot's logging has it: urllib3 logs the Bot API URL (with the token) at DEBUG.
+        caplog.handler.addFilter(RedactingFilter())
         runtime.start_sending()
         n = runtime.notifier
         n.started("paper", D("100"), "active")
@@ -431,13 +497,40 @@ async def test_no_secret_reaches_a_message_the_database_or_the_log(project_dir: 
         rows = [" ".join(map(str, r)) for r in db._conn.execute("SELECT * FROM notifications")]
         services = sorted(r[0] for r in db._conn.execute("SELECT service FROM notifications WHERE status='sent'"))
         db.close()
-    everything = "\n".join([*(str(m) for m in hook.received), *rows, *(repr(x) for x in sent_to_telegram),
+    everything = "\n".join([*(str(m) for m in hook.received), *rows, *(t for _, t in tg.sent),
                             *(repr(x) for x in runtime._senders), caplog.text])
-    assert len(hook.received) == 3 and len(sent_to_telegram) == 3
+    assert len(hook.received) == 3 and len(tg.sent) == 3 and tg.bad_token_calls == 0
     assert services == ["json://127.0.0.1"] * 3 + ["tgram://api.telegram.org"] * 3
     for secret in (token, token.split(":")[1], key_id, f"tgram://{token}"):
         assert secret not in everything, secret
     assert token.split(":")[1] not in redact(f"boom {token}")  # registered for every later log line
+
+
+async def test_a_short_password_in_a_url_never_reaches_a_log_the_database_or_a_message(project_dir: Path) -> None:
+    password, user, token = "pw7x", "al1ce", "tk9Short"
+    async with WebhookReceiver() as hook:
+        (project_dir / ".env").write_text(
+            f"NOTIFY_URLS={hook.url} ntfys://{user}:{password}@ntfy.example.com/topic?token={token}\n")
+        db = Database(db_path_for(project_dir, Mode.PAPER))
+        runtime = NotifyRuntime(load_settings(root=project_dir), db)
+        assert [name for name, _ in runtime.outboxes] == ["json://127.0.0.1", "ntfys://ntfy.example.com"]
+
+        async def refusing(n: Notification) -> None:  # a service whose error text quotes the credentials
+            raise DeliveryError(f"ntfy refused {user}:{password} (token {token})")
+
+        runtime.outboxes[1][1]._send = refusing
+        runtime.start_sending()
+        runtime.notifier.kill_switch(KillSwitchEvent(1.0, "auth_halt", "auth_halt",
+                                                     f"login as {user} with {password} refused", {}, token))
+        await runtime.close()
+        rows = " ".join(" ".join(map(str, r)) for r in db._conn.execute("SELECT * FROM notifications"))
+        db.close()
+    sent = " ".join(f"{m['title']} {m['message']}" for m in hook.received)
+    assert len(hook.received) == 1 and "AUTH HALT" in sent and "failed" in rows and "sent" in rows
+    logged = redact(f"smtp login {user}:{password} failed, token={token}")
+    for secret in (password, user, token):
+        assert secret not in sent and secret not in rows and secret not in logged, secret
+    assert password not in runtime.describe()
 
 
 def test_notify_settings_are_checked_at_start_up(project_dir: Path) -> None:

@@ -11,11 +11,14 @@ from typing import Any
 
 import pytest
 
-from src.app.remote_controls import DaemonControls
+from src.app.remote_controls import DaemonControls, HaltTarget
+from src.db import Database
 from src.model.exit_codes import EXIT_HARD_STOP, EXIT_OK
 from src.model.models import Mode, OrderIntent, Side
 from src.notify import telegram_api
 from src.notify.commands import CommandHandler, command_word
+from src.notify.events import Kind, Notification
+from src.notify.notifier import Notifier
 from src.notify.pause import PAUSED_REASON, PauseGate
 from src.notify.telegram_api import TelegramApi, TelegramError
 from src.notify.telegram_poller import TelegramPoller
@@ -36,15 +39,20 @@ class Harness:
 
     def __init__(self, rig: Rig, tg: FakeTelegram) -> None:
         self.rig = rig
+        # What the owner's phone gets from this kill switch (a lock-present stop is named by the lock).
+        self.notes: list[Notification] = []
+        self.notifier = Notifier({k.value: "info" for k in Kind}, "info", self.notes.append, rig.clock,
+                                 lock_root=rig.root)
         self.ks = KillSwitch(rig.risk, rig.starting, rig.db, rig.root, mode=rig.mode, clock=rig.clock,
-                             cancel_all=rig._cancel, out=rig.out.append)
+                             cancel_all=rig._cancel, out=rig.out.append, on_event=self.notifier.kill_switch)
+        self.also_halt: list[HaltTarget] = []
         self.gate = PauseGate(self.ks)
         self.stops: list[int] = []
         self.actions: list[tuple[str, int]] = []
         self.controls = DaemonControls(
             status_line=lambda: "[PAPER] BTC 65,000.00 | no market | kill switch active",
             pause_gate=self.gate, kill_switch=self.ks, kill_switch_root=rig.root, db=rig.db, clock=rig.clock,
-            request_stop=self.stops.append,
+            request_stop=self.stops.append, also_halt=self.also_halt,
         )
         self.handler = CommandHandler(frozenset({OWNER}), self.controls,
                                       on_action=lambda word, chat, reply: self.actions.append((word, chat)))
@@ -150,9 +158,55 @@ async def test_halt_is_the_kill_switch_hard_stop_and_resume_cannot_lift_it(h: Ha
     reply = await h.command("/resume")
     assert reply is not None and "hard_stopped" in reply and not h.allowed().allowed
     again = await h.command("/halt")
-    assert again == "Already in HARD STOP." and h.rig.cancels == 1
+    assert again == "Already in HARD STOP on Kalshi." and h.rig.cancels == 1
     # reset only at the terminal: a restart refuses while the lock is there
     assert startup_lock_check(h.rig.root, out=lambda _: None) == EXIT_HARD_STOP
+    # The phone hears it was the owner's remote halt, not an unexplained "lock_present".
+    stops = [n for n in h.notes if n.kind is Kind.KILL_SWITCH and n.title.startswith("HARD STOP")]
+    assert [n.title for n in stops] == ["HARD STOP (remote_halt) [Kalshi]"]
+    body = stops[0].body
+    assert f"HARD STOP requested remotely (Telegram chat {OWNER})" in body and "lock_present" not in body
+
+
+async def test_pause_and_halt_reach_the_second_venue_with_its_own_kill_switch(h: Harness) -> None:
+    """Polymarket US beside Kalshi: one /pause refuses its orders too; /halt locks its own kill switch."""
+    us_root = h.rig.root / "data" / "polymarket_us" / "live"
+    us_root.mkdir(parents=True)
+    us_db = Database(us_root / "us.db")
+    us_cancels: list[int] = []
+    us_notes: list[Notification] = []
+    us_notifier = h.notifier.for_venue("Polymarket US", "python main.py --reset-killswitch --mode polymarket-us-live",
+                                       us_root)
+    us_notifier._put = us_notes.append  # type: ignore[method-assign]
+    us_ks = KillSwitch(h.rig.risk, h.rig.starting, us_db, us_root, mode=Mode.LIVE, clock=h.rig.clock,
+                       cancel_all=lambda: us_cancels.append(1), out=lambda _: None, on_event=us_notifier.kill_switch)
+    us_gate = h.gate.sharing(us_ks)
+    h.also_halt.append(HaltTarget("Polymarket US", us_ks, us_root))
+    intent = OrderIntent("us-slug", Side.YES, D("1"), D("0.50"), "c-us")
+    try:
+        assert us_gate.check_order_allowed(intent).allowed
+        reply = await h.command("/pause")
+        assert reply is not None and "no new orders on Kalshi or Polymarket US" in reply
+        assert us_gate.check_order_allowed(intent).reason == PAUSED_REASON and not h.allowed().allowed
+        reply = await h.command("/resume")
+        assert reply is not None and "Kalshi and Polymarket US may place orders again" in reply
+        assert us_gate.check_order_allowed(intent).allowed and h.allowed().allowed
+        pnl = await h.command("/pnl")
+        assert pnl is not None and "Polymarket US: P&L today $0.00, bankroll $100.00, kill switch active" in pnl
+        reply = await h.command("/halt")
+        assert reply is not None and "HARD STOP on Kalshi" in reply and "Polymarket US HARD STOP" in reply
+        assert us_ks.hard_stopped and us_cancels == [1] and h.ks.hard_stopped and h.rig.cancels == 1
+        lock = read_lock(us_root)
+        assert lock is not None and lock.data is not None and lock.data["reason"] == "remote_halt"
+        assert [n.title for n in us_notes if n.title.startswith("HARD STOP")] == [
+            "HARD STOP (remote_halt) [Polymarket US]"]
+        assert "--mode polymarket-us-live" in us_notes[-1].body
+        assert not us_gate.check_order_allowed(intent).allowed
+        reply = await h.command("/resume")  # never lifts a kill switch state, on either venue
+        assert reply is not None and "may place orders" not in reply and "Polymarket US: hard_stopped" in reply
+        assert not us_gate.check_order_allowed(intent).allowed
+    finally:
+        us_db.close()
 
 
 async def test_halt_that_cannot_write_the_lock_still_shuts_down(h: Harness, monkeypatch: Any) -> None:

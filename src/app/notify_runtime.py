@@ -10,8 +10,9 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
 
-from src.app.remote_controls import DaemonControls
+from src.app.remote_controls import DaemonControls, HaltTarget
 from src.config import ConfigError, Settings
 from src.db import Database
 from src.journal.log_setup import register_secret
@@ -56,15 +57,64 @@ def telegram_token(urls: Sequence[str]) -> str | None:
     return None
 
 
+# A URL's user and password fields are secrets from 4 characters on (an SMTP or ntfy password may
+# be short); path and query pieces (tokens, webhook keys, topics) from 6, so that a short path word
+# such as "hook" does not blank that word in every log line and message.
+SHORT_SECRET_MIN = 4
+PIECE_SECRET_MIN = 6
+
+
 def register_notify_secrets(urls: Sequence[str], hosts: frozenset[str]) -> None:
-    """Every URL and every long piece of one (tokens, webhook keys) is redacted from logs from now on."""
+    """Every URL and every piece of one is redacted from logs (and recorded errors) from now on.
+
+    Pieces: the user and password fields (SHORT_SECRET_MIN characters on), every path segment and
+    query value (tokens, webhook keys, topics) and each ':'-part of them (a Telegram token is
+    "<bot id>:<secret>"), PIECE_SECRET_MIN on; the host names stay readable.
+    """
     for url in urls:
-        register_secret(url)
-        for segment in url.split("://", 1)[-1].split("/"):
-            # The whole segment (a Telegram token is "<bot id>:<secret>") and each part of it.
-            for piece in {segment, *re.split(r"[:@?&=]", segment)}:
-                if len(piece) >= 12 and piece.lower() not in hosts:
-                    register_secret(piece)
+        register_url_credentials(url)
+        for piece in url_secret_pieces(url, hosts):
+            register_secret(piece, min_length=SHORT_SECRET_MIN)
+
+
+def register_url_credentials(url: str) -> None:
+    """The URL and its user and password fields, redacted before anything parses the URL."""
+    register_secret(url)
+    for piece in url_credentials(url):
+        register_secret(piece, min_length=SHORT_SECRET_MIN)
+
+
+def url_credentials(url: str) -> set[str]:
+    """The user and password fields, whatever they hold (a numeric password is still a password)."""
+    parts = urlsplit(url)
+    try:
+        user, password = parts.username, parts.password
+    except ValueError:  # a malformed port
+        return set()
+    return {p for p in (user, password, unquote(password or "")) if p and len(p) >= SHORT_SECRET_MIN}
+
+
+# Query values that are Apprise options, not secrets (redacting them would blank ordinary words).
+_OPTION_VALUES = frozenset({"yes", "no", "true", "false", "text", "html", "markdown", "none", "default"})
+
+
+def url_secret_pieces(url: str, hosts: frozenset[str]) -> set[str]:
+    """The parts of a notification URL that may be secret (see register_notify_secrets).
+
+    Plain numbers (a Telegram chat id, a port, a Discord webhook id) are identifiers, not
+    secrets, and stay readable, except in the password field, which is always a secret.
+    """
+    parts = urlsplit(url)
+    pieces: set[str] = set()
+    # The netloc too: for tgram:// it is the token ("<bot id>:<secret>"), not a host.
+    for segment in [*parts.path.split("/"), *parts.netloc.split("@")]:
+        pieces.add(segment)
+        pieces.update(re.split(r"[:@]", segment))
+    pieces.update(v for _, v in parse_qsl(parts.query) if v.lower() not in _OPTION_VALUES)
+    pieces |= {unquote(p) for p in pieces}
+    found = {p for p in pieces if len(p) >= PIECE_SECRET_MIN and not p.isdigit()
+             and p.lower().rsplit(":", 1)[0] not in hosts}  # a host (or host:port) stays readable
+    return found | url_credentials(url)
 
 
 class NotifyRuntime:
@@ -94,6 +144,8 @@ class NotifyRuntime:
         self._senders: list[AppriseSender] = []
         all_senders: list[tuple[str, SendFn]] = list(senders)
         for number, url in enumerate(urls, 1):
+            # Apprise may log the URL (user name in clear) while parsing it: its credentials first.
+            register_url_credentials(url)
             try:
                 sender = AppriseSender([url])
             except NotifyConfigError as exc:
@@ -120,6 +172,8 @@ class NotifyRuntime:
         self.poller: TelegramPoller | None = None
         self.handler: CommandHandler | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        # The kill switches a /halt stops besides Kalshi's, added as their loops start (join_venue).
+        self.halt_targets: list[HaltTarget] = []
 
     @property
     def sending(self) -> bool:
@@ -144,11 +198,21 @@ class NotifyRuntime:
 
     # -- wrapping the trading components ----------------------------------------------------------
 
-    def tap_executor(self, executor: Executor) -> Executor:
-        return NotifyingExecutor(executor, self.notifier) if self.outboxes else executor
+    def tap_executor(self, executor: Executor, notifier: Notifier | None = None) -> Executor:
+        """Fills are told through `notifier` (a venue's own, see for_venue), by default Kalshi's."""
+        return NotifyingExecutor(executor, notifier or self.notifier) if self.outboxes else executor
 
-    def tap_settler(self, settler: Settler) -> Settler:
-        return NotifyingSettler(settler, self.notifier) if self.outboxes else settler
+    def tap_settler(self, settler: Settler, notifier: Notifier | None = None) -> Settler:
+        return NotifyingSettler(settler, notifier or self.notifier) if self.outboxes else settler
+
+    def venue_notifier(self, venue: str, *, lock_root: Path, reset_command: str) -> Notifier:
+        """The notifier of another venue's loop beside Kalshi (Polymarket US): the same levels and
+        queues; its messages name the venue, its own reset command and its own lock's reason."""
+        return self.notifier.for_venue(venue, reset_command, lock_root)
+
+    def add_halt_target(self, venue: str, kill_switch: KillSwitch, lock_root: Path) -> None:
+        """A Telegram /halt also hard-stops this venue's kill switch (its own lock and cancel-all)."""
+        self.halt_targets.append(HaltTarget(venue, kill_switch, lock_root))
 
     # -- running ----------------------------------------------------------------------------------
 
@@ -196,9 +260,11 @@ class NotifyRuntime:
         starting_bankroll: Decimal,
     ) -> None:
         """start() with the daemon's own controls and the two dependencies watched for outages."""
+        self.notifier.lock_root = kill_switch_root  # a /halt's HARD STOP is told as "remote_halt"
         controls = DaemonControls(
             status_line=engine.status_line, pause_gate=pause_gate, kill_switch=kill_switch,
             kill_switch_root=kill_switch_root, db=self._db, clock=self._clock, request_stop=request_stop,
+            also_halt=self.halt_targets,
         )
         watched = [
             Watched("BTC feed", feed_last_tick(feed.snapshot, self._clock)),

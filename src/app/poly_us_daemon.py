@@ -33,6 +33,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
+from src.app.notify_runtime import NotifyRuntime, stop_reason
 from src.app.poly_daemon import PAPER_TAKER_FEE_RATE, REFRESH_WHALES_S, SETTLE_INTERVAL_S, SETTLE_RETRY_S
 from src.app.poly_us_loop import UsWhaleCopyLoop
 from src.app.whale_loop import WhaleLoopTiming
@@ -50,6 +51,7 @@ from src.model.exit_codes import EXIT_ERROR, EXIT_LIVE_REFUSED, EXIT_OK, EXIT_US
 from src.model.models import Clock, Mode, OrderIntent, Signal, Sleep
 from src.net.backoff import RetryPolicy
 from src.net.http_session import ConnectorFactory
+from src.notify.pause import PauseGate
 from src.platforms.polymarket_us import PolymarketUSClient
 from src.platforms.polymarket_us_map import UsMarketMapper
 from src.risk.kill_switch import KillSwitch, print_stderr, startup_lock_check
@@ -58,6 +60,7 @@ from src.strategies.whale_copy import WhaleCopyStrategy
 
 log = logging.getLogger("polybot.poly_us_daemon")
 
+VENUE = "Polymarket US"  # as notifications and Telegram replies name it
 CONFIRM_WORD = "LIVE"
 BANNER = r"""
 ################################################################################
@@ -85,6 +88,11 @@ def us_db_path(root: Path, mode: Mode) -> Path:
 
 def us_risk_root(root: Path, mode: Mode) -> Path:
     return root / "data" / "polymarket_us" / mode.value
+
+
+def us_reset_command(mode: Mode) -> str:
+    """What the owner types to reset this kill switch after a HARD STOP (main.py --mode choices)."""
+    return f"python main.py --reset-killswitch --mode polymarket-us-{mode.value}"
 
 
 def us_trade_log_dir(root: Path, mode: Mode) -> Path:
@@ -171,11 +179,17 @@ async def run_polymarket_us(
     out: Callable[[str], None] = print,
     sleep: Sleep | None = None,
     live_confirmed: bool = False,
+    notify: NotifyRuntime | None = None,
+    pause_gate: PauseGate | None = None,
 ) -> int:
     """Run Polymarket US whale copying (paper or live) until `stop` is set; returns a process exit code.
 
     Live needs `live_confirmed`: main.py passes it after LIVE_TRADING=true, --live and the typed
     confirmation of `confirm_live` (asked before the event loop runs anything else).
+
+    notify (main.py's NotifyRuntime): fills, settlements and this kill switch's changes are told,
+    each naming Polymarket US, and a Telegram /halt hard-stops this kill switch too. pause_gate
+    (main.py's, in front of Kalshi's kill switch): its /pause also refuses new orders here.
     """
     cfg = settings.app.platforms.polymarket
     if not cfg.enabled:
@@ -217,15 +231,22 @@ async def run_polymarket_us(
             if live:  # the kill switch is synchronous: it asks, the run awaits the cancel before exiting
                 background.append(asyncio.ensure_future(client.cancel_all_orders()))
 
-        kill_switch = KillSwitch(app.risk, starting, db, ks_root, mode=mode, clock=clock, cancel_all=cancel_all)
+        notifier = (notify.venue_notifier(VENUE, lock_root=ks_root, reset_command=us_reset_command(mode))
+                    if notify is not None else None)
+        kill_switch = KillSwitch(app.risk, starting, db, ks_root, mode=mode, clock=clock, cancel_all=cancel_all,
+                                 on_event=notifier.kill_switch if notifier is not None else None)
         late.bind(kill_switch)
         if kill_switch.should_exit:
             return kill_switch.exit_code
+        if notify is not None:
+            notify.add_halt_target(VENUE, kill_switch, ks_root)
+        # Every order passes the Telegram pause (shared with Kalshi's) after this venue's own kill switch.
+        gate = pause_gate.sharing(kill_switch) if pause_gate is not None else kill_switch
         trade_log = TradeLog(us_trade_log_dir(root, mode), clock)
         submitted = lambda intent: kill_switch.record_order_submitted(intent.client_order_id)  # noqa: E731
         executor: Any
         if live:
-            executor = PolyUsLiveExecutor(client, db, trade_log, clock, kill_switch.check_order_allowed,
+            executor = PolyUsLiveExecutor(client, db, trade_log, clock, gate.check_order_allowed,
                                           time_in_force=app.execution.time_in_force, on_order_submitted=submitted)
             try:
                 balance = await client.get_balance()
@@ -236,7 +257,7 @@ async def run_polymarket_us(
             out(f"POLYMARKET US LIVE | venue balance ${balance.current_balance} | reconciliation "
                 f"{'ok' if reconciled else 'NOT ok: no order until it is'}")
         else:
-            executor = PaperExecutor(client, db, trade_log, clock, kill_switch.check_order_allowed,
+            executor = PaperExecutor(client, db, trade_log, clock, gate.check_order_allowed,
                                      time_in_force=app.execution.time_in_force,
                                      fee_multiplier=PAPER_TAKER_FEE_RATE, on_order_submitted=submitted)
             interrupted = executor.fail_interrupted()
@@ -252,9 +273,10 @@ async def run_polymarket_us(
 
         loop = UsWhaleCopyLoop(
             mapper=UsMarketMapper(client, clock), live=live, client=client, tracker=tracker,
-            resolve=executor.resolve_pending if live else None,
+            resolve=executor.resolve_pending if live else None,  # the untapped executor's own
             strategy=WhaleCopyStrategy(cfg.whale, enabled=True, taker_fee_rate=PAPER_TAKER_FEE_RATE),
-            size=size, gate=kill_switch, executor=executor, settler=settler, db=db, clock=clock,
+            size=size, gate=gate, executor=notify.tap_executor(executor, notifier) if notify else executor,
+            settler=notify.tap_settler(settler, notifier) if notify else settler, db=db, clock=clock,
             timing=WhaleLoopTiming(poll_interval_s=cfg.whale.poll_interval_s, refresh_whales_s=REFRESH_WHALES_S,
                                    settle_interval_s=SETTLE_INTERVAL_S),
             sleep=sleep, out=out,
@@ -264,7 +286,16 @@ async def run_polymarket_us(
         out(f"POLYMARKET US {mode.value.upper()} MODE | whale copy | bankroll ${kill_switch.bankroll} | kill switch "
             f"{kill_switch.status().state.value} | {db.path.name}"
             + ("" if live else " | no real Polymarket orders will be sent"))
-        return await loop.run(stop)
+        if notifier is not None:
+            notifier.started(mode.value, kill_switch.bankroll, kill_switch.status().state.value, venue=VENUE)
+        code = await loop.run(stop)
+        if code == EXIT_OK and kill_switch.should_exit:
+            # A /halt also sets `stop` (main.py's request_stop): the loop ends on the stop before it
+            # reads the kill switch, which is hard-stopped all the same.
+            code = kill_switch.exit_code
+        if notifier is not None:
+            notifier.stopped(mode.value, kill_switch.bankroll, code, stop_reason(code), venue=VENUE)
+        return code
     finally:
         if background:
             await asyncio.wait(background, timeout=30)
@@ -276,14 +307,18 @@ async def run_polymarket_us(
 
 
 async def run_polymarket(settings: Settings, root: Path, *, stop: asyncio.Event, mode: Mode,
-                         clock: Clock = time.time, live_confirmed: bool = False) -> int:  # fmt: skip
-    """main.py's one entry: the configured venue's runner (international is paper only)."""
+                         clock: Clock = time.time, live_confirmed: bool = False,
+                         notify: NotifyRuntime | None = None, pause_gate: PauseGate | None = None) -> int:  # fmt: skip
+    """main.py's one entry: the configured venue's runner (international is paper only).
+
+    Notifications, /pause and /halt reach Polymarket US only; the international paper copier
+    (no real money) runs without them."""
     cfg = settings.app.platforms.polymarket
     if not cfg.enabled:
         return EXIT_OK
     if cfg.venue == "us":
         return await run_polymarket_us(settings, root, stop=stop, mode=mode, clock=clock,
-                                       live_confirmed=live_confirmed)
+                                       live_confirmed=live_confirmed, notify=notify, pause_gate=pause_gate)
     if mode is not Mode.PAPER:
         return EXIT_LIVE_REFUSED
     from src.app.poly_daemon import run_polymarket_paper

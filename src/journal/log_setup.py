@@ -25,9 +25,12 @@ _BLOB = re.compile(r"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{40,}={0,2}")
 _exact_secrets: set[str] = set()
 
 
-def register_secret(value: str | None) -> None:
-    """Redact this exact value everywhere from now on (API key ids, passphrases, ...)."""
-    if value and len(value) >= 6:
+def register_secret(value: str | None, *, min_length: int = 6) -> None:
+    """Redact this exact value everywhere from now on (API key ids, passphrases, ...).
+
+    min_length: shorter values are ignored (they would blank ordinary words); a caller that knows
+    a short value is a password (a URL's password field) may lower it."""
+    if value and len(value) >= min_length:
         _exact_secrets.add(value)
 
 

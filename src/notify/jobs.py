@@ -13,7 +13,8 @@ from src.db import Database
 from src.net.backoff import Sleep
 from src.notify.notifier import Notifier
 from src.notify.outage import OutageTracker
-from src.notify.summaries import day_figures, is_weekday, next_daily, week_figures
+from src.notify.summary_figures import day_figures, week_figures
+from src.notify.summary_schedule import is_weekday, next_daily
 
 log = logging.getLogger("polybot.notify")
 

@@ -7,17 +7,16 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
 
-from src.model.models import Order, OrderIntent, qty, utc_from_ts
+from src.model.models import Order, OrderIntent, qty, usd, utc_from_ts
 from src.risk.kill_switch import RESET_COMMAND, KillSwitchEvent
 
 Text = tuple[str, str]  # (title, body)
-CENT = Decimal("0.01")
+KALSHI = "Kalshi"  # the venue of the main loop; Polymarket US runs beside it with its own kill switch
 
 
-def money(value: Decimal) -> str:
-    """$1.23 / -$0.40: signed dollars rounded to the cent for a phone screen."""
-    cents = value.quantize(CENT)
-    return f"-${-cents}" if cents < 0 else f"${cents}"
+def tag(title: str, venue: str) -> str:
+    """Every trading message names its venue: both may run at once, each with its own kill switch."""
+    return f"{title} [{venue}]"
 
 
 def when(ts: float) -> str:
@@ -36,26 +35,27 @@ def duration(seconds: float) -> str:
 # -- start and stop --------------------------------------------------------------------------------
 
 
-def started(mode: str, bankroll: Decimal, kill_state: str) -> Text:
-    return (f"Bot started ({mode.upper()})",
-            f"Mode {mode.upper()}, bankroll {money(bankroll)}, kill switch {kill_state}.")
+def started(mode: str, bankroll: Decimal, kill_state: str, venue: str | None = None) -> Text:
+    """venue None: the bot itself; a venue name: that venue's loop beside it."""
+    return (f"{venue or 'Bot'} started ({mode.upper()})",
+            f"Mode {mode.upper()}, bankroll {usd(bankroll)}, kill switch {kill_state}.")
 
 
-def stopped(mode: str, bankroll: Decimal, exit_code: int, why: str) -> Text:
-    return (f"Bot stopped ({mode.upper()})",
-            f"Mode {mode.upper()}, bankroll {money(bankroll)}. {why} (exit code {exit_code}).")
+def stopped(mode: str, bankroll: Decimal, exit_code: int, why: str, venue: str | None = None) -> Text:
+    return (f"{venue or 'Bot'} stopped ({mode.upper()})",
+            f"Mode {mode.upper()}, bankroll {usd(bankroll)}. {why} (exit code {exit_code}).")
 
 
 # -- trades ------------------------------------------------------------------------------------------
 
 
-def order_filled(intent: OrderIntent, order: Order) -> Text:
+def order_filled(intent: OrderIntent, order: Order, venue: str = KALSHI) -> Text:
     price = order.avg_fill_price if order.avg_fill_price is not None else intent.limit_price
     side = order.side.value.upper()
     return (
-        f"Filled: {qty(order.filled_count)} {side} {order.ticker}",
-        f"Bought {qty(order.filled_count)} {side} {order.ticker} @ ${price.quantize(Decimal('0.0001'))}, "
-        f"fee {money(order.fees)}, edge {intent.edge}.",
+        tag(f"Filled: {qty(order.filled_count)} {side} {order.ticker}", venue),
+        f"{venue}: bought {qty(order.filled_count)} {side} {order.ticker} @ ${price.quantize(Decimal('0.0001'))}, "
+        f"fee {usd(order.fees)}, edge {intent.edge}.",
     )
 
 
@@ -70,13 +70,13 @@ class SettledLike(Protocol):
     bankroll_after: Decimal
 
 
-def settled(trade: SettledLike) -> Text:
+def settled(trade: SettledLike, venue: str = KALSHI) -> Text:
     result = "WON" if trade.pnl > 0 else "LOST" if trade.pnl < 0 else "EVEN"
     side = getattr(trade.side, "value", str(trade.side)).upper()
     return (
-        f"{result} {money(trade.pnl)}: {trade.ticker}",
-        f"{trade.ticker} settled {trade.outcome.upper()}; you held {qty(trade.count)} {side}. "
-        f"P&L {money(trade.pnl)}, bankroll now {money(trade.bankroll_after)}.",
+        tag(f"{result} {usd(trade.pnl)}: {trade.ticker}", venue),
+        f"{venue}: {trade.ticker} settled {trade.outcome.upper()}; you held {qty(trade.count)} {side}. "
+        f"P&L {usd(trade.pnl)}, bankroll now {usd(trade.bankroll_after)}.",
     )
 
 
@@ -89,13 +89,13 @@ _KILL_TITLES = {
     "daily_resume": "Daily halt over: trading again",
     "rate_pause": "Order rate limit: paused",
     "rate_resume": "Rate pause over: trading again",
-    "auth_halt": "AUTH HALT: Kalshi keeps refusing the keys",
+    "auth_halt": "AUTH HALT: the venue keeps refusing the keys",
     "auth_resume": "Authentication works again: halt cleared",
     "hard_stop": "HARD STOP",
 }
 
 
-def kill_switch(event: KillSwitchEvent) -> Text:
+def kill_switch(event: KillSwitchEvent, venue: str = KALSHI, reset_command: str = RESET_COMMAND) -> Text:
     title = _KILL_TITLES.get(event.kind, f"Kill switch: {event.kind}")
     detail = event.detail
     parts = [event.message.rstrip(".") + "."]
@@ -107,13 +107,13 @@ def kill_switch(event: KillSwitchEvent) -> Text:
         if orders:
             parts.append(f"Orders: {orders}.")
         parts.append("Trading has stopped and the bot exits. Reset only at the terminal: review "
-                     f"KILL_SWITCH_EVENT.log, then run `{RESET_COMMAND}` and start the bot again.")
+                     f"KILL_SWITCH_EVENT.log, then run `{reset_command}` and start the bot again.")
     if event.kind == "auth_halt":
         parts.append(f"Last error: {event.last_auth_code or 'no code'}. See BLOCKERS.md on the bot's machine; "
                      "check the key id and key file in .env and the computer's clock, then run --verify.")
     if "bankroll" in detail:
         parts.append(f"Bankroll ${detail['bankroll']}, today's P&L ${detail.get('today_pnl', '?')}.")
-    return title, " ".join(parts)
+    return tag(title, venue), f"{venue} kill switch: " + " ".join(parts)
 
 
 # -- health ------------------------------------------------------------------------------------------------
@@ -134,11 +134,11 @@ class DiscrepancyLike(Protocol):
     detail: str
 
 
-def reconciliation(items: Sequence[DiscrepancyLike]) -> Text:
+def reconciliation(items: Sequence[DiscrepancyLike], venue: str = KALSHI) -> Text:
     lines = [f"- {d.code} {d.ticker}: {d.detail}" for d in items[:5]]
     more = f"\n... and {len(items) - 5} more" if len(items) > 5 else ""
-    return (f"Reconciliation mismatch ({len(items)})",
-            "Kalshi and the database disagree; no new orders until they agree again.\n" + "\n".join(lines) + more)
+    return (tag(f"Reconciliation mismatch ({len(items)})", venue),
+            f"{venue} and the database disagree; no new orders until they agree again.\n" + "\n".join(lines) + more)
 
 
 # -- summaries ------------------------------------------------------------------------------------------
@@ -163,10 +163,10 @@ def summary(period: str, figures: PeriodFigures, all_time_pnl: Decimal) -> Text:
     f = figures
     rate = f" ({f.wins * 100 // (f.wins + f.losses)}% won)" if f.wins + f.losses else ""
     return (
-        f"{period} summary {f.label}: {money(f.net_pnl)}",
-        f"{f.trades} trades settled: {f.wins} won, {f.losses} lost{rate}. Net P&L {money(f.net_pnl)} "
-        f"after {money(f.fees)} fees. Bankroll {money(f.bankroll_start)} -> {money(f.bankroll_end)}. "
-        f"All-time P&L {money(all_time_pnl)}. Kill switch events: {f.kill_events}.",
+        f"{period} summary {f.label}: {usd(f.net_pnl)}",
+        f"{f.trades} trades settled: {f.wins} won, {f.losses} lost{rate}. Net P&L {usd(f.net_pnl)} "
+        f"after {usd(f.fees)} fees. Bankroll {usd(f.bankroll_start)} -> {usd(f.bankroll_end)}. "
+        f"All-time P&L {usd(all_time_pnl)}. Kill switch events: {f.kill_events}.",
     )
 
 

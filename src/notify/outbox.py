@@ -9,6 +9,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 
+from src.journal.log_setup import redact
 from src.net.backoff import RetryPolicy, RetrySchedule, Sleep
 from src.notify.events import Notification
 
@@ -129,7 +130,7 @@ class Outbox:
         if self._record is None:
             return
         try:
-            self._record(note, status, attempts, error)
+            self._record(note, status, attempts, redact(error, uuids=False))  # the database never holds a secret
         except Exception as exc:  # noqa: BLE001 - the record is for the dashboard; never stop sending for it
             log.warning("could not record a notification outcome (%s)", type(exc).__name__)
 

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 
 from src.model.interfaces import Gate, GateStatus
 from src.model.models import OrderIntent, Verdict
 
 PAUSED_REASON = "remote_pause"
+
+
+@dataclass
+class _PauseFlag:
+    """Who paused (None: not paused); shared by the gates of every venue the run trades."""
+
+    by: str | None = None
 
 
 class PauseGate:
@@ -19,32 +27,36 @@ class PauseGate:
     are untouched and settle normally.
     """
 
-    def __init__(self, inner: Gate) -> None:
+    def __init__(self, inner: Gate, *, _flag: _PauseFlag | None = None) -> None:
         self._inner = inner
-        self._paused_by: str | None = None
+        self._flag = _flag if _flag is not None else _PauseFlag()
+
+    def sharing(self, inner: Gate) -> PauseGate:
+        """A gate in front of another venue's kill switch with this same pause: one /pause stops both."""
+        return PauseGate(inner, _flag=self._flag)
 
     @property
     def paused(self) -> bool:
-        return self._paused_by is not None
+        return self._flag.by is not None
 
     def pause(self, by: str) -> bool:
         """Returns False if it was already paused."""
         was = self.paused
-        self._paused_by = by
+        self._flag.by = by
         return not was
 
     def resume(self) -> bool:
         """Lift the pause only; returns False if it was not paused."""
         was = self.paused
-        self._paused_by = None
+        self._flag.by = None
         return was
 
     def check_order_allowed(self, order: OrderIntent) -> Verdict:
         verdict = self._inner.check_order_allowed(order)
         if not verdict.allowed:
             return verdict
-        if self._paused_by is not None:
-            return Verdict(False, PAUSED_REASON, f"paused by {self._paused_by}: send /resume to trade again")
+        if self._flag.by is not None:
+            return Verdict(False, PAUSED_REASON, f"paused by {self._flag.by}: send /resume to trade again")
         return verdict
 
     def status(self) -> GateStatus:

@@ -11,13 +11,24 @@ and an SSL context trusting a throwaway CA whose certificate names api.telegram.
         tg.sent                                   # [(chat_id, text)] the bot sent with sendMessage
         tg.fail_next(500)                         # the next call answers HTTP 500
 Requests with another token get 401 {"ok": false}, as the real API answers.
+
+Apprise's tgram:// sends through `requests`, which has no transport to inject, so
+`tg.route_requests(monkeypatch, tmp_path)` injects it at the network level, in the test only:
+socket.getaddrinfo answers api.telegram.org:443 with 127.0.0.1 and this server's port (after
+raising the same "socket.getaddrinfo" audit event the real lookup raises, with the real host
+name, so the bot's connection guard still checks api.telegram.org), and requests trusts the
+test CA (REQUESTS_CA_BUNDLE), whose certificate names api.telegram.org. Every other lookup is
+the real one; nothing in src/ or in any allowlist changes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import socket
+import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -62,6 +73,24 @@ class FakeTelegram:
             resolver=HostMapResolver({TELEGRAM_HOST: ("127.0.0.1", self.port)}),
             ssl=self._tls.client_context(), use_dns_cache=False,
         )
+
+    def route_requests(self, monkeypatch: Any, folder: Path) -> None:
+        """Send `requests` (Apprise's tgram://) for https://api.telegram.org to this server; see the module doc."""
+        assert self._tls is not None
+        bundle = folder / "telegram-test-ca.pem"
+        bundle.write_text(self._tls.ca_pem)
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+        real = socket.getaddrinfo
+
+        def getaddrinfo(host: Any, port: Any, family: int = 0, type: int = 0, proto: int = 0,  # noqa: A002
+                        flags: int = 0) -> Any:
+            name = host.decode() if isinstance(host, bytes) else host
+            if isinstance(name, str) and name.lower() == TELEGRAM_HOST and str(port) == "443":
+                sys.audit("socket.getaddrinfo", host, port, family, type, proto, flags)  # the guard sees the name
+                return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", ("127.0.0.1", self.port))]
+            return real(host, port, family, type, proto, flags)
+
+        monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         _, _, rest = request.path.partition("/bot")

@@ -1,31 +1,13 @@
-"""When the daily and weekly summaries are due, and their figures from the database."""
+"""A daily or weekly summary's figures, read from the database through the day report."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 from src.db import Database
 from src.notify.messages import PeriodFigures
 from src.reporting.report import build_day_report
-
-WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-
-
-def next_daily(now: float, hhmm: str) -> float:
-    """The next HH:MM UTC strictly after now, as a timestamp."""
-    hour, minute = (int(x) for x in hhmm.split(":"))
-    if not (0 <= hour < 24 and 0 <= minute < 60):
-        raise ValueError(f"not a time of day: {hhmm!r}")
-    current = datetime.fromtimestamp(now, tz=UTC)
-    due = current.replace(hour=hour, minute=minute, second=0, microsecond=0)
-    if due.timestamp() <= now:
-        due += timedelta(days=1)
-    return due.timestamp()
-
-
-def is_weekday(ts: float, weekday: str) -> bool:
-    return WEEKDAYS[datetime.fromtimestamp(ts, tz=UTC).weekday()] == weekday
 
 
 def day_figures(db: Database, mode: str, day: date, starting_bankroll: Decimal) -> PeriodFigures:
