@@ -136,6 +136,6 @@ async def test_main_entry_hands_notify_and_the_pause_gate_to_polymarket_us(tmp_p
     assert await poly_us_daemon.run_polymarket(cfg, tmp_path, stop=asyncio.Event(), mode=Mode.PAPER,
                                                notify=marker_notify, pause_gate=marker_gate) == 0  # type: ignore[arg-type]
     assert seen["notify"] is marker_notify and seen["pause_gate"] is marker_gate
-    main_text = (Path(__file__).resolve().parents[1] / "main.py").read_text()
-    call = main_text[main_text.index("run_polymarket(settings, root"):]
-    assert "notify=notify, pause_gate=pause_gate" in call[:400]  # main.py wires the run's own ones in
+    daemon_text = (Path(__file__).resolve().parents[1] / "src" / "app" / "kalshi_daemon.py").read_text()
+    call = daemon_text[daemon_text.index("run_polymarket(settings, root"):]
+    assert "notify=notify, pause_gate=pause_gate" in call[:400]  # the daemon's assembly wires the run's own ones in

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from src.model.models import Mode
+
 LOCK_NAME = "kill_switch.lock"
 
 
@@ -123,3 +125,8 @@ def _fsync_dir(directory: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def risk_root(root: Path, mode: Mode) -> Path:
+    """Where a mode's kill switch keeps its lock and logs: the simulator's never blocks real trading."""
+    return root / "data" / "sim" if mode is Mode.SIM else root
