@@ -87,11 +87,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--replay", metavar="FILE", type=Path, default=None,
                    help="--sim: replay this price file instead of the built-in generator")
     p.add_argument("--from", dest="start", metavar="T", default=None,
-                   help="--backtest: start time (YYYY-MM-DD or ISO 8601, UTC)")
+                   help="--backtest, --edge-report, --download-history: start (YYYY-MM-DD or ISO 8601, UTC)")
     p.add_argument("--to", dest="end", metavar="T", default=None,
-                   help="--backtest: end time (YYYY-MM-DD or ISO 8601, UTC)")
+                   help="--backtest, --edge-report, --download-history: end (YYYY-MM-DD or ISO 8601, UTC)")
     p.add_argument("--out", metavar="DIR", type=Path, default=None,
-                   help="--backtest: also write trades as CSV and JSON into DIR")
+                   help="--backtest: also write trades as CSV and JSON into DIR; --download-history, "
+                        "--import-history: the history folder (default data/history)")
     p.add_argument("--latency-ms", metavar="MS[,MS...]", default=None,
                    help="--backtest RECORDING / --edge-report: order latencies to replay (default 0,50,100,250,1000)")
     args = p.parse_args(argv)
