@@ -23,12 +23,14 @@ from src.data import kalshi_ws_messages as m
 from src.data.kalshi_ws import PROD_WS_URL, KalshiWs, KalshiWsTiming
 from src.db import Database
 from src.execution.fee_tripwire import FeeTripwire
+from src.execution.first_word_lookup import FirstWordLookup
 from src.execution.live import LiveExecutor
 from src.execution.live_setup import start_live
 from src.execution.order_group import TRIGGERED_REASON
-from src.execution.order_lookup import FirstWordLookup, NotHeardYet, RestOrderLookup, StreamOrderLookup
 from src.execution.reconcile import resolve_order
+from src.execution.rest_order_lookup import RestOrderLookup
 from src.execution.settlement import Settler
+from src.execution.stream_order_lookup import NotHeardYet, StreamOrderLookup
 from src.execution.venue_events import VenueEventRouter
 from src.journal.trade_log import TradeLog
 from src.model.interfaces import OrderRefused

@@ -20,6 +20,7 @@ from src.recording.schema import (
     BOOK,
     BRTI,
     BTC,
+    CANDLE,
     DECISION,
     KALSHI_TRADE,
     LIFECYCLE,
@@ -73,7 +74,7 @@ def test_every_stream_round_trips_exactly_in_the_order_seen(tmp_path: Path) -> N
     assert rec.flush() == 8
     back = load_recording(tmp_path)
     assert {s: back.rows(s) for s in STREAMS} == {BTC: 1, BOOK: 2, MARKET: 1, KALSHI_TRADE: 1, BRTI: 1, DECISION: 2,
-                                                  LIFECYCLE: 0}
+                                                  LIFECYCLE: 0, CANDLE: 0}
     assert back.column(BTC, "price") == [97000.5] and back.column(BTC, "trade_id") == [101]
     assert back.column(BOOK, "yes_px_e4")[0] == [4100, 4300] and back.column(BOOK, "yes_qty_e2")[0] == [1250, 300]
     assert back.column(BOOK, "kind") == ["snapshot", "delta"] and back.column(BOOK, "delta_e2")[1] == -300

@@ -20,8 +20,8 @@ from typing import Any
 from src.config import Settings, load_settings
 from src.model.exit_codes import EXIT_ERROR, EXIT_OK
 from src.model.models import Mode
+from src.recording.record_only import run_record_only
 from src.recording.session import open_recording, recording_root
-from src.recording.watch import run_record_only
 
 log = logging.getLogger("polybot.record")
 

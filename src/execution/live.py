@@ -37,10 +37,11 @@ from typing import TextIO
 
 from src.db import Database
 from src.execution.cancel_all import cancel_all_and_verify
-from src.execution.order_lookup import OrderLookup, RestOrderLookup
+from src.execution.order_lookup import OrderLookup
 from src.execution.order_rules import check_time_in_force
 from src.execution.pre_send import PreSend
 from src.execution.reconcile import record_venue_order, resolve_order
+from src.execution.rest_order_lookup import RestOrderLookup
 from src.journal.trade_log import TradeLog
 from src.model.interfaces import OrderVenue
 from src.model.models import Clock, Order, OrderIntent, Verdict

@@ -28,11 +28,14 @@ from src.db import Database
 from src.execution.cancel_all import CancelAllRunner
 from src.execution.fee_tripwire import REASON as FEE_REASON
 from src.execution.fee_tripwire import FeeTripwire
+from src.execution.first_word_lookup import FirstWordLookup
 from src.execution.live import LiveExecutor
 from src.execution.order_group import TRIGGERED_REASON, OrderGroupGuard, burst_contracts_limit
-from src.execution.order_lookup import FirstWordLookup, OrderLookup, RestOrderLookup, StreamOrderLookup, UserStream
+from src.execution.order_lookup import OrderLookup
 from src.execution.reconcile import Reconciler, ReconcileReport
 from src.execution.reconcile_schedule import ReconcileSchedule
+from src.execution.rest_order_lookup import RestOrderLookup
+from src.execution.stream_order_lookup import StreamOrderLookup, UserStream
 from src.journal.trade_log import TradeLog
 from src.model.models import Clock, OrderIntent, Verdict
 from src.platforms.kalshi import KalshiClient

@@ -30,7 +30,8 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from src.db import Database, OrderRow
-from src.execution.order_lookup import OrderLookup, RestOrderLookup
+from src.execution.order_lookup import OrderLookup
+from src.execution.rest_order_lookup import RestOrderLookup
 from src.journal.trade_log import TradeLog
 from src.model.interfaces import OrderVenue
 from src.model.models import ZERO, Clock, Fill, Order, OrderIntent, Side, fill_totals

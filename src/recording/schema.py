@@ -34,7 +34,10 @@ KALSHI_TRADE = "kalshi_trade"  # one Kalshi public trade
 BRTI = "brti"  # one CF Benchmarks BRTI value (the settlement index)
 DECISION = "decision"  # one decision of the bot: its reason code, and the order it approved if any
 LIFECYCLE = "lifecycle"  # one Kalshi market_lifecycle_v2 event (created, closed, determined, settled...)
-STREAMS = (BTC, BOOK, MARKET, KALSHI_TRADE, BRTI, DECISION, LIFECYCLE)
+# One Kalshi 1-minute candlestick (a downloaded day's only quotes: Kalshi publishes no past books). Last, so
+# the indices of the older streams never move; a recording made before it simply has none.
+CANDLE = "candle"
+STREAMS = (BTC, BOOK, MARKET, KALSHI_TRADE, BRTI, DECISION, LIFECYCLE, CANDLE)
 
 # Book event kinds and where a book came from (the engine's poll, the paper executor's fetch for an
 # order, the settler, the recorder's own result watcher, a websocket).
@@ -91,6 +94,12 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("determination_ts", _F64), ("settled_ts", _F64), ("result", _DICT), ("settlement_value", _STR),
         ("floor_strike", _STR), ("strike_type", _DICT),
     ]),
+    # recv_ts = venue_ts = the period's end (when the candle became known); YES-quoted closes, None where the
+    # period had none.
+    CANDLE: pa.schema([
+        *_HEAD, ("venue_ts", _F64), ("ticker", _DICT), ("period_s", _I32), ("yes_bid_close_e4", _I32),
+        ("yes_ask_close_e4", _I32), ("price_close_e4", _I32), ("volume_e2", _I64),
+    ]),
 }
 
 def _encodings(schema: pa.Schema) -> tuple[dict[str, str], list[str]]:
@@ -138,6 +147,14 @@ def to_e2(count: Decimal) -> int:
 
 def from_e4(value: int) -> Decimal:
     return (Decimal(value) / E4).quantize(_Q4)
+
+
+def opt_to_e4(price: Decimal | None) -> int | None:
+    return None if price is None else to_e4(price)
+
+
+def opt_from_e4(value: int | None) -> Decimal | None:
+    return None if value is None else from_e4(value)
 
 
 def from_e2(value: int) -> Decimal:

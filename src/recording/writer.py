@@ -34,10 +34,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from src.model.models import Market, OrderBook, OrderIntent
+from src.model.tape import Candle
 from src.recording.schema import (
     BOOK,
     BRTI,
     BTC,
+    CANDLE,
     DECISION,
     DELTA,
     ENCODINGS,
@@ -48,6 +50,7 @@ from src.recording.schema import (
     STREAMS,
     EncodingError,
     dec_text,
+    opt_to_e4,
     to_e2,
     to_e4,
 )
@@ -182,6 +185,15 @@ class Recorder:
             self._unencodable(KALSHI_TRADE, exc)
             return
         self._queues[KALSHI_TRADE].append((next(self._seq), recv_ts, venue_ts, ticker, trade_id, taker_side, px, n))
+
+    def candle(self, recv_ts: float, candle: Candle) -> None:
+        try:
+            row = (candle.period_s, opt_to_e4(candle.yes_bid_close), opt_to_e4(candle.yes_ask_close),
+                   opt_to_e4(candle.price_close), to_e2(candle.volume))
+        except EncodingError as exc:
+            self._unencodable(CANDLE, exc)
+            return
+        self._queues[CANDLE].append((next(self._seq), recv_ts, candle.end_ts, candle.ticker, *row))
 
     def brti(self, recv_ts: float, venue_ts: float | None, value: Decimal, avg60: Decimal | None = None,
              settle_avg: Decimal | None = None, settle_start_ts: float | None = None, index_id: str = "BRTI") -> None:

@@ -5,6 +5,8 @@ Needs the recorder of issue 20 (src/recording). What a day becomes, in one time-
                 recorder would have seen while it traded) and at its close (status, result,
                 expiration_value as Kalshi published them); origin "history"
   kalshi_trade  every public print, recv_ts = venue_ts = its created_time
+  candle        every 1-minute candlestick of a settled market, recv_ts = venue_ts = the end of its
+                minute (when it became known): the TAPE fill's quote when no recent print is at hand
   btc           every tick of the day's BTC file (for klines: the four ticks price_files makes of each
                 bar), recv_ts = venue_ts = its time, source = the BTC history source
 The session id is the day's start in nanoseconds and the session note says origin=download, so a
@@ -21,16 +23,17 @@ from datetime import date
 from pathlib import Path
 
 from src.data.history_store import HistoryStore, day_start, read_jsonl, write_atomic
-from src.data.kalshi_history import parse_settled_market, parse_trade
+from src.data.kalshi_history import parse_candle, parse_settled_market, parse_trade
 from src.data.price_files import open_ticks
 from src.model.models import Market
-from src.model.tape import TapeTrade
+from src.model.tape import Candle, TapeTrade
 from src.recording.schema import STREAMS
 from src.recording.writer import PART_SUFFIX, SESSIONS_DIR, Recorder
 
 ORIGIN_HISTORY = "history"
-_MARKET, _TRADE, _BTC = 0, 1, 2  # tie order at one instant: market state, then prints, then BTC
-Event = tuple[float, int, int, Market | TapeTrade | tuple[float, float, int]]
+# Tie order at one instant: market state, then prints, then candles, then BTC.
+_MARKET, _TRADE, _CANDLE, _BTC = 0, 1, 2, 3
+Event = tuple[float, int, int, Market | TapeTrade | Candle | tuple[float, float, int]]
 
 
 def session_for(day: date) -> int:
@@ -74,6 +77,16 @@ def export_day(store: HistoryStore, day: date, recording_root: Path, btc_source:
         for i, t in enumerate(trades):
             yield (t.ts, _TRADE, i, t)
 
+    def candle_events() -> Iterator[Event]:
+        candles = []
+        for m in markets:
+            path = store.candles_path(day, m.ticker)
+            if path.is_file():  # imported days may have prints without candles
+                candles.extend(parse_candle(r, m.ticker) for r in read_jsonl(path))
+        candles.sort(key=lambda c: (c.end_ts, c.ticker))
+        for i, c in enumerate(candles):
+            yield (c.end_ts, _CANDLE, i, c)
+
     def btc_events() -> Iterator[Event]:
         if btc_source is None or not store.btc_path(btc_source, day).is_file():
             return
@@ -81,12 +94,15 @@ def export_day(store: HistoryStore, day: date, recording_root: Path, btc_source:
             yield (tick[0], _BTC, i, tick)
 
     rows = 0
-    for ts, _, _, item in heapq.merge(market_events(), trade_events(), btc_events(), key=lambda e: e[:3]):
+    events = heapq.merge(market_events(), trade_events(), candle_events(), btc_events(), key=lambda e: e[:3])
+    for ts, _, _, item in events:
         if isinstance(item, Market):
             recorder.market(ts, item, ORIGIN_HISTORY)
         elif isinstance(item, TapeTrade):
             recorder.kalshi_trade(ts, ts, item.ticker, item.trade_id, item.taker_side.value, item.yes_price,
                                   item.count)
+        elif isinstance(item, Candle):
+            recorder.candle(ts, item)
         else:
             recorder.btc_trade(ts, ts, btc_source or "", int(item[2]), float(item[1]))
         rows += 1

@@ -46,6 +46,7 @@ from src.recording.schema import (
     BOOK,
     BRTI,
     BTC,
+    CANDLE,
     DECISION,
     KALSHI_TRADE,
     LIFECYCLE,
@@ -63,8 +64,8 @@ from src.strategies.btc_lag import BtcLagStrategy
 
 DEFAULT_LATENCIES_MS = (0, 50, 100, 250, 1000)
 DB_NAME = "replay.db"
-_BTC, _BOOK, _MARKET, _KTRADE, _BRTI, _DECISION, _LIFECYCLE = (
-    STREAMS.index(s) for s in (BTC, BOOK, MARKET, KALSHI_TRADE, BRTI, DECISION, LIFECYCLE))
+_BTC, _BOOK, _MARKET, _KTRADE, _BRTI, _DECISION, _LIFECYCLE, _CANDLE = (
+    STREAMS.index(s) for s in (BTC, BOOK, MARKET, KALSHI_TRADE, BRTI, DECISION, LIFECYCLE, CANDLE))
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,7 +289,8 @@ class RecordedReplay:
         m_recv = rec.column(MARKET, "recv_ts")
         d_ts = rec.column(DECISION, "recv_ts")
         d_code = rec.column(DECISION, "code")
-        other_recv = {_KTRADE: rec.column(KALSHI_TRADE, "recv_ts"), _LIFECYCLE: rec.column(LIFECYCLE, "recv_ts")}
+        other_recv = {_KTRADE: rec.column(KALSHI_TRADE, "recv_ts"), _LIFECYCLE: rec.column(LIFECYCLE, "recv_ts"),
+                      _CANDLE: rec.column(CANDLE, "recv_ts")}
         brti_recv = rec.column(BRTI, "recv_ts")
         brti_values = prep.brti
         live_books = self.live_books

@@ -1,4 +1,4 @@
-"""Reads a recording (src/recording) as TAPE data: its settled markets, Kalshi prints and BTC trades."""
+"""Reads a recording (src/recording) as TAPE data: its settled markets, Kalshi prints, candles and BTC trades."""
 
 from __future__ import annotations
 
@@ -6,9 +6,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from src.model.models import Market, Side
-from src.model.tape import TapeTrade
+from src.model.tape import Candle, TapeTrade
 from src.recording.reader import Recording, load_recording
-from src.recording.schema import BOOK, BTC, KALSHI_TRADE, MARKET, from_e2, from_e4, text_dec
+from src.recording.schema import (
+    BOOK,
+    BTC,
+    CANDLE,
+    KALSHI_TRADE,
+    MARKET,
+    from_e2,
+    from_e4,
+    opt_from_e4,
+    text_dec,
+)
 from src.research.tape_data import TapeData
 
 
@@ -18,7 +28,7 @@ def recording_has_books(path: Path) -> bool:
 
 
 def load_tape_from_recording(path: Path, start: float | None = None, end: float | None = None) -> TapeData:
-    """The markets that settled yes/no in the recording (their last state), with prints and BTC ticks."""
+    """The markets that settled yes/no in the recording (their last state), with prints, candles and BTC ticks."""
     return tape_from_recording(load_recording(path, start, end))
 
 
@@ -58,13 +68,24 @@ def tape_from_recording(rec: Recording) -> TapeData:
             yes_price=from_e4(col(KALSHI_TRADE, "yes_price_e4")[i]), count=from_e2(col(KALSHI_TRADE, "count_e2")[i]),
             taker_side=Side(col(KALSHI_TRADE, "taker_side")[i]),
         )
+    candles: dict[str, dict[float, Candle]] = {m.ticker: {} for m in markets}
+    # A recording without the candle stream (made before it existed, or by the daemon) reads as no candles.
+    cvenue, cperiod = col(CANDLE, "venue_ts"), col(CANDLE, "period_s")
+    bid, ask, last, volume = (col(CANDLE, "yes_bid_close_e4"), col(CANDLE, "yes_ask_close_e4"),
+                              col(CANDLE, "price_close_e4"), col(CANDLE, "volume_e2"))
+    for i, ticker in enumerate(col(CANDLE, "ticker")):
+        if ticker in candles:  # one candle per (ticker, minute): a second recorder's copy replaces it
+            candles[ticker][cvenue[i]] = Candle(
+                ticker=ticker, end_ts=cvenue[i], period_s=cperiod[i], yes_bid_close=opt_from_e4(bid[i]),
+                yes_ask_close=opt_from_e4(ask[i]), price_close=opt_from_e4(last[i]), volume=from_e2(volume[i]),
+            )
     sources = col(BTC, "source")
     bvenue, brecv, ids, prices = col(BTC, "venue_ts"), col(BTC, "recv_ts"), col(BTC, "trade_id"), col(BTC, "price")
     ticks = [(bvenue[i] if bvenue[i] is not None else brecv[i], prices[i], ids[i]) for i in range(len(prices))]
     return TapeData(
         markets=markets,
         trades={t: sorted(rows.values(), key=lambda x: (x.ts, x.trade_id)) for t, rows in trades.items()},
-        candles={m.ticker: [] for m in markets},
+        candles={t: sorted(rows.values(), key=lambda c: c.end_ts) for t, rows in candles.items()},
         btc_source=sources[0] if sources else "",
         btc_ticks=ticks,
     )
