@@ -99,6 +99,37 @@ def test_latency_model_fills_against_the_book_recorded_at_decision_plus_latency(
     assert zero.cents_per_contract is not None and zero.cents_per_contract > 0
 
 
+def test_a_held_market_settles_where_the_bots_settler_did_not_at_the_watchers_earlier_result(
+        tmp_path: Path) -> None:
+    """Live, the recorder's result watcher and the settle loop both ask for a closed market and either may
+    answer first: a decision between the watcher's answer and the settler's still saw the position open."""
+    from dataclasses import replace
+
+    rec = Recorder(tmp_path, meta={"mode": "test-synthetic"})
+    market = Market(ticker=TICKER, event_ticker="KXBTC15M-26DEC070515", status="active",
+                    open_time=datetime.fromtimestamp(OPEN, tz=UTC),
+                    close_time=datetime.fromtimestamp(OPEN + 900, tz=UTC), floor_strike=Decimal("97000"))
+    rec.market(OPEN + 0.2, market, "poll")
+    book = OrderBook(TICKER, (BookLevel(Decimal("0.04"), Decimal("500")),),
+                     (BookLevel(Decimal("0.50"), Decimal("100")),))
+    for s in range(0, 240):  # BTC jumps at +200 s with the YES ask still 0.50: the bot buys YES
+        rec.btc_trade(OPEN + s + 0.01, OPEN + s, "binance", s + 1, 97000.0 if s < 200 else 97600.0)
+        rec.book_snapshot(OPEN + s + 0.5, book, "poll")
+        rec.decision(OPEN + s + 0.6, TICKER, "move_too_small" if s < 200 else "trading" if s == 200 else
+                     "position_open", None)
+    close, result = OPEN + 900, replace(market, status="settled", result="yes", expiration_value=Decimal("97550"))
+    rec.market(close, result, "watch")  # the watcher won the race at the close...
+    rec.decision(close, TICKER, "position_open", None)  # ...so the engine still held the market here
+    rec.market(close, result, "settle")  # the settle loop's pass: settled, entered set refreshed
+    rec.decision(close, TICKER, "book_stale", None)
+    rec.flush()
+    zero = run_sweep(load_settings(root=REPO), prepare(load_recording(tmp_path), "binance"), (0,),
+                     keep_decisions=True)[0]
+    assert [code for _ts, _ticker, code in zero.decision_codes[-3:]] == ["position_open", "position_open", "book_stale"]
+    assert zero.matched_decisions == zero.recorded_decisions == 242
+    assert len(zero.settled) == 1 and zero.settled[0].side == "yes" and zero.pnl > 0
+
+
 def test_deltas_apply_to_the_last_snapshot(tmp_path: Path) -> None:
     rec = Recorder(tmp_path)
     rec.book_snapshot(OPEN, OrderBook(TICKER, (BookLevel(Decimal("0.40"), Decimal("10")),), ()), "ws")

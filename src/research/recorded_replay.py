@@ -14,8 +14,12 @@ Events, in the exact order the bot saw them ((session, seq), see src/recording/s
   brti        -> a websocket recording's engine prices BRTI as the daemon does (src/data/brti.py's
                  anchor over the trade feed): each recorded print is one basis sample;
   lifecycle, kalshi trade -> only move the clock;
-  market      -> metadata; a poll's answer is the current market; a `result` for a market we hold
-                 runs a settlement pass (settlement comes from the recorded result);
+  market      -> metadata; a poll's answer is the current market; for a market we hold, a settlement
+                 pass runs when the bot's own settler ran one: at the settler's recorded answer
+                 (origin `settle`), never earlier at the result watcher's (the live settle loop and
+                 the watcher race; a decision between them still saw the position open). A market
+                 the bot's settler never asked about (a --record-only recording, or a position only
+                 this replay took) settles at its first recorded `result`;
   decision    -> when the recording has the bot's decisions, the replay decides exactly when the
                  bot did (same clock), so a recording of a --paper run reproduces its decisions;
                  without them (--record-only), it decides after every BTC trade and book, as the
@@ -52,6 +56,7 @@ from src.recording.schema import (
     LIFECYCLE,
     MARKET,
     ORIGIN_POLL,
+    ORIGIN_SETTLE,
     ORIGIN_WS,
     STREAMS,
 )
@@ -298,6 +303,9 @@ class RecordedReplay:
         on_recorded = self.decide_on_recorded
         decide = self._decide
         current: dict[str, Market] = {}  # the latest market the engine's poll saw, per ticker
+        # Markets the bot's own settler asked about: they settle where it did (see the module docstring).
+        settler_asked = {market.ticker for market, origin in zip(markets, m_origin, strict=True)
+                         if origin == ORIGIN_SETTLE}
         for stream, row in zip(prep.order_streams, prep.order_rows, strict=True):
             if stream == _BTC:
                 if b_source[row] != source:
@@ -330,7 +338,7 @@ class RecordedReplay:
                 market = markets[row]
                 if m_origin[row] == ORIGIN_POLL:
                     current[market.ticker] = market
-                if market.result and market.ticker in self.open_tickers:
+                if market.ticker in self.open_tickers and _settles_here(market, m_origin[row], settler_asked):
                     run_now(self.settler.settle_due())
                     engine.refresh_entered()  # as Engine._settle_loop does after a settlement
                     self.open_tickers = {t.ticker for t in self.db.open_trades()}
@@ -367,6 +375,15 @@ class RecordedReplay:
 
     def close(self) -> None:
         self.db.close()
+
+
+def _settles_here(market: Market, origin: str, settler_asked: set[str]) -> bool:
+    """Whether a settlement pass runs at this market row: the bot's own settler's answer for a market it
+    asked about (whatever the answer: the replay's settler then decides as the bot's did), else the
+    market's first recorded result."""
+    if market.ticker in settler_asked:
+        return origin == ORIGIN_SETTLE
+    return bool(market.result)
 
 
 def _first_ts(prep: PreparedRecording) -> float:
