@@ -392,3 +392,16 @@ def test_control_profit_shrinks_with_the_assumed_lag(control_runs: dict[str, Bac
     pnl = [control_runs[k].summary.net_pnl for k in ("lag30", "lag5", "lag0")]
     assert pnl[0] > pnl[1] > pnl[2]
     assert control_runs["lag30"].summary.trades >= control_runs["lag5"].summary.trades > 0
+
+
+def test_a_backwards_range_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A user mistake: one line on stderr, exit code 2, no traceback in logs/errors."""
+    import main
+    from tests.fakes.fault_project import make_project
+
+    root = make_project(tmp_path)
+    code = main.main(["--backtest", str(SAMPLE_FILE), "--from", "2023-03-02", "--to", "2023-03-01"], root=root)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err == ["error: --to must be after --from"]
+    errors_log = root / "logs" / "errors" / "errors.log"
+    assert not errors_log.exists() or "Traceback" not in errors_log.read_text()

@@ -6,6 +6,7 @@ import base64
 import logging
 import pickle
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.exceptions import InvalidSignature
@@ -227,3 +228,17 @@ def test_no_key_material_in_logs_for_any_load(
         msg = record.getMessage()
         assert body not in msg
         assert "kid-xyz" not in msg
+
+
+def test_loading_the_key_registers_its_id_for_redaction_on_every_path(tmp_path: Path, secrets: Any) -> None:
+    """--record-only and --verify load the key without main.py's registration: load_auth registers it."""
+    from src.config import load_settings
+    from src.journal.log_setup import redact
+    from src.platforms.kalshi_credentials import load_auth
+    from tests.fakes.fault_project import make_project
+
+    root = make_project(tmp_path, env_text=secrets.env_text())
+    line = f"handshake as {secrets.key_id}"
+    assert secrets.key_id in redact(line, uuids=False)  # not yet known: only the UUID shape would hide it
+    assert load_auth(load_settings(root=root), require=True) is not None
+    assert secrets.key_id not in redact(line, uuids=False)

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from src.auth.kalshi_auth import KEY_ID_ENV, KEY_PATH_ENV, KalshiAuth, KalshiAuthError
+from src.journal.log_setup import register_secret
 
 if TYPE_CHECKING:
     from src.config import Settings
@@ -26,6 +27,7 @@ def load_auth(settings: Settings, *, require: bool = False) -> KalshiAuth | None
     if not key_id or not key_path:
         missing = KEY_ID_ENV if not key_id else KEY_PATH_ENV
         raise KalshiAuthError(f"missing in .env: {missing} (both Kalshi variables are needed)")
+    register_secret(key_id)  # every path that signs (daemon, --record-only, --verify) redacts the key id
     path = Path(key_path).expanduser()
     if not path.is_absolute():
         path = settings.root / path

@@ -33,6 +33,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from src.journal.fsync import fsync_dir
 from src.model.models import Market, OrderBook, OrderIntent
 from src.model.tape import Candle
 from src.recording.schema import (
@@ -318,7 +319,7 @@ class Recorder:
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, final)
-        _fsync_dir(folder)
+        fsync_dir(folder)
         return final.stat().st_size
 
     def _write_meta(self, day: str) -> None:
@@ -359,16 +360,3 @@ def _seq_of(row: tuple[Any, ...]) -> int:
 
 def _tree_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

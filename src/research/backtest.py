@@ -66,7 +66,7 @@ from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
 from src.app.engine import Engine, EngineTiming, MarketView
-from src.config import Settings
+from src.config import ConfigError, Settings
 from src.data.price_files import parse_time
 from src.data.replay import ReplayFeed
 from src.db import Database, TradeRow
@@ -93,6 +93,10 @@ from src.sim.clock import SimClock
 from src.sim.components import PriceSource, generator_source, replay_source
 from src.sim.exchange import SimExchange
 from src.strategies.btc_lag import BtcLagStrategy
+
+
+class BacktestInputError(ConfigError, ValueError):
+    """A bad --from/--to: main.py reports it as one line (a ConfigError), callers may catch ValueError."""
 
 T = TypeVar("T")
 
@@ -129,12 +133,12 @@ def as_epoch(value: float | int | datetime | str | None, name: str) -> float | N
         return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
     if isinstance(value, int | float):
         if not math.isfinite(value):
-            raise ValueError(f"{name}: not a time: {value!r}")
+            raise BacktestInputError(f"{name}: not a time: {value!r}")
         return float(value)
     try:
         return parse_time(value)
     except ValueError as exc:
-        raise ValueError(f"{name}: {exc}") from None
+        raise BacktestInputError(f"{name}: {exc}") from None
 
 
 def file_sha256(path: Path) -> str:
@@ -642,7 +646,7 @@ def run_backtest(
     lo = as_epoch(start, "--from")
     hi = as_epoch(end, "--to")
     if lo is not None and hi is not None and hi <= lo:
-        raise ValueError("--to must be after --from")
+        raise BacktestInputError("--to must be after --from")
     stale = float(settings.app.feed.stale_after_s)
     if file is not None:
         file = Path(file)

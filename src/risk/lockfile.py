@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from src.journal.fsync import fsync_dir
 from src.model.models import Mode
 
 LOCK_NAME = "kill_switch.lock"
@@ -57,7 +58,7 @@ def atomic_write_text(path: Path, text: str) -> None:
     except BaseException:
         _unlink_quietly(tmp)
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def write_lock(root: Path, payload: dict[str, Any]) -> Path:
@@ -94,7 +95,7 @@ def remove_lock(root: Path) -> bool:
         path.unlink()
     except FileNotFoundError:
         return False
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
     return True
 
 
@@ -113,18 +114,6 @@ def _unlink_quietly(path: Path) -> None:
     except OSError:
         pass
 
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return  # not every platform lets a directory be opened; the rename is still atomic
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def risk_root(root: Path, mode: Mode) -> Path:
