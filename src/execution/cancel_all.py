@@ -41,6 +41,7 @@ FIRST_DELAY_S = 1.0
 MAX_DELAY_S = 60.0
 MAX_ROUNDS = 8
 CALL_TIMEOUT_S = 30.0  # one venue call, its own retries included (Kalshi's default budget is 15 s + 5 s timeout)
+CANCEL_SETTLE_S = 1.0  # for a cancelled run to unwind (its calls are cancelled with it)
 GRACE_S = 5.0  # on top of the worst case: the lock and BLOCKERS.md writes, the loop's own scheduling
 NOT_VERIFIED = "cancel-all not verified: cancel open orders by hand on {venue}"
 
@@ -98,11 +99,13 @@ async def verify_round(venue: CancelAllVenue, call_timeout_s: float | None = Non
     """One round: the batch cancel, then the verifying read, each bounded by `call_timeout_s`."""
     error = ""
     try:
-        await asyncio.wait_for(venue.cancel_all_orders(), call_timeout_s)
+        async with asyncio.timeout(call_timeout_s):  # in this task: wait_for's inner task can outlive a cancel
+            await venue.cancel_all_orders()
     except Exception as exc:  # noqa: BLE001 - the read below decides; the failure is reported with it
         error = f"cancel-all failed: {type(exc).__name__}: {exc}"
     try:
-        resting = await asyncio.wait_for(venue.resting_order_ids(), call_timeout_s)
+        async with asyncio.timeout(call_timeout_s):
+            resting = await venue.resting_order_ids()
     except Exception as exc:  # noqa: BLE001 - unknown is reported as unknown, never as done
         read_error = f"could not read resting orders: {type(exc).__name__}: {exc}"
         return CancelAllReport((), "; ".join(e for e in (error, read_error) if e), verified=False)
@@ -254,11 +257,12 @@ class CancelAllTask:
     runner: CancelAllRunner
     future: asyncio.Future[CancelAllReport]
 
-    def settle(self, waited_s: float) -> None:
+    async def settle(self, waited_s: float) -> None:
         """After the wait: anything but a finished run is reported as not verified."""
         if not self.future.done():
-            self.future.cancel()
             self.runner.not_verified(f"it had not finished after {waited_s:g}s")
+            self.future.cancel()
+            await asyncio.wait([self.future], timeout=CANCEL_SETTLE_S)  # gone before the client closes
         elif self.future.cancelled():
             self.runner.not_verified("it was cancelled")
         elif (exc := self.future.exception()) is not None:
@@ -281,7 +285,7 @@ async def finish_cancel_alls(tasks: Sequence[CancelAllTask], *, wait: Callable[.
                 task.runner.not_verified("the shutdown was interrupted before it finished")
         raise
     for task in tasks:
-        task.settle(waited_s)
+        await task.settle(waited_s)
 
 
 def _read(path: Path) -> str:
