@@ -11,7 +11,7 @@ from pathlib import Path
 from src.app.console import fail, say
 from src.app.kalshi_daemon import build_and_run
 from src.app.reset_cli import cmd_reset
-from src.config import PROJECT_ROOT, ConfigError, load_settings, missing_kalshi_secrets
+from src.config import PROJECT_ROOT, ConfigError, Settings, load_settings, missing_kalshi_secrets
 from src.model.exit_codes import EXIT_ERROR, EXIT_LIVE_REFUSED, EXIT_OK, EXIT_USAGE
 from src.model.models import Mode
 from src.model.report_modes import POLYMARKET, POLYMARKET_US
@@ -130,8 +130,22 @@ def cmd_download_history(args: argparse.Namespace, root: Path) -> int:
 # -- the daemon -----------------------------------------------------------------------------------
 
 
+def polymarket_lock_roots(settings: Settings, root: Path, mode: Mode) -> list[tuple[Path, str]]:
+    """Where the Polymarket copier that would run beside Kalshi keeps its kill-switch lock, and its reset command."""
+    poly = settings.app.platforms.polymarket
+    if not poly.enabled or mode not in (Mode.PAPER, Mode.LIVE):
+        return []
+    if poly.venue == "us":
+        from src.app.poly_us_daemon import us_reset_command, us_risk_root
+
+        return [(us_risk_root(root, mode), us_reset_command(mode))]
+    from src.app.poly_daemon import polymarket_risk_root  # international: paper only (refused live below)
+
+    return [(polymarket_risk_root(root), f"python main.py --reset-killswitch --mode {POLYMARKET}")]
+
+
 def run_daemon(args: argparse.Namespace, mode: Mode, root: Path) -> int:
-    from src.risk.kill_switch import startup_lock_check
+    from src.risk.kill_switch import RESET_COMMAND, print_stderr, startup_lock_check
 
     say(1, "checking for kill_switch.lock")
     # A real lock stops everything, the simulator included; the simulator's own lock stops only it.
@@ -142,6 +156,13 @@ def run_daemon(args: argparse.Namespace, mode: Mode, root: Path) -> int:
 
     say(2, "loading .env" if mode is not Mode.SIM else "loading .env (not needed for --sim)")
     settings = load_settings(config_path=args.config, root=root)
+    # Step 1, continued: an enabled Polymarket venue's own lock refuses too, before anyone types LIVE
+    # (it needs the config, so it comes right after loading it).
+    for where, reset in polymarket_lock_roots(settings, root, mode):
+        code = startup_lock_check(where, out=lambda message, reset=reset: print_stderr(
+            message.replace(RESET_COMMAND, reset)))  # that venue's own reset, not Kalshi's
+        if code != EXIT_OK:
+            return code
     if mode is not Mode.SIM and not args.verify:  # --verify reports missing keys as a failed check
         missing = missing_kalshi_secrets(settings.secrets)
         if missing:

@@ -209,7 +209,7 @@ async def test_defect6_a_cancel_all_that_leaves_orders_resting_is_retried_and_sa
 
     async with client_for(server, clock) as client:
         cancel_all_on_hard_stop(client, tmp_path, clock, background, sleep=no_wait, out=shouted.append)()
-        (done,) = await asyncio.gather(*background)
+        (done,) = await asyncio.gather(*(task.future for task in background))
     assert done.ok and not [o for o in fake.orders.values() if o.status == "resting"]
     assert len(fake.requests_to(ORDERS, "DELETE")) == 3 and waits == [1.0, 2.0]
     assert len(shouted) == 3 and all("STILL REST" in line for line in shouted[:2]) and "verified" in shouted[2]

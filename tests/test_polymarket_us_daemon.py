@@ -290,3 +290,84 @@ async def test_live_lost_answer_is_resolved_by_the_loop_and_never_resent(tmp_pat
         assert rows(db, "SELECT code FROM whale_activity") == [("order_pending",)]
     finally:
         db.close()
+
+
+def resting_order(order_id: str, now: float) -> dict:
+    from tests.fakes.polymarket_us_server import amount, iso
+
+    return {"id": order_id, "marketSlug": US_SLUG, "side": "ORDER_SIDE_BUY", "type": "ORDER_TYPE_LIMIT",
+            "price": amount("0.10"), "quantity": 5, "cumQuantity": 0, "leavesQuantity": 5,
+            "tif": "TIME_IN_FORCE_GOOD_TILL_CANCEL", "intent": "ORDER_INTENT_BUY_LONG", "state": "ORDER_STATE_NEW",
+            "avgPx": None, "commissionNotionalTotalCollected": amount("0"), "createTime": iso(now),
+            "insertTime": iso(now)}  # fmt: skip
+
+
+@pytest.mark.parametrize("misses", [1, 100])
+async def test_live_hard_stop_cancel_all_is_checked_retried_and_reported(tmp_path, tls, us, data_api, clock, key,
+                                                                        capsys, misses) -> None:  # fmt: skip
+    """A HARD STOP (a lock from /halt) while an order rests; the venue's cancel-all answers "done" but
+    cancels nothing. Before: one bare cancel whose result nobody read. Now: a read of the open orders
+    checks it, each failed round is said on the console and in the lock and BLOCKERS.md, and it is
+    retried until none rests or the rounds run out (then: cancel by hand)."""
+    from src.risk.lockfile import read_lock, write_lock
+
+    clock.now = float(T0)
+    us.cancel_all_misses = misses
+    ks_root = us_risk_root(tmp_path, Mode.LIVE)
+
+    def halt_while_an_order_rests() -> None:
+        us.orders["ord-rest-1"] = resting_order("ord-rest-1", clock())
+        write_lock(ks_root, {"version": 1, "reason": "remote_halt", "message": "HARD STOP requested remotely",
+                             "figures": {"mode": "live"}})  # fmt: skip
+        data_api.add_trade(intl_trade(WHALE, 1, int(clock()) - 2, event=EVENT, outcome="Titans", price=0.62))
+
+    code = await run(tmp_path, settings(tmp_path, key), tls, us, data_api, clock, [halt_while_an_order_rests], [],
+                     mode=Mode.LIVE, confirmed=True)  # fmt: skip
+    assert code == 3 and us.created == []  # the order was refused by the stop
+    err = capsys.readouterr().err
+    lock = read_lock(ks_root)
+    assert lock is not None and lock.data is not None and lock.data["reason"] == "remote_halt"
+    entry = lock.data["cancel_all"]
+    assert "1 order(s) STILL REST on Polymarket US: ord-rest-1" in err
+    if misses == 1:
+        assert len(us.hits("/v1/orders/open/cancel")) == 2
+        assert entry["ok"] is True and entry["round"] == 2
+        assert us.orders["ord-rest-1"]["state"] == "ORDER_STATE_CANCELED"
+        assert not (ks_root / "BLOCKERS.md").exists()
+    else:
+        assert len(us.hits("/v1/orders/open/cancel")) == 8
+        assert entry["ok"] is False and entry["round"] == 8 and "ord-rest-1" in entry["detail"]
+        assert "CANCEL THEM BY HAND on the Polymarket US app" in err
+        assert "CANCEL THEM BY HAND" in (ks_root / "BLOCKERS.md").read_text()
+
+
+@pytest.mark.parametrize(("argv", "venue", "mode", "reset"), [
+    (["--live"], "us", Mode.LIVE, "--mode polymarket-us-live"),
+    ([], "us", Mode.PAPER, "--mode polymarket-us-paper"),
+    ([], "international", Mode.PAPER, "--mode polymarket"),
+])  # fmt: skip
+def test_main_refuses_at_step_1_on_a_polymarket_lock_before_anyone_types_live(tmp_path, monkeypatch, capsys,
+                                                                               daemon_env, argv, venue, mode,
+                                                                               reset) -> None:  # fmt: skip
+    """Before: only Kalshi's lock was checked at step 1; the owner typed LIVE twice, then Polymarket US
+    found its own lock and returned 3 while Kalshi kept trading. Now the run refuses up front, exit 3."""
+    import main
+    from src.app.poly_daemon import polymarket_risk_root
+    from src.risk.lockfile import write_lock
+    from tests.fakes.fault_project import make_project
+
+    root = make_project(tmp_path, config={"platforms": {"polymarket": {"enabled": True, "venue": venue}}},
+                        env_text="KALSHI_API_KEY_ID=k\nKALSHI_PRIVATE_KEY_PATH=/nonexistent.pem\nLIVE_TRADING=true\n")
+    where = us_risk_root(root, mode) if venue == "us" else polymarket_risk_root(root)
+    write_lock(where, {"version": 1, "reason": "remote_halt", "message": "HARD STOP requested remotely"})
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+
+    def no_typing(_prompt: str = "") -> str:
+        raise AssertionError("asked to type before the lock was checked")
+
+    monkeypatch.setattr("builtins.input", no_typing)
+    assert main.main(argv, root=root) == 3
+    err = capsys.readouterr().err
+    assert "REFUSING TO START: the kill switch is locked (remote_halt" in err and str(where) in err
+    assert f"python main.py --reset-killswitch {reset}\n" in err
+    assert not db_path_for(root, mode).exists() and not us_db_path(root, mode).exists()

@@ -41,6 +41,8 @@ from src.auth.poly_us_auth import KEY_ID_ENV, SECRET_ENV, PolyUsAuthError, PolyU
 from src.config import Settings, env_file
 from src.data.whale_tracker import WhaleTracker
 from src.db import PolymarketDatabase
+from src.execution.cancel_all import CancelAllRunner, CancelAllTask, finish_cancel_alls
+from src.execution.cancel_all_venues import POLYMARKET_US, PolymarketUsCancelAll
 from src.execution.paper import PaperExecutor
 from src.execution.poly_settlement import PolySettler
 from src.execution.poly_us_live import PolyUsLiveExecutor
@@ -215,7 +217,7 @@ async def run_polymarket_us(
     tracker = WhaleTracker(cfg.whale, clock, connector_factory=data_connector_factory, reads_per_s=cfg.reads_per_s,
                            retry_policy=policy, timeout_s=cfg.request_timeout_s)  # fmt: skip
     db: PolymarketDatabase | None = None
-    background: list[asyncio.Future[Any]] = []
+    background: list[CancelAllTask] = []
     try:
         ks_root = us_risk_root(root, mode)
         code = startup_lock_check(ks_root)
@@ -228,8 +230,10 @@ async def run_polymarket_us(
         ks_root.mkdir(parents=True, exist_ok=True)
 
         def cancel_all() -> None:
-            if live:  # the kill switch is synchronous: it asks, the run awaits the cancel before exiting
-                background.append(asyncio.ensure_future(client.cancel_all_orders()))
+            if live:  # the kill switch is synchronous: it schedules the checked, retried cancel-all, awaited below
+                runner = CancelAllRunner(PolymarketUsCancelAll(client), ks_root, clock, sleep or asyncio.sleep,
+                                         out=print_stderr, label=POLYMARKET_US)
+                background.append(runner.start())
 
         notifier = (notify.venue_notifier(VENUE, lock_root=ks_root, reset_command=us_reset_command(mode))
                     if notify is not None else None)
@@ -297,8 +301,7 @@ async def run_polymarket_us(
             notifier.stopped(mode.value, kill_switch.bankroll, code, stop_reason(code), venue=VENUE)
         return code
     finally:
-        if background:
-            await asyncio.wait(background, timeout=30)
+        await finish_cancel_alls(background)  # its whole schedule, else "not verified", before the close
         await client.close()
         await tracker.close()
         if db is not None:

@@ -26,6 +26,7 @@ from typing import Any
 
 from src.db import Database
 from src.execution.cancel_all import CancelAllRunner
+from src.execution.cancel_all_venues import KalshiCancelAll
 from src.execution.fee_tripwire import REASON as FEE_REASON
 from src.execution.fee_tripwire import FeeTripwire
 from src.execution.first_word_lookup import FirstWordLookup
@@ -123,7 +124,7 @@ def cancel_all_on_hard_stop(
     """The kill switch's cancel_all callable: schedules the verified, retried cancel-all on the loop."""
 
     def cancel_all() -> None:
-        runner = CancelAllRunner(client, lock_root, clock, sleep, out=out)
-        background.append(asyncio.ensure_future(runner.run()))
+        runner = CancelAllRunner(KalshiCancelAll(client), lock_root, clock, sleep, out=out)
+        background.append(runner.start())  # awaited by finish_cancel_alls before the client closes
 
     return cancel_all

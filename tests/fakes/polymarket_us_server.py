@@ -111,6 +111,7 @@ class FakePolymarketUS(FakeHttpsServer):
         self.page_size = 2
         self.auth_failures: list[str] = []
         self.created: list[dict[str, Any]] = []  # every order body applied, in order
+        self.cancel_all_misses = 0  # cancel-alls answered "done" that cancel nothing (the venue at its hardest)
         self.date_offset_s = 0.0  # how far the fake's Date header is from real time (clock-skew checks)
         self.app.on_response_prepare.append(self._date_header)
         r = self.app.router
@@ -324,6 +325,9 @@ class FakePolymarketUS(FakeHttpsServer):
         if denied is not None:
             return denied
         ids = []
+        if self.cancel_all_misses > 0:
+            self.cancel_all_misses -= 1
+            return _json({"canceledOrderIds": ids})
         for order in self._resting([]):
             order["state"] = "ORDER_STATE_CANCELED"
             ids.append(order["id"])
