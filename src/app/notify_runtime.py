@@ -172,7 +172,7 @@ class NotifyRuntime:
         self.poller: TelegramPoller | None = None
         self.handler: CommandHandler | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        # The kill switches a /halt stops besides Kalshi's, added as their loops start (join_venue).
+        # The kill switches a /halt stops besides Kalshi's, added as their loops start (add_halt_target).
         self.halt_targets: list[HaltTarget] = []
 
     @property
@@ -199,7 +199,8 @@ class NotifyRuntime:
     # -- wrapping the trading components ----------------------------------------------------------
 
     def tap_executor(self, executor: Executor, notifier: Notifier | None = None) -> Executor:
-        """Fills are told through `notifier` (a venue's own, see for_venue), by default Kalshi's."""
+        """A paper executor's fills are told through `notifier` (a venue's own, see for_venue), by default
+        Kalshi's. A live executor is not tapped: the daemon gives it the notifier's order_filled as on_filled."""
         return NotifyingExecutor(executor, notifier or self.notifier) if self.outboxes else executor
 
     def tap_settler(self, settler: Settler, notifier: Notifier | None = None) -> Settler:
