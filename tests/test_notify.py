@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import requests
 
-from src.app.notify_runtime import NotifyRuntime, parse_chat_ids, telegram_token
+from src.app.notify_runtime import NotifyRuntime
 from src.config import ConfigError, Secrets, load_settings
 from src.db import Database, db_path_for
 from src.execution.reconcile import Discrepancy
@@ -38,6 +38,7 @@ from src.notify.pause import PauseGate
 from src.notify.summary_figures import week_figures
 from src.notify.summary_schedule import is_weekday, next_daily
 from src.notify.taps import NotifyingExecutor, NotifyingSettler
+from src.notify.url_secrets import parse_chat_ids, telegram_token
 from src.reporting.dashboard_queries import connect_readonly, read_notifications
 from src.risk.kill_switch import KillSwitch, KillSwitchEvent
 from tests.conftest import ManualClock
