@@ -438,3 +438,66 @@ async def test_ambiguous_5xx_stays_pending_then_resolves_by_lookup(
         row = db.order_by_client_id(i.client_order_id)
         assert row is not None and row.status == "executed" and row.filled_count == D("3")
         assert len(server.fake.orders_with_client_id(i.client_order_id)) == 1
+
+
+# -- fills told to the owner once, whichever path found them (src/notify: the daemon wires on_filled) -----
+
+
+def fill_teller() -> tuple[Any, list[str]]:
+    """A notifier (every kind on) and the titles it queued; its order_filled is what the daemon passes."""
+    from src.notify.events import Kind
+    from src.notify.notifier import Notifier
+
+    titles: list[str] = []
+    notifier = Notifier({k.value: "info" for k in Kind}, "info", lambda n: titles.append(n.title), lambda: 0.0)
+    return notifier, titles
+
+
+@pytest.mark.parametrize("found_by", ["resolve_pending", "reconciler"])
+async def test_an_ambiguous_order_filled_later_is_told_exactly_once(
+    server: Any, market: str, db: Database, tlog: TradeLog, clock: Any, found_by: str
+) -> None:
+    # The exchange acts on the order, then every try answers 503: execute cannot know, returns "pending".
+    server.fake.fail_next(503, times=3, method="POST", path=ORDERS_PATH, after_processing=True)
+    notifier, titles = fill_teller()
+    async with fast_client(server, attempts=3) as client:
+        ex = LiveExecutor(client, db, tlog, clock, Gate(), on_filled=notifier.order_filled)
+        reconciler = Reconciler(client, db, tlog, clock, on_filled=notifier.order_filled)
+        i = OrderIntent(market, Side.YES, D("3"), D("0.45"), new_client_order_id())
+        assert (await ex.execute(i)).status == "pending"
+        assert titles == []  # nothing is known yet: nothing told
+        if found_by == "resolve_pending":
+            assert await ex.resolve_pending() == []
+        else:
+            assert (await reconciler.run()).reconciled
+        assert titles == [f"Filled: 3 YES {market} [Kalshi]"]
+        # The other path, and both again, find the order already recorded: nothing told twice.
+        assert await ex.resolve_pending() == []
+        assert (await reconciler.run()).reconciled
+        assert titles == [f"Filled: 3 YES {market} [Kalshi]"]
+        assert posts(server) == 1
+
+
+async def test_an_order_filled_at_once_is_told_exactly_once(
+    server: Any, market: str, db: Database, tlog: TradeLog, clock: Any
+) -> None:
+    notifier, titles = fill_teller()
+    async with fast_client(server) as client:
+        ex = LiveExecutor(client, db, tlog, clock, Gate(), on_filled=notifier.order_filled)
+        order = await ex.execute(OrderIntent(market, Side.YES, D("5"), D("0.50"), new_client_order_id()))
+        assert order.status == "executed"
+        assert (await Reconciler(client, db, tlog, clock, on_filled=notifier.order_filled).run()).reconciled
+        assert await ex.resolve_pending() == []
+    assert titles == [f"Filled: 5 YES {market} [Kalshi]"]
+
+
+async def test_a_failing_fill_listener_does_not_undo_the_recorded_order(
+    venue: FakeVenue, db: Database, tlog: TradeLog, clock: Any
+) -> None:
+    def broken(order: Order) -> None:
+        raise RuntimeError("listener down")
+
+    i = intent()
+    order = await make(venue, db, tlog, clock, on_filled=broken).execute(i)
+    row = db.order_by_client_id(i.client_order_id)
+    assert order.status == "executed" and row is not None and row.status == "executed"

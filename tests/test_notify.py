@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import requests
 
-from src.app.notify_runtime import NotifyRuntime, parse_chat_ids, telegram_token
+from src.app.notify_runtime import NotifyRuntime
 from src.config import ConfigError, Secrets, load_settings
 from src.db import Database, db_path_for
 from src.execution.reconcile import Discrepancy
@@ -38,6 +38,7 @@ from src.notify.pause import PauseGate
 from src.notify.summary_figures import week_figures
 from src.notify.summary_schedule import is_weekday, next_daily
 from src.notify.taps import NotifyingExecutor, NotifyingSettler
+from src.notify.url_secrets import parse_chat_ids, telegram_token
 from src.reporting.dashboard_queries import connect_readonly, read_notifications
 from src.risk.kill_switch import KillSwitch, KillSwitchEvent
 from tests.conftest import ManualClock
@@ -158,8 +159,8 @@ async def test_every_event_is_delivered_once_with_its_content(rig: Rig) -> None:
         intent = OrderIntent("KXBTC15M-26DEC071500-00", Side.YES, D("4"), D("0.55"), "c-1", edge=D("0.12"))
         order = Order("v-1", "c-1", intent.ticker, Side.YES, D("4"), D("0.55"), "executed", filled_count=D("4"),
                       fees=D("0.07"), avg_fill_price=D("0.54"))
-        n.order_filled(intent, order)
-        n.order_filled(intent, Order("v-2", "c-2", intent.ticker, Side.YES, D("4"), D("0.55"), "canceled"))  # no fill
+        n.order_filled(order, intent.edge)
+        n.order_filled(Order("v-2", "c-2", intent.ticker, Side.YES, D("4"), D("0.55"), "canceled"))  # no fill
         n.settled(SettledTrade(1, intent.ticker, Side.YES, D("4"), "yes", D("4"), D("1.77"), D("101.77"), 0.0))
         n.settled(SettledTrade(2, intent.ticker, Side.NO, D("2"), "yes", D("0"), D("-1.10"), D("100.67"), 0.0))
 
@@ -253,8 +254,8 @@ async def test_every_event_reaches_the_telegram_bot_api_once_with_its_text(proje
         n = runtime.notifier
         intent = OrderIntent("KXBTC15M-26DEC071500-00", Side.YES, D("4"), D("0.55"), "c-1", edge=D("0.12"))
         n.started("paper", D("100.00"), "active")
-        n.order_filled(intent, Order("v-1", "c-1", intent.ticker, Side.YES, D("4"), D("0.55"), "executed",
-                                     filled_count=D("4"), fees=D("0.07"), avg_fill_price=D("0.54")))
+        n.order_filled(Order("v-1", "c-1", intent.ticker, Side.YES, D("4"), D("0.55"), "executed",
+                             filled_count=D("4"), fees=D("0.07"), avg_fill_price=D("0.54")), intent.edge)
         n.settled(SettledTrade(1, intent.ticker, Side.YES, D("4"), "yes", D("4"), D("1.77"), D("101.77"), 0.0))
         n.kill_switch(KillSwitchEvent(2.0, "hard_stop", "total_loss", "total loss $31 exceeds $30",
                                       {"orders": "cancel of all open orders requested"}))
@@ -291,8 +292,7 @@ async def test_levels_decide_what_is_sent_and_how_loud() -> None:
     event = KillSwitchEvent(5.0, "hard_stop", "total_loss", "loss over the limit", {"orders": "cancel requested"})
     n.kill_switch(event)
     n.settled(SettledTrade(1, "T", Side.YES, D("1"), "yes", D("1"), D("0.4"), D("100.4"), 0.0))  # info < warning
-    intent = OrderIntent("T", Side.YES, D("1"), D("0.5"), "c")
-    n.order_filled(intent, Order("v", "c", "T", Side.YES, D("1"), D("0.5"), "executed", filled_count=D("1")))
+    n.order_filled(Order("v", "c", "T", Side.YES, D("1"), D("0.5"), "executed", filled_count=D("1")))
     assert [(s.kind, s.level) for s in sent] == [(Kind.KILL_SWITCH, "critical")]
     with pytest.raises(ValueError):
         Notifier({**ALL_ON, "outage": "loud"}, "info", sent.append, time.time)
@@ -425,7 +425,7 @@ async def test_a_hanging_or_failing_service_does_not_delay_an_order_decision(rig
             t0 = time.perf_counter()
             assert gate.check_order_allowed(intent).allowed
             t1 = time.perf_counter()
-            notifier.order_filled(intent, filled)  # what a fill adds: word it and queue it
+            notifier.order_filled(filled, intent.edge)  # what a fill adds: word it and queue it
             emits.append(time.perf_counter() - t1)
             return t1 - t0
 
@@ -660,9 +660,10 @@ async def test_summaries_go_out_at_the_configured_time(rig: Rig) -> None:
     assert "1 trades settled: 1 won, 0 lost (100% won)" in daily[0].body
 
 
-async def test_resync_tells_each_new_mismatch_once_and_returns_the_report() -> None:
+async def test_the_daemons_reconcile_schedule_tells_each_new_mismatch_once(tmp_path: Path) -> None:
+    """The Kalshi daemon's path: start_live gives ReconcileSchedule the notifier as on_report."""
     from src.execution.reconcile import ReconcileReport
-    from src.notify.taps import telling_reconciliation
+    from src.execution.reconcile_schedule import ReconcileSchedule
 
     sent: list[str] = []
     n = Notifier(ALL_ON, "info", lambda x: sent.append(x.body), lambda: 0.0)
@@ -673,7 +674,10 @@ async def test_resync_tells_each_new_mismatch_once_and_returns_the_report() -> N
     async def run() -> ReconcileReport:
         return reports.pop(0)
 
-    resync = telling_reconciliation(run, n)
-    results = [await resync() for _ in range(4)]
+    db = Database(tmp_path / "live.db")
+    schedule = ReconcileSchedule(run, db, lambda: 0.0,
+                                 on_report=lambda report: n.reconciliation(report.discrepancies))
+    results = [await schedule.run_now() for _ in range(4)]
+    db.close()
     assert [r.ts for r in results] == [1.0, 2.0, 3.0, 4.0]
     assert len(sent) == 2 and all("an order rests on Kalshi" in b for b in sent)  # again after it cleared

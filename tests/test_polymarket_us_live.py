@@ -216,3 +216,33 @@ async def test_a_placed_order_whose_state_cannot_be_read_is_resolved_by_its_id(c
     assert (row.status, row.filled_count, row.avg_price) == ("executed", Decimal("10"), Decimal("0.42"))
     assert row.fees == Decimal("0.05")  # the order's own commission, from its record
     assert len(fake.created) == 1
+
+
+def us_notifier() -> tuple[object, list[str]]:
+    """Polymarket US's notifier as the daemon builds it (venue named) and the titles it queued."""
+    from src.notify.events import Kind
+    from src.notify.notifier import Notifier
+
+    titles: list[str] = []
+    kalshi = Notifier({k.value: "info" for k in Kind}, "info", lambda n: titles.append(n.title), lambda: 0.0)
+    return kalshi.for_venue("Polymarket US", "reset", Path("/nowhere")), titles
+
+
+@pytest.mark.parametrize("found_by", ["execute", "resolve_pending", "reconcile"])
+async def test_a_fill_is_told_exactly_once_whichever_path_found_it(client, db, tmp_path, clock, gate, fake,
+                                                                   found_by) -> None:  # fmt: skip
+    notifier, titles = us_notifier()
+    ex = PolyUsLiveExecutor(client, db, TradeLog(tmp_path / "trades", clock), clock, gate,
+                            time_in_force="immediate_or_cancel", on_filled=notifier.order_filled)  # fmt: skip
+    if found_by != "execute":
+        fake.order_faults = ["timeout"]  # applied, answer lost: the outcome is unknown
+    first = await ex.execute(intent(1))
+    assert first.status == ("executed" if found_by == "execute" else "pending")
+    clock.advance(2)
+    if found_by == "resolve_pending":
+        assert await ex.resolve_pending() == []
+    elif found_by == "reconcile":
+        assert await ex.reconcile() is True
+    assert titles == [f"Filled: 10 YES {A} [Polymarket US]"]
+    assert await ex.resolve_pending() == [] and await ex.reconcile() is True  # found again: not told again
+    assert titles == [f"Filled: 10 YES {A} [Polymarket US]"] and len(fake.created) == 1

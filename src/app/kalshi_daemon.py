@@ -307,6 +307,7 @@ async def _start_and_run(
                                     kill_switch_check=pause_gate.check_order_allowed,
                                     on_hard_stop=kill_switch.refresh, on_order_submitted=submitted,
                                     on_reconcile=lambda report: notify.notifier.reconciliation(report.discrepancies),
+                                    on_filled=notify.notifier.order_filled,  # every path that records a fill
                                     user_stream=books)
         except KalshiError as exc:
             return fail(f"live start-up refused: could not set up the exchange-side order group or checks: {exc}",
@@ -319,7 +320,7 @@ async def _start_and_run(
             live.schedule.follow(lambda: books.reconnects)  # a websocket reconnect is a reconnect too
         if venue_events is not None:
             venue_events.attach_live(live.guard, live.tripwire)
-        executor = notify.tap_executor(live.executor)
+        executor = live.executor  # not tapped: its fills are told through on_filled, found now or later
         resolve_pending, resync = live.executor.resolve_pending, live.upkeep
         reconciled, reconcile_reason = live.reconciled, live.halt_reason
     else:

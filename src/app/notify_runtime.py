@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
 
 from src.app.remote_controls import DaemonControls, HaltTarget
 from src.config import ConfigError, Settings
 from src.db import Database
-from src.journal.log_setup import register_secret
 from src.model.exit_codes import EXIT_AUTH_HALT, EXIT_HARD_STOP, EXIT_OK
 from src.model.interfaces import Executor, Settler
 from src.net.backoff import RetryPolicy
@@ -30,91 +27,12 @@ from src.notify.pause import PauseGate
 from src.notify.taps import NotifyingExecutor, NotifyingSettler
 from src.notify.telegram_api import TelegramApi, TelegramError
 from src.notify.telegram_poller import TelegramPoller
+from src.notify.url_secrets import parse_chat_ids, register_notify_secrets, register_url_credentials, telegram_token
 from src.risk.kill_switch import KillSwitch
 
 log = logging.getLogger("polybot.notify")
 
 DRAIN_ON_CLOSE_S = 8.0  # how long a shutdown waits for the last messages ("stopped", a HARD STOP)
-
-
-def parse_chat_ids(text: str | None) -> frozenset[int]:
-    """TELEGRAM_CHAT_IDS: integers separated by spaces or commas (group chats are negative)."""
-    ids: set[int] = set()
-    for part in (text or "").replace(",", " ").split():
-        try:
-            ids.add(int(part))
-        except ValueError:
-            raise ConfigError(f".env: TELEGRAM_CHAT_IDS: {part[:20]!r} is not a chat id (a whole number)") from None
-    return frozenset(ids)
-
-
-def telegram_token(urls: Sequence[str]) -> str | None:
-    """The bot token of the first tgram:// URL (tgram://<token>/<chat ids>), or None."""
-    for url in urls:
-        if url.lower().startswith("tgram://"):
-            token = url[len("tgram://"):].split("/", 1)[0].split("?", 1)[0]
-            return token.removeprefix("bot") if token.startswith("bot") and token[3:4].isdigit() else token
-    return None
-
-
-# A URL's user and password fields are secrets from 4 characters on (an SMTP or ntfy password may
-# be short); path and query pieces (tokens, webhook keys, topics) from 6, so that a short path word
-# such as "hook" does not blank that word in every log line and message.
-SHORT_SECRET_MIN = 4
-PIECE_SECRET_MIN = 6
-
-
-def register_notify_secrets(urls: Sequence[str], hosts: frozenset[str]) -> None:
-    """Every URL and every piece of one is redacted from logs (and recorded errors) from now on.
-
-    Pieces: the user and password fields (SHORT_SECRET_MIN characters on), every path segment and
-    query value (tokens, webhook keys, topics) and each ':'-part of them (a Telegram token is
-    "<bot id>:<secret>"), PIECE_SECRET_MIN on; the host names stay readable.
-    """
-    for url in urls:
-        register_url_credentials(url)
-        for piece in url_secret_pieces(url, hosts):
-            register_secret(piece, min_length=SHORT_SECRET_MIN)
-
-
-def register_url_credentials(url: str) -> None:
-    """The URL and its user and password fields, redacted before anything parses the URL."""
-    register_secret(url)
-    for piece in url_credentials(url):
-        register_secret(piece, min_length=SHORT_SECRET_MIN)
-
-
-def url_credentials(url: str) -> set[str]:
-    """The user and password fields, whatever they hold (a numeric password is still a password)."""
-    parts = urlsplit(url)
-    try:
-        user, password = parts.username, parts.password
-    except ValueError:  # a malformed port
-        return set()
-    return {p for p in (user, password, unquote(password or "")) if p and len(p) >= SHORT_SECRET_MIN}
-
-
-# Query values that are Apprise options, not secrets (redacting them would blank ordinary words).
-_OPTION_VALUES = frozenset({"yes", "no", "true", "false", "text", "html", "markdown", "none", "default"})
-
-
-def url_secret_pieces(url: str, hosts: frozenset[str]) -> set[str]:
-    """The parts of a notification URL that may be secret (see register_notify_secrets).
-
-    Plain numbers (a Telegram chat id, a port, a Discord webhook id) are identifiers, not
-    secrets, and stay readable, except in the password field, which is always a secret.
-    """
-    parts = urlsplit(url)
-    pieces: set[str] = set()
-    # The netloc too: for tgram:// it is the token ("<bot id>:<secret>"), not a host.
-    for segment in [*parts.path.split("/"), *parts.netloc.split("@")]:
-        pieces.add(segment)
-        pieces.update(re.split(r"[:@]", segment))
-    pieces.update(v for _, v in parse_qsl(parts.query) if v.lower() not in _OPTION_VALUES)
-    pieces |= {unquote(p) for p in pieces}
-    found = {p for p in pieces if len(p) >= PIECE_SECRET_MIN and not p.isdigit()
-             and p.lower().rsplit(":", 1)[0] not in hosts}  # a host (or host:port) stays readable
-    return found | url_credentials(url)
 
 
 class NotifyRuntime:
@@ -172,7 +90,7 @@ class NotifyRuntime:
         self.poller: TelegramPoller | None = None
         self.handler: CommandHandler | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        # The kill switches a /halt stops besides Kalshi's, added as their loops start (join_venue).
+        # The kill switches a /halt stops besides Kalshi's, added as their loops start (add_halt_target).
         self.halt_targets: list[HaltTarget] = []
 
     @property
@@ -199,7 +117,8 @@ class NotifyRuntime:
     # -- wrapping the trading components ----------------------------------------------------------
 
     def tap_executor(self, executor: Executor, notifier: Notifier | None = None) -> Executor:
-        """Fills are told through `notifier` (a venue's own, see for_venue), by default Kalshi's."""
+        """A paper executor's fills are told through `notifier` (a venue's own, see for_venue), by default
+        Kalshi's. A live executor is not tapped: the daemon gives it the notifier's order_filled as on_filled."""
         return NotifyingExecutor(executor, notifier or self.notifier) if self.outboxes else executor
 
     def tap_settler(self, settler: Settler, notifier: Notifier | None = None) -> Settler:

@@ -251,7 +251,9 @@ async def run_polymarket_us(
         executor: Any
         if live:
             executor = PolyUsLiveExecutor(client, db, trade_log, clock, gate.check_order_allowed,
-                                          time_in_force=app.execution.time_in_force, on_order_submitted=submitted)
+                                          time_in_force=app.execution.time_in_force, on_order_submitted=submitted,
+                                          # every path that records a fill (answer, look-up, reconciliation)
+                                          on_filled=notifier.order_filled if notifier is not None else None)
             try:
                 balance = await client.get_balance()
                 reconciled = await executor.reconcile()
@@ -277,9 +279,10 @@ async def run_polymarket_us(
 
         loop = UsWhaleCopyLoop(
             mapper=UsMarketMapper(client, clock), live=live, client=client, tracker=tracker,
-            resolve=executor.resolve_pending if live else None,  # the untapped executor's own
+            resolve=executor.resolve_pending if live else None,
             strategy=WhaleCopyStrategy(cfg.whale, enabled=True, taker_fee_rate=PAPER_TAKER_FEE_RATE),
-            size=size, gate=gate, executor=notify.tap_executor(executor, notifier) if notify else executor,
+            # A live executor tells its fills through on_filled; only paper's are tapped.
+            size=size, gate=gate, executor=notify.tap_executor(executor, notifier) if notify and not live else executor,
             settler=notify.tap_settler(settler, notifier) if notify else settler, db=db, clock=clock,
             timing=WhaleLoopTiming(poll_interval_s=cfg.whale.poll_interval_s, refresh_whales_s=REFRESH_WHALES_S,
                                    settle_interval_s=SETTLE_INTERVAL_S),

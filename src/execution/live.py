@@ -22,6 +22,8 @@ Every order (`LiveExecutor.execute`):
      every later failure keeps it pending: only the venue's own word ends it, i.e. the order
      found (adopted with its fills) or still absent `not_found_grace_s` after it was written
      (reconcile.resolve_order). Trading stays refused until then;
+   - whichever path records an order final with fills (this answer, resolve_pending, the
+     reconciler) tells `on_filled` once, from reconcile.record_venue_order;
    - an answer records the venue's status and its fills, fetched from the venue's fill list
      (the create-order answer carries no per-fill prices or fees). If the fills do not yet
      add up to the filled count the order stays "pending" until a look-up completes it.
@@ -40,7 +42,7 @@ from src.execution.cancel_all import cancel_all_and_verify
 from src.execution.order_lookup import OrderLookup
 from src.execution.order_rules import check_time_in_force
 from src.execution.pre_send import PreSend
-from src.execution.reconcile import record_venue_order, resolve_order
+from src.execution.reconcile import OnFilled, record_venue_order, resolve_order
 from src.execution.rest_order_lookup import RestOrderLookup
 from src.journal.trade_log import TradeLog
 from src.model.interfaces import OrderVenue
@@ -141,6 +143,7 @@ class LiveExecutor:
         not_found_grace_s: float = 30.0,
         lookup: OrderLookup | None = None,
         on_order_group_triggered: Callable[[str], None] | None = None,
+        on_filled: OnFilled | None = None,
     ) -> None:
         check_time_in_force(time_in_force)
         self._venue = venue
@@ -151,6 +154,7 @@ class LiveExecutor:
         self._grace = not_found_grace_s
         self._lookup = lookup if lookup is not None else RestOrderLookup(venue)
         self._on_group_triggered = on_order_group_triggered
+        self._on_filled = on_filled  # told by record_venue_order, the one place an outcome is recorded
         self._pre_send = PreSend("live", time_in_force, db, trade_log, clock, kill_switch_check, on_order_submitted)
 
     async def execute(self, intent: OrderIntent) -> Order:
@@ -176,7 +180,7 @@ class LiveExecutor:
                             client_order_id=intent.client_order_id, ticker=intent.ticker, error=message)
             return self._pending_order(intent, submitted_ts)
         outcome = await record_venue_order(self._venue, self._db, self._log, self._clock, intent.client_order_id,
-                                           placed, mode="live")
+                                           placed, mode="live", on_filled=self._on_filled)
         if outcome.status == "pending":
             return self._pending_order(intent, submitted_ts, placed.order_id)
         return outcome.order
@@ -195,7 +199,8 @@ class LiveExecutor:
         unresolved: list[str] = []
         for row in self._db.orders_with_status("pending"):
             resolution = await resolve_order(self._venue, self._db, self._log, self._clock, row,
-                                             not_found_grace_s=self._grace, mode="live", lookup=self._lookup)
+                                             not_found_grace_s=self._grace, mode="live", lookup=self._lookup,
+                                             on_filled=self._on_filled)
             if resolution.status == "pending":
                 unresolved.append(row.client_order_id)
         return unresolved

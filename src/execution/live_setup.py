@@ -33,7 +33,7 @@ from src.execution.first_word_lookup import FirstWordLookup
 from src.execution.live import LiveExecutor
 from src.execution.order_group import TRIGGERED_REASON, OrderGroupGuard, burst_contracts_limit
 from src.execution.order_lookup import OrderLookup
-from src.execution.reconcile import Reconciler, ReconcileReport
+from src.execution.reconcile import OnFilled, Reconciler, ReconcileReport
 from src.execution.reconcile_schedule import ReconcileSchedule
 from src.execution.rest_order_lookup import RestOrderLookup
 from src.execution.stream_order_lookup import StreamOrderLookup, UserStream
@@ -92,6 +92,7 @@ async def start_live(
     on_hard_stop: Callable[[], object],
     on_order_submitted: Callable[[OrderIntent], None] | None = None,
     on_reconcile: Callable[[ReconcileReport], None] | None = None,
+    on_filled: OnFilled | None = None,
     user_stream: UserStream | None = None,
 ) -> LiveParts:
     guard = OrderGroupGuard(client, lock_root, clock, burst_contracts_limit(max_trade_usd), on_hard_stop)
@@ -102,13 +103,14 @@ async def start_live(
     lookup: OrderLookup = RestOrderLookup(client)
     if user_stream is not None:
         lookup = FirstWordLookup(StreamOrderLookup(user_stream), lookup)
-    reconciler = Reconciler(client, db, trade_log, clock, lookup=lookup)
+    # The same listener on both: an order is recorded final once, by whichever of them finds it first.
+    reconciler = Reconciler(client, db, trade_log, clock, lookup=lookup, on_filled=on_filled)
     schedule = ReconcileSchedule(reconciler.run, db, clock, on_report=on_reconcile)
     client.on_reconnect = schedule.note_reconnect
     first = await schedule.run_now()
     executor = LiveExecutor(client, db, trade_log, clock, order_check(guard, tripwire, kill_switch_check),
                             time_in_force=time_in_force, on_order_submitted=on_order_submitted,
-                            on_order_group_triggered=guard.on_triggered, lookup=lookup)
+                            on_order_group_triggered=guard.on_triggered, lookup=lookup, on_filled=on_filled)
     return LiveParts(executor, schedule, tripwire, guard, first)
 
 

@@ -20,6 +20,7 @@ The API has no client order id and no idempotency key, so exactly-once rests on 
    there are none, the order is called "failed" only once the signature window has passed:
    the venue refuses any request signed more than 30 s ago, so from then on a request that
    has not shown up can never be accepted. Until then it stays pending and blocks new orders.
+   Whichever path records an order final with fills tells `on_filled` once (in `_record`).
 5. Reconciliation compares the venue's positions with the database's open trades, market by
    market, for the markets the bot trades; a difference blocks new orders until resolved.
    (Positions in markets the bot never traded are the owner's own and are only reported.)
@@ -105,6 +106,7 @@ class PolyUsLiveExecutor:
         time_in_force: str = "fill_or_kill",
         on_order_submitted: Callable[[OrderIntent], None] | None = None,
         grace_s: float = 10.0,
+        on_filled: Callable[[Order], None] | None = None,
     ) -> None:
         check_time_in_force(time_in_force)
         self._venue = venue
@@ -113,6 +115,9 @@ class PolyUsLiveExecutor:
         self._clock = clock
         self._tif = time_in_force
         self._grace_s = grace_s
+        # Told once per order recorded final with fills, by _record: the one place an outcome is
+        # recorded, whether the answer, a later look-up or a reconciliation found it.
+        self._on_filled = on_filled
         self._pre_send = PreSend(MODE, time_in_force, db, trade_log, clock, kill_switch_check, on_order_submitted)
         self.needs_reconcile = True  # at start-up nothing is sent before one reconciliation passes
         self.discrepancies: tuple[Discrepancy, ...] = ()
@@ -258,6 +263,11 @@ class PolyUsLiveExecutor:
             self._log.fill(f.ts, MODE, row.client_order_id, f)
         self._log.write("order_result", ts=ts, mode=MODE, client_order_id=row.client_order_id, ticker=row.ticker,
                         status=status, filled=str(filled), cost=str(cost), fees=str(fees), source=source)  # fmt: skip
+        if self._on_filled is not None and filled > 0:
+            try:
+                self._on_filled(self._as_order(self._db.order_by_client_id(row.client_order_id)))
+            except Exception:  # the fill is recorded; a failing listener must not undo the order's outcome
+                log.exception("the fill listener failed on order %s (the fill is recorded)", row.client_order_id)
 
     # -- reconciliation -------------------------------------------------------------------------
 

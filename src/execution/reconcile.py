@@ -26,6 +26,7 @@ Run at start-up, after every reconnect and on a timer while anything is open or 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
@@ -37,6 +38,10 @@ from src.model.interfaces import OrderVenue
 from src.model.models import ZERO, Clock, Fill, Order, OrderIntent, Side, fill_totals
 
 log = logging.getLogger("polybot.reconcile")
+
+# Told with the recorded order each time one of our orders is recorded final with fills: the one
+# place a fill is recorded, whichever path found it (the immediate answer, a later look-up, the reconciler).
+OnFilled = Callable[[Order], None]
 
 FINAL_ORDER_STATUSES = ("executed", "canceled", "resting")
 UNRESOLVED_STATUSES = ("pending", "intent")
@@ -103,6 +108,7 @@ async def record_venue_order(
     order: Order,
     *,
     mode: str = "live",
+    on_filled: OnFilled | None = None,
 ) -> OrderOutcome:
     """Store the venue's answer for one of our orders with its fills; "pending" if the fills are not all visible."""
     ts = clock()
@@ -137,7 +143,18 @@ async def record_venue_order(
     trade_log.write("order_result", ts=ts, mode=mode, client_order_id=client_order_id, order_id=order.order_id,
                     ticker=order.ticker, side=order.side, status=order.status, count=order.count,
                     filled_count=order.filled_count, avg_price=avg, cost=cost, fees=fees, trade_id=trade_id)
-    return OrderOutcome(order.status, replace(order, fills=tuple(fills), fees=fees, avg_fill_price=avg))
+    recorded = replace(order, fills=tuple(fills), fees=fees, avg_fill_price=avg)
+    if on_filled is not None and recorded.filled_count > 0:
+        tell_filled(on_filled, recorded)
+    return OrderOutcome(order.status, recorded)
+
+
+def tell_filled(on_filled: OnFilled, order: Order) -> None:
+    """Tell the listener; its failure is logged, never turned into a failure of an order already recorded."""
+    try:
+        on_filled(order)
+    except Exception:
+        log.exception("the fill listener failed on order %s (the fill is recorded)", order.client_order_id)
 
 
 async def resolve_order(
@@ -150,6 +167,7 @@ async def resolve_order(
     not_found_grace_s: float = 30.0,
     mode: str = "live",
     lookup: OrderLookup | None = None,
+    on_filled: OnFilled | None = None,
 ) -> Resolution:
     """Settle one pending order from the venue's own word, found by client_order_id (bounded by its
     market and the time it was written). Any failure of the look-up, a 401 included, keeps it pending."""
@@ -169,7 +187,7 @@ async def resolve_order(
                         status="failed", detail=detail)
         log.warning("order %s %s", cid, detail)
         return Resolution(cid, "failed", detail)
-    outcome = await record_venue_order(venue, db, trade_log, clock, cid, found, mode=mode)
+    outcome = await record_venue_order(venue, db, trade_log, clock, cid, found, mode=mode, on_filled=on_filled)
     if outcome.status == "pending":
         return Resolution(cid, "pending", f"venue status {found.status}, fills not all visible yet")
     detail = f"venue order {found.order_id} {found.status}, {found.filled_count} filled"
@@ -193,8 +211,10 @@ class Reconciler:
         not_found_grace_s: float = 30.0,
         mode: str = "live",
         lookup: OrderLookup | None = None,
+        on_filled: OnFilled | None = None,
     ) -> None:
         self._lookup = lookup
+        self._on_filled = on_filled
         self._venue = venue
         self._db = db
         self._log = trade_log
@@ -222,7 +242,8 @@ class Reconciler:
         actions: list[str] = []
         for row in self._db.orders_with_status(*UNRESOLVED_STATUSES):
             res = await resolve_order(self._venue, self._db, self._log, self._clock, row,
-                                      not_found_grace_s=self._grace, mode=self._mode, lookup=self._lookup)
+                                      not_found_grace_s=self._grace, mode=self._mode, lookup=self._lookup,
+                                      on_filled=self._on_filled)
             if res.status == "pending":
                 found.append(Discrepancy("pending_unresolved", row.ticker, res.detail, row.client_order_id))
             else:

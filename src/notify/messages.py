@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
 
-from src.model.models import Order, OrderIntent, qty, usd, utc_from_ts
+from src.model.models import Order, qty, usd, utc_from_ts
 from src.risk.kill_switch import RESET_COMMAND, KillSwitchEvent
 
 Text = tuple[str, str]  # (title, body)
@@ -49,13 +49,15 @@ def stopped(mode: str, bankroll: Decimal, exit_code: int, why: str, venue: str |
 # -- trades ------------------------------------------------------------------------------------------
 
 
-def order_filled(intent: OrderIntent, order: Order, venue: str = KALSHI) -> Text:
-    price = order.avg_fill_price if order.avg_fill_price is not None else intent.limit_price
+def order_filled(order: Order, venue: str = KALSHI, edge: Decimal | None = None) -> Text:
+    """A fill, however it was found; the edge is known only when the order's intent is at hand."""
+    price = order.avg_fill_price if order.avg_fill_price is not None else order.limit_price
     side = order.side.value.upper()
+    edge_text = f", edge {edge}" if edge is not None else ""
     return (
         tag(f"Filled: {qty(order.filled_count)} {side} {order.ticker}", venue),
         f"{venue}: bought {qty(order.filled_count)} {side} {order.ticker} @ ${price.quantize(Decimal('0.0001'))}, "
-        f"fee {usd(order.fees)}, edge {intent.edge}.",
+        f"fee {usd(order.fees)}{edge_text}.",
     )
 
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from src.journal.log_setup import redact
-from src.model.models import Order, OrderIntent
+from src.model.models import Order
 from src.notify import messages
 from src.notify.events import Kind, Notification, level_rank
 from src.notify.lock_reason import named_by_lock
@@ -79,9 +79,10 @@ class Notifier:
     def stopped(self, mode: str, bankroll: Decimal, exit_code: int, why: str, *, venue: str | None = None) -> None:
         self._emit_text(Kind.START_STOP, lambda: messages.stopped(mode, bankroll, exit_code, why, venue))
 
-    def order_filled(self, intent: OrderIntent, order: Order) -> None:
+    def order_filled(self, order: Order, edge: Decimal | None = None) -> None:
+        """Told once per order, by whatever recorded its final venue outcome (see the executors' on_filled)."""
         if order.filled_count > 0:
-            self._emit_text(Kind.ORDER_FILLED, lambda: messages.order_filled(intent, order, self.venue))
+            self._emit_text(Kind.ORDER_FILLED, lambda: messages.order_filled(order, self.venue, edge))
 
     def settled(self, trade: messages.SettledLike) -> None:
         self._emit_text(Kind.SETTLEMENT, lambda: messages.settled(trade, self.venue))

@@ -1,26 +1,21 @@
-"""Pass-through wrappers around the trading components (executor, settler, reconciler) that tell the notifier."""
+"""Pass-through wrappers around the paper executor and the settlers that tell the notifier."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
 from src.model.interfaces import Executor, Settler, SettleReport
 from src.model.models import Order, OrderIntent
-from src.notify.messages import DiscrepancyLike
 from src.notify.notifier import Notifier
 
 
-class ReconcileReportLike(Protocol):
-    @property
-    def discrepancies(self) -> tuple[DiscrepancyLike, ...]: ...
-
-
-R = TypeVar("R", bound=ReconcileReportLike)
-
-
 class NotifyingExecutor:
-    """Same behaviour as the wrapped executor; a fill is also queued for the owner after it is recorded."""
+    """Same behaviour as the wrapped executor; a fill is also queued for the owner after it is recorded.
+
+    Only for an executor whose every outcome is final when execute returns (paper). A live
+    executor's outcome may be known only later: it tells fills through its own `on_filled`,
+    wired by the daemon, and must not be wrapped here too (the fill would be told twice).
+    """
 
     def __init__(self, inner: Executor, notifier: Notifier) -> None:
         self._inner = inner
@@ -28,7 +23,7 @@ class NotifyingExecutor:
 
     async def execute(self, intent: OrderIntent) -> Order:
         order = await self._inner.execute(intent)
-        self._notifier.order_filled(intent, order)  # queues only; never raises
+        self._notifier.order_filled(order, intent.edge)  # queues only; never raises
         return order
 
     async def cancel_all(self) -> int:
@@ -54,14 +49,3 @@ class NotifyingSettler:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
-
-
-def telling_reconciliation(run: Callable[[], Awaitable[R]], notifier: Notifier) -> Callable[[], Awaitable[R]]:
-    """The reconciler's run(), also telling the owner when the venue and the database disagree."""
-
-    async def run_and_tell() -> R:
-        report = await run()
-        notifier.reconciliation(report.discrepancies)
-        return report
-
-    return run_and_tell
