@@ -8,9 +8,9 @@ import logging
 import sys
 from pathlib import Path
 
-from src.app.console import fail, say
 from src.app.kalshi_daemon import build_and_run
 from src.app.reset_cli import cmd_reset
+from src.cli.console import fail, say
 from src.config import PROJECT_ROOT, ConfigError, load_settings, missing_kalshi_secrets
 from src.model.exit_codes import EXIT_ERROR, EXIT_LIVE_REFUSED, EXIT_OK, EXIT_USAGE
 from src.model.models import Mode

@@ -392,3 +392,22 @@ def test_control_profit_shrinks_with_the_assumed_lag(control_runs: dict[str, Bac
     pnl = [control_runs[k].summary.net_pnl for k in ("lag30", "lag5", "lag0")]
     assert pnl[0] > pnl[1] > pnl[2]
     assert control_runs["lag30"].summary.trades >= control_runs["lag5"].summary.trades > 0
+
+
+@pytest.mark.usefixtures("daemon_env")
+def test_latency_without_a_recording_is_worded_for_what_was_given(project_dir: Path, capsys) -> None:
+    import main
+
+    folder, prices = project_dir / "not_a_recording", project_dir / "prices.csv"
+    folder.mkdir()
+    prices.write_text("")
+    for path in (folder, prices, project_dir / "missing"):
+        assert main.main(["--backtest", str(path), "--latency-ms", "0"], root=project_dir) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert err == [
+        f"error: --latency-ms needs a recording folder: {folder} is a folder but neither a recording nor a"
+        " --download-history folder",
+        f"error: --latency-ms needs a recording folder: {prices} is a price file, which replays on the synthetic"
+        " book without order latencies",
+        f"error: --latency-ms needs a recording folder: no such file or folder {project_dir / 'missing'}",
+    ]

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from src.app.poly_us_daemon import confirm_live, run_polymarket, run_polymarket_us, us_db_path, us_risk_root
+from src.app.poly_us_daemon import confirm_live, run_polymarket, run_polymarket_us
 from src.config import AppConfig, Secrets, Settings, UserConfig
 from src.db import Database, PolymarketDatabase, db_path_for
 from src.model.exit_codes import EXIT_LIVE_REFUSED, EXIT_OK, EXIT_USAGE
+from src.model.file_locations import us_db_path, us_risk_root
 from src.model.models import Mode, Side
 from tests.fakes.polymarket_data_server import FakeDataApi, leaderboard_row, trade_row
 from tests.fakes.polymarket_server import DATA_HOST, LoopbackTLS, connector_factory

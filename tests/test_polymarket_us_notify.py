@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from src.app.notify_runtime import NotifyRuntime
-from src.app.poly_us_daemon import run_polymarket_us, us_db_path, us_risk_root
+from src.app.poly_us_daemon import run_polymarket_us
 from src.app.remote_controls import DaemonControls
 from src.config import Secrets, Settings
 from src.db import Database, PolymarketDatabase, db_path_for
 from src.model.exit_codes import EXIT_HARD_STOP
+from src.model.file_locations import us_db_path, us_risk_root
 from src.model.models import Mode
 from src.notify.pause import PAUSED_REASON, PauseGate
 from src.risk.kill_switch import KillSwitch
