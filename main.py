@@ -8,13 +8,13 @@ import logging
 import sys
 from pathlib import Path
 
-from src.app.console import fail, say
 from src.app.kalshi_daemon import build_and_run
 from src.app.reset_cli import cmd_reset
+from src.cli.console import fail, say
 from src.config import PROJECT_ROOT, ConfigError, Settings, load_settings, missing_kalshi_secrets
 from src.model.exit_codes import EXIT_ERROR, EXIT_LIVE_REFUSED, EXIT_OK, EXIT_USAGE
 from src.model.models import Mode
-from src.model.report_modes import POLYMARKET, POLYMARKET_US
+from src.model.report_modes import POLYMARKET, POLYMARKET_US, polymarket_reset_command
 from src.reporting.report_cli import cmd_report
 from src.research.backtest_cli import cmd_backtest
 from src.risk.lockfile import risk_root
@@ -136,12 +136,13 @@ def polymarket_lock_roots(settings: Settings, root: Path, mode: Mode) -> list[tu
     if not poly.enabled or mode not in (Mode.PAPER, Mode.LIVE):
         return []
     if poly.venue == "us":
-        from src.app.poly_us_daemon import us_reset_command, us_risk_root
+        from src.model.file_locations import us_risk_root
+        from src.model.report_modes import us_reset_command
 
         return [(us_risk_root(root, mode), us_reset_command(mode))]
     from src.app.poly_daemon import polymarket_risk_root  # international: paper only (refused live below)
 
-    return [(polymarket_risk_root(root), f"python main.py --reset-killswitch --mode {POLYMARKET}")]
+    return [(polymarket_risk_root(root), polymarket_reset_command())]
 
 
 def run_daemon(args: argparse.Namespace, mode: Mode, root: Path) -> int:

@@ -11,7 +11,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from src.model.models import Fill, Mode, OrderIntent, Side, TradeRow, fill_totals
+from src.model.file_locations import db_path_for as db_path_for  # re-exported: the helper callers know here
+from src.model.file_locations import polymarket_db_path as polymarket_db_path
+from src.model.models import Fill, OrderIntent, Side, TradeRow, fill_totals
 
 # Forward-only migrations. Each runs once, inside a transaction that also bumps user_version,
 # so a crash mid-migration leaves the previous version intact and a re-run is harmless.
@@ -160,16 +162,6 @@ HEALTH_KEYS: dict[str, str] = {
     "risk_limits": "config.yaml's risk section as a JSON object, written at start (the dashboard names the limits)",
     "sim_lag_s": "--sim only: config.yaml's sim.lag_s, written at start (the dashboard labels the synthetic book)",
 }
-
-
-def db_path_for(root: Path, mode: Mode) -> Path:
-    """Each mode has its own file so a simulation can never touch the live bankroll (DECISIONS §6)."""
-    return root / "data" / f"{mode.value}.db"
-
-
-def polymarket_db_path(root: Path) -> Path:
-    """Polymarket paper trading's own file: its trades and bankroll never mix with Kalshi's paper.db."""
-    return root / "data" / "polymarket_paper.db"
 
 
 def _d(value: Any) -> Decimal:

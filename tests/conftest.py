@@ -147,6 +147,44 @@ def market(server: Any) -> str:
     return add_standard_market(server.fake)
 
 
+@pytest.fixture(scope="module")
+def us_tls() -> Iterator[LoopbackTLS]:
+    """Loopback TLS for the fake Polymarket US hosts and the international Data API (the whale source)."""
+    from tests.fakes.polymarket_server import DATA_HOST
+    from tests.fakes.polymarket_us_server import API_HOST, GATEWAY_HOST
+
+    material = LoopbackTLS((API_HOST, GATEWAY_HOST, DATA_HOST))
+    yield material
+    material.cleanup()
+
+
+@pytest.fixture
+def us_key() -> tuple[str, str]:
+    """A throwaway Polymarket US API key: (key id, base64 Ed25519 secret)."""
+    from tests.fakes.polymarket_us_server import new_us_key
+
+    return new_us_key()
+
+
+@pytest.fixture
+def us_clock(clock: ManualClock) -> Callable[[], float]:
+    """The clock the fake Polymarket US (`us_fake`) runs on: the manual clock. A module whose tests
+    need another (a fixed instant, the wall clock) overrides this fixture."""
+    return clock
+
+
+@pytest.fixture
+async def us_fake(us_tls: LoopbackTLS, us_key: tuple[str, str], us_clock: Callable[[], float]) -> AsyncIterator[Any]:
+    """The fake Polymarket US venue over `us_tls`, trusting `us_key`, listing the LAC_TEN market (no book yet)."""
+    from tests.fakes.polymarket_us_server import LAC_TEN, FakePolymarketUS, lac_ten_market
+
+    server = FakePolymarketUS(us_tls, *us_key, now=us_clock)
+    server.markets[LAC_TEN] = lac_ten_market()
+    await server.start()
+    yield server
+    await server.stop()
+
+
 @pytest.fixture
 def daemon_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """For suites that run main.main in-process: none of the developer's real credentials are

@@ -34,6 +34,10 @@ FORBIDDEN: list[tuple[str, tuple[str, ...], str]] = [
      "the recorder stores what it is handed; it fetches, decides and trades nothing"),
     ("src/data/*_history.py", ("src.auth", "src.execution", "src.risk", "src.strategies", "src.app"),
      "history clients read public data: no credentials, nothing that trades"),
+    ("src/reporting/*.py", ("src.app", "src.platforms", "src.execution"),
+     "reporting reads the records; it starts, reaches and trades nothing"),
+    ("src/cli/*.py", ("src.app", "src.platforms", "src.execution", "src.risk", "src.strategies", "src.data", "src.db"),
+     "the terminal's lines and flag values are shared by every command; they know no trading component"),
 ]
 
 # The dashboard and its queries read the database file and nothing else in src/.

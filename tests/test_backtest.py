@@ -405,3 +405,22 @@ def test_a_backwards_range_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest
     assert code == 2 and err == ["error: --to must be after --from"]
     errors_log = root / "logs" / "errors" / "errors.log"
     assert not errors_log.exists() or "Traceback" not in errors_log.read_text()
+
+
+@pytest.mark.usefixtures("daemon_env")
+def test_latency_without_a_recording_is_worded_for_what_was_given(project_dir: Path, capsys) -> None:
+    import main
+
+    folder, prices = project_dir / "not_a_recording", project_dir / "prices.csv"
+    folder.mkdir()
+    prices.write_text("")
+    for path in (folder, prices, project_dir / "missing"):
+        assert main.main(["--backtest", str(path), "--latency-ms", "0"], root=project_dir) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert err == [
+        f"error: --latency-ms needs a recording folder: {folder} is a folder but neither a recording nor a"
+        " --download-history folder",
+        f"error: --latency-ms needs a recording folder: {prices} is a price file, which replays on the synthetic"
+        " book without order latencies",
+        f"error: --latency-ms needs a recording folder: no such file or folder {project_dir / 'missing'}",
+    ]

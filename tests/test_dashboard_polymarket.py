@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from src.app.poly_us_daemon import us_db_path
 from src.db import PolymarketDatabase, polymarket_db_path
 from src.journal.whale_journal import WhaleActivity, ensure_whale_activity, record_whale_activity
+from src.model.file_locations import us_db_path, us_mode_name
 from src.model.models import Fill, Mode, OrderIntent, Side, TradeRow
 from src.reporting.dashboard_queries import (
-    POLYMARKET_FILES,
     connect_readonly,
+    polymarket_files,
     polymarket_paths,
     read_polymarket_view,
 )
@@ -72,10 +72,11 @@ def test_the_query_reads_every_panel_without_writing(tmp_path: Path) -> None:
 
 
 def test_the_file_names_are_the_daemons(tmp_path: Path) -> None:
-    files = dict((name, file) for name, file in POLYMARKET_FILES)
-    assert files["Polymarket US · live"] == us_db_path(tmp_path, Mode.LIVE).name
-    assert files["Polymarket US · paper"] == us_db_path(tmp_path, Mode.PAPER).name
-    assert files["Polymarket international · paper"] == polymarket_db_path(tmp_path).name
+    files = dict(polymarket_files(tmp_path))
+    assert files["Polymarket US · live"] == us_db_path(tmp_path, Mode.LIVE) == tmp_path / "data/polymarket_us_live.db"
+    assert files["Polymarket US · paper"] == us_db_path(tmp_path, Mode.PAPER)
+    assert files["Polymarket international · paper"] == polymarket_db_path(tmp_path)
+    assert us_mode_name(Mode.PAPER) == us_db_path(tmp_path, Mode.PAPER).stem == "polymarket_us_paper"
 
 
 def test_the_page_shows_the_polymarket_view(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

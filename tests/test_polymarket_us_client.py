@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 
 import httpx
@@ -17,42 +17,30 @@ from src.net.allowlist import HostNotAllowedError
 from src.net.backoff import RetryPolicy
 from src.net.poly_http import PolyHttpError, PolyTransportError
 from src.platforms.polymarket_us import US_HOSTS, PolymarketUSClient
-from tests.fakes.polymarket_server import Fault, LoopbackTLS, connector_factory
+from tests.fakes.polymarket_server import Fault, connector_factory
 from tests.fakes.polymarket_us_server import (
     API_HOST,
     GATEWAY_HOST,
+    LAC_TEN,
     FakePolymarketUS,
     UsBook,
-    moneyline_market,
     new_us_key,
 )
 
-SLUG = "aec-nfl-lac-ten-2026-12-07"
+SLUG = LAC_TEN
 NOW = 1_780_000_000.0
 
 
-@pytest.fixture(scope="module")
-def tls() -> Iterator[LoopbackTLS]:
-    material = LoopbackTLS((API_HOST, GATEWAY_HOST))
-    yield material
-    material.cleanup()
+@pytest.fixture
+def us_clock() -> Callable[[], float]:
+    return lambda: NOW  # signatures are compared with the SDK's at one fixed instant
 
 
 @pytest.fixture
-def key_pair() -> tuple[str, str]:
-    return new_us_key()
-
-
-@pytest.fixture
-async def fake(tls, key_pair) -> AsyncIterator[FakePolymarketUS]:
-    server = FakePolymarketUS(tls, *key_pair, now=lambda: NOW)
-    server.markets[SLUG] = moneyline_market(SLUG, ("Chargers", "Los Angeles Chargers", "lac"),
-                                            ("Titans", "Tennessee Titans", "ten"))  # fmt: skip
-    server.books[SLUG] = UsBook(bids=[(Decimal("0.40"), Decimal("100")), (Decimal("0.38"), Decimal("50"))],
-                                offers=[(Decimal("0.43"), Decimal("30")), (Decimal("0.45"), Decimal("200"))])
-    await server.start()
-    yield server
-    await server.stop()
+def fake(us_fake: FakePolymarketUS) -> FakePolymarketUS:
+    us_fake.books[SLUG] = UsBook(bids=[(Decimal("0.40"), Decimal("100")), (Decimal("0.38"), Decimal("50"))],
+                                 offers=[(Decimal("0.43"), Decimal("30")), (Decimal("0.45"), Decimal("200"))])
+    return us_fake
 
 
 class Sleeps:
@@ -63,11 +51,11 @@ class Sleeps:
         self.waits.append(seconds)
 
 
-def make_client(tls, fake, key_pair, *, clock=lambda: NOW, timeout_s: float = 2.0, **kw) -> PolymarketUSClient:
+def make_client(us_tls, fake, us_key, *, clock=lambda: NOW, timeout_s: float = 2.0, **kw) -> PolymarketUSClient:
     return PolymarketUSClient(
-        PolyUsKey.load(*key_pair) if key_pair else None,
+        PolyUsKey.load(*us_key) if us_key else None,
         clock=clock,
-        connector_factory=connector_factory(tls, {API_HOST: fake.port, GATEWAY_HOST: fake.port}),
+        connector_factory=connector_factory(us_tls, {API_HOST: fake.port, GATEWAY_HOST: fake.port}),
         reads_per_s=Decimal("100"), writes_per_s=Decimal("100"),
         retry_policy=RetryPolicy(max_attempts=3, base_delay_s=0.01, max_delay_s=0.02, budget_s=30),
         timeout_s=timeout_s, sleep=Sleeps(), **kw,
@@ -75,8 +63,8 @@ def make_client(tls, fake, key_pair, *, clock=lambda: NOW, timeout_s: float = 2.
 
 
 @pytest.fixture
-async def client(tls, fake, key_pair) -> AsyncIterator[PolymarketUSClient]:
-    c = make_client(tls, fake, key_pair)
+async def client(us_tls, fake, us_key) -> AsyncIterator[PolymarketUSClient]:
+    c = make_client(us_tls, fake, us_key)
     yield c
     await c.close()
 
@@ -84,8 +72,8 @@ async def client(tls, fake, key_pair) -> AsyncIterator[PolymarketUSClient]:
 # ------------------------------------------------------------------ the signer against the SDK
 
 
-def test_signatures_match_the_official_sdk_byte_for_byte(monkeypatch, key_pair) -> None:
-    key_id, secret = key_pair
+def test_signatures_match_the_official_sdk_byte_for_byte(monkeypatch, us_key) -> None:
+    key_id, secret = us_key
     key = PolyUsKey.load(key_id, secret)
     for ts_ms, method, path in [(1_705_420_800_000, "GET", "/v1/portfolio/positions"),
                                 (1_780_000_000_123, "POST", "/v1/orders"),
@@ -95,8 +83,8 @@ def test_signatures_match_the_official_sdk_byte_for_byte(monkeypatch, key_pair) 
         assert key.headers(ts_ms, method, path) == sdk_auth.create_auth_headers(key_id, secret, method, path)
 
 
-def test_a_32_byte_seed_works_like_the_sdk_and_bad_secrets_fail_in_one_line(monkeypatch, key_pair) -> None:
-    key_id, secret = key_pair
+def test_a_32_byte_seed_works_like_the_sdk_and_bad_secrets_fail_in_one_line(monkeypatch, us_key) -> None:
+    key_id, secret = us_key
     seed_only = base64.b64encode(base64.b64decode(secret)[:32]).decode()
     monkeypatch.setattr(sdk_auth.time, "time", lambda: 1_780_000_000.0)
     assert PolyUsKey.load(key_id, seed_only).headers(1_780_000_000_000, "GET", "/v1/account/balances") == \
@@ -126,7 +114,7 @@ def test_the_signed_message_is_timestamp_method_path_without_query() -> None:
 # ------------------------------------------------------------------ request shapes against the SDK
 
 
-def sdk_requests(key_pair, ts: float, call) -> list[httpx.Request]:
+def sdk_requests(us_key, ts: float, call) -> list[httpx.Request]:
     """What the official SDK sends for `call(sdk)`, captured at the transport (nothing leaves the process)."""
     seen: list[httpx.Request] = []
 
@@ -135,7 +123,7 @@ def sdk_requests(key_pair, ts: float, call) -> list[httpx.Request]:
         return httpx.Response(200, json={"id": "ord-1", "executions": [], "orders": [], "positions": {},
                                           "activities": [], "balances": [{"currentBalance": 1}]})  # fmt: skip
 
-    sdk = PolymarketUS(key_id=key_pair[0], secret_key=key_pair[1])
+    sdk = PolymarketUS(key_id=us_key[0], secret_key=us_key[1])
     sdk._http = httpx.Client(transport=httpx.MockTransport(handler))
     original = sdk_auth.time.time
     sdk_auth.time.time = lambda: ts  # type: ignore[assignment]
@@ -150,7 +138,7 @@ def sdk_requests(key_pair, ts: float, call) -> list[httpx.Request]:
 AUTH = ("X-PM-Access-Key", "X-PM-Timestamp", "X-PM-Signature")
 
 
-async def test_order_and_reads_are_the_sdks_requests_byte_for_byte(client, fake, key_pair) -> None:
+async def test_order_and_reads_are_the_sdks_requests_byte_for_byte(client, fake, us_key) -> None:
     await client.create_order(SLUG, Side.YES, Decimal("0.45"), Decimal("7"), "immediate_or_cancel")
     await client.create_order(SLUG, Side.NO, Decimal("0.55"), Decimal("3"), "fill_or_kill")
     await client.cancel_order("ord-000001", SLUG)
@@ -170,7 +158,7 @@ async def test_order_and_reads_are_the_sdks_requests_byte_for_byte(client, fake,
         sdk.portfolio.positions({"market": SLUG})
         sdk.account.balances()  # fmt: skip
 
-    theirs = sdk_requests(key_pair, NOW, calls)
+    theirs = sdk_requests(us_key, NOW, calls)
     assert len(ours) == len(theirs) == 5
     for mine, sdk in zip(ours, theirs, strict=True):
         assert (mine.method, mine.path) == (sdk.method, sdk.url.path)
@@ -180,7 +168,7 @@ async def test_order_and_reads_are_the_sdks_requests_byte_for_byte(client, fake,
         assert {h: mine.headers[h] for h in AUTH} == {h: sdk.headers[h] for h in AUTH}
 
 
-def test_the_other_signed_requests_are_the_sdks_too(key_pair) -> None:
+def test_the_other_signed_requests_are_the_sdks_too(us_key) -> None:
     """Order lookup, open orders, cancel-all and a trades page, built without a network, as the SDK sends them."""
     from src.platforms import polymarket_us_requests as req
 
@@ -195,7 +183,7 @@ def test_the_other_signed_requests_are_the_sdks_too(key_pair) -> None:
         sdk.portfolio.activities({"marketSlug": SLUG, "types": ["ACTIVITY_TYPE_TRADE"],
                                   "sortOrder": "SORT_ORDER_DESCENDING", "cursor": "c-2"})  # fmt: skip
 
-    theirs = sdk_requests(key_pair, NOW, calls)
+    theirs = sdk_requests(us_key, NOW, calls)
     assert len(theirs) == len(ours)
     for mine, sdk in zip(ours, theirs, strict=True):
         assert (mine.method, mine.path, mine.signed) == (sdk.method, sdk.url.path, True)
@@ -205,10 +193,10 @@ def test_the_other_signed_requests_are_the_sdks_too(key_pair) -> None:
         SLUG, Side.YES, Decimal("0.5"), Decimal("1"), "fill_or_kill").order  # only order creation is never re-sent
 
 
-async def test_public_reads_go_unsigned_to_the_gateway_like_the_sdk(client, fake, key_pair) -> None:
+async def test_public_reads_go_unsigned_to_the_gateway_like_the_sdk(client, fake, us_key) -> None:
     book = await client.get_orderbook(SLUG)
     market = await client.get_us_market(SLUG)
-    theirs = sdk_requests(key_pair, NOW, lambda sdk: (sdk.markets.book(SLUG), sdk.markets.retrieve_by_slug(SLUG)))
+    theirs = sdk_requests(us_key, NOW, lambda sdk: (sdk.markets.book(SLUG), sdk.markets.retrieve_by_slug(SLUG)))
     ours = fake.hits(f"/v1/markets/{SLUG}/book") + fake.hits(f"/v1/market/slug/{SLUG}")
     assert [r.path for r in ours] == [r.url.path for r in theirs]
     assert all(r.url.host == GATEWAY_HOST for r in theirs)
@@ -236,11 +224,11 @@ async def test_orders_fill_and_report_in_decimal(client, fake) -> None:
     assert isinstance(balance.current_balance, Decimal)
 
 
-async def test_a_wrong_key_or_a_skewed_clock_is_a_401_reported_to_the_kill_switch(tls, fake, key_pair) -> None:
+async def test_a_wrong_key_or_a_skewed_clock_is_a_401_reported_to_the_kill_switch(us_tls, fake, us_key) -> None:
     failures: list[str] = []
     other = new_us_key()
-    c = make_client(tls, fake, (key_pair[0], other[1]), on_auth_failure=failures.append)
-    skewed = make_client(tls, fake, key_pair, clock=lambda: NOW + 31, on_auth_failure=failures.append)
+    c = make_client(us_tls, fake, (us_key[0], other[1]), on_auth_failure=failures.append)
+    skewed = make_client(us_tls, fake, us_key, clock=lambda: NOW + 31, on_auth_failure=failures.append)
     try:
         with pytest.raises(PolyHttpError) as info:
             await c.get_balance()
@@ -252,7 +240,7 @@ async def test_a_wrong_key_or_a_skewed_clock_is_a_401_reported_to_the_kill_switc
         await skewed.close()
     assert failures == ["http_401", "http_401"]
     assert fake.auth_failures == ["invalid signature", "timestamp outside the 30 second window"]
-    assert other[1] not in str(info.value) and key_pair[1] not in str(info.value)
+    assert other[1] not in str(info.value) and us_key[1] not in str(info.value)
 
 
 async def test_reads_retry_429_and_5xx_but_an_order_is_resent_only_after_a_429(client, fake) -> None:
@@ -268,8 +256,8 @@ async def test_reads_retry_429_and_5xx_but_an_order_is_resent_only_after_a_429(c
     assert info.value.status == 500 and len(fake.hits("/v1/orders")) == 3  # never a second POST
 
 
-async def test_an_order_applied_then_timed_out_or_dropped_is_never_sent_again(tls, fake, key_pair) -> None:
-    c = make_client(tls, fake, key_pair, timeout_s=0.5)
+async def test_an_order_applied_then_timed_out_or_dropped_is_never_sent_again(us_tls, fake, us_key) -> None:
+    c = make_client(us_tls, fake, us_key, timeout_s=0.5)
     fake.timeout_s = 2.0
     try:
         fake.order_faults = ["timeout", "drop"]
@@ -282,9 +270,9 @@ async def test_an_order_applied_then_timed_out_or_dropped_is_never_sent_again(tl
     assert fake.positions[SLUG] == Decimal("20")
 
 
-async def test_only_the_two_us_hosts_are_reachable(tls, fake, key_pair) -> None:
+async def test_only_the_two_us_hosts_are_reachable(us_tls, fake, us_key) -> None:
     assert frozenset({"api.polymarket.us", "gateway.polymarket.us"}) == US_HOSTS
-    c = make_client(tls, fake, key_pair)
+    c = make_client(us_tls, fake, us_key)
     try:
         with pytest.raises(HostNotAllowedError):
             await c._http.request("GET", "/v1/x", bucket=c._reads, base_url="https://clob.polymarket.com")
@@ -297,8 +285,8 @@ async def test_only_the_two_us_hosts_are_reachable(tls, fake, key_pair) -> None:
     assert "/v1/x" not in fake_paths
 
 
-async def test_no_key_means_no_signed_call(tls, fake) -> None:
-    c = make_client(tls, fake, None)
+async def test_no_key_means_no_signed_call(us_tls, fake) -> None:
+    c = make_client(us_tls, fake, None)
     try:
         assert (await c.get_orderbook(SLUG)).ticker == SLUG
         with pytest.raises(PolyHttpError, match="POLYMARKET_KEY_ID"):
@@ -330,10 +318,10 @@ def test_malformed_shapes_are_errors_not_guesses() -> None:
     assert canceled_count({"canceledOrderIds": ["a", "b"]}) == 2 and canceled_count({"canceledOrderIds": "a"}) == 0
 
 
-def test_us_key_material_is_redacted_from_any_log_line(key_pair) -> None:
+def test_us_key_material_is_redacted_from_any_log_line(us_key) -> None:
     from src.journal.log_setup import redact, register_secret
 
-    key_id, secret = key_pair
+    key_id, secret = us_key
     key = PolyUsKey.load(key_id, secret)
     signature = key.sign(1_780_000_000_000, "GET", "/v1/account/balances")
     register_secret(key_id)  # done by load_us_key at start-up

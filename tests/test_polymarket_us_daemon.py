@@ -4,33 +4,33 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from src.app.poly_us_daemon import confirm_live, run_polymarket, run_polymarket_us, us_db_path, us_risk_root
+from src.app.poly_us_daemon import confirm_live, run_polymarket, run_polymarket_us
 from src.config import AppConfig, Secrets, Settings, UserConfig
 from src.db import Database, PolymarketDatabase, db_path_for
 from src.model.exit_codes import EXIT_LIVE_REFUSED, EXIT_OK, EXIT_USAGE
+from src.model.file_locations import us_db_path, us_risk_root
 from src.model.models import Mode, Side
 from tests.fakes.polymarket_data_server import FakeDataApi, leaderboard_row, trade_row
-from tests.fakes.polymarket_server import DATA_HOST, LoopbackTLS, connector_factory
+from tests.fakes.polymarket_server import DATA_HOST, connector_factory
 from tests.fakes.polymarket_us_server import (
     API_HOST,
     GATEWAY_HOST,
     FakePolymarketUS,
     UsBook,
     moneyline_market,
-    new_us_key,
 )
 
 T0 = 1_780_000_000
 WHALE = "0x" + "a1" * 20
 WHALE2 = "0x" + "b2" * 20
 EVENT = "nfl-lac-ten-2026-12-07"
-US_SLUG = f"aec-{EVENT}"
+US_SLUG = f"aec-{EVENT}"  # LAC_TEN, the market conftest's us_fake lists
 EVENT2 = "nfl-car-gb-2026-12-07"
 US_SLUG2 = f"aec-{EVENT2}"
 
@@ -57,37 +57,20 @@ def settings(root: Path, key: tuple[str, str] | None, *, venue: str = "us") -> S
     return Settings(app, UserConfig(starting_bankroll_usd=Decimal("100")), Secrets(secrets), root)
 
 
-@pytest.fixture(scope="module")
-def tls() -> Iterator[LoopbackTLS]:
-    material = LoopbackTLS((API_HOST, GATEWAY_HOST, DATA_HOST))
-    yield material
-    material.cleanup()
-
-
 @pytest.fixture
-def key() -> tuple[str, str]:
-    return new_us_key()
-
-
-@pytest.fixture
-async def us(tls, key, clock) -> AsyncIterator[FakePolymarketUS]:
-    server = FakePolymarketUS(tls, *key, now=clock)
-    server.markets[US_SLUG] = moneyline_market(US_SLUG, ("Chargers", "Los Angeles Chargers", "lac"),
-                                               ("Titans", "Tennessee Titans", "ten"))  # fmt: skip
-    server.markets[US_SLUG2] = moneyline_market(US_SLUG2, ("Panthers", "Carolina Panthers", "car"),
-                                                ("Packers", "Green Bay Packers", "gb"))  # fmt: skip
+def us(us_fake: FakePolymarketUS) -> FakePolymarketUS:
+    us_fake.markets[US_SLUG2] = moneyline_market(US_SLUG2, ("Panthers", "Carolina Panthers", "car"),
+                                                 ("Packers", "Green Bay Packers", "gb"))  # fmt: skip
     for slug in (US_SLUG, US_SLUG2):
-        server.books[slug] = UsBook(bids=[(Decimal("0.40"), Decimal("120")), (Decimal("0.38"), Decimal("50"))],
-                                    offers=[(Decimal("0.42"), Decimal("75")), (Decimal("0.45"), Decimal("300"))])
-    server.commission_rate = Decimal("0.02")
-    await server.start()
-    yield server
-    await server.stop()
+        us_fake.books[slug] = UsBook(bids=[(Decimal("0.40"), Decimal("120")), (Decimal("0.38"), Decimal("50"))],
+                                     offers=[(Decimal("0.42"), Decimal("75")), (Decimal("0.45"), Decimal("300"))])
+    us_fake.commission_rate = Decimal("0.02")
+    return us_fake
 
 
 @pytest.fixture
-async def data_api(tls) -> AsyncIterator[FakeDataApi]:
-    server = FakeDataApi(tls)
+async def data_api(us_tls) -> AsyncIterator[FakeDataApi]:
+    server = FakeDataApi(us_tls)
     server.leaderboard = [leaderboard_row(WHALE, 50_000, 1), leaderboard_row(WHALE2, 40_000, 2)]
     for wallet, base in ((WHALE, 100), (WHALE2, 200)):
         for i in range(3):
@@ -112,12 +95,12 @@ class Script:
             self.stop.set()
 
 
-async def run(root, cfg, tls, us, data_api, clock, steps, out, *, mode=Mode.PAPER, confirmed=False) -> int:
+async def run(root, cfg, us_tls, us, data_api, clock, steps, out, *, mode=Mode.PAPER, confirmed=False) -> int:
     stop = asyncio.Event()
     return await run_polymarket_us(
         cfg, root, stop=stop, mode=mode, clock=clock,
-        us_connector_factory=connector_factory(tls, {API_HOST: us.port, GATEWAY_HOST: us.port}),
-        data_connector_factory=connector_factory(tls, {DATA_HOST: data_api.port}),
+        us_connector_factory=connector_factory(us_tls, {API_HOST: us.port, GATEWAY_HOST: us.port}),
+        data_connector_factory=connector_factory(us_tls, {DATA_HOST: data_api.port}),
         out=out.append, sleep=Script(clock, stop, steps), live_confirmed=confirmed,
     )  # fmt: skip
 
@@ -126,8 +109,8 @@ def rows(db: Database, sql: str) -> list[tuple]:
     return [tuple(r) for r in db._conn.execute(sql).fetchall()]
 
 
-async def test_paper_copies_mapped_buys_on_the_real_us_book_and_skips_the_unmatched(tmp_path, tls, us, data_api,
-                                                                                    clock, key):  # fmt: skip
+async def test_paper_copies_mapped_buys_on_the_real_us_book_and_skips_the_unmatched(tmp_path, us_tls, us, data_api,
+                                                                                    clock, us_key):  # fmt: skip
     clock.now = float(T0)
     out: list[str] = []
 
@@ -146,7 +129,7 @@ async def test_paper_copies_mapped_buys_on_the_real_us_book_and_skips_the_unmatc
         us.settlements[US_SLUG2] = Decimal("1")  # Panthers (long) won: the Packers copy (short) lost
         clock.advance(60)
 
-    code = await run(tmp_path, settings(tmp_path, key), tls, us, data_api, clock, [whales_trade, games_end], out)
+    code = await run(tmp_path, settings(tmp_path, us_key), us_tls, us, data_api, clock, [whales_trade, games_end], out)
     assert code == EXIT_OK
     db = PolymarketDatabase(us_db_path(tmp_path, Mode.PAPER))
     try:
@@ -175,25 +158,25 @@ async def test_paper_copies_mapped_buys_on_the_real_us_book_and_skips_the_unmatc
     assert us_risk_root(tmp_path, Mode.PAPER).is_dir()
 
 
-async def test_paper_needs_no_key_but_live_does(tmp_path, tls, us, data_api, clock, capsys):
+async def test_paper_needs_no_key_but_live_does(tmp_path, us_tls, us, data_api, clock, capsys):
     clock.now = float(T0)
-    assert await run(tmp_path, settings(tmp_path, None), tls, us, data_api, clock, [], []) == EXIT_OK
-    code = await run(tmp_path, settings(tmp_path, None), tls, us, data_api, clock, [], [], mode=Mode.LIVE,
+    assert await run(tmp_path, settings(tmp_path, None), us_tls, us, data_api, clock, [], []) == EXIT_OK
+    code = await run(tmp_path, settings(tmp_path, None), us_tls, us, data_api, clock, [], [], mode=Mode.LIVE,
                      confirmed=True)  # fmt: skip
     assert code == EXIT_USAGE
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "POLYMARKET_KEY_ID" in err[0]
 
 
-async def test_live_trades_a_mapped_whale_buy_once_after_confirmation(tmp_path, tls, us, data_api, clock, key):
+async def test_live_trades_a_mapped_whale_buy_once_after_confirmation(tmp_path, us_tls, us, data_api, clock, us_key):
     clock.now = float(T0)
     out: list[str] = []
 
     def whale_buys() -> None:
         data_api.add_trade(intl_trade(WHALE, 1, int(clock()) - 2, event=EVENT, outcome="Titans", price=0.62))
 
-    cfg = settings(tmp_path, key)
-    code = await run(tmp_path, cfg, tls, us, data_api, clock, [whale_buys], out, mode=Mode.LIVE, confirmed=True)
+    cfg = settings(tmp_path, us_key)
+    code = await run(tmp_path, cfg, us_tls, us, data_api, clock, [whale_buys], out, mode=Mode.LIVE, confirmed=True)
     assert code == EXIT_OK
     assert len(us.created) == 1
     body = us.created[0]
@@ -210,15 +193,15 @@ async def test_live_trades_a_mapped_whale_buy_once_after_confirmation(tmp_path, 
     assert any("reconciliation ok" in line for line in out)
     assert any("[POLY US LIVE] COPIED" in line for line in out)
     # A second run sees the same whale trade as history: nothing is sent again.
-    assert await run(tmp_path, cfg, tls, us, data_api, clock, [], [], mode=Mode.LIVE, confirmed=True) == EXIT_OK
+    assert await run(tmp_path, cfg, us_tls, us, data_api, clock, [], [], mode=Mode.LIVE, confirmed=True) == EXIT_OK
     assert len(us.created) == 1
 
 
-async def test_live_without_confirmation_and_international_live_are_refused(tmp_path, key, clock, capsys):
+async def test_live_without_confirmation_and_international_live_are_refused(tmp_path, us_key, clock, capsys):
     stop = asyncio.Event()
-    assert await run_polymarket_us(settings(tmp_path, key), tmp_path, stop=stop, mode=Mode.LIVE,
+    assert await run_polymarket_us(settings(tmp_path, us_key), tmp_path, stop=stop, mode=Mode.LIVE,
                                    clock=clock) == EXIT_LIVE_REFUSED  # fmt: skip
-    assert await run_polymarket(settings(tmp_path, key, venue="international"), tmp_path, stop=stop,
+    assert await run_polymarket(settings(tmp_path, us_key, venue="international"), tmp_path, stop=stop,
                                 mode=Mode.LIVE, clock=clock) == EXIT_LIVE_REFUSED  # fmt: skip
     assert not (tmp_path / "data").exists()
 
@@ -271,7 +254,7 @@ def test_main_live_refuses_in_one_line_before_any_network(tmp_path, monkeypatch,
     assert not us_db_path(root, Mode.LIVE).exists()
 
 
-async def test_live_lost_answer_is_resolved_by_the_loop_and_never_resent(tmp_path, tls, us, data_api, clock, key):
+async def test_live_lost_answer_is_resolved_by_the_loop_and_never_resent(tmp_path, us_tls, us, data_api, clock, us_key):
     clock.now = float(T0)
     us.order_faults = ["drop"]  # applied at the venue, then the connection is cut
 
@@ -279,7 +262,7 @@ async def test_live_lost_answer_is_resolved_by_the_loop_and_never_resent(tmp_pat
         data_api.add_trade(intl_trade(WHALE, 1, int(clock()) - 2, event=EVENT, outcome="Chargers", price=0.43))
 
     steps = [whale_buys] + [lambda: None] * 14  # 70 s of passes: past the next settlement pass
-    code = await run(tmp_path, settings(tmp_path, key), tls, us, data_api, clock, steps, [], mode=Mode.LIVE,
+    code = await run(tmp_path, settings(tmp_path, us_key), us_tls, us, data_api, clock, steps, [], mode=Mode.LIVE,
                      confirmed=True)  # fmt: skip
     assert code == EXIT_OK
     assert len(us.created) == 1 and len(us.hits("/v1/orders")) == 1

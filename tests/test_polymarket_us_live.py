@@ -18,7 +18,7 @@ from src.model.models import OrderIntent, Side, Verdict
 from src.net.backoff import RetryPolicy
 from src.net.poly_http import PolyHttpError
 from src.platforms.polymarket_us import PolymarketUSClient
-from tests.fakes.polymarket_server import Fault, LoopbackTLS, connector_factory
+from tests.fakes.polymarket_server import Fault, connector_factory
 from tests.fakes.polymarket_us_server import (
     API_HOST,
     GATEWAY_HOST,
@@ -31,30 +31,15 @@ from tests.fakes.polymarket_us_server import (
 A, B = "aec-nfl-lac-ten-2026-12-07", "aec-nfl-car-gb-2026-12-07"
 
 
-@pytest.fixture(scope="module")
-def tls() -> Iterator[LoopbackTLS]:
-    material = LoopbackTLS((API_HOST, GATEWAY_HOST))
-    yield material
-    material.cleanup()
-
-
 @pytest.fixture
-def key() -> tuple[str, str]:
-    return new_us_key()
-
-
-@pytest.fixture
-async def fake(tls, key, clock) -> AsyncIterator[FakePolymarketUS]:
-    server = FakePolymarketUS(tls, *key, now=clock)
+def fake(us_fake: FakePolymarketUS) -> FakePolymarketUS:
     for slug in (A, B):
-        server.markets[slug] = moneyline_market(slug, ("X", "X Team", "x"), ("Y", "Y Team", "y"))
-        server.books[slug] = UsBook(bids=[(Decimal("0.40"), Decimal("100"))],
-                                    offers=[(Decimal("0.42"), Decimal("100"))])
-    server.commission_rate = Decimal("0.02")
-    server.timeout_s = 1.0
-    await server.start()
-    yield server
-    await server.stop()
+        us_fake.markets[slug] = moneyline_market(slug, ("X", "X Team", "x"), ("Y", "Y Team", "y"))
+        us_fake.books[slug] = UsBook(bids=[(Decimal("0.40"), Decimal("100"))],
+                                     offers=[(Decimal("0.42"), Decimal("100"))])
+    us_fake.commission_rate = Decimal("0.02")
+    us_fake.timeout_s = 1.0
+    return us_fake
 
 
 class Gate:
@@ -74,10 +59,10 @@ def gate() -> Gate:
 
 
 @pytest.fixture
-async def client(tls, fake, key, clock, gate) -> AsyncIterator[PolymarketUSClient]:
+async def client(us_tls, fake, us_key, clock, gate) -> AsyncIterator[PolymarketUSClient]:
     c = PolymarketUSClient(
-        PolyUsKey.load(*key), clock=clock,
-        connector_factory=connector_factory(tls, {API_HOST: fake.port, GATEWAY_HOST: fake.port}),
+        PolyUsKey.load(*us_key), clock=clock,
+        connector_factory=connector_factory(us_tls, {API_HOST: fake.port, GATEWAY_HOST: fake.port}),
         reads_per_s=Decimal("100"), writes_per_s=Decimal("100"), timeout_s=0.5,
         retry_policy=RetryPolicy(max_attempts=2, base_delay_s=0.01, max_delay_s=0.02, budget_s=30),
         on_auth_failure=gate.auth.append,
@@ -176,9 +161,10 @@ async def test_a_position_the_database_does_not_know_blocks_trading(client, db, 
     assert len(fake.created) == 1
 
 
-async def test_a_401_fails_the_order_and_reaches_the_kill_switch(tls, fake, db, tmp_path, clock, gate):
+async def test_a_401_fails_the_order_and_reaches_the_kill_switch(us_tls, fake, db, tmp_path, clock, gate):
+    ports = {API_HOST: fake.port, GATEWAY_HOST: fake.port}
     wrong = PolymarketUSClient(PolyUsKey.load("4f1e2d3c-5b6a-4798-8a9b-0c1d2e3f4a5b", new_us_key()[1]), clock=clock,
-                               connector_factory=connector_factory(tls, {API_HOST: fake.port, GATEWAY_HOST: fake.port}),
+                               connector_factory=connector_factory(us_tls, ports),
                                on_auth_failure=gate.auth.append)  # fmt: skip
     try:
         ex = executor(wrong, db, tmp_path, clock, gate)

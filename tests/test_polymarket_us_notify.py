@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from src.app.notify_runtime import NotifyRuntime
-from src.app.poly_us_daemon import run_polymarket_us, us_db_path, us_risk_root
+from src.app.poly_us_daemon import run_polymarket_us
 from src.app.remote_controls import DaemonControls
 from src.config import Secrets, Settings
 from src.db import Database, PolymarketDatabase, db_path_for
 from src.model.exit_codes import EXIT_HARD_STOP
+from src.model.file_locations import us_db_path, us_risk_root
 from src.model.models import Mode
 from src.notify.pause import PAUSED_REASON, PauseGate
 from src.risk.kill_switch import KillSwitch
@@ -25,17 +26,17 @@ from tests.fakes.webhook_receiver import WebhookReceiver
 from tests.test_polymarket_us_daemon import EVENT, EVENT2, T0, US_SLUG, WHALE, WHALE2, intl_trade, settings
 
 # The fake venues (Polymarket US, the international Data API) exactly as the daemon's own tests set them up.
-tls, key, us, data_api = venue_tests.tls, venue_tests.key, venue_tests.us, venue_tests.data_api
+us, data_api = venue_tests.us, venue_tests.data_api  # on conftest's us_tls, us_key and us_fake
 
 OWNER = "Telegram chat 515151"
 
 
 async def test_polymarket_us_live_is_told_paused_and_halted_with_kalshi(
-    tmp_path: Path, tls: Any, us: Any, data_api: Any, clock: Any, key: Any
+    tmp_path: Path, us_tls: Any, us: Any, data_api: Any, clock: Any, us_key: Any
 ) -> None:
     clock.now = float(T0)
     async with WebhookReceiver() as hook:
-        base = settings(tmp_path, key)
+        base = settings(tmp_path, us_key)
         cfg = Settings(base.app, base.user, Secrets({**base.secrets.values, "NOTIFY_URLS": hook.url}), tmp_path)
         # Kalshi's side of the run, as main.py builds it: its database, kill switch, pause gate and controls.
         kalshi_root = tmp_path / "kalshi"
@@ -83,8 +84,8 @@ async def test_polymarket_us_live_is_told_paused_and_halted_with_kalshi(
         code = await run_polymarket_us(
             cfg, tmp_path, stop=stop, mode=Mode.LIVE, clock=clock, live_confirmed=True,
             notify=notify, pause_gate=pause_gate,
-            us_connector_factory=connector_factory(tls, {API_HOST: us.port, GATEWAY_HOST: us.port}),
-            data_connector_factory=connector_factory(tls, {DATA_HOST: data_api.port}),
+            us_connector_factory=connector_factory(us_tls, {API_HOST: us.port, GATEWAY_HOST: us.port}),
+            data_connector_factory=connector_factory(us_tls, {DATA_HOST: data_api.port}),
             out=lambda _: None, sleep=script,
         )  # fmt: skip
         await notify.close()

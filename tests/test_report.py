@@ -88,12 +88,18 @@ def test_report_without_a_database_says_which_real_run_writes_it(tmp_path, capsy
     import main
     from src.config import AppConfig
     from src.model.exit_codes import EXIT_USAGE
+    from src.model.file_locations import db_path_for, polymarket_db_path, us_db_path
+    from src.model.models import Mode
+    from src.model.report_modes import POLYMARKET_US
     from tests.fakes.fault_project import make_project
 
     root = make_project(tmp_path)
     assert main.main(["--report", "--mode", mode], root=root) == EXIT_USAGE
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(err) == 1 and f"run `python main.py {flag}`" in err[0], err
+    expected = (us_db_path(root, POLYMARKET_US[mode]) if mode in POLYMARKET_US
+                else polymarket_db_path(root) if mode == "polymarket" else db_path_for(root, Mode(mode)))
+    assert f"({expected})" in err[0]  # the file the daemon of that mode writes
     assert f"{mode} mode" not in err[0]
     assert vars(main.parse_args([flag]))[flag.removeprefix("--")] is True  # a real run flag
     if venue is not None:

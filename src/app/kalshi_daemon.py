@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from src.app.console import fail, say
+from src.cli.console import fail, say
 from src.config import Settings
 from src.model.exit_codes import EXIT_AUTH_HALT, EXIT_ERROR, EXIT_HARD_STOP, EXIT_LIVE_REFUSED, EXIT_OK, EXIT_USAGE
 from src.model.models import Mode

@@ -50,7 +50,9 @@ from src.journal.log_setup import register_secret
 from src.journal.trade_log import TradeLog
 from src.journal.whale_journal import ensure_whale_activity
 from src.model.exit_codes import EXIT_ERROR, EXIT_LIVE_REFUSED, EXIT_OK, EXIT_USAGE
+from src.model.file_locations import us_db_path, us_risk_root
 from src.model.models import Clock, Mode, OrderIntent, Signal, Sleep
+from src.model.report_modes import us_reset_command
 from src.net.backoff import RetryPolicy
 from src.net.http_session import ConnectorFactory
 from src.notify.pause import PauseGate
@@ -82,19 +84,6 @@ BANNER = r"""
 
 class PolymarketUsSetupError(Exception):
     """Polymarket US is enabled but its keys are missing or malformed (one line, no secret values)."""
-
-
-def us_db_path(root: Path, mode: Mode) -> Path:
-    return root / "data" / f"polymarket_us_{mode.value}.db"
-
-
-def us_risk_root(root: Path, mode: Mode) -> Path:
-    return root / "data" / "polymarket_us" / mode.value
-
-
-def us_reset_command(mode: Mode) -> str:
-    """What the owner types to reset this kill switch after a HARD STOP (main.py --mode choices)."""
-    return f"python main.py --reset-killswitch --mode polymarket-us-{mode.value}"
 
 
 def us_trade_log_dir(root: Path, mode: Mode) -> Path:
@@ -339,7 +328,5 @@ __all__ = [
     "load_us_key",
     "run_polymarket",
     "run_polymarket_us",
-    "us_db_path",
-    "us_risk_root",
     "us_trade_log_dir",
 ]

@@ -27,6 +27,8 @@ from typing import Any
 from src.app.whale_loop import FETCH_FAILED, NO_FILL, CopyOutcome, WhaleCopyLoop
 from src.data.whale_tracker import WhaleTrade
 from src.journal.whale_journal import WhaleActivity, record_whale_activity
+from src.model.file_locations import us_mode_name
+from src.model.models import Mode
 from src.platforms.polymarket_us_map import UsMarketMapper, UsTarget, UsUnmatched
 from src.strategies.whale_copy import WHALE_SELL
 
@@ -42,7 +44,7 @@ class UsWhaleCopyLoop(WhaleCopyLoop):
         self.mapper = mapper
         self._resolve = resolve
         self.label = "POLY US LIVE" if live else "POLY US PAPER"
-        self.mode_name = "polymarket_us_live" if live else "polymarket_us_paper"
+        self.mode_name = us_mode_name(Mode.LIVE if live else Mode.PAPER)
 
     async def handle(self, whale_trade: WhaleTrade) -> CopyOutcome:
         trade = whale_trade.trade

@@ -25,8 +25,8 @@ def cmd_reset(args: argparse.Namespace, root: Path) -> int:
         finally:
             poly_db.close()
     if args.mode in POLYMARKET_US:
-        from src.app.poly_us_daemon import us_db_path, us_risk_root
         from src.db import PolymarketDatabase
+        from src.model.file_locations import us_db_path, us_risk_root
 
         us_mode = POLYMARKET_US[args.mode]
         us_db = PolymarketDatabase(us_db_path(root, us_mode))

@@ -46,13 +46,14 @@ from src.db import Database, OrderRow
 from src.execution.order_rules import check_time_in_force
 from src.execution.pre_send import PreSend
 from src.journal.trade_log import TradeLog
-from src.model.models import ZERO, Clock, Fill, Order, OrderIntent, Side, Verdict, fill_totals
+from src.model.file_locations import us_mode_name
+from src.model.models import ZERO, Clock, Fill, Mode, Order, OrderIntent, Side, Verdict, fill_totals
 from src.net.poly_http import PolyHttpError, PolyMalformedResponse, PolyTransportError
 from src.platforms.polymarket_us import UsOrder, UsOrderAck, UsPosition, UsTrade, side_price
 
 log = logging.getLogger("polybot.poly_us_live")
 
-MODE = "polymarket_us_live"
+MODE = us_mode_name(Mode.LIVE)
 FINAL = ("executed", "canceled", "failed")
 # Our clock and the venue's may differ by up to the signature window (else nothing would sign):
 # trades since (intent time - window) may be the order's.

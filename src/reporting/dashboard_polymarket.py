@@ -15,7 +15,9 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from src.model.models import TradeRow, usd
+from src.model.file_locations import us_mode_name
+from src.model.models import Mode, TradeRow, usd
+from src.model.report_modes import RESET_COMMAND, polymarket_reset_command, us_reset_command
 from src.reporting.dashboard_queries import (
     DashboardDataError,
     NoDatabase,
@@ -25,10 +27,10 @@ from src.reporting.dashboard_queries import (
     read_polymarket_view,
 )
 
-RESET: dict[str, str] = {
-    "polymarket_us_live": "python main.py --reset-killswitch --mode polymarket-us-live",
-    "polymarket_us_paper": "python main.py --reset-killswitch --mode polymarket-us-paper",
-    "polymarket_paper": "python main.py --reset-killswitch --mode polymarket",
+RESET: dict[str, str] = {  # the health `mode` each daemon writes -> its kill switch's reset command
+    us_mode_name(Mode.LIVE): us_reset_command(Mode.LIVE),
+    us_mode_name(Mode.PAPER): us_reset_command(Mode.PAPER),
+    "polymarket_paper": polymarket_reset_command(),
 }
 UNMATCHED_PREFIX = "no_us_"
 
@@ -63,7 +65,7 @@ def render_view(view: PolymarketView) -> None:
     age = "never" if view.heartbeat_age_s is None else f"{view.heartbeat_age_s:.0f} s ago"
     st.caption(f"Mode `{view.mode or '?'}` · last heartbeat {age} · `{view.path}` (read-only)")
     if view.kill.state not in (None, "active"):
-        reset = RESET.get(view.mode or "", "python main.py --reset-killswitch")
+        reset = RESET.get(view.mode or "", RESET_COMMAND)
         st.warning(f"Kill switch {view.kill.state} ({view.kill.reason or 'no reason recorded'}). "
                    f"Reset after finding the cause: `{reset}`")
     if view.open_positions.shown:

@@ -12,7 +12,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from src.db import db_path_for
+from src.model.file_locations import db_path_for, edge_db_path, polymarket_db_path, us_db_path
 from src.model.models import Mode, Side, TradeRow, bankroll_from
 from src.model.stages import stage_of
 
@@ -682,14 +682,8 @@ def read_snapshot(
 
 
 # -- Polymarket view ------------------------------------------------------------------------------
-# Polymarket runs beside Kalshi in its own files (src/app/poly_us_daemon.py, src/db.py): one per
-# venue and mode, each with its own kill switch and bankroll. Read here the same read-only way.
-
-POLYMARKET_FILES: tuple[tuple[str, str], ...] = (
-    ("Polymarket US · live", "polymarket_us_live.db"),
-    ("Polymarket US · paper", "polymarket_us_paper.db"),
-    ("Polymarket international · paper", "polymarket_paper.db"),
-)
+# Polymarket runs beside Kalshi in its own files (src/model/file_locations.py): one per venue and
+# mode, each with its own kill switch and bankroll. Read here the same read-only way.
 WHALE_ACTIVITY_SHOWN = 20
 
 
@@ -722,9 +716,18 @@ class PolymarketView:
     errors_last_hour: int
 
 
+def polymarket_files(root: Path) -> tuple[tuple[str, Path], ...]:
+    """Every Polymarket database the daemons may write, by the name the dashboard shows, live first."""
+    return (
+        ("Polymarket US · live", us_db_path(root, Mode.LIVE)),
+        ("Polymarket US · paper", us_db_path(root, Mode.PAPER)),
+        ("Polymarket international · paper", polymarket_db_path(root)),
+    )
+
+
 def polymarket_paths(root: Path) -> list[tuple[str, Path]]:
     """The Polymarket databases that exist, live first."""
-    return [(name, root / "data" / file) for name, file in POLYMARKET_FILES if (root / "data" / file).is_file()]
+    return [(name, path) for name, path in polymarket_files(root) if path.is_file()]
 
 
 def _has_table(conn: sqlite3.Connection, name: str) -> bool:
@@ -776,8 +779,6 @@ def read_polymarket_view(name: str, conn: sqlite3.Connection, path: Path, wall_n
 
 # -- the Edge page: the latest --edge-report, saved by src/research/edge_store.py ------------------
 
-EDGE_DB_RELATIVE = Path("data") / "edge.db"  # the file src/research/edge_store.py writes (EDGE_DB)
-
 
 @dataclass(frozen=True, slots=True)
 class EdgeView:
@@ -786,10 +787,6 @@ class EdgeView:
     created_ts: float
     recording: str
     report: dict[str, Any]
-
-
-def edge_db_path(root: Path) -> Path:
-    return root / EDGE_DB_RELATIVE
 
 
 def read_latest_edge(root: Path) -> EdgeView | None:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
-from src.app.console import fail
+from src.cli.console import fail
+from src.cli.flag_dates import parse_day
 from src.config import load_settings
 from src.model.exit_codes import EXIT_OK, EXIT_USAGE
+from src.model.file_locations import db_path_for, polymarket_db_path, us_db_path
 from src.model.models import Mode
 from src.model.report_modes import POLYMARKET, POLYMARKET_US
 
@@ -26,22 +28,20 @@ def how_to_fill(name: str) -> str:
 
 
 def cmd_report(args: argparse.Namespace, root: Path) -> int:
-    from src.db import Database, db_path_for, polymarket_db_path
+    from src.db import Database
     from src.reporting.report import build_day_report
     from src.reporting.report_render import render_json, render_text
 
     settings = load_settings(config_path=args.config, root=root)
     name = args.mode or "paper"
-    try:
-        day = date.fromisoformat(args.date) if args.date else None
-    except ValueError:
-        return fail(f"--date: {args.date!r} is not a date like 2026-11-23", EXIT_USAGE)
+    day = parse_day(args.date, "--date")
     mode = Mode.PAPER if name == POLYMARKET else POLYMARKET_US.get(name) or Mode(name)
-    path = polymarket_db_path(root) if name == POLYMARKET else db_path_for(root, mode)
-    if name in POLYMARKET_US:
-        from src.app.poly_us_daemon import us_db_path
-
+    if name == POLYMARKET:
+        path = polymarket_db_path(root)
+    elif name in POLYMARKET_US:
         path = us_db_path(root, mode)
+    else:
+        path = db_path_for(root, mode)
     if not path.exists():
         return fail(f"no {name} database yet ({path}); {how_to_fill(name)} first", EXIT_USAGE)
     db = Database(path)

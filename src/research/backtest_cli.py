@@ -5,9 +5,19 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from src.app.console import fail, parse_when
+from src.cli.console import fail
+from src.cli.flag_dates import parse_when
 from src.config import load_settings
 from src.model.exit_codes import EXIT_OK, EXIT_USAGE
+
+
+def latency_refusal(path: Path) -> str:
+    """Why `path`, neither a recording nor a downloaded history, takes no --latency-ms, worded for what it is."""
+    if path.is_dir():
+        return f"{path} is a folder but neither a recording nor a --download-history folder"
+    if path.is_file():
+        return f"{path} is a price file, which replays on the synthetic book without order latencies"
+    return f"no such file or folder {path}"
 
 
 def cmd_backtest(args: argparse.Namespace, root: Path) -> int:
@@ -44,7 +54,7 @@ def cmd_backtest(args: argparse.Namespace, root: Path) -> int:
 
         return cmd_replay(args, settings)
     if args.latency_ms is not None:
-        return fail("--latency-ms needs a recording folder (a file replays on the synthetic book)", EXIT_USAGE)
+        return fail(f"--latency-ms needs a recording folder: {latency_refusal(args.backtest)}", EXIT_USAGE)
     if not args.backtest.is_file():
         return fail(f"--backtest: no such file or recording folder {args.backtest}", EXIT_USAGE)
     start = parse_when(args.start, "--from")

@@ -7,9 +7,9 @@ import sqlite3
 from dataclasses import asdict
 from pathlib import Path
 
+from src.model.file_locations import edge_db_path
 from src.research.edge_report import EdgeReport
 
-EDGE_DB = Path("data") / "edge.db"  # src/reporting/dashboard_queries.py reads the same file (EDGE_DB_RELATIVE)
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS edge_reports (
     id INTEGER PRIMARY KEY,
@@ -18,10 +18,6 @@ CREATE TABLE IF NOT EXISTS edge_reports (
     payload TEXT NOT NULL
 )
 """
-
-
-def edge_db_path(root: Path) -> Path:
-    return root / EDGE_DB
 
 
 def save_edge_report(root: Path, report: EdgeReport) -> Path:

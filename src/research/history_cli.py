@@ -10,6 +10,8 @@ from datetime import date
 from pathlib import Path
 from typing import TextIO
 
+from src.cli.console import fail
+from src.cli.flag_dates import parse_day
 from src.config import ConfigError, Settings
 from src.data.btc_history import SOURCES, BtcHistoryClient
 from src.data.history_store import HistoryStore
@@ -21,14 +23,12 @@ from src.net.public_http import PublicHttp, PublicHttpError
 DEFAULT_DIR = Path("data") / "history"
 
 
-def parse_day(text: str | None, flag: str) -> date:
-    """A YYYY-MM-DD day (UTC); anything else is a ConfigError (one line, exit 2)."""
-    if not text:
+def required_day(text: str | None, flag: str) -> date:
+    """--download-history's --from or --to: a YYYY-MM-DD day (UTC), which it cannot go without."""
+    day = parse_day(text or None, flag)
+    if day is None:
         raise ConfigError(f"--download-history needs {flag} YYYY-MM-DD")
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise ConfigError(f"{flag}: {text!r} is not a day (YYYY-MM-DD)") from None
+    return day
 
 
 def run_download(
@@ -43,7 +43,7 @@ def run_download(
 ) -> int:
     """--download-history; `progress` (the bar, e.g. sys.stderr) and `out` (the summary) default to none and stdout."""
     out = out or sys.stdout
-    first, last = parse_day(start, "--from"), parse_day(end, "--to")
+    first, last = required_day(start, "--from"), required_day(end, "--to")
     if last < first:
         raise ConfigError(f"--to {last} is before --from {first}")
     source = settings.app.feed.source
@@ -75,8 +75,7 @@ def run_download(
     try:
         return asyncio.run(go())
     except (PublicHttpError, HistoryDataError) as exc:
-        print(f"error: download stopped: {exc} (rerun the same command to resume)", file=sys.stderr)
-        return EXIT_ERROR
+        return fail(f"download stopped: {exc} (rerun the same command to resume)", EXIT_ERROR)
 
 
 def run_tape(
@@ -100,11 +99,9 @@ def run_tape(
         else:
             data = load_tape(root, start, end)
     except (HistoryStoreError, ValueError) as exc:  # RecordingError is a ValueError
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return fail(str(exc), EXIT_USAGE)
     if not data.markets:
-        print(f"error: {root}: no downloaded settled markets in the requested range", file=sys.stderr)
-        return EXIT_USAGE
+        return fail(f"{root}: no downloaded settled markets in the requested range", EXIT_USAGE)
     report = run_tape_backtest(settings, data, DEFAULT_LATENCIES if latencies_s is None else latencies_s)
     print(render_json(report) if as_json else render_text(report), file=out)
     return EXIT_OK
@@ -118,10 +115,9 @@ def run_import(files: list[Path], out_dir: Path, *, out: TextIO | None = None) -
     try:
         stats = import_files(out_dir, files)
     except HistoryImportError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return fail(str(exc), EXIT_USAGE)
     print(f"imported {stats.summary()} into {out_dir}", file=out)
     return EXIT_OK
 
 
-__all__ = ["DEFAULT_DIR", "parse_day", "run_download", "run_import", "run_tape"]
+__all__ = ["DEFAULT_DIR", "required_day", "run_download", "run_import", "run_tape"]

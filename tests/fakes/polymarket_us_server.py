@@ -73,6 +73,14 @@ def moneyline_market(slug: str, long_team: tuple[str, str, str], short_team: tup
     }}  # fmt: skip
 
 
+LAC_TEN = "aec-nfl-lac-ten-2026-12-07"  # the market the conftest's `us_fake` lists
+
+
+def lac_ten_market() -> dict[str, Any]:
+    """Chargers at Titans, the moneyline market every Polymarket US suite trades or maps to."""
+    return moneyline_market(LAC_TEN, ("Chargers", "Los Angeles Chargers", "lac"), ("Titans", "Tennessee Titans", "ten"))
+
+
 @dataclass
 class UsBook:
     bids: list[tuple[Decimal, Decimal]] = field(default_factory=list)  # (YES price, qty)

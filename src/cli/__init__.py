@@ -1,0 +1,1 @@
+"""What every command shares with the terminal: its lines to a person and its flags' values."""
