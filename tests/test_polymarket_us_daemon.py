@@ -286,7 +286,7 @@ def resting_order(order_id: str, now: float) -> dict:
 
 
 @pytest.mark.parametrize("misses", [1, 100])
-async def test_live_hard_stop_cancel_all_is_checked_retried_and_reported(tmp_path, tls, us, data_api, clock, key,
+async def test_live_hard_stop_cancel_all_is_checked_retried_and_reported(tmp_path, us_tls, us, data_api, clock, us_key,
                                                                         capsys, misses) -> None:  # fmt: skip
     """A HARD STOP (a lock from /halt) while an order rests; the venue's cancel-all answers "done" but
     cancels nothing. Before: one bare cancel whose result nobody read. Now: a read of the open orders
@@ -304,7 +304,7 @@ async def test_live_hard_stop_cancel_all_is_checked_retried_and_reported(tmp_pat
                              "figures": {"mode": "live"}})  # fmt: skip
         data_api.add_trade(intl_trade(WHALE, 1, int(clock()) - 2, event=EVENT, outcome="Titans", price=0.62))
 
-    code = await run(tmp_path, settings(tmp_path, key), tls, us, data_api, clock, [halt_while_an_order_rests], [],
+    code = await run(tmp_path, settings(tmp_path, us_key), us_tls, us, data_api, clock, [halt_while_an_order_rests], [],
                      mode=Mode.LIVE, confirmed=True)  # fmt: skip
     assert code == 3 and us.created == []  # the order was refused by the stop
     err = capsys.readouterr().err
