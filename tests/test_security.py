@@ -802,6 +802,7 @@ async def test_kalshi_websocket_does_not_follow_a_redirect_off_its_allowlist(rsa
 
     from src.auth.kalshi_auth import KalshiAuth
     from src.data.kalshi_ws import PROD_WS_URL, KalshiWs, KalshiWsTiming
+    from src.net.allowlist import HostNotAllowedError
     from tests.fakes.fake_ws import ws_connect
     from tests.fakes.kalshi_ws_server import FakeKalshiWs
 
@@ -822,7 +823,10 @@ async def test_kalshi_websocket_does_not_follow_a_redirect_off_its_allowlist(rsa
                       timing=KalshiWsTiming(max_backoff_s=0.2, base_backoff_s=0.05))
         task = asyncio.ensure_future(ws.run())
         try:
-            await asyncio.sleep(1.0)
+            # A refused redirect is final (retrying cannot help): run() ends. Wait for that, bounded.
+            await asyncio.wait({task}, timeout=10)
+            assert task.done(), "the Kalshi websocket kept going after its redirect was refused"
+            assert isinstance(task.exception(), HostNotAllowedError)
         finally:
             ws.stop()
             await asyncio.wait({task}, timeout=5)
