@@ -351,9 +351,9 @@ class KalshiWs:
         if self._running:
             raise RuntimeError("the Kalshi websocket is already running")
         self._running = True
-        self._stop_event = asyncio.Event()
+        stop_event = self._stop_event = asyncio.Event()
         if self._stopping:
-            self._stop_event.set()
+            stop_event.set()
         try:
             while not self._stopping:
                 frames_before = self.frames
@@ -380,7 +380,7 @@ class KalshiWs:
                     continue
                 delay = self._redial.delay_s(useful=self.frames > frames_before, retry_after_s=self._retry_after)
                 log.warning("Kalshi websocket lost (%s); reconnecting in %.1f s", self.last_error, delay)
-                await self._redial.wait(delay, self._stop_event)
+                await self._redial.wait(delay, stop_event)
         finally:
             self._running = False
             self.connected = False

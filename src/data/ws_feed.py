@@ -236,9 +236,9 @@ class WsFeed:
         if self._running:
             raise RuntimeError(f"{self.source} feed is already running")
         self._running = True
-        self._stop_event = asyncio.Event()
+        stop_event = self._stop_event = asyncio.Event()
         if self._stopping:
-            self._stop_event.set()
+            stop_event.set()
         try:
             while not self._stopping:
                 ticks_before = self.ticks
@@ -268,7 +268,7 @@ class WsFeed:
                 log.warning(
                     "%s feed: connection lost (%s); reconnecting in %.1f s", self.source, self.last_error, delay
                 )
-                await self._redial.wait(delay, self._stop_event)
+                await self._redial.wait(delay, stop_event)
         finally:
             self._running = False
             self.connected = False
