@@ -24,7 +24,7 @@ FORBIDDEN: list[tuple[str, tuple[str, ...], str]] = [
     ("src/platforms/*.py", ("src.risk", "src.execution", "src.strategies", "src.app"),
      "a venue client is transport and parsing only"),
     ("src/sim/exchange.py", ("src.execution",), "the simulated venue does not borrow the executors"),
-    ("src/net/*.py", ("src.platforms", "src.execution", "src.risk", "src.strategies", "src.app"),
+    ("src/net/*.py", ("src.platforms", "src.execution", "src.risk", "src.strategies", "src.app", "src.data"),
      "network plumbing is venue-agnostic"),
     ("src/notify/*.py", ("src.platforms", "src.execution", "src.strategies", "src.app", "src.data", "src.sim"),
      "notifications only tell and listen; the app wires them to the trading components"),

@@ -32,7 +32,7 @@ def test_source_selection(clock, source: str, cls: type, url: str, hosts: set[st
     assert type(feed) is cls
     assert feed.source == source and feed.url == url and feed.allowed_hosts == hosts
     assert feed.window.window_s == 45.0 and feed.window.stale_after_s == 7.5
-    assert feed._backoff.max_delay_s == 12.0
+    assert feed._redial.policy.max_delay_s == 12.0
     assert feed.snapshot().source == source
     feed_as_protocol: PriceFeed = feed  # the main loop programs against the protocol
     assert callable(feed_as_protocol.stop)

@@ -192,6 +192,25 @@ async def test_a_401_handshake_is_reported_and_retried_with_backoff(key) -> None
         await server.wait_for(lambda: client.connected and server.handshakes == 1)
 
 
+async def test_a_refused_handshake_s_retry_after_is_honoured(key, sleeps) -> None:
+    """A 429 on the handshake with Retry-After: the next dial waits at least that long (the jittered backoff
+    alone would come back within 0.05 s, and coming back sooner only prolongs the refusal)."""
+    fake = FakeKalshiWs({KEY_ID: key.public_key()})
+    fake.reject_status = 429
+    fake.reject_retry_after = "7"
+    async with running(key, fake=fake, sleep=sleeps) as (server, client):
+        await server.wait_for(lambda: len(server.rejected) >= 3 and len(sleeps.waits) >= 2)
+        assert client.error_code == "handshake" and "429" in client.last_error
+        assert sleeps.waits[:2] == [7.0, 7.0]
+        fake.reject_status = None
+        fake.reject_retry_after = None
+        await server.wait_for(lambda: client.connected and server.handshakes == 1)
+        waits = len(sleeps.waits)
+        await server.drop()  # a loss without Retry-After goes back to the short jittered backoff
+        await server.wait_for(lambda: len(sleeps.waits) > waits and server.handshakes == 2)
+        assert sleeps.waits[waits] <= FAST.max_backoff_s
+
+
 async def test_a_wrong_key_fails_the_signature_check(key) -> None:
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     async with running(key, signer_key=other) as (server, client):

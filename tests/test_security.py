@@ -598,8 +598,9 @@ ACTIVE_CALLS = re.compile(
     r"ClientSession\(|TCPConnector\(|ws_connect|(?<!self\._http)\.request\(|create_connection\(|urlopen\(|"
     r"open_connection\(|getaddrinfo\(|socket\.socket\("
 )
-REQUESTERS = {"src/platforms/kalshi_transport.py", "src/data/ws_feed.py", "src/net/poly_http.py",
-              "src/notify/telegram_api.py", "src/data/kalshi_ws.py", "src/net/public_http.py"}
+# Every venue websocket (the price feeds, Kalshi's) dials through src/net/ws_session.open_ws.
+REQUESTERS = {"src/platforms/kalshi_transport.py", "src/net/ws_session.py", "src/net/poly_http.py",
+              "src/notify/telegram_api.py", "src/net/public_http.py"}
 # Libraries that open their own connections (no transport to inject): only these modules may use
 # them, each validates its hosts with check_url at start-up and sends only inside
 # src.net.connection_guard.only_hosts, which refuses every host lookup off that list.
@@ -802,6 +803,7 @@ async def test_kalshi_websocket_does_not_follow_a_redirect_off_its_allowlist(rsa
 
     from src.auth.kalshi_auth import KalshiAuth
     from src.data.kalshi_ws import PROD_WS_URL, KalshiWs, KalshiWsTiming
+    from src.net.allowlist import HostNotAllowedError
     from tests.fakes.fake_ws import ws_connect
     from tests.fakes.kalshi_ws_server import FakeKalshiWs
 
@@ -822,7 +824,10 @@ async def test_kalshi_websocket_does_not_follow_a_redirect_off_its_allowlist(rsa
                       timing=KalshiWsTiming(max_backoff_s=0.2, base_backoff_s=0.05))
         task = asyncio.ensure_future(ws.run())
         try:
-            await asyncio.sleep(1.0)
+            # A refused redirect is final (retrying cannot help): run() ends. Wait for that, bounded.
+            await asyncio.wait({task}, timeout=10)
+            assert task.done(), "the Kalshi websocket kept going after its redirect was refused"
+            assert isinstance(task.exception(), HostNotAllowedError)
         finally:
             ws.stop()
             await asyncio.wait({task}, timeout=5)
@@ -830,6 +835,47 @@ async def test_kalshi_websocket_does_not_follow_a_redirect_off_its_allowlist(rsa
         assert dialed and set(dialed) == {PROD_WS_URL}
         assert elsewhere.handshakes == 0 and elsewhere.rejected == [], "followed a redirect off the allowlist"
         assert not ws.connected and ws.connects == 0
+
+
+async def test_every_websocket_dial_passes_the_allowlist_first(monkeypatch, rsa_private_key) -> None:
+    """The static check sees check_url in src/net/ws_session.py; this sees it run: every dial of the Kalshi
+    websocket (reconnects included) is checked, against Kalshi's websocket hosts, before it is made."""
+    from typing import Any
+
+    import src.net.ws_session as ws_session
+    from src.auth.kalshi_auth import KalshiAuth
+    from src.data.kalshi_ws import ALLOWED_HOSTS, PROD_WS_URL, KalshiWs, KalshiWsTiming
+    from tests.fakes.kalshi_ws_server import FakeKalshiWs
+
+    order: list[tuple[str, str]] = []
+    real_check = ws_session.check_url
+
+    def counting_check(url: str, hosts: frozenset[str], schemes: frozenset[str]) -> str:
+        assert hosts == ALLOWED_HOSTS and schemes == frozenset({"wss"})
+        order.append(("check", url))
+        return real_check(url, hosts, schemes)
+
+    monkeypatch.setattr(ws_session, "check_url", counting_check)
+    async with FakeKalshiWs({"k": rsa_private_key.public_key()}) as fake:
+
+        def connect(uri: str, **kwargs: Any) -> Any:
+            order.append(("dial", uri))
+            return fake.connect(uri, **kwargs)
+
+        ws = KalshiWs(url=PROD_WS_URL, signer=KalshiAuth("k", rsa_private_key), clock=time.time, connect=connect,
+                      timing=KalshiWsTiming(max_backoff_s=0.05, base_backoff_s=0.01))
+        task = asyncio.ensure_future(ws.run())
+        try:
+            for handshakes in (1, 2, 3):
+                await fake.wait_for(lambda n=handshakes: ws.connected and fake.handshakes == n)
+                await fake.drop()
+        finally:
+            ws.stop()
+            await asyncio.wait({task}, timeout=5)
+    dials = [i for i, (what, _) in enumerate(order) if what == "dial"]
+    assert len(dials) >= 3
+    for i in dials:
+        assert i > 0 and order[i - 1] == ("check", PROD_WS_URL), f"dial {i} was not checked first: {order}"
 
 
 async def test_polymarket_client_and_tracker_refuse_other_hosts_and_follow_no_redirect() -> None:

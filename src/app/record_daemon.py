@@ -19,7 +19,7 @@ from typing import Any
 
 from src.config import Settings, load_settings
 from src.model.exit_codes import EXIT_ERROR, EXIT_OK
-from src.model.models import Mode
+from src.model.models import Clock, Mode, Sleep
 from src.recording.record_only import run_record_only
 from src.recording.session import open_recording, recording_root
 
@@ -42,14 +42,16 @@ async def record(
     feed_connect: Callable[..., Any] | None = None,
     stop: asyncio.Event | None = None,
     kalshi_ws_connect: Callable[..., Any] | None = None,
+    clock: Clock = time.time,
+    sleep: Sleep = asyncio.sleep,
 ) -> int:
-    """Record until Ctrl-C (or `stop`); the transports are injectable as in main.build_and_run."""
+    """Record until Ctrl-C (or `stop`); the transports are injectable as in main.build_and_run, and so
+    are the clock and the sleep of every timed loop here (tests move time by hand instead of waiting)."""
     from src.auth.kalshi_auth import KalshiAuthError
     from src.data.feeds import make_feed
     from src.platforms.kalshi import KalshiClient, KalshiError, load_auth
 
     app = settings.app
-    clock = time.time
     overrides: dict[str, Any] = {}
     if kalshi_connector_factory is not None:
         overrides["connector_factory"] = kalshi_connector_factory
@@ -65,7 +67,7 @@ async def record(
             return EXIT_ERROR
     stop = stop or asyncio.Event()
     folder = recording_root(root, Mode.PAPER)
-    session = open_recording(app.recording, folder, client, clock, asyncio.sleep,
+    session = open_recording(app.recording, folder, client, clock, sleep,
                              meta={"mode": "record-only", "feed": app.feed.source,
                                    "series": app.kalshi.series_ticker, "market_data_env": app.kalshi.market_data_env})
     try:
@@ -92,13 +94,14 @@ async def record(
 
         async def status() -> None:
             while True:
-                await asyncio.sleep(app.execution.status_interval_s)
+                await sleep(app.execution.status_interval_s)
                 rec = session.recorder
                 print(f"[RECORD] {rec.written_rows:,} rows in {rec.parts} parts, {rec.written_bytes / 1e6:.1f} MB, "
                       f"{rec.queued} queued, {rec.dropped} dropped", flush=True)
 
         await run_record_only(feed, session.poll, session.watcher, clock,
-                              poll_interval_s=app.kalshi.poll_interval_s, stop=stop, status=status, books=books)
+                              poll_interval_s=app.kalshi.poll_interval_s, stop=stop, sleep=sleep, status=status,
+                              books=books)
     except KalshiError as exc:
         print(f"error: Kalshi: {exc}", file=sys.stderr)
         return EXIT_ERROR

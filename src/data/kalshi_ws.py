@@ -13,10 +13,11 @@ One connection to `/trade-api/ws/v2` carries everything the bot reads in real ti
   to the live safety parts that register after construction (src/execution/venue_events.py).
 
 Resilience (the BTC feed's rules, src/data/ws_feed.py, plus Kalshi's own):
-- every (re)connect passes the allowlist, and the handshake is signed anew (RSA-PSS over
+- every (re)connect passes the allowlist (src/net/ws_session), and the handshake is signed anew (RSA-PSS over
   timestamp + "GET" + "/trade-api/ws/v2"; a timestamp is only good for a short while);
-- capped exponential backoff with full jitter (src/net/backoff), reset by a connection that delivered
-  data; a planned reconnect (23 h 50 min age) goes at once;
+- capped exponential backoff with full jitter (src/net/ws_session.Redial), reset by a connection that
+  delivered data, and never sooner than a refused handshake's Retry-After (Kalshi answers a handshake
+  burst with 429); a planned reconnect (23 h 50 min age) goes at once;
 - we ping every `liveness_ping_s`: a pong proves that everything Kalshi sent before it has arrived, so
   a book is known current as of the last frame or pong (`book_age`). No frame and no pong for
   `silence_timeout_s` and the connection is dead: closed and redialled;
@@ -32,24 +33,37 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import socket
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from websockets.asyncio.client import connect as ws_connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI, WebSocketException
+from websockets.exceptions import ConnectionClosed
 
 from src.config import KalshiConfig
 from src.data import kalshi_ws_messages as m
 from src.data.kalshi_book import BookKeeper, DeltaOutcome
-from src.data.ws_feed import BAD_FRAME, PROACTIVE_RECONNECT_S, WS_SCHEMES
+from src.data.ws_feed import BAD_FRAME
 from src.model.kxbtc15m import SERIES, WINDOW_S
 from src.model.models import Clock, OrderBook, Sleep
 from src.net.allowlist import HostNotAllowedError, check_url
-from src.net.backoff import RetryPolicy
 from src.net.rate_limit import TokenBucket
+from src.net.ws_session import (
+    ERR_CLOSED,
+    ERR_DNS,
+    ERR_HANDSHAKE,
+    ERR_HOST_REFUSED,
+    ERR_INVALID_URI,
+    ERR_TIMEOUT,
+    PROACTIVE_RECONNECT_S,
+    SESSION_ERRORS,
+    WS_SCHEMES,
+    ConnectFactory,
+    Redial,
+    SessionEnd,
+    classify_end,
+    open_ws,
+)
 
 log = logging.getLogger(__name__)
 
@@ -59,22 +73,17 @@ ENV_WS_URLS = {"prod": PROD_WS_URL, "demo": DEMO_WS_URL}
 # DECISIONS §1: exactly Kalshi's two websocket hosts.
 ALLOWED_HOSTS = frozenset({"external-api-ws.kalshi.com", "external-api-ws.demo.kalshi.co"})
 
-ConnectFactory = Callable[..., Any]
 UserEvent = m.UserFill | m.UserOrderUpdate
 # What record_events hands a recorder per event: (seq, receive time, item), where item is the parsed
 # message (book snapshot or delta, public trade, index print, lifecycle event) or a market ticker
 # whose book stopped being whole without a seq gap ("" for every book: the connection ended).
 EventSink = Callable[[tuple[int, float, Any]], None]
 
-# Reason codes for last_error (the status line, --verify and the dashboard show them).
+# Reason codes for last_error (the status line, --verify and the dashboard show them); the
+# connection's own (dns, timeout, network, handshake, closed, host_not_allowed) come from
+# src/net/ws_session.
 ERR_AUTH = "auth"
-ERR_HANDSHAKE = "handshake"
-ERR_CLOSED = "closed"
 ERR_SILENT = "silent"
-ERR_NETWORK = "network"
-ERR_TIMEOUT = "timeout"
-ERR_DNS = "dns"
-ERR_HOST_REFUSED = "host_not_allowed"
 
 
 def ws_settings(cfg: KalshiConfig, *, live: bool) -> tuple[str, KalshiWsTiming]:
@@ -176,7 +185,7 @@ class KalshiWs:
         self.private = private
         self.index_ids = index_ids
         self.series = series
-        self._connect: ConnectFactory = connect if connect is not None else ws_connect
+        self._connect = connect  # None: websockets' own connect (src/net/ws_session.open_ws)
         self.timing = timing
         self._on_book = on_book
         self._index_listeners: list[Callable[[m.IndexValue], None]] = [on_index] if on_index else []
@@ -184,9 +193,9 @@ class KalshiWs:
         self._on_lifecycle = on_lifecycle
         self._on_fee_update = on_fee_update
         self._rng = rng
-        self._sleep = sleep
-        self._backoff = RetryPolicy(base_delay_s=min(timing.base_backoff_s, timing.max_backoff_s),
-                                    max_delay_s=timing.max_backoff_s)
+        self._redial = Redial(base_backoff_s=timing.base_backoff_s, max_backoff_s=timing.max_backoff_s, rng=rng,
+                              sleep=sleep)
+        self._retry_after: float | None = None  # a refused handshake's Retry-After, seconds
         self.books = BookKeeper()
         self._markets: dict[str, None] = {}  # watched markets, in the order they were asked for
         # Per connection:
@@ -342,17 +351,11 @@ class KalshiWs:
         if self._running:
             raise RuntimeError("the Kalshi websocket is already running")
         self._running = True
-        self._stop_event = asyncio.Event()
+        stop_event = self._stop_event = asyncio.Event()
         if self._stopping:
-            self._stop_event.set()
-        retry = 0
+            stop_event.set()
         try:
             while not self._stopping:
-                try:
-                    check_url(self.url, ALLOWED_HOSTS, WS_SCHEMES)
-                except HostNotAllowedError as exc:
-                    self._set_error(ERR_HOST_REFUSED, str(exc))
-                    raise
                 frames_before = self.frames
                 task = asyncio.ensure_future(self._session())
                 self._session_task = task
@@ -362,96 +365,71 @@ class KalshiWs:
                     if not task.done():
                         task.cancel()
                 self._session_task = None
-                planned = False if task.cancelled() else task.result()
+                try:
+                    planned = False if task.cancelled() else task.result()
+                except HostNotAllowedError as exc:  # the URL or a redirect target is off the allowlist
+                    self._set_error(ERR_HOST_REFUSED, str(exc))
+                    raise
                 self._invalidate_all()
                 if self._stopping:
                     break
                 self.reconnects += 1
                 self.last_disconnect = "planned" if planned else self.last_error
                 if planned:
-                    retry = 0
+                    self._redial.planned()
                     continue
-                retry = 1 if self.frames > frames_before else retry + 1
-                delay = self._backoff.jittered_delay_s(retry, self._rng)
+                delay = self._redial.delay_s(useful=self.frames > frames_before, retry_after_s=self._retry_after)
                 log.warning("Kalshi websocket lost (%s); reconnecting in %.1f s", self.last_error, delay)
-                await self._wait(delay)
+                await self._redial.wait(delay, stop_event)
         finally:
             self._running = False
             self.connected = False
 
     # -- connection ----------------------------------------------------------------------------------
 
-    async def _wait(self, delay: float) -> None:
-        if self._stop_event is None:
-            return
-        sleeper = asyncio.ensure_future(self._sleep(delay))
-        stopper = asyncio.ensure_future(self._stop_event.wait())
-        try:
-            await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            sleeper.cancel()
-            stopper.cancel()
-
-    def _checked_redirect(self, follow: Callable[[Exception], Exception | str]) -> Callable[[Exception], Any]:
-        def process_redirect(exc: Exception) -> Exception | str:
-            target = follow(exc)
-            if isinstance(target, str):
-                try:
-                    check_url(target, ALLOWED_HOSTS, WS_SCHEMES)
-                except HostNotAllowedError as refused:
-                    log.warning("Kalshi websocket: refused a redirect: %s", refused)
-                    return refused
-            return target
-
-        return process_redirect
-
     async def _session(self) -> bool:
         """One connection's life; True if it ended for a planned reconnect."""
         self._planned = False
+        self._retry_after = None
         try:
             # Signed per connection: Kalshi refuses a stale timestamp.
             headers = self._signer.headers("GET", m.WS_PATH)
-            connector = self._connect(
-                self.url,
-                additional_headers=headers,
-                open_timeout=self.timing.open_timeout_s,
-                ping_interval=None,  # our own liveness pings, see _keepalive
-                close_timeout=2,
-                compression=None,
-                max_size=2**22,
-                proxy=None,  # a proxy host would be a host outside the allowlist
-            )
-            follow = getattr(connector, "process_redirect", None)
-            if follow is not None:
-                connector.process_redirect = self._checked_redirect(follow)
+            connector = open_ws(self._connect, self.url, ALLOWED_HOSTS, who="Kalshi websocket",
+                                additional_headers=headers, open_timeout=self.timing.open_timeout_s,
+                                ping_interval=None,  # our own liveness pings, see _keepalive
+                                close_timeout=2, compression=None, max_size=2**22)
             async with connector as ws:
                 await self._serve(ws)
-        except InvalidStatus as exc:
-            status = exc.response.status_code
-            if status in (401, 403):
-                self._set_error(ERR_AUTH, f"Kalshi refused the websocket handshake (HTTP {status}): check the "
-                                          "API key id, the key file, that the keys belong to this environment, "
-                                          "and the clock")
-            else:
-                self._set_error(ERR_HANDSHAKE, f"Kalshi rejected the websocket connection with HTTP {status}")
-        except ConnectionClosed as exc:
-            if not self._planned and self.error_code != ERR_SILENT:
-                code = exc.rcvd.code if exc.rcvd is not None else "none"
-                self._set_error(ERR_CLOSED, f"Kalshi closed the websocket (close code {code})")
-        except socket.gaierror:
-            self._set_error(ERR_DNS, "cannot resolve the Kalshi websocket host (DNS failure: check the network)")
-        except TimeoutError:
-            self._set_error(ERR_TIMEOUT, f"Kalshi websocket did not answer within {self.timing.open_timeout_s:g} s")
-        except InvalidURI as exc:
-            raise HostNotAllowedError(f"Kalshi websocket URL is invalid: {exc}") from None
-        except (OSError, WebSocketException) as exc:
-            code = ERR_NETWORK if isinstance(exc, OSError) else ERR_HANDSHAKE
-            self._set_error(code, f"Kalshi websocket: {type(exc).__name__}: {exc}"[:200])
+        except SESSION_ERRORS as exc:
+            self._ended(classify_end(exc, self._clock()))
         finally:
             self.connected = False
             self._ws = None
             self._outbox = None
         return self._planned
+
+    def _ended(self, end: SessionEnd) -> None:
+        """Word why the session ended; raise where retrying cannot help."""
+        if end.code == ERR_HANDSHAKE and end.status is not None:
+            self._retry_after = end.retry_after_s
+            if end.status in (401, 403):
+                self._set_error(ERR_AUTH, f"Kalshi refused the websocket handshake (HTTP {end.status}): check the "
+                                          "API key id, the key file, that the keys belong to this environment, "
+                                          "and the clock")
+            else:
+                self._set_error(ERR_HANDSHAKE, f"Kalshi rejected the websocket connection with HTTP {end.status}")
+        elif end.code == ERR_CLOSED:
+            if not self._planned and self.error_code != ERR_SILENT:
+                code = "none" if end.close_code is None else end.close_code
+                self._set_error(ERR_CLOSED, f"Kalshi closed the websocket (close code {code})")
+        elif end.code == ERR_DNS:
+            self._set_error(ERR_DNS, "cannot resolve the Kalshi websocket host (DNS failure: check the network)")
+        elif end.code == ERR_TIMEOUT:
+            self._set_error(ERR_TIMEOUT, f"Kalshi websocket did not answer within {self.timing.open_timeout_s:g} s")
+        elif end.code == ERR_INVALID_URI:
+            raise HostNotAllowedError(f"Kalshi websocket URL is invalid: {end.detail}") from None
+        else:
+            self._set_error(end.code, f"Kalshi websocket: {end.detail}"[:200])
 
     async def _serve(self, ws: Any) -> None:
         now = self._clock()
@@ -699,7 +677,7 @@ class KalshiWs:
             pending = self._pending.pop(error.cmd_id, None)
             if pending is not None:
                 pending.tries += 1
-                delay = self._backoff.jittered_delay_s(pending.tries, self._rng)
+                delay = self._redial.policy.jittered_delay_s(pending.tries, self._rng)
                 asyncio.get_running_loop().call_later(delay, self._requeue, pending)
             return
         sub = self._subs.pop(error.sid, None) if error.sid is not None else None

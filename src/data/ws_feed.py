@@ -5,38 +5,38 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from websockets.asyncio.client import connect as ws_connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI, WebSocketException
-
 from src.data.window import RollingWindow
 from src.model.models import Clock, FeedSnapshot, Sleep
-from src.net.allowlist import HostNotAllowedError, check_url
-from src.net.backoff import RetryPolicy, parse_retry_after
+from src.net.allowlist import HostNotAllowedError
+from src.net.ws_session import (
+    ERR_CLOSED,
+    ERR_DNS,
+    ERR_HANDSHAKE,
+    ERR_HOST_REFUSED,
+    ERR_INVALID_URI,
+    ERR_NETWORK,  # noqa: F401 - re-exported: src/data/feed_check names every feed code from here
+    ERR_TIMEOUT,
+    PROACTIVE_RECONNECT_S,
+    SESSION_ERRORS,
+    ConnectFactory,
+    Redial,
+    SessionEnd,
+    classify_end,
+    open_ws,
+)
 
 log = logging.getLogger(__name__)
 
-# Binance cuts every connection at 24 h; leave ten minutes of margin and reconnect on our own terms.
-PROACTIVE_RECONNECT_S = 23 * 3600 + 50 * 60
-WS_SCHEMES = frozenset({"wss"})
-
-# `websockets.asyncio.client.connect` or anything with its signature (tests dial a local fake).
-ConnectFactory = Callable[..., Any]
 TickCallback = Callable[[], None]
 TradeSink = Callable[[tuple[int, int, float, float, float]], None]  # a recorder's channel append
 
-# Reason codes for last_error / reconnects (stable: the status line and dashboard show them).
+# Reason codes for last_error / reconnects (stable: the status line and dashboard show them); the
+# connection's own (dns, timeout, network, handshake, closed, host_not_allowed) come from src/net/ws_session.
 ERR_GEO_BLOCKED = "geo_blocked"
-ERR_HOST_REFUSED = "host_not_allowed"
-ERR_DNS = "dns"
-ERR_TIMEOUT = "timeout"
-ERR_NETWORK = "network"
-ERR_HANDSHAKE = "handshake"
-ERR_CLOSED = "closed"
 ERR_SILENT = "silent"
 ERR_VENUE = "venue_error"
 RECONNECT_SHUTDOWN = "server_shutdown"
@@ -120,7 +120,7 @@ class WsFeed:
         # A silence longer than the staleness limit is a gap too: the move across it was not seen.
         self.window = RollingWindow(source, window_s, stale_after_s, gap_after_s=stale_after_s)
         self._clock = clock
-        self._connect: ConnectFactory = connect if connect is not None else ws_connect
+        self._connect = connect  # None: websockets' own connect (src/net/ws_session.open_ws)
         self._on_tick = on_tick
         # The recorder (src/recording/): per accepted trade, append((next(seq), id, trade time, price, receive
         # time)). Two C calls, no Python frame: this runs for every trade. None when not recording.
@@ -130,10 +130,7 @@ class WsFeed:
         self._max_age_s = float(max_connection_age_s)
         self._watch_interval_s = float(watch_interval_s)
         self._open_timeout_s = float(open_timeout_s)
-        cap = float(max_backoff_s)
-        self._backoff = RetryPolicy(base_delay_s=min(base_backoff_s, cap), max_delay_s=cap)
-        self._rng = rng
-        self._sleep = sleep
+        self._redial = Redial(base_backoff_s=base_backoff_s, max_backoff_s=max_backoff_s, rng=rng, sleep=sleep)
         # Counters (plain ints: read by the status line, written on the hot path).
         self.ticks = 0
         self.malformed = 0
@@ -239,17 +236,11 @@ class WsFeed:
         if self._running:
             raise RuntimeError(f"{self.source} feed is already running")
         self._running = True
-        self._stop_event = asyncio.Event()
+        stop_event = self._stop_event = asyncio.Event()
         if self._stopping:
-            self._stop_event.set()
-        retry = 0
+            stop_event.set()
         try:
             while not self._stopping:
-                try:
-                    check_url(self.url, self.allowed_hosts, WS_SCHEMES)
-                except HostNotAllowedError as exc:
-                    self._set_error(ERR_HOST_REFUSED, str(exc))
-                    raise
                 ticks_before = self.ticks
                 task = asyncio.ensure_future(self._session())
                 self._session_task = task
@@ -259,26 +250,25 @@ class WsFeed:
                     if not task.done():  # run() itself was cancelled
                         task.cancel()
                 self._session_task = None
-                planned = False if task.cancelled() else task.result()
+                try:
+                    planned = False if task.cancelled() else task.result()
+                except HostNotAllowedError as exc:  # the URL or a redirect target is off the allowlist
+                    self._set_error(ERR_HOST_REFUSED, str(exc))
+                    raise
                 self.window.mark_gap()
                 if self._stopping:
                     break
                 self.reconnects += 1
                 if planned:
-                    retry = 0
+                    self._redial.planned()
                     log.info("%s feed: reconnecting (%s)", self.source, self._reason)
                     continue
-                # Only a connection that delivered trades resets the backoff: one that is accepted and
-                # then fails at once (a refused subscription, say) must not be retried in a tight loop.
-                retry = 1 if self.ticks > ticks_before else retry + 1
-                delay = self._backoff.jittered_delay_s(retry, self._rng)
-                if self._retry_after is not None:
-                    # Binance answers 429/418 with Retry-After; coming back sooner extends an IP ban.
-                    delay = max(delay, self._retry_after)
+                # Binance answers 429/418 with Retry-After; coming back sooner extends an IP ban.
+                delay = self._redial.delay_s(useful=self.ticks > ticks_before, retry_after_s=self._retry_after)
                 log.warning(
                     "%s feed: connection lost (%s); reconnecting in %.1f s", self.source, self.last_error, delay
                 )
-                await self._wait(delay)
+                await self._redial.wait(delay, stop_event)
         finally:
             self._running = False
             self.connected = False
@@ -286,49 +276,14 @@ class WsFeed:
 
     # -- internals ---------------------------------------------------------------------------------
 
-    async def _wait(self, delay: float) -> None:
-        if self._stop_event is None:
-            return
-        sleeper = asyncio.ensure_future(self._sleep(delay))
-        stopper = asyncio.ensure_future(self._stop_event.wait())
-        try:
-            await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            sleeper.cancel()
-            stopper.cancel()
-
-    def _checked_redirect(self, follow: Callable[[Exception], Exception | str]) -> Callable[[Exception], Any]:
-        def process_redirect(exc: Exception) -> Exception | str:
-            target = follow(exc)
-            if isinstance(target, str):
-                try:
-                    check_url(target, self.allowed_hosts, WS_SCHEMES)
-                except HostNotAllowedError as refused:
-                    log.warning("%s feed: refused a redirect: %s", self.source, refused)
-                    return refused
-            return target
-
-        return process_redirect
-
     async def _session(self) -> bool:
         """One connection's life; True if it ended for a planned reconnect (no backoff)."""
         self._reason = ""
         self._retry_after = None
         try:
-            connector = self._connect(
-                self.url,
-                open_timeout=self._open_timeout_s,
-                ping_interval=20,
-                ping_timeout=20,
-                close_timeout=2,
-                compression=None,
-                max_size=2**20,
-                proxy=None,  # a proxy host would be a host outside the allowlist
-            )
-            follow = getattr(connector, "process_redirect", None)
-            if follow is not None:
-                # websockets follows redirects on its own; each target must pass the same gate.
-                connector.process_redirect = self._checked_redirect(follow)
+            connector = open_ws(self._connect, self.url, self.allowed_hosts, who=f"{self.source} feed",
+                                open_timeout=self._open_timeout_s, ping_interval=20, ping_timeout=20,
+                                close_timeout=2, compression=None, max_size=2**20)
             async with connector as ws:
                 now = self._clock()
                 self._last_frame_at = now
@@ -343,28 +298,31 @@ class WsFeed:
                     await self._pump(ws, now + self._max_age_s)
                 finally:
                     watchdog.cancel()
-        except InvalidStatus as exc:
-            status = exc.response.status_code
-            if status == 451:
-                self._set_error(ERR_GEO_BLOCKED, self.geo_block_hint)
-                raise FeedBlockedError(self.geo_block_hint) from None
-            self._retry_after = parse_retry_after(exc.response.headers.get("Retry-After"), self._clock())
-            self._set_error(ERR_HANDSHAKE, f"{self.source} rejected the connection with HTTP {status}")
-        except ConnectionClosed as exc:
-            if not self._reason:
-                self._set_error(ERR_CLOSED, f"{self.source} closed the connection ({_close_text(exc)})")
-        except socket.gaierror:
-            self._set_error(ERR_DNS, f"cannot resolve {self.source} host (DNS failure: check the network)")
-        except TimeoutError:
-            self._set_error(ERR_TIMEOUT, f"{self.source} did not answer within {self._open_timeout_s:g} s")
-        except InvalidURI as exc:
-            raise FeedError(f"{self.source} feed URL is invalid: {exc}") from None
-        except (OSError, WebSocketException) as exc:
-            code = ERR_NETWORK if isinstance(exc, OSError) else ERR_HANDSHAKE
-            self._set_error(code, f"{self.source}: {type(exc).__name__}: {exc}"[:200])
+        except SESSION_ERRORS as exc:
+            self._ended(classify_end(exc, self._clock()))
         finally:
             self.connected = False
         return self._reason in _PLANNED
+
+    def _ended(self, end: SessionEnd) -> None:
+        """Word why the session ended; raise where retrying cannot help."""
+        if end.code == ERR_HANDSHAKE and end.status is not None:
+            if end.status == 451:
+                self._set_error(ERR_GEO_BLOCKED, self.geo_block_hint)
+                raise FeedBlockedError(self.geo_block_hint) from None
+            self._retry_after = end.retry_after_s
+            self._set_error(ERR_HANDSHAKE, f"{self.source} rejected the connection with HTTP {end.status}")
+        elif end.code == ERR_CLOSED:
+            if not self._reason:
+                self._set_error(ERR_CLOSED, f"{self.source} closed the connection ({end.close_text})")
+        elif end.code == ERR_DNS:
+            self._set_error(ERR_DNS, f"cannot resolve {self.source} host (DNS failure: check the network)")
+        elif end.code == ERR_TIMEOUT:
+            self._set_error(ERR_TIMEOUT, f"{self.source} did not answer within {self._open_timeout_s:g} s")
+        elif end.code == ERR_INVALID_URI:
+            raise FeedError(f"{self.source} feed URL is invalid: {end.detail}") from None
+        else:
+            self._set_error(end.code, f"{self.source}: {end.detail}"[:200])
 
     async def _pump(self, ws: Any, deadline: float) -> None:
         # One await, one clock read, one parse per message. The watchdog enforces the age deadline too,
@@ -396,9 +354,3 @@ class WsFeed:
                 break
         await ws.close()
 
-
-def _close_text(exc: ConnectionClosed) -> str:
-    rcvd = exc.rcvd
-    if rcvd is None:
-        return "no close frame"
-    return f"code {rcvd.code}" + (f": {rcvd.reason[:80]}" if rcvd.reason else "")

@@ -84,6 +84,7 @@ class FakeKalshiWs:
         self.max_skew_s = max_skew_s
         self.port = 0
         self.reject_status: int | None = None
+        self.reject_retry_after: str | None = None  # the refusal's Retry-After header (Kalshi sends one with 429)
         self.ignore_get_snapshot = False
         self.handshakes = 0
         self.rejected: list[str] = []  # why each refused handshake was refused
@@ -334,8 +335,12 @@ class FakeKalshiWs:
             return None
         self.rejected.append(reason)
         status = http.HTTPStatus(self.reject_status or 401)
-        body = orjson.dumps({"error": {"code": "authentication_error", "message": reason}})
-        return Response(status.value, status.phrase, Headers([("Content-Type", "application/json")]), body)
+        code = "too_many_requests" if status == http.HTTPStatus.TOO_MANY_REQUESTS else "authentication_error"
+        body = orjson.dumps({"error": {"code": code, "message": reason}})
+        headers = Headers([("Content-Type", "application/json")])
+        if self.reject_retry_after is not None:
+            headers["Retry-After"] = self.reject_retry_after
+        return Response(status.value, status.phrase, headers, body)
 
     def _refusal(self, request: Request) -> str | None:
         if self.reject_status is not None:
