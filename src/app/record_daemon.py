@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from src.config import Settings, load_settings
-from src.model.exit_codes import EXIT_ERROR, EXIT_OK
+from src.model.exit_codes import EXIT_ERROR, EXIT_OK, EXIT_USAGE
 from src.model.models import Clock, Mode, Sleep
 from src.recording.record_only import run_record_only
 from src.recording.session import open_recording, recording_root
@@ -64,7 +64,7 @@ async def record(
         except KalshiAuthError as exc:
             await client.close()
             print(f"error: Kalshi websocket: {exc}", file=sys.stderr)
-            return EXIT_ERROR
+            return EXIT_USAGE  # a half-filled .env or an unusable key file is the user's to fix
     stop = stop or asyncio.Event()
     folder = recording_root(root, Mode.PAPER)
     session = open_recording(app.recording, folder, client, clock, sleep,
