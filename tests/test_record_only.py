@@ -189,10 +189,13 @@ def test_record_only_records_the_kalshi_websocket_when_keys_are_set(tmp_path: Pa
 def test_record_only_with_half_the_kalshi_keys_is_a_usage_error(tmp_path: Path, daemon_env: None,
                                                                 capsys: pytest.CaptureFixture[str]) -> None:
     """Only the key id in .env: one line and exit 2, as the README's exit-code table says for a bad key."""
+    import uuid
+
     import main
     from tests.fakes.fault_project import make_project
 
-    root = make_project(tmp_path, env_text="KALSHI_API_KEY_ID=2f0c6f1e-0000-4000-8000-000000000000\n")
+    key_id = str(uuid.uuid4())  # made at test time: no key-shaped text lives in the repository
+    root = make_project(tmp_path, env_text=f"KALSHI_API_KEY_ID={key_id}\n")
     assert main.main(["--record-only"], root=root) == 2
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(err) == 1 and err[0].startswith("error: Kalshi websocket: missing in .env: KALSHI_PRIVATE_KEY_PATH")

@@ -214,3 +214,26 @@ def test_a_paper_run_against_the_fakes_records_and_replays_to_the_same_decisions
 
     latency = measured_latency_ms(rec)
     assert latency is not None and 0 <= latency < 5_000
+
+
+def test_latency_counts_from_the_runs_own_book_fetch_for_the_order(tmp_path: Path) -> None:
+    """Live, the executor fetches its book a moment after the decision (under load, in --sim, many simulated
+    seconds later). The run filled against that book, so the replay does too: here the book the executor
+    fetched had repriced, the run filled nothing, and neither may the replay at latency 0."""
+    rec = Recorder(tmp_path, meta={"mode": "test-synthetic"})
+    market = Market(ticker=TICKER, event_ticker="KXBTC15M-26DEC070515", status="active",
+                    open_time=datetime.fromtimestamp(OPEN, tz=UTC),
+                    close_time=datetime.fromtimestamp(OPEN + 900, tz=UTC), floor_strike=Decimal("97000"))
+    rec.market(OPEN + 0.2, market, "poll")
+    cheap = OrderBook(TICKER, (BookLevel(Decimal("0.04"), Decimal("500")),),
+                      (BookLevel(Decimal("0.50"), Decimal("100")),))
+    for s in range(0, 201):  # BTC jumps at +200 s with the YES ask still 0.50: the bot decides to buy YES
+        rec.btc_trade(OPEN + s + 0.01, OPEN + s, "binance", s + 1, 97000.0 if s < 200 else 97600.0)
+        rec.book_snapshot(OPEN + s + 0.5, cheap, "poll")
+        rec.decision(OPEN + s + 0.6, TICKER, "move_too_small" if s < 200 else "trading", None)
+    repriced = OrderBook(TICKER, (BookLevel(Decimal("0.04"), Decimal("500")),),
+                         (BookLevel(Decimal("0.05"), Decimal("100")),))
+    rec.book_snapshot(OPEN + 205.0, repriced, "order")  # what the run's executor walked: nothing at the limit
+    rec.flush()
+    zero = run_sweep(load_settings(root=REPO), prepare(load_recording(tmp_path), "binance"), (0,))[0]
+    assert zero.orders == 1 and zero.trades == ()

@@ -15,6 +15,12 @@ has a whole websocket book at t + latency, that is the book (as the daemon's Liv
 it); otherwise the latest REST book recorded at or before t + latency. With REST polls once a second,
 the book between two polls is unknown: latencies shorter than the gap to the next poll see the same
 book. Latency 0 is the book the decision itself read (or a newer one recorded at the same instant).
+
+A recording of the daemon also holds, for every order it sent, the book its paper executor fetched
+(origin `order`), at the moment it fetched it. The executor's view (`OrderBookView`) counts the
+latency from that moment: the run's own decision-to-book delay is part of what happened, so latency
+0 is exactly the book the run filled against, and latency L is L later. Without such a fetch (a
+`--record-only` recording, or an order only the replay sent) it counts from the decision.
 """
 
 from __future__ import annotations
@@ -27,7 +33,18 @@ from src.data.kalshi_book import BookKeeper
 from src.data.kalshi_ws_messages import BookDelta, BookSnapshot
 from src.model.models import ZERO, BookLevel, Clock, Market, OrderBook, Side, utc_from_ts
 from src.recording.reader import Recording
-from src.recording.schema import BOOK, DELTA, INVALID, MARKET, ORIGIN_WS, SNAPSHOT, from_e2, from_e4, text_dec
+from src.recording.schema import (
+    BOOK,
+    DELTA,
+    INVALID,
+    MARKET,
+    ORIGIN_ORDER,
+    ORIGIN_WS,
+    SNAPSHOT,
+    from_e2,
+    from_e4,
+    text_dec,
+)
 
 
 class NoRecordedBook(LookupError):
@@ -219,6 +236,12 @@ class RecordedMarketData:
             else:
                 for hist in self._ws.values():
                     hist.add(ev.recv_ts, None)
+        self._order_fetches: dict[str, list[float]] = {}  # when the run's executor fetched each order's book
+        for ev in books:
+            if ev is not None and ev.origin == ORIGIN_ORDER:
+                self._order_fetches.setdefault(ev.ticker, []).append(ev.recv_ts)
+        for times in self._order_fetches.values():
+            times.sort()
         self._markets: dict[str, _History] = {}
         for recv, market in zip(rec.column(MARKET, "recv_ts"), markets, strict=True):
             self._markets.setdefault(market.ticker, _History()).add(recv, market)
@@ -239,7 +262,18 @@ class RecordedMarketData:
         return best
 
     async def get_orderbook(self, ticker: str) -> OrderBook:
-        at = self._clock() + self.latency_s
+        return self.book_at(ticker, self._clock() + self.latency_s)
+
+    def order_fetch_after(self, ticker: str, start: float, before: float) -> float | None:
+        """When the run's executor fetched `ticker`'s book in [start, before), if it did."""
+        times = self._order_fetches.get(ticker)
+        if not times:
+            return None
+        i = bisect.bisect_left(times, start)
+        return times[i] if i < len(times) and times[i] < before else None
+
+    def book_at(self, ticker: str, at: float) -> OrderBook:
+        """The book in effect at `at`: the websocket's while whole, else the latest REST book."""
         ws = self._ws.get(ticker)
         book = ws.at(at) if ws else None
         if isinstance(book, OrderBook):
@@ -247,5 +281,27 @@ class RecordedMarketData:
         hist = self._books.get(ticker)
         book = hist.at(at) if hist else None
         if not isinstance(book, OrderBook):
-            raise NoRecordedBook(f"no recorded book of {ticker} at {self._clock() + self.latency_s:.3f}")
+            raise NoRecordedBook(f"no recorded book of {ticker} at {at:.3f}")
         return book
+
+
+class OrderBookView:
+    """What the replay's paper executor walks: latency counted from the run's own book fetch (see above).
+
+    An order decided at t belongs to the run's fetch of its market's book at or after t and before the
+    next recorded decision (the daemon awaits each order before it decides again).
+    """
+
+    def __init__(self, data: RecordedMarketData, decision_times: list[float], clock: Clock) -> None:
+        self._data = data
+        self._decisions = sorted(decision_times)
+        self._clock = clock
+
+    async def get_orderbook(self, ticker: str) -> OrderBook:
+        now = self._clock()
+        if not self._decisions:  # not replaying the run's own decisions: no fetch belongs to an order
+            return self._data.book_at(ticker, now + self._data.latency_s)
+        i = bisect.bisect_right(self._decisions, now)
+        before = self._decisions[i] if i < len(self._decisions) else float("inf")
+        fetched = self._data.order_fetch_after(ticker, now, before)
+        return self._data.book_at(ticker, (now if fetched is None else fetched) + self._data.latency_s)

@@ -61,7 +61,14 @@ from src.recording.schema import (
     STREAMS,
 )
 from src.research.backtest import run_now
-from src.research.recorded_book import BookEvent, RecordedBooks, RecordedMarketData, book_events, market_events
+from src.research.recorded_book import (
+    BookEvent,
+    OrderBookView,
+    RecordedBooks,
+    RecordedMarketData,
+    book_events,
+    market_events,
+)
 from src.risk.kill_switch import KillSwitch
 from src.risk.sizing import SizingLimits, intent_from_signal
 from src.sim.clock import SimClock
@@ -233,7 +240,9 @@ class RecordedReplay:
         self.anchor = BrtiAnchor(self.feed, self.index, self.clock) if prep.has_ws else None
         self.kill = KillSwitch(app.risk, settings.user.starting_bankroll_usd, self.db, work_dir, mode=Mode.SIM,
                                clock=self.clock, cancel_all=lambda: None, out=lambda _m: None)
-        executor = PaperExecutor(self.market_data, self.db, self.trade_log, self.clock, self.kill.check_order_allowed,
+        decision_times = list(prep.recording.column(DECISION, "recv_ts")) if self.decide_on_recorded else []
+        order_books = OrderBookView(self.market_data, decision_times, self.clock)
+        executor = PaperExecutor(order_books, self.db, self.trade_log, self.clock, self.kill.check_order_allowed,
                                  time_in_force=app.execution.time_in_force,
                                  on_order_submitted=lambda i: self.kill.record_order_submitted(i.client_order_id))
         self.settler = Settler(self.market_data, self.db, self.trade_log, self.clock,
