@@ -102,7 +102,7 @@ def test_every_module_opens_with_a_one_line_docstring(path: Path) -> None:
 
 
 def test_nothing_reads_the_design_folder() -> None:
-    """A fresh clone has no ../shared: code, tests and benchmarks must not depend on it."""
+    """A fresh clone has nothing beside it: code, tests and benchmarks never read the design folder."""
     pattern = re.compile(r"""\.\./shared|parent\s*/\s*["']shared["']|parents\[\d\]\.parent""")
     roots = [REPO / "src", REPO / "tests", REPO / "bench", REPO / "setup"]
     hits = [
