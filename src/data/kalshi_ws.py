@@ -52,7 +52,6 @@ from src.net.ws_session import (
     ERR_CLOSED,
     ERR_DNS,
     ERR_HANDSHAKE,
-    ERR_HOST_REFUSED,
     ERR_INVALID_URI,
     ERR_TIMEOUT,
     PROACTIVE_RECONNECT_S,
@@ -64,6 +63,7 @@ from src.net.ws_session import (
     classify_end,
     open_ws,
 )
+from src.net.ws_supervisor import ReconnectingClient
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +156,7 @@ class _Pending:
     tries: int = 0
 
 
-class KalshiWs:
+class KalshiWs(ReconnectingClient):
     """Keeps one signed websocket to Kalshi open until stop(); see the module docstring."""
 
     def __init__(
@@ -193,9 +193,8 @@ class KalshiWs:
         self._on_lifecycle = on_lifecycle
         self._on_fee_update = on_fee_update
         self._rng = rng
-        self._redial = Redial(base_backoff_s=timing.base_backoff_s, max_backoff_s=timing.max_backoff_s, rng=rng,
-                              sleep=sleep)
-        self._retry_after: float | None = None  # a refused handshake's Retry-After, seconds
+        super().__init__(Redial(base_backoff_s=timing.base_backoff_s, max_backoff_s=timing.max_backoff_s, rng=rng,
+                                sleep=sleep))
         self.books = BookKeeper()
         self._markets: dict[str, None] = {}  # watched markets, in the order they were asked for
         # Per connection:
@@ -220,9 +219,7 @@ class KalshiWs:
         self._record_seq: Iterator[int] = iter(())
         self._routes = _Routes()
         # Counters.
-        self.connected = False
         self.connects = 0
-        self.reconnects = 0
         self.frames = 0
         self.malformed = 0
         self.resubscribes = 0
@@ -232,10 +229,6 @@ class KalshiWs:
         self.error_code = ""
         self.last_disconnect = ""  # why the previous connection ended (kept after a reconnect clears last_error)
         self.alive_at = 0.0  # last frame or pong: everything Kalshi sent before it has arrived
-        self._stopping = False
-        self._running = False
-        self._stop_event: asyncio.Event | None = None
-        self._session_task: asyncio.Task[bool] | None = None
         self._planned = False
 
     # -- what other components ask for ---------------------------------------------------------------
@@ -336,54 +329,21 @@ class KalshiWs:
             error_code=self.error_code,
         )
 
-    # -- run / stop ----------------------------------------------------------------------------------
+    # -- the supervision loop's hooks (src/net/ws_supervisor.py) ----------------------------------------
 
-    def stop(self) -> None:
-        self._stopping = True
-        if self._stop_event is not None:
-            self._stop_event.set()
-        task = self._session_task
-        if task is not None and not task.done():
-            task.cancel()
+    def _name(self) -> str:
+        return "the Kalshi websocket"
 
-    async def run(self) -> None:
-        """Stay connected until stop(). Raises HostNotAllowedError (retrying cannot help)."""
-        if self._running:
-            raise RuntimeError("the Kalshi websocket is already running")
-        self._running = True
-        stop_event = self._stop_event = asyncio.Event()
-        if self._stopping:
-            stop_event.set()
-        try:
-            while not self._stopping:
-                frames_before = self.frames
-                task = asyncio.ensure_future(self._session())
-                self._session_task = task
-                try:
-                    await asyncio.wait({task})
-                finally:
-                    if not task.done():
-                        task.cancel()
-                self._session_task = None
-                try:
-                    planned = False if task.cancelled() else task.result()
-                except HostNotAllowedError as exc:  # the URL or a redirect target is off the allowlist
-                    self._set_error(ERR_HOST_REFUSED, str(exc))
-                    raise
-                self._invalidate_all()
-                if self._stopping:
-                    break
-                self.reconnects += 1
-                self.last_disconnect = "planned" if planned else self.last_error
-                if planned:
-                    self._redial.planned()
-                    continue
-                delay = self._redial.delay_s(useful=self.frames > frames_before, retry_after_s=self._retry_after)
-                log.warning("Kalshi websocket lost (%s); reconnecting in %.1f s", self.last_error, delay)
-                await self._redial.wait(delay, stop_event)
-        finally:
-            self._running = False
-            self.connected = False
+    def _progress(self) -> int:
+        return self.frames
+
+    def _session_ended(self) -> None:
+        self._invalidate_all()
+
+    def _reconnecting(self, planned: bool, delay_s: float) -> None:
+        self.last_disconnect = "planned" if planned else self.last_error
+        if not planned:
+            log.warning("Kalshi websocket lost (%s); reconnecting in %.1f s", self.last_error, delay_s)
 
     # -- connection ----------------------------------------------------------------------------------
 

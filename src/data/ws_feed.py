@@ -11,12 +11,10 @@ from typing import Any
 
 from src.data.window import RollingWindow
 from src.model.models import Clock, FeedSnapshot, Sleep
-from src.net.allowlist import HostNotAllowedError
 from src.net.ws_session import (
     ERR_CLOSED,
     ERR_DNS,
     ERR_HANDSHAKE,
-    ERR_HOST_REFUSED,
     ERR_INVALID_URI,
     ERR_NETWORK,  # noqa: F401 - re-exported: src/data/feed_check names every feed code from here
     ERR_TIMEOUT,
@@ -28,6 +26,7 @@ from src.net.ws_session import (
     classify_end,
     open_ws,
 )
+from src.net.ws_supervisor import ReconnectingClient
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +70,7 @@ class FeedStats:
     error_code: str
 
 
-class WsFeed:
+class WsFeed(ReconnectingClient):
     """Connects, subscribes, pumps frames into a RollingWindow, and reconnects until stop().
 
     Subclasses (one per venue) provide `handle_frame` (parse one message), `subscribe_frames`
@@ -130,24 +129,17 @@ class WsFeed:
         self._max_age_s = float(max_connection_age_s)
         self._watch_interval_s = float(watch_interval_s)
         self._open_timeout_s = float(open_timeout_s)
-        self._redial = Redial(base_backoff_s=base_backoff_s, max_backoff_s=max_backoff_s, rng=rng, sleep=sleep)
+        super().__init__(Redial(base_backoff_s=base_backoff_s, max_backoff_s=max_backoff_s, rng=rng, sleep=sleep))
         # Counters (plain ints: read by the status line, written on the hot path).
         self.ticks = 0
         self.malformed = 0
         self.frames = 0
         self.connects = 0
-        self.reconnects = 0
         self.callback_errors = 0
         self.last_error = ""
         self.error_code = ""
-        self.connected = False
         self._reason = ""  # why the current connection is being ended
-        self._retry_after: float | None = None  # a handshake refusal's Retry-After, seconds
         self._last_frame_at = 0.0
-        self._stopping = False
-        self._running = False
-        self._stop_event: asyncio.Event | None = None
-        self._session_task: asyncio.Task[bool] | None = None
 
     # -- venue hooks -------------------------------------------------------------------------------
 
@@ -222,57 +214,22 @@ class WsFeed:
             error_code=self.error_code,
         )
 
-    def stop(self) -> None:
-        """Ask run() to return: interrupts a connect, a receive or a backoff wait."""
-        self._stopping = True
-        if self._stop_event is not None:
-            self._stop_event.set()
-        task = self._session_task
-        if task is not None and not task.done():
-            task.cancel()
+    # -- the supervision loop's hooks (src/net/ws_supervisor.py) --------------------------------------
 
-    async def run(self) -> None:
-        """Stream until stop(). Raises FeedError (geo block) or HostNotAllowedError: retrying can't help."""
-        if self._running:
-            raise RuntimeError(f"{self.source} feed is already running")
-        self._running = True
-        stop_event = self._stop_event = asyncio.Event()
-        if self._stopping:
-            stop_event.set()
-        try:
-            while not self._stopping:
-                ticks_before = self.ticks
-                task = asyncio.ensure_future(self._session())
-                self._session_task = task
-                try:
-                    await asyncio.wait({task})
-                finally:
-                    if not task.done():  # run() itself was cancelled
-                        task.cancel()
-                self._session_task = None
-                try:
-                    planned = False if task.cancelled() else task.result()
-                except HostNotAllowedError as exc:  # the URL or a redirect target is off the allowlist
-                    self._set_error(ERR_HOST_REFUSED, str(exc))
-                    raise
-                self.window.mark_gap()
-                if self._stopping:
-                    break
-                self.reconnects += 1
-                if planned:
-                    self._redial.planned()
-                    log.info("%s feed: reconnecting (%s)", self.source, self._reason)
-                    continue
-                # Binance answers 429/418 with Retry-After; coming back sooner extends an IP ban.
-                delay = self._redial.delay_s(useful=self.ticks > ticks_before, retry_after_s=self._retry_after)
-                log.warning(
-                    "%s feed: connection lost (%s); reconnecting in %.1f s", self.source, self.last_error, delay
-                )
-                await self._redial.wait(delay, stop_event)
-        finally:
-            self._running = False
-            self.connected = False
-            self._session_task = None
+    def _name(self) -> str:
+        return f"{self.source} feed"
+
+    def _progress(self) -> int:
+        return self.ticks
+
+    def _session_ended(self) -> None:
+        self.window.mark_gap()
+
+    def _reconnecting(self, planned: bool, delay_s: float) -> None:
+        if planned:
+            log.info("%s feed: reconnecting (%s)", self.source, self._reason)
+        else:
+            log.warning("%s feed: connection lost (%s); reconnecting in %.1f s", self.source, self.last_error, delay_s)
 
     # -- internals ---------------------------------------------------------------------------------
 
